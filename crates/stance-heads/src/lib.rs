@@ -1,0 +1,35 @@
+//! The heads stage: small classifiers that read the encoder's comment embedding.
+//!
+//! One encoder pass per comment feeds every head. A head is a standardisation plus a small MLP
+//! over either the comment vector `v` ([`InputKind::Single`]: sentiment, irony, toxicity) or the
+//! pair layout `[u, v, u·v, |u−v|]` of a context `u` and the comment `v` ([`InputKind::Pair`]:
+//! stance toward a target, reply stance toward a parent).
+//!
+//! - [`data`]: labelled datasets in the shared schema (JSONL, CSV, Parquet), per-task label maps,
+//!   deterministic held-out selectors;
+//! - [`features`]: examples → head inputs, each distinct text embedded once;
+//! - [`train`]: AdamW + dropout + early stopping + temperature scaling, deterministic per seed;
+//! - [`head`]: the on-disk head (`head.safetensors` + `head.json`), `Head::load` / `Head::predict`;
+//! - [`metrics`] and [`evaluate`]: accuracy, macro-F1, per-class scores, confusion, ECE, per language;
+//! - [`cache`]: an on-disk embedding cache keyed by encoder id and text.
+
+pub mod cache;
+pub mod calibrate;
+pub mod data;
+pub mod encoder;
+pub mod error;
+pub mod evaluate;
+pub mod features;
+pub mod head;
+pub mod metrics;
+pub mod rng;
+pub mod train;
+
+pub use cache::{CachedEncoder, EmbeddingCache};
+pub use data::{DataSpec, Dataset, Example, InputKind, Task};
+pub use encoder::TextEncoder;
+pub use error::{HeadsError, Result};
+pub use evaluate::{evaluate_examples, EvalOptions, Evaluation};
+pub use head::{Head, HeadMeta};
+pub use metrics::Report;
+pub use train::{train, Balance, TrainConfig, TrainRequest, Trained};

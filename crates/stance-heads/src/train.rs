@@ -1,0 +1,594 @@
+//! Training a head: AdamW on a small MLP, dropout, class-balanced cross-entropy, early stopping
+//! on validation macro-F1, then temperature scaling on the validation logits.
+//!
+//! Determinism: every random draw (initial weights, shuffles, dropout masks) comes from one
+//! [`SeededRng`], and the CPU maths is deterministic, so the same data and configuration give a
+//! byte-identical head.
+
+use crate::calibrate;
+use crate::data::{InputKind, Task};
+use crate::error::{HeadsError, Result};
+use crate::head::{forward, DataSummary, Head, HeadMeta, Mlp, TrainingRecord, HEAD_FORMAT};
+use crate::metrics;
+use crate::rng::SeededRng;
+use candle_core::{Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use serde::{Deserialize, Serialize};
+
+/// Hyper-parameters of one training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Hidden layer widths; empty trains a linear (softmax-regression) head.
+    pub hidden: Vec<usize>,
+    /// Dropout on the hidden layers.
+    pub dropout: f32,
+    /// Dropout on the (standardised) input features.
+    pub input_dropout: f32,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a better validation score.
+    pub patience: usize,
+    pub seed: u64,
+    pub balance: Balance,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            hidden: vec![256],
+            dropout: 0.3,
+            input_dropout: 0.1,
+            learning_rate: 1e-3,
+            weight_decay: 1e-2,
+            batch_size: 64,
+            max_epochs: 40,
+            patience: 6,
+            seed: 13,
+            balance: Balance::Auto,
+        }
+    }
+}
+
+/// Class weighting of the loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    /// Weight classes by inverse frequency when the largest is over 1.5× the smallest.
+    Auto,
+    On,
+    Off,
+}
+
+impl std::str::FromStr for Balance {
+    type Err = HeadsError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Balance::Auto),
+            "on" => Ok(Balance::On),
+            "off" => Ok(Balance::Off),
+            _ => Err(HeadsError::Invalid(format!(
+                "balance `{s}`: expected auto, on or off"
+            ))),
+        }
+    }
+}
+
+/// Features with their gold label (index into the label set) and source (index of the data
+/// argument they came from: validation scores are averaged over sources).
+#[derive(Debug, Clone, Copy)]
+pub struct Split<'a> {
+    pub features: &'a [Vec<f32>],
+    pub labels: &'a [usize],
+    pub sources: &'a [usize],
+}
+
+impl Split<'_> {
+    fn check(&self, what: &str, dim: usize, n_labels: usize) -> Result<()> {
+        let n = self.features.len();
+        if n == 0 {
+            return Err(HeadsError::Invalid(format!("no {what} rows")));
+        }
+        if self.labels.len() != n || self.sources.len() != n {
+            return Err(HeadsError::Invalid(format!(
+                "{what}: features, labels and sources differ in length"
+            )));
+        }
+        if self.features.iter().any(|f| f.len() != dim) {
+            return Err(HeadsError::Invalid(format!(
+                "{what}: feature vectors must all have {dim} values"
+            )));
+        }
+        if self.labels.iter().any(|&l| l >= n_labels) {
+            return Err(HeadsError::Invalid(format!(
+                "{what}: label index out of range"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What to train.
+pub struct TrainRequest<'a> {
+    pub task: Task,
+    pub labels: Vec<String>,
+    pub input: InputKind,
+    pub embedding_dim: usize,
+    pub encoder: String,
+    pub train: Split<'a>,
+    pub valid: Split<'a>,
+    pub train_data: Vec<DataSummary>,
+    pub valid_data: Vec<DataSummary>,
+    pub config: TrainConfig,
+    /// Fine-tune this head (same labels, input and layout) instead of starting from random
+    /// weights; the string names it in the training record.
+    pub warm_start: Option<(&'a Head, String)>,
+}
+
+/// Progress events, for a progress bar and per-epoch logs.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Batch {
+        epoch: usize,
+        done: usize,
+        total: usize,
+    },
+    Epoch(EpochReport),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochReport {
+    pub epoch: usize,
+    /// Mean weighted cross-entropy over the epoch (NaN for epoch 0, the warm-start head).
+    pub train_loss: f64,
+    /// Mean over validation sources of their macro-F1.
+    pub valid_score: f64,
+    pub valid_accuracy: f64,
+    pub improved: bool,
+}
+
+/// A trained head and its per-epoch history.
+pub struct Trained {
+    pub head: Head,
+    pub history: Vec<EpochReport>,
+}
+
+pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Result<Trained> {
+    let cfg = &req.config;
+    let k = req.labels.len();
+    if k < 2 {
+        return Err(HeadsError::Invalid(format!(
+            "need at least 2 labels, got {:?}",
+            req.labels
+        )));
+    }
+    if cfg.batch_size == 0 || cfg.max_epochs == 0 {
+        return Err(HeadsError::Invalid(
+            "batch size and epochs must be positive".into(),
+        ));
+    }
+    if !(0.0..1.0).contains(&cfg.dropout) || !(0.0..1.0).contains(&cfg.input_dropout) {
+        return Err(HeadsError::Invalid("dropout must be in [0, 1)".into()));
+    }
+    let d = match req.input {
+        InputKind::Single => req.embedding_dim,
+        InputKind::Pair => 4 * req.embedding_dim,
+    };
+    req.train.check("training", d, k)?;
+    req.valid.check("validation", d, k)?;
+
+    let dev = Device::Cpu;
+    let mut rng = SeededRng::new(cfg.seed);
+    let (mean, std, init_layers) = match &req.warm_start {
+        Some((head, name)) => {
+            let m = &head.meta;
+            if m.labels != req.labels
+                || m.input != req.input
+                || m.input_dim != d
+                || m.hidden != cfg.hidden
+            {
+                return Err(HeadsError::Invalid(format!(
+                    "cannot fine-tune {name}: it has labels {:?}, input {:?} and hidden {:?}; the data and flags give {:?}, {:?} and {:?}",
+                    m.labels, m.input, m.hidden, req.labels, req.input, cfg.hidden
+                )));
+            }
+            let layers = head
+                .net
+                .layers
+                .iter()
+                .map(|(w, b)| Ok((w.copy()?, b.copy()?)))
+                .collect::<Result<Vec<_>>>()?;
+            (head.net.mean.clone(), head.net.std.clone(), layers)
+        }
+        None => {
+            let (mean, std) = standardisation(req.train.features, d);
+            let mut widths = vec![d];
+            widths.extend(&cfg.hidden);
+            widths.push(k);
+            let n_layers = widths.len() - 1;
+            let mut layers = Vec::new();
+            for (i, pair) in widths.windows(2).enumerate() {
+                let (fan_in, fan_out) = (pair[0], pair[1]);
+                // He init before GELU, LeCun init for the output layer.
+                let gain = if i + 1 < n_layers { 2.0 } else { 1.0 };
+                let scale = (gain / fan_in as f64).sqrt();
+                let w: Vec<f32> = (0..fan_in * fan_out)
+                    .map(|_| (rng.normal() * scale) as f32)
+                    .collect();
+                layers.push((
+                    Tensor::from_vec(w, (fan_out, fan_in), &dev)?,
+                    Tensor::zeros(fan_out, candle_core::DType::F32, &dev)?,
+                ));
+            }
+            (
+                Tensor::from_vec(mean, (1, d), &dev)?,
+                Tensor::from_vec(std, (1, d), &dev)?,
+                layers,
+            )
+        }
+    };
+    let vars: Vec<(Var, Var)> = init_layers
+        .iter()
+        .map(|(w, b)| Ok((Var::from_tensor(w)?, Var::from_tensor(b)?)))
+        .collect::<Result<_>>()?;
+    let mut opt = AdamW::new(
+        vars.iter()
+            .flat_map(|(w, b)| [w.clone(), b.clone()])
+            .collect(),
+        ParamsAdamW {
+            lr: cfg.learning_rate,
+            weight_decay: cfg.weight_decay,
+            ..ParamsAdamW::default()
+        },
+    )?;
+    let class_weight = class_weights(req.train.labels, k, cfg.balance);
+    let widths_in: Vec<usize> = init_layers.iter().map(|(w, _)| w.dims()[1]).collect();
+    let current = |vars: &[(Var, Var)]| -> Vec<(Tensor, Tensor)> {
+        vars.iter()
+            .map(|(w, b)| (w.as_tensor().clone(), b.as_tensor().clone()))
+            .collect()
+    };
+    let snapshot = |vars: &[(Var, Var)]| -> Result<Vec<(Tensor, Tensor)>> {
+        vars.iter()
+            .map(|(w, b)| {
+                Ok((
+                    w.as_tensor().detach().copy()?,
+                    b.as_tensor().detach().copy()?,
+                ))
+            })
+            .collect()
+    };
+
+    let mut history = Vec::new();
+    let mut best: Option<(f64, usize, Vec<(Tensor, Tensor)>)> = None;
+    if req.warm_start.is_some() {
+        let logits = predict_logits(&mean, &std, &init_layers, req.valid.features, d)?;
+        let (score, accuracy) = selection_score(&logits, &req.valid, &req.labels)?;
+        let report = EpochReport {
+            epoch: 0,
+            train_loss: f64::NAN,
+            valid_score: score,
+            valid_accuracy: accuracy,
+            improved: true,
+        };
+        on_progress(Progress::Epoch(report.clone()));
+        history.push(report);
+        best = Some((score, 0, snapshot(&vars)?));
+    }
+
+    let n = req.train.features.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    let n_batches = n.div_ceil(cfg.batch_size);
+    let mut since_best = 0;
+    for epoch in 1..=cfg.max_epochs {
+        rng.shuffle(&mut order);
+        let mut loss_sum = 0.0;
+        for (bi, batch) in order.chunks(cfg.batch_size).enumerate() {
+            let b = batch.len();
+            let mut flat = Vec::with_capacity(b * d);
+            for &i in batch {
+                flat.extend_from_slice(&req.train.features[i]);
+            }
+            let x = Tensor::from_vec(flat, (b, d), &dev)?;
+            let y = Tensor::from_vec(
+                batch
+                    .iter()
+                    .map(|&i| req.train.labels[i] as u32)
+                    .collect::<Vec<_>>(),
+                b,
+                &dev,
+            )?;
+            let w: Vec<f32> = batch
+                .iter()
+                .map(|&i| class_weight[req.train.labels[i]])
+                .collect();
+            let w_sum: f32 = w.iter().sum();
+            let w = Tensor::from_vec(w, b, &dev)?;
+            let masks = widths_in
+                .iter()
+                .enumerate()
+                .map(|(li, &width)| {
+                    let p = if li == 0 {
+                        cfg.input_dropout
+                    } else {
+                        cfg.dropout
+                    };
+                    dropout_mask(&mut rng, b, width, p, &dev)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let logits = forward(&mean, &std, &current(&vars), &x, Some(&masks))?;
+            let log_p = candle_nn::ops::log_softmax(&logits, 1)?;
+            let picked = log_p.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
+            let loss =
+                (picked.mul(&w)?.sum_all()? * (-1.0 / f64::from(w_sum.max(f32::MIN_POSITIVE))))?;
+            opt.backward_step(&loss)?;
+            loss_sum += f64::from(loss.to_scalar::<f32>()?) * b as f64;
+            on_progress(Progress::Batch {
+                epoch,
+                done: bi + 1,
+                total: n_batches,
+            });
+        }
+        let logits = predict_logits(&mean, &std, &current(&vars), req.valid.features, d)?;
+        let (score, accuracy) = selection_score(&logits, &req.valid, &req.labels)?;
+        let improved = best.as_ref().is_none_or(|(s, _, _)| score > *s);
+        if improved {
+            best = Some((score, epoch, snapshot(&vars)?));
+            since_best = 0;
+        } else {
+            since_best += 1;
+        }
+        let report = EpochReport {
+            epoch,
+            train_loss: loss_sum / n as f64,
+            valid_score: score,
+            valid_accuracy: accuracy,
+            improved,
+        };
+        on_progress(Progress::Epoch(report.clone()));
+        history.push(report);
+        if since_best >= cfg.patience {
+            break;
+        }
+    }
+
+    let Some((valid_score, best_epoch, layers)) = best else {
+        return Err(HeadsError::Invalid("training ran no epoch".into()));
+    };
+    let logits = predict_logits(&mean, &std, &layers, req.valid.features, d)?;
+    let temperature = calibrate::fit_temperature(&logits, req.valid.labels);
+    let probs_raw: Vec<Vec<f32>> = logits.iter().map(|z| calibrate::softmax(z, 1.0)).collect();
+    let probs: Vec<Vec<f32>> = logits
+        .iter()
+        .map(|z| calibrate::softmax(z, temperature))
+        .collect();
+    let raw_report = metrics::evaluate(req.valid.labels, &probs_raw, &req.labels, None)?;
+    let report = metrics::evaluate(req.valid.labels, &probs, &req.labels, None)?;
+    let by_source = per_source_macro_f1(&logits, &req.valid, &req.labels)?;
+
+    let meta = HeadMeta {
+        format: HEAD_FORMAT,
+        task: req.task,
+        labels: req.labels.clone(),
+        input: req.input,
+        embedding_dim: req.embedding_dim,
+        input_dim: d,
+        hidden: cfg.hidden.clone(),
+        encoder: req.encoder.clone(),
+        temperature: round_sig(temperature),
+        training: Some(TrainingRecord {
+            train: req.train_data,
+            valid: req.valid_data,
+            config: cfg.clone(),
+            warm_start: req.warm_start.as_ref().map(|(_, name)| name.clone()),
+            epochs_run: history.last().map_or(0, |r| r.epoch),
+            best_epoch,
+            valid_score: round_sig(valid_score),
+            valid_macro_f1_by_source: by_source.into_iter().map(round_sig).collect(),
+            valid_accuracy: round_sig(report.accuracy),
+            valid_ece_uncalibrated: round_sig(raw_report.ece),
+            valid_ece: round_sig(report.ece),
+        }),
+    };
+    Ok(Trained {
+        head: Head {
+            meta,
+            net: Mlp { mean, std, layers },
+        },
+        history,
+    })
+}
+
+/// Six significant digits: enough for a card, and stable across platforms' last-bit noise.
+fn round_sig(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let digits = 6 - 1 - x.abs().log10().floor() as i32;
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+/// Per-feature mean and standard deviation of the training rows (std floored so constant
+/// features stay finite).
+fn standardisation(features: &[Vec<f32>], d: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = features.len().max(1) as f64;
+    let mut sum = vec![0f64; d];
+    let mut sq = vec![0f64; d];
+    for f in features {
+        for (j, &v) in f.iter().enumerate() {
+            sum[j] += f64::from(v);
+            sq[j] += f64::from(v) * f64::from(v);
+        }
+    }
+    let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+    let std = sq
+        .iter()
+        .zip(&mean)
+        .map(|(s, m)| {
+            let var = (s / n - m * m).max(0.0);
+            if var.sqrt() < 1e-6 {
+                1.0
+            } else {
+                var.sqrt() as f32
+            }
+        })
+        .collect();
+    (mean.iter().map(|&m| m as f32).collect(), std)
+}
+
+/// Inverse-frequency class weights normalised to mean 1 over the present classes, or all ones.
+fn class_weights(labels: &[usize], k: usize, balance: Balance) -> Vec<f32> {
+    let mut counts = vec![0usize; k];
+    for &l in labels {
+        counts[l] += 1;
+    }
+    let present: Vec<usize> = counts.iter().copied().filter(|&c| c > 0).collect();
+    let (min, max) = (
+        present.iter().copied().min().unwrap_or(1),
+        present.iter().copied().max().unwrap_or(1),
+    );
+    let on = match balance {
+        Balance::On => true,
+        Balance::Off => false,
+        Balance::Auto => max as f64 > 1.5 * min as f64,
+    };
+    if !on {
+        return vec![1.0; k];
+    }
+    let n = labels.len() as f64;
+    let kp = present.len() as f64;
+    counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                0.0
+            } else {
+                (n / (kp * c as f64)) as f32
+            }
+        })
+        .collect()
+}
+
+/// A `[rows, width]` inverted-dropout multiplier: 0 with probability `p`, else `1 / (1 − p)`.
+fn dropout_mask(
+    rng: &mut SeededRng,
+    rows: usize,
+    width: usize,
+    p: f32,
+    dev: &Device,
+) -> Result<Tensor> {
+    let keep = 1.0 / (1.0 - p);
+    let values: Vec<f32> = (0..rows * width)
+        .map(|_| {
+            if p > 0.0 && (rng.next_f64() as f32) < p {
+                0.0
+            } else {
+                keep
+            }
+        })
+        .collect();
+    Ok(Tensor::from_vec(values, (rows, width), dev)?)
+}
+
+fn predict_logits(
+    mean: &Tensor,
+    std: &Tensor,
+    layers: &[(Tensor, Tensor)],
+    features: &[Vec<f32>],
+    d: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(features.len());
+    for chunk in features.chunks(4096) {
+        let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
+        let x = Tensor::from_vec(flat, (chunk.len(), d), &Device::Cpu)?;
+        out.extend(forward(mean, std, layers, &x, None)?.to_vec2::<f32>()?);
+    }
+    Ok(out)
+}
+
+/// The early-stopping criterion: mean over validation sources of their macro-F1 (so a large
+/// source does not drown a small one), and the overall accuracy.
+fn selection_score(
+    logits: &[Vec<f32>],
+    valid: &Split<'_>,
+    labels: &[String],
+) -> Result<(f64, f64)> {
+    let by_source = per_source_macro_f1(logits, valid, labels)?;
+    let correct = logits
+        .iter()
+        .zip(valid.labels)
+        .filter(|(z, &g)| metrics::argmax(z) == g)
+        .count();
+    Ok((
+        by_source.iter().sum::<f64>() / by_source.len() as f64,
+        correct as f64 / logits.len() as f64,
+    ))
+}
+
+fn per_source_macro_f1(
+    logits: &[Vec<f32>],
+    valid: &Split<'_>,
+    labels: &[String],
+) -> Result<Vec<f64>> {
+    let n_sources = valid.sources.iter().copied().max().map_or(0, |m| m + 1);
+    let mut scores = Vec::new();
+    for s in 0..n_sources {
+        let rows: Vec<usize> = (0..logits.len())
+            .filter(|&i| valid.sources[i] == s)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let gold: Vec<usize> = rows.iter().map(|&i| valid.labels[i]).collect();
+        let probs: Vec<Vec<f32>> = rows
+            .iter()
+            .map(|&i| calibrate::softmax(&logits[i], 1.0))
+            .collect();
+        scores.push(metrics::evaluate(&gold, &probs, labels, None)?.macro_f1);
+    }
+    Ok(scores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_weights_balance_only_skewed_data() {
+        assert_eq!(
+            class_weights(&[0, 0, 1, 1], 2, Balance::Auto),
+            vec![1.0, 1.0]
+        );
+        let w = class_weights(&[0, 0, 0, 1], 2, Balance::Auto);
+        assert!(
+            (w[0] - 4.0 / 6.0).abs() < 1e-6 && (w[1] - 2.0).abs() < 1e-6,
+            "{w:?}"
+        );
+        assert_eq!(
+            class_weights(&[0, 0, 0, 1], 2, Balance::Off),
+            vec![1.0, 1.0]
+        );
+        assert_eq!(
+            class_weights(&[0, 0, 0, 0], 3, Balance::On),
+            vec![1.0, 0.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn dropout_mask_keeps_expectation() {
+        let mut rng = SeededRng::new(2);
+        let m = dropout_mask(&mut rng, 100, 100, 0.25, &Device::Cpu).unwrap();
+        let v: Vec<f32> = m.flatten_all().unwrap().to_vec1().unwrap();
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        assert!((mean - 1.0).abs() < 0.05, "{mean}");
+        assert!(v.iter().all(|&x| x == 0.0 || (x - 4.0 / 3.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn round_sig_keeps_six_digits() {
+        assert_eq!(round_sig(0.123456789), 0.123457);
+        assert_eq!(round_sig(1234.56789), 1234.57);
+    }
+}

@@ -1,0 +1,258 @@
+//! CSV and TSV tables with a header line (RFC 4180 quoting; fields split by the `csv` crate).
+//!
+//! Physical lines are grouped into records here, following the quotes, so that every record
+//! knows its exact first line and one bad line cannot swallow the rest of the file: when a quote
+//! opened on some line never closes (or closes into a record with the wrong number of fields),
+//! that line alone is rejected and the lines after it are read again as records of their own.
+
+use super::rows::{decide_kind, push_row, Row, TableContext};
+use crate::collect::Collector;
+use crate::lines::{Line, Lines, MAX_LINE_BYTES};
+use crate::text::{check_utf8, Utf8};
+use crate::IngestOptions;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::io::{self, BufRead};
+
+/// A quoted field may span at most this many lines / bytes before its opening quote is judged
+/// stray.
+const MAX_RECORD_LINES: usize = 100_000;
+const MAX_RECORD_BYTES: usize = 16 << 20;
+
+pub(crate) fn read(
+    reader: impl BufRead,
+    delimiter: u8,
+    slug: &str,
+    options: &IngestOptions,
+    sink: &mut Collector,
+) {
+    let mut records = Records::new(Lines::new(reader), delimiter);
+    let mut header: Option<Vec<String>> = None;
+    let mut ctx_kind = None;
+    while let Some((line_no, parts)) = records.next(sink) {
+        let Some(fields) = split(&parts, delimiter) else {
+            sink.error(line_no, None, "unparsable line: no CSV record");
+            continue;
+        };
+        if fields.len() == 1 && fields[0].iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Some(columns) = &header else {
+            header = Some(header_names(&fields));
+            continue;
+        };
+        if fields.len() != columns.len() {
+            let reason = format!(
+                "unparsable line: {} fields where the header has {}",
+                fields.len(),
+                columns.len()
+            );
+            if parts.len() > 1 {
+                sink.error(line_no, None, format!("{reason} (a quote opened here runs over {} lines; read again from the next line)", parts.len()));
+                records.requeue(line_no + 1, &parts[1..]);
+            } else {
+                sink.error(line_no, None, reason);
+            }
+            continue;
+        }
+        let mut row = Row::new();
+        let mut bad = false;
+        for (column, field) in columns.iter().zip(&fields) {
+            let value = match check_utf8(field, options.lossy_utf8) {
+                Utf8::Valid(s) => s.to_string(),
+                Utf8::Replaced(s, at) => {
+                    sink.warning(
+                        line_no,
+                        Some(column),
+                        format!("invalid UTF-8 at byte {at} replaced with U+FFFD"),
+                    );
+                    s
+                }
+                Utf8::Invalid(at) => {
+                    sink.error(line_no, Some(column), super::jsonl::invalid_utf8(at));
+                    bad = true;
+                    break;
+                }
+            };
+            row.insert(column.clone(), Value::String(value));
+        }
+        if bad {
+            continue;
+        }
+        let kind = *ctx_kind.get_or_insert_with(|| {
+            decide_kind(columns.iter().map(String::as_str), &options.field_map, slug)
+        });
+        let ctx = TableContext {
+            kind,
+            map: &options.field_map,
+            default_article_id: slug,
+        };
+        push_row(row, line_no, &ctx, sink);
+    }
+}
+
+/// Column names: BOM and surrounding blanks removed, empty names numbered, repeats suffixed.
+fn header_names(fields: &[Vec<u8>]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(fields.len());
+    for (i, raw) in fields.iter().enumerate() {
+        let name = String::from_utf8_lossy(raw);
+        let mut name = name.trim_start_matches('\u{feff}').trim().to_string();
+        if name.is_empty() {
+            name = format!("column_{}", i + 1);
+        }
+        let base = name.clone();
+        let mut n = 2;
+        while names.contains(&name) {
+            name = format!("{base}_{n}");
+            n += 1;
+        }
+        names.push(name);
+    }
+    names
+}
+
+/// Splits one assembled record into its fields.
+fn split(parts: &[Vec<u8>], delimiter: u8) -> Option<Vec<Vec<u8>>> {
+    let joined = parts.join(&b'\n');
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .buffer_capacity(joined.len().clamp(64, 1 << 20))
+        .from_reader(joined.as_slice());
+    let mut record = csv::ByteRecord::new();
+    match reader.read_byte_record(&mut record) {
+        Ok(true) => Some(record.iter().map(<[u8]>::to_vec).collect()),
+        _ => None,
+    }
+}
+
+enum Physical {
+    Text(u64, Vec<u8>),
+    Overlong(u64),
+    Failed(u64, io::Error),
+}
+
+/// Groups physical lines into records by following RFC 4180 quotes.
+struct Records<R> {
+    lines: Lines<R>,
+    pending: VecDeque<Physical>,
+    delimiter: u8,
+}
+
+impl<R: BufRead> Records<R> {
+    fn new(lines: Lines<R>, delimiter: u8) -> Self {
+        Records {
+            lines,
+            pending: VecDeque::new(),
+            delimiter,
+        }
+    }
+
+    fn physical(&mut self) -> Option<Physical> {
+        if let Some(p) = self.pending.pop_front() {
+            return Some(p);
+        }
+        Some(match self.lines.next_line()? {
+            Line::Text(n, bytes) => Physical::Text(n, bytes.to_vec()),
+            Line::Overlong(n) => Physical::Overlong(n),
+            Line::Failed(n, e) => Physical::Failed(n, e),
+        })
+    }
+
+    /// Puts lines back to be read again, first line numbered `first`.
+    fn requeue(&mut self, first: u64, parts: &[Vec<u8>]) {
+        for (i, part) in parts.iter().enumerate().rev() {
+            self.pending
+                .push_front(Physical::Text(first + i as u64, part.clone()));
+        }
+    }
+
+    /// The next record: its first line number and its physical lines.
+    fn next(&mut self, sink: &mut Collector) -> Option<(u64, Vec<Vec<u8>>)> {
+        loop {
+            let (first, bytes) = match self.physical()? {
+                Physical::Text(n, bytes) => (n, bytes),
+                Physical::Overlong(n) => {
+                    sink.error(
+                        n,
+                        None,
+                        format!("line over {} MiB: record left out", MAX_LINE_BYTES >> 20),
+                    );
+                    continue;
+                }
+                Physical::Failed(n, e) => {
+                    sink.error(n, None, format!("input unreadable from here on: {e}"));
+                    return None;
+                }
+            };
+            let mut quotes = QuoteState::default();
+            quotes.scan(&bytes, self.delimiter);
+            let mut size = bytes.len();
+            let mut parts = vec![bytes];
+            let mut interrupted = None;
+            while quotes.in_quotes {
+                if parts.len() >= MAX_RECORD_LINES || size > MAX_RECORD_BYTES {
+                    break;
+                }
+                match self.physical() {
+                    Some(Physical::Text(_, next)) => {
+                        quotes.scan(&next, self.delimiter);
+                        size += next.len() + 1;
+                        parts.push(next);
+                    }
+                    other => {
+                        interrupted = other;
+                        break;
+                    }
+                }
+            }
+            if let Some(p) = interrupted {
+                self.pending.push_front(p);
+            }
+            if quotes.in_quotes {
+                sink.error(first, None, "unparsable line: a quote opened here never closes; read again from the next line");
+                self.requeue(first + 1, &parts[1..]);
+                continue;
+            }
+            return Some((first, parts));
+        }
+    }
+}
+
+/// Where the quote parser stands, carried from one physical line to the next.
+#[derive(Default)]
+struct QuoteState {
+    in_quotes: bool,
+}
+
+impl QuoteState {
+    /// Follows one physical line. A quote opens a quoted field only at the start of a field (as in
+    /// the `csv` crate); inside one, `""` is an escaped quote and `"` closes it.
+    fn scan(&mut self, line: &[u8], delimiter: u8) {
+        // A line continuing a quoted field is not at a field start.
+        let mut at_field_start = !self.in_quotes;
+        let mut i = 0;
+        while i < line.len() {
+            let b = line[i];
+            if self.in_quotes {
+                if b == b'"' {
+                    if line.get(i + 1) == Some(&b'"') {
+                        i += 1;
+                    } else {
+                        self.in_quotes = false;
+                    }
+                }
+            } else if b == delimiter {
+                at_field_start = true;
+                i += 1;
+                continue;
+            } else if b == b'"' && at_field_start {
+                self.in_quotes = true;
+            }
+            at_field_start = false;
+            i += 1;
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Writing `articles`, `comments` (JSONL or Parquet) and `rejects.jsonl` into a directory.
+//!
+//! Each file is written under a temporary name in the same directory and renamed into place, so
+//! a reader never sees a half-written file and an interrupted run leaves the previous outputs.
+//!
+//! Parquet: the stance fields are typed columns (`depth` u32, the rest strings; timestamps stay
+//! strings so their offsets survive). An extra column becomes boolean, int64, float64 or string
+//! when all its values have that type; a column of mixed or nested JSON values is written as
+//! JSON text (`"abc"` with its quotes, `[1,2]`, `{"a":1}`).
+
+use crate::{IngestError, Ingested};
+use polars::prelude::{Column, DataFrame, ParquetWriter};
+use serde::Serialize;
+use serde_json::Value;
+use stance_core::{Article, Comment, Extra};
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// How articles and comments are written (rejects are always JSONL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    #[default]
+    Jsonl,
+    Parquet,
+}
+
+impl OutputFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Jsonl => "jsonl",
+            OutputFormat::Parquet => "parquet",
+        }
+    }
+}
+
+impl fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
+impl FromStr for OutputFormat {
+    type Err = IngestError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "jsonl" | "json" | "ndjson" => Ok(OutputFormat::Jsonl),
+            "parquet" | "pq" => Ok(OutputFormat::Parquet),
+            _ => Err(IngestError::UnknownFormat(s.to_string())),
+        }
+    }
+}
+
+/// The files one run wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFiles {
+    pub articles: PathBuf,
+    pub comments: PathBuf,
+    pub rejects: PathBuf,
+}
+
+/// Writes the three outputs into `dir` (created if missing), each atomically.
+pub fn write_ingested(
+    ingested: &Ingested,
+    dir: &Path,
+    format: OutputFormat,
+) -> Result<OutputFiles, IngestError> {
+    fs::create_dir_all(dir).map_err(|source| IngestError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let ext = format.extension();
+    let files = OutputFiles {
+        articles: dir.join(format!("articles.{ext}")),
+        comments: dir.join(format!("comments.{ext}")),
+        rejects: dir.join("rejects.jsonl"),
+    };
+    match format {
+        OutputFormat::Jsonl => {
+            write_atomic(&files.articles, |w| write_jsonl(w, &ingested.articles))?;
+            write_atomic(&files.comments, |w| write_jsonl(w, &ingested.comments))?;
+        }
+        OutputFormat::Parquet => {
+            write_parquet(&files.articles, articles_frame(&ingested.articles))?;
+            write_parquet(&files.comments, comments_frame(&ingested.comments))?;
+        }
+    }
+    write_atomic(&files.rejects, |w| write_jsonl(w, &ingested.rejects))?;
+    Ok(files)
+}
+
+fn write_jsonl<T: Serialize>(w: &mut dyn Write, records: &[T]) -> io::Result<()> {
+    for record in records {
+        serde_json::to_writer(&mut *w, record)?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Writes through `fill` into a temporary sibling of `path`, then renames it to `path`.
+fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), IngestError> {
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut w = BufWriter::new(File::create(&tmp)?);
+        fill(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|source| {
+        let _ = fs::remove_file(&tmp);
+        IngestError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+fn write_parquet(
+    path: &Path,
+    frame: polars::prelude::PolarsResult<DataFrame>,
+) -> Result<(), IngestError> {
+    let parquet_error = |e: polars::prelude::PolarsError| IngestError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut df = frame.map_err(parquet_error)?;
+    let tmp = temp_path(path);
+    let written = (|| -> Result<(), IngestError> {
+        let mut file = File::create(&tmp).map_err(|source| IngestError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ParquetWriter::new(&mut file)
+            .finish(&mut df)
+            .map_err(parquet_error)?;
+        file.sync_all().map_err(|source| IngestError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        fs::rename(&tmp, path).map_err(|source| IngestError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+fn str_column<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {
+    Column::new(name.into(), values.collect::<Vec<&str>>())
+}
+
+fn opt_column<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Column {
+    Column::new(name.into(), values.collect::<Vec<Option<&str>>>())
+}
+
+fn comments_frame(comments: &[Comment]) -> polars::prelude::PolarsResult<DataFrame> {
+    let mut columns = vec![
+        str_column("comment_id", comments.iter().map(|c| c.comment_id.as_str())),
+        str_column("article_id", comments.iter().map(|c| c.article_id.as_str())),
+        opt_column("parent_id", comments.iter().map(|c| c.parent_id.as_deref())),
+        Column::new(
+            "depth".into(),
+            comments.iter().map(|c| c.depth).collect::<Vec<u32>>(),
+        ),
+        str_column("root_id", comments.iter().map(|c| c.root_id.as_str())),
+        opt_column("author", comments.iter().map(|c| c.author.as_deref())),
+        opt_column(
+            "created_at",
+            comments.iter().map(|c| c.created_at.as_deref()),
+        ),
+        str_column("text", comments.iter().map(|c| c.text.as_str())),
+        opt_column("lang", comments.iter().map(|c| c.lang.as_deref())),
+    ];
+    extra_columns(
+        &mut columns,
+        &comments.iter().map(|c| &c.extra).collect::<Vec<_>>(),
+    );
+    DataFrame::new(comments.len(), columns)
+}
+
+fn articles_frame(articles: &[Article]) -> polars::prelude::PolarsResult<DataFrame> {
+    let mut columns = vec![
+        str_column("article_id", articles.iter().map(|a| a.article_id.as_str())),
+        str_column("title", articles.iter().map(|a| a.title.as_str())),
+        str_column("text", articles.iter().map(|a| a.text.as_str())),
+        opt_column("target", articles.iter().map(|a| a.target.as_deref())),
+        opt_column("lang", articles.iter().map(|a| a.lang.as_deref())),
+        opt_column("url", articles.iter().map(|a| a.url.as_deref())),
+        opt_column("published", articles.iter().map(|a| a.published.as_deref())),
+    ];
+    extra_columns(
+        &mut columns,
+        &articles.iter().map(|a| &a.extra).collect::<Vec<_>>(),
+    );
+    DataFrame::new(articles.len(), columns)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ExtraType {
+    Bool,
+    Int,
+    Float,
+    Str,
+    Json,
+}
+
+fn value_type(v: &Value) -> Option<ExtraType> {
+    match v {
+        Value::Null => None,
+        Value::Bool(_) => Some(ExtraType::Bool),
+        Value::Number(n) if n.is_i64() => Some(ExtraType::Int),
+        Value::Number(_) => Some(ExtraType::Float),
+        Value::String(_) => Some(ExtraType::Str),
+        Value::Array(_) | Value::Object(_) => Some(ExtraType::Json),
+    }
+}
+
+/// One column per extra key (first-seen order), typed when its values agree.
+fn extra_columns(columns: &mut Vec<Column>, extras: &[&Extra]) {
+    let mut keys: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for extra in extras {
+        for key in extra.keys() {
+            if seen.insert(key.as_str()) {
+                keys.push(key.as_str());
+            }
+        }
+    }
+    for key in keys {
+        let values: Vec<Option<&Value>> = extras
+            .iter()
+            .map(|e| e.get(key).filter(|v| !v.is_null()))
+            .collect();
+        let mut column_type: Option<ExtraType> = None;
+        for t in values.iter().flatten().filter_map(|v| value_type(v)) {
+            column_type = Some(match (column_type, t) {
+                (None, t) => t,
+                (Some(a), b) if a == b => a,
+                (Some(ExtraType::Int), ExtraType::Float)
+                | (Some(ExtraType::Float), ExtraType::Int) => ExtraType::Float,
+                _ => ExtraType::Json,
+            });
+        }
+        let taken = columns.iter().any(|c| c.name().as_str() == key);
+        let name = if taken {
+            format!("input_{key}")
+        } else {
+            key.to_string()
+        };
+        let column = match column_type.unwrap_or(ExtraType::Str) {
+            ExtraType::Bool => Column::new(
+                name.into(),
+                values
+                    .iter()
+                    .map(|v| v.and_then(Value::as_bool))
+                    .collect::<Vec<_>>(),
+            ),
+            ExtraType::Int => Column::new(
+                name.into(),
+                values
+                    .iter()
+                    .map(|v| v.and_then(Value::as_i64))
+                    .collect::<Vec<_>>(),
+            ),
+            ExtraType::Float => Column::new(
+                name.into(),
+                values
+                    .iter()
+                    .map(|v| v.and_then(Value::as_f64))
+                    .collect::<Vec<_>>(),
+            ),
+            ExtraType::Str => Column::new(
+                name.into(),
+                values
+                    .iter()
+                    .map(|v| v.and_then(Value::as_str))
+                    .collect::<Vec<_>>(),
+            ),
+            ExtraType::Json => Column::new(
+                name.into(),
+                values
+                    .iter()
+                    .map(|v| v.map(|v| v.to_string()))
+                    .collect::<Vec<Option<String>>>(),
+            ),
+        };
+        columns.push(column);
+    }
+}

@@ -134,19 +134,22 @@ fn task_exprs(task: Task, inputs: &Inputs) -> Vec<(Metric, Expr)> {
 /// Metrics computed from other metrics of the same row.
 pub(crate) fn derived_exprs(table: Table, inputs: &Inputs, half_volume: f64) -> Vec<Expr> {
     use metrics as m;
+    // All of these are evaluated side by side, so each is written in terms of aggregated
+    // columns only, never of another derived one.
+    let favor = col(m::SHARE_FAVOR.name);
+    let against = col(m::SHARE_AGAINST.name);
+    let gap = favor.clone() - against.clone();
+    let polarization = favor + against - gap.clone() * gap.clone();
     let mut pairs = Vec::new();
     if inputs.has(Task::Stance) {
-        let favor = col(m::SHARE_FAVOR.name);
-        let against = col(m::SHARE_AGAINST.name);
-        let gap = favor.clone() - against.clone();
-        pairs.push((m::NET_STANCE, gap.clone()));
-        pairs.push((m::POLARIZATION, favor + against - gap.clone() * gap));
+        pairs.push((m::NET_STANCE, gap));
+        pairs.push((m::POLARIZATION, polarization.clone()));
     }
     if inputs.has(Task::Stance) && inputs.has(Task::Reply) {
         let n = col(m::N_COMMENTS.name).cast(DataType::Float64);
         let volume = n.clone() / (n + lit(half_volume));
-        let conflict = col(m::POLARIZATION.name).fill_null(lit(0.0))
-            + col(m::SHARE_DISAGREE.name).fill_null(lit(0.0));
+        let conflict =
+            polarization.fill_null(lit(0.0)) + col(m::SHARE_DISAGREE.name).fill_null(lit(0.0));
         pairs.push((m::CONTROVERSY, volume * conflict / lit(2.0)));
     }
     keep(table, pairs)

@@ -131,7 +131,11 @@ pub fn aggregate(
     let overall = comments
         .select(group_exprs(Table::Overall, inputs))
         .with_columns(derived_exprs(Table::Overall, inputs, half))
-        .with_column(lit(threads.height() as u32).alias(metrics::N_ARTICLES.name))
+        .with_column(
+            lit(threads.height() as u64)
+                .cast(DataType::UInt32)
+                .alias(metrics::N_ARTICLES.name),
+        )
         .collect()?;
 
     Ok(Aggregates {

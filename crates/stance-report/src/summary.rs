@@ -127,23 +127,19 @@ fn overview(model: &ReportModel) -> Vec<(&'static str, String)> {
             period
         },
     ));
+    let mut model_line = model.run.model_line().unwrap_or_else(|| "unknown".into());
+    if !model.run.stance_version.is_empty() {
+        model_line.push_str(&format!(" (stance {})", model.run.stance_version));
+    }
+    lines.push(("Model", model_line));
     let tasks: Vec<&str> = model.tasks.iter().map(|t| t.name()).collect();
     lines.push((
-        "Model",
-        format!(
-            "{}; tasks: {}{}",
-            model.run.model_line().unwrap_or_else(|| "unknown".into()),
-            if tasks.is_empty() {
-                "none".into()
-            } else {
-                tasks.join(", ")
-            },
-            if model.run.stance_version.is_empty() {
-                String::new()
-            } else {
-                format!("; stance {}", model.run.stance_version)
-            }
-        ),
+        "Tasks",
+        if tasks.is_empty() {
+            "none".into()
+        } else {
+            tasks.join(", ")
+        },
     ));
     lines
 }
@@ -155,13 +151,19 @@ fn task_lines(model: &ReportModel, s: &GroupStats) -> Vec<(&'static str, String)
         lines.push((
             "Stance",
             format!(
-                "favor {}  against {}  none {}  net {} pts  polarization {}  ({} labelled)",
+                "favor {}  against {}  none {}  ({} labelled)",
                 pct(s.favor),
                 pct(s.against),
                 pct(s.none),
-                points(s.net_stance),
-                dec2(s.polarization),
                 count(s.n_stance.unwrap_or(0))
+            ),
+        ));
+        lines.push((
+            "",
+            format!(
+                "net stance {} pts, polarization {}",
+                points(s.net_stance),
+                dec2(s.polarization)
             ),
         ));
     }
@@ -283,7 +285,11 @@ pub(crate) fn summary_markdown(model: &ReportModel) -> String {
     if !overall.is_empty() {
         out.push_str("\n## Overall\n\nShares count hard labels.\n\n");
         for (label, text) in overall {
-            out.push_str(&format!("- **{label}**: {}\n", markdown(&text)));
+            if label.is_empty() {
+                out.push_str(&format!("  {}\n", markdown(&text)));
+            } else {
+                out.push_str(&format!("- **{label}**: {}\n", markdown(&text)));
+            }
         }
     }
     let columns = thread_columns(model);

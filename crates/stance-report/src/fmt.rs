@@ -47,6 +47,15 @@ pub(crate) fn count(n: u64) -> String {
     out
 }
 
+/// `1 thread`, `2,124 threads`.
+pub(crate) fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", count(n))
+    }
+}
+
 /// `2024-09-21 09:37` (UTC).
 pub(crate) fn minute(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)

@@ -1,7 +1,7 @@
 //! `report.html`: one self-contained page (inline CSS and SVG; no script, font or image is
 //! fetched), every piece of input text escaped.
 
-use crate::fmt::{clip, count, dec2, html, minute, pct, points};
+use crate::fmt::{clip, count, day, dec2, html, minute, pct, points};
 use crate::model::{Chain, CommentView, GroupStats, ReportModel, REPLIES_SHOWN};
 use crate::svg::{
     rate_bar, stacked_bar, timeline_chart, Segment, AGAINST, FAVOR, NEGATIVE, NEUTRAL, NONE,
@@ -37,7 +37,7 @@ th{text-align:left;font-size:11.5px;color:var(--muted);font-weight:600;text-tran
 td{padding:6px 8px;border-bottom:1px solid #eef1f5;vertical-align:middle}
 tr.all td{background:#f7f9fc;font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.thread{max-width:300px}
+td.thread{max-width:250px}
 td.thread .t{display:block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 td.thread .id{display:block;color:var(--muted);font-size:11.5px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 svg.bar{display:block}
@@ -67,12 +67,16 @@ svg .label{font-size:12px;fill:var(--ink);font-weight:600}
 .more{margin-left:18px;font-size:12px;color:var(--muted)}
 .badge{display:inline-block;font-size:10.5px;font-weight:650;padding:0 5px;border-radius:3px;margin-left:5px;text-transform:uppercase;letter-spacing:.03em;color:#fff;vertical-align:1px}
 .b-favor,.b-agree{background:#2f6fb3}.b-against,.b-disagree{background:#d9622b}.b-none{background:#8d99a8}
+.rb{display:inline-block;font-size:11px;font-weight:650;padding:0 5px;border-radius:3px;margin-left:6px;border:1px solid;background:#fff}
+.rb-disagree{color:#b04a1a;border-color:#d9622b}.rb-agree{color:#2f6fb3;border-color:#2f6fb3}.rb-none{color:#5c6675;border-color:#8d99a8}
+.chain .mix{display:flex;align-items:center;gap:8px;font-size:12px;color:var(--muted);margin:2px 0 8px}
 .b-negative{background:#b8324f}.b-neutral{background:#8d99a8}.b-positive{background:#2e8b6e}.b-toxic{background:#5b2333}.b-ironic{background:#7a5c99}
 details summary{cursor:pointer;font-weight:600}
 dl.defs{display:grid;grid-template-columns:max-content 1fr;gap:5px 16px;margin:12px 0 0;font-size:13px}
 dl.defs dt{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;color:#374151}
 dl.defs dd{margin:0;color:#374151}
 .meta{font-size:12.5px;color:var(--muted)}
+.meta h2{color:var(--ink)}
 .meta code{font-size:12px}
 footer{margin-top:14px;font-size:12px;color:var(--muted)}
 @media (max-width:900px){.tiles{grid-template-columns:repeat(2,1fr)}.chains{grid-template-columns:1fr}}
@@ -113,7 +117,7 @@ fn stance_bar(s: &GroupStats) -> String {
                 light: false,
             },
         ],
-        230.0,
+        216.0,
         18.0,
     )
 }
@@ -140,7 +144,7 @@ fn sentiment_bar(s: &GroupStats) -> String {
                 light: false,
             },
         ],
-        190.0,
+        168.0,
         18.0,
     )
 }
@@ -175,11 +179,14 @@ fn tiles(m: &ReportModel) -> String {
         ),
     ];
     match (m.first_ms, m.last_ms) {
-        (Some(a), Some(b)) => tiles.push(tile(
+        (Some(a), Some(b)) if day(a) == day(b) => tiles.push(tile(
             "Period (UTC)",
-            &minute(a)[..10],
-            &format!("to {}", minute(b)),
+            &day(a),
+            &format!("{} → {}", &minute(a)[11..], &minute(b)[11..]),
         )),
+        (Some(a), Some(b)) => {
+            tiles.push(tile("Period (UTC)", &day(a), &format!("to {}", minute(b))))
+        }
         _ => tiles.push(tile("Period", "–", "no usable comment time")),
     }
     if m.has(Task::Stance) {
@@ -244,10 +251,17 @@ fn per_thread(m: &ReportModel) -> String {
     let threads = m.threads_by_size();
     let shown = threads.len().min(THREADS_CHARTED);
     let mut out = String::from("<section><h2>Stance and tone per thread</h2>");
+    let which = if shown == threads.len() {
+        String::from("largest first")
+    } else {
+        format!(
+            "the {shown} largest of {} threads",
+            count(threads.len() as u64)
+        )
+    };
     let _ = write!(
         out,
-        r#"<p class="note">Shares of hard labels per thread; the {shown} largest of {} threads, largest first. Hover a bar for exact shares.</p>"#,
-        threads.len()
+        r#"<p class="note">Shares of hard labels per thread ({which}). Hover a bar for exact shares.</p>"#
     );
     let mut items = Vec::new();
     if m.has(Task::Stance) {
@@ -297,10 +311,10 @@ fn per_thread(m: &ReportModel) -> String {
             let _ = write!(out, "<td>{}</td>", sentiment_bar(s));
         }
         if m.has(Task::Irony) {
-            let _ = write!(out, "<td>{}</td>", rate_bar(s.ironic, "#7a5c99", 60.0));
+            let _ = write!(out, "<td>{}</td>", rate_bar(s.ironic, "#7a5c99", 40.0));
         }
         if m.has(Task::Toxicity) {
-            let _ = write!(out, "<td>{}</td>", rate_bar(s.toxic, "#5b2333", 60.0));
+            let _ = write!(out, "<td>{}</td>", rate_bar(s.toxic, "#5b2333", 40.0));
         }
         out.push_str("</tr>");
     };
@@ -333,8 +347,13 @@ fn over_time(m: &ReportModel) -> String {
     let mut out = String::from("<section><h2>Activity and stance over time</h2>");
     let _ = write!(
         out,
-        r#"<p class="note">Comments per {} (UTC), all threads together{}.</p>"#,
+        r#"<p class="note">Comments per {} (UTC){}{}.</p>"#,
         t.bucket.name(),
+        if m.threads.len() > 1 {
+            ", all threads together"
+        } else {
+            ""
+        },
         if m.n_undated > 0 {
             format!("; {} undated comments are not shown", count(m.n_undated))
         } else {
@@ -390,16 +409,12 @@ fn comment(c: &CommentView, class: &str, max_chars: usize, with_reply: bool) -> 
     }
     if with_reply {
         if let Some(r) = c.reply.as_deref() {
-            let class = match r {
-                "agree" | "disagree" => r,
-                _ => "none",
+            let (class, text) = match r {
+                "agree" => ("agree", "↩ agrees"),
+                "disagree" => ("disagree", "↩ disagrees"),
+                _ => ("none", "↩ neither"),
             };
-            let text = if r == "none" { "neither" } else { r };
-            let _ = write!(
-                who,
-                r#"<span class="badge b-{class}">{}</span>"#,
-                html(text)
-            );
+            let _ = write!(who, r#"<span class="rb rb-{class}">{text}</span>"#);
         }
     }
     who.push_str(&badges(c));
@@ -424,11 +439,14 @@ fn chain(c: &Chain) -> String {
     let mut out = String::from(r#"<div class="chain">"#);
     let _ = write!(
         out,
-        r#"<div class="head"><b>{} of {}</b> direct replies disagree<span class="in">in {}</span></div>"#,
+        r#"<div class="head"><b>{} of {}</b> direct {} disagree{}<span class="in">in {}</span></div>"#,
         c.n_disagree,
         c.n_direct,
+        if c.n_direct == 1 { "reply" } else { "replies" },
+        if c.n_disagree == 1 { "s" } else { "" },
         html(&c.thread)
     );
+    out.push_str(&reply_mix(c));
     // Long ancestries: the top-level comment and the direct parent are enough context.
     let n = c.ancestors.len();
     for (i, a) in c.ancestors.iter().enumerate() {
@@ -442,11 +460,11 @@ fn chain(c: &Chain) -> String {
         if n > 2 && i > 0 && i + 1 < n {
             continue;
         }
-        out.push_str(&comment(a, "anc", 140, false));
+        out.push_str(&comment(a, "anc", 120, false));
     }
-    out.push_str(&comment(&c.comment, "main", 420, false));
+    out.push_str(&comment(&c.comment, "main", 300, false));
     for r in c.replies.iter().take(REPLIES_SHOWN) {
-        out.push_str(&comment(r, "rep", 220, true));
+        out.push_str(&comment(r, "rep", 180, true));
     }
     if c.replies.len() > REPLIES_SHOWN {
         let _ = write!(
@@ -457,6 +475,49 @@ fn chain(c: &Chain) -> String {
     }
     out.push_str("</div>");
     out
+}
+
+/// The labels of all direct replies as one bar, so the balance reads at a glance.
+fn reply_mix(c: &Chain) -> String {
+    let n = c.replies.len().max(1) as f64;
+    let share = |label: &str| {
+        c.replies
+            .iter()
+            .filter(|r| r.reply.as_deref() == Some(label))
+            .count() as f64
+            / n
+    };
+    let (agree, disagree, none) = (share("agree"), share("disagree"), share("none"));
+    format!(
+        r#"<div class="mix">{}<span>{:.0}% agree · {:.0}% disagree · {:.0}% neither</span></div>"#,
+        stacked_bar(
+            &[
+                Segment {
+                    share: agree,
+                    color: FAVOR,
+                    name: "agree",
+                    light: false
+                },
+                Segment {
+                    share: none,
+                    color: NONE,
+                    name: "neither",
+                    light: true
+                },
+                Segment {
+                    share: disagree,
+                    color: AGAINST,
+                    name: "disagree",
+                    light: false
+                },
+            ],
+            140.0,
+            10.0,
+        ),
+        agree * 100.0,
+        disagree * 100.0,
+        none * 100.0
+    )
 }
 
 fn chains(m: &ReportModel) -> String {
@@ -470,12 +531,24 @@ fn chains(m: &ReportModel) -> String {
         );
         return out;
     }
-    out.push_str(r#"<p class="note">Comments with the most direct replies labelled “disagree”, with the comments above them and their replies (disagreeing first). Texts are shortened.</p><div class="chains">"#);
+    out.push_str(r#"<p class="note">Comments with the most direct replies labelled “disagree”, with the comments above them and their first replies (disagreeing first); texts are shortened. Outlined badges: the reply’s relation to its parent; filled badges: stance toward the article’s target, sentiment, toxicity, irony.</p><div class="chains">"#);
     for c in &m.chains {
         out.push_str(&chain(c));
     }
     out.push_str("</div></section>");
     out
+}
+
+/// A score in [0, 1] as a short bar with its value.
+fn score_bar(v: Option<f64>) -> String {
+    let Some(v) = v else {
+        return "–".into();
+    };
+    let w = v.clamp(0.0, 1.0) * 60.0;
+    format!(
+        r##"<span class="rate"><svg width="60" height="10" viewBox="0 0 60 10"><rect width="60" height="10" rx="2" fill="#eef1f5"/><rect width="{w:.2}" height="10" rx="2" fill="#b04a1a"/></svg>{}</span>"##,
+        dec2(Some(v))
+    )
 }
 
 fn ranking(m: &ReportModel) -> String {
@@ -485,23 +558,33 @@ fn ranking(m: &ReportModel) -> String {
     let threads = m.threads_ranked();
     let shown = threads.len().min(THREADS_RANKED);
     let mut out = String::from("<section><h2>Threads by controversy</h2>");
+    let which = if shown == threads.len() {
+        String::new()
+    } else {
+        format!(
+            " The {shown} most controversial of {} threads.",
+            count(threads.len() as u64)
+        )
+    };
     let _ = write!(
         out,
-        r#"<p class="note">Controversy combines stance polarization, the reply disagreement rate and volume (definitions below); {shown} of {} threads.</p>"#,
-        threads.len()
+        r#"<p class="note">Controversy combines stance polarization, the reply disagreement rate and thread volume (definitions below).{which}</p>"#
     );
     out.push_str(r#"<table><thead><tr><th>Thread</th><th class="num">Controversy</th><th class="num">Polarization</th><th class="num">Disagree</th><th class="num">Comments</th><th class="num">Authors</th><th class="num">Max depth</th><th>Period (UTC)</th></tr></thead><tbody>"#);
     for t in threads.iter().take(THREADS_RANKED) {
         let id = (t.label() != t.article_id).then_some(t.article_id.as_str());
         let period = match (t.first_ms, t.last_ms) {
-            (Some(a), Some(b)) => format!("{} → {}", minute(a), &minute(b)[5..]),
+            (Some(a), Some(b)) if day(a) == day(b) => {
+                format!("{} {}–{}", day(a), &minute(a)[11..], &minute(b)[11..])
+            }
+            (Some(a), Some(b)) => format!("{} → {}", day(a), &day(b)[5..]),
             _ => "–".into(),
         };
         let _ = write!(
             out,
             r#"<tr>{}<td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
             thread_cell(t.label(), id, t.url.as_deref()),
-            dec2(t.stats.controversy),
+            score_bar(t.stats.controversy),
             dec2(t.stats.polarization),
             pct(t.stats.disagree),
             count(t.stats.n_comments),

@@ -177,7 +177,7 @@ pub(crate) struct ReportModel {
 /// How many contested chains the reports show.
 const CHAINS_SHOWN: usize = 6;
 /// Direct replies shown under a contested comment.
-pub(crate) const REPLIES_SHOWN: usize = 5;
+pub(crate) const REPLIES_SHOWN: usize = 3;
 /// At most this many buckets in the activity chart: the bucket grows until they fit.
 const MAX_BUCKETS: i64 = 240;
 
@@ -262,60 +262,61 @@ impl ReportModel {
     }
 }
 
-/// The comment columns the reports use, read once.
-struct Comments {
-    views: Vec<CommentView>,
+/// The comment columns the reports need for every row (ids, links, times, stance), read once;
+/// the rest (text, author, other labels) is read only for the few comments shown.
+struct Comments<'a> {
+    df: &'a DataFrame,
+    ids: Vec<Option<String>>,
     article: Vec<Option<String>>,
     parent: Vec<Option<String>>,
+    stance: Vec<Option<String>>,
+    times: Vec<Option<i64>>,
     index: HashMap<(String, String), usize>,
 }
 
-impl Comments {
-    fn read(df: &DataFrame) -> Result<Self, ReportError> {
+impl<'a> Comments<'a> {
+    fn read(df: &'a DataFrame) -> Result<Self, ReportError> {
         let ids = strings(df, "comment_id");
         let article = strings(df, "article_id");
-        let parent = strings(df, "parent_id");
-        let author = strings(df, "author");
-        let text = strings(df, "text");
-        let stance = strings(df, "stance");
-        let sentiment = strings(df, "sentiment");
-        let reply = strings(df, "reply");
-        let times = created_at_millis(df)?;
-        let views: Vec<CommentView> = (0..df.height())
-            .map(|row| CommentView {
-                comment_id: ids[row].clone().unwrap_or_default(),
-                author: author[row].clone(),
-                created_ms: times.get(row),
-                text: text[row].clone(),
-                stance: stance[row].clone(),
-                sentiment: sentiment[row].clone(),
-                reply: reply[row].clone(),
-                toxic: bool_at(df, "toxic", row),
-                ironic: bool_at(df, "ironic", row),
-            })
-            .collect();
-        let mut index = HashMap::with_capacity(views.len());
-        for (row, view) in views.iter().enumerate() {
-            if let Some(a) = &article[row] {
-                index
-                    .entry((a.clone(), view.comment_id.clone()))
-                    .or_insert(row);
+        let mut index = HashMap::with_capacity(ids.len());
+        for (row, (a, id)) in article.iter().zip(&ids).enumerate() {
+            if let (Some(a), Some(id)) = (a, id) {
+                index.entry((a.clone(), id.clone())).or_insert(row);
             }
         }
         Ok(Comments {
-            views,
+            df,
+            parent: strings(df, "parent_id"),
+            stance: strings(df, "stance"),
+            times: created_at_millis(df)?.iter().collect(),
+            ids,
             article,
-            parent,
             index,
         })
+    }
+
+    fn view(&self, row: usize) -> CommentView {
+        let df = self.df;
+        CommentView {
+            comment_id: self.ids[row].clone().unwrap_or_default(),
+            author: str_at(df, "author", row),
+            created_ms: self.times[row],
+            text: str_at(df, "text", row),
+            stance: self.stance[row].clone(),
+            sentiment: str_at(df, "sentiment", row),
+            reply: str_at(df, "reply", row),
+            toxic: bool_at(df, "toxic", row),
+            ironic: bool_at(df, "ironic", row),
+        }
     }
 }
 
 fn timeline(comments: &Comments, with_stance: bool) -> Option<Timeline> {
     let times: Vec<(i64, Option<&str>)> = comments
-        .views
+        .times
         .iter()
-        .filter_map(|c| c.created_ms.map(|t| (t, c.stance.as_deref())))
+        .zip(&comments.stance)
+        .filter_map(|(t, s)| t.map(|t| (t, s.as_deref())))
         .collect();
     let first = times.iter().map(|t| t.0).min()?;
     let last = times.iter().map(|t| t.0).max()?;
@@ -414,13 +415,13 @@ fn chains(comments: &Comments, aggregates: &Aggregates, threads: &[ThreadView]) 
                 if !seen.insert(p) {
                     break;
                 }
-                ancestors.push(comments.views[p].clone());
+                ancestors.push(comments.view(p));
                 cursor = comments.parent[p].clone();
             }
             ancestors.reverse();
             let mut replies: Vec<CommentView> = children
                 .get(&(article.clone(), comment.clone()))
-                .map(|rows| rows.iter().map(|&r| comments.views[r].clone()).collect())
+                .map(|rows| rows.iter().map(|&r| comments.view(r)).collect())
                 .unwrap_or_default();
             replies.sort_by(|a, b| {
                 let disagree = |c: &CommentView| c.reply.as_deref() != Some("disagree");
@@ -439,7 +440,7 @@ fn chains(comments: &Comments, aggregates: &Aggregates, threads: &[ThreadView]) 
                     .map(|t| t.to_string())
                     .unwrap_or_else(|| article.clone()),
                 ancestors,
-                comment: comments.views[row].clone(),
+                comment: comments.view(row),
                 replies,
                 n_disagree,
                 n_direct,

@@ -1,6 +1,6 @@
 //! `summary.txt` (also what `--print` shows on the terminal) and `summary.md`.
 
-use crate::fmt::{clip, count, dec2, left, markdown, minute, pct, points, right};
+use crate::fmt::{clip, count, counted, dec2, left, markdown, minute, pct, points, right};
 use crate::model::{Chain, GroupStats, ReportModel, ThreadView};
 use stance_aggregate::{Table, Task, METRICS};
 
@@ -15,6 +15,8 @@ struct ThreadColumn {
     width: usize,
     task: Option<Task>,
     needs_reply_and_stance: bool,
+    /// Also in `summary.txt` (the terminal has room for fewer columns than Markdown).
+    in_text: bool,
     value: fn(&ThreadView) -> String,
 }
 
@@ -24,6 +26,7 @@ const THREAD_COLUMNS: &[ThreadColumn] = &[
         width: 8,
         task: None,
         needs_reply_and_stance: false,
+        in_text: true,
         value: |t| count(t.stats.n_comments),
     },
     ThreadColumn {
@@ -31,6 +34,7 @@ const THREAD_COLUMNS: &[ThreadColumn] = &[
         width: 6,
         task: Some(Task::Stance),
         needs_reply_and_stance: false,
+        in_text: true,
         value: |t| pct(t.stats.favor),
     },
     ThreadColumn {
@@ -38,6 +42,7 @@ const THREAD_COLUMNS: &[ThreadColumn] = &[
         width: 7,
         task: Some(Task::Stance),
         needs_reply_and_stance: false,
+        in_text: true,
         value: |t| pct(t.stats.against),
     },
     ThreadColumn {
@@ -45,6 +50,7 @@ const THREAD_COLUMNS: &[ThreadColumn] = &[
         width: 6,
         task: Some(Task::Stance),
         needs_reply_and_stance: false,
+        in_text: false,
         value: |t| pct(t.stats.none),
     },
     ThreadColumn {
@@ -52,6 +58,7 @@ const THREAD_COLUMNS: &[ThreadColumn] = &[
         width: 6,
         task: Some(Task::Stance),
         needs_reply_and_stance: false,
+        in_text: true,
         value: |t| points(t.stats.net_stance),
     },
     ThreadColumn {
@@ -59,6 +66,7 @@ const THREAD_COLUMNS: &[ThreadColumn] = &[
         width: 6,
         task: Some(Task::Stance),
         needs_reply_and_stance: false,
+        in_text: true,
         value: |t| dec2(t.stats.polarization),
     },
     ThreadColumn {
@@ -66,6 +74,7 @@ const THREAD_COLUMNS: &[ThreadColumn] = &[
         width: 6,
         task: Some(Task::Sentiment),
         needs_reply_and_stance: false,
+        in_text: false,
         value: |t| pct(t.stats.negative),
     },
     ThreadColumn {
@@ -73,6 +82,7 @@ const THREAD_COLUMNS: &[ThreadColumn] = &[
         width: 6,
         task: Some(Task::Toxicity),
         needs_reply_and_stance: false,
+        in_text: false,
         value: |t| pct(t.stats.toxic),
     },
     ThreadColumn {
@@ -80,6 +90,7 @@ const THREAD_COLUMNS: &[ThreadColumn] = &[
         width: 7,
         task: Some(Task::Reply),
         needs_reply_and_stance: false,
+        in_text: true,
         value: |t| pct(t.stats.disagree),
     },
     ThreadColumn {
@@ -87,6 +98,7 @@ const THREAD_COLUMNS: &[ThreadColumn] = &[
         width: 6,
         task: None,
         needs_reply_and_stance: true,
+        in_text: true,
         value: |t| dec2(t.stats.controversy),
     },
 ];
@@ -107,12 +119,12 @@ fn overview(model: &ReportModel) -> Vec<(&'static str, String)> {
     let mut lines = vec![(
         "Input",
         format!(
-            "{} comments in {} threads by {} authors ({} without author, {} orphans)",
-            count(o.n_comments),
-            count(model.n_threads),
-            count(o.n_authors.unwrap_or(0)),
+            "{} in {} by {} ({} without author, {})",
+            counted(o.n_comments, "comment"),
+            counted(model.n_threads, "thread"),
+            counted(o.n_authors.unwrap_or(0), "author"),
             count(model.n_anonymous),
-            count(model.n_orphans),
+            counted(model.n_orphans, "orphan"),
         ),
     )];
     let period = match (model.first_ms, model.last_ms) {
@@ -205,10 +217,11 @@ fn task_lines(model: &ReportModel, s: &GroupStats) -> Vec<(&'static str, String)
 
 fn chain_headline(i: usize, c: &Chain) -> String {
     format!(
-        "{}. {} disagreeing of {} direct replies to {} by {}",
+        "{}. {} of {} disagree{} with {} by {}",
         i + 1,
         c.n_disagree,
-        c.n_direct,
+        counted(c.n_direct, "direct reply").replace("replys", "replies"),
+        if c.n_disagree == 1 { "s" } else { "" },
         c.comment.comment_id,
         c.comment.author.as_deref().unwrap_or("(no author)")
     )
@@ -228,7 +241,10 @@ pub(crate) fn summary_text(model: &ReportModel) -> String {
             out.push_str(&format!("  {} {text}\n", left(label, 10)));
         }
     }
-    let columns = thread_columns(model);
+    let columns: Vec<_> = thread_columns(model)
+        .into_iter()
+        .filter(|c| c.in_text)
+        .collect();
     let threads = model.threads_ranked();
     if !threads.is_empty() {
         let order = if model.has(Task::Stance) && model.has(Task::Reply) {

@@ -12,6 +12,9 @@ pub(crate) const NEUTRAL: &str = "#c5ccd6";
 pub(crate) const POSITIVE: &str = "#2e8b6e";
 pub(crate) const UNLABELLED: &str = "#8d99a8";
 
+/// Buckets with fewer stance labels than this are left out of the net-stance line.
+const MIN_LABELLED: u64 = 3;
+
 /// One piece of a 100% bar.
 pub(crate) struct Segment<'a> {
     pub share: f64,
@@ -49,7 +52,7 @@ pub(crate) fn stacked_bar(segments: &[Segment], width: f64, height: f64) -> Stri
             html(s.name),
             s.share * 100.0
         );
-        if w >= 30.0 {
+        if w >= 30.0 && height >= 14.0 {
             let _ = write!(
                 out,
                 r#"<text x="{:.2}" y="{:.1}" class="in{}" text-anchor="middle">{:.0}%</text>"#,
@@ -106,17 +109,30 @@ fn bucket_label(bucket: Bucket, ms: i64) -> String {
 }
 
 /// Comments per bucket as stacked columns by stance label, and, under it, net stance per
-/// bucket as a line (buckets with fewer than `min_labelled` stance labels are left out).
+/// bucket as a line (buckets with fewer than [`MIN_LABELLED`] stance labels are left out; the
+/// line is drawn only when at least two buckets qualify).
 pub(crate) fn timeline_chart(t: &Timeline, with_stance: bool, width: f64) -> String {
     let (left, right, top) = (48.0, 12.0, 14.0);
     let volume_h = 190.0;
-    let gap = 46.0;
-    let net_h = if with_stance { 110.0 } else { 0.0 };
-    let height = top + volume_h + gap + net_h + if with_stance { 30.0 } else { 0.0 };
+    let gap = 58.0;
+    // The net-stance panel needs at least two buckets with enough labels to draw a line.
+    let net_points = t
+        .points
+        .iter()
+        .filter(|p| p.favor + p.against + p.none >= MIN_LABELLED)
+        .count();
+    let draw_net = with_stance && net_points >= 2;
+    let net_h = if draw_net { 110.0 } else { 0.0 };
+    let height = if draw_net {
+        top + volume_h + gap + net_h + 30.0
+    } else {
+        top + volume_h + 30.0
+    };
     let plot_w = width - left - right;
     let n = t.points.len().max(1);
     let slot = plot_w / n as f64;
-    let bar_w = (slot * 0.78).max(1.0);
+    // Few buckets would give slabs, not bars.
+    let bar_w = (slot * 0.78).clamp(1.0, 42.0);
     let max = t.points.iter().map(|p| p.total()).max().unwrap_or(0) as f64;
     let ticks = ticks(max, 4);
     let top_value = *ticks.last().unwrap_or(&1.0);
@@ -192,12 +208,12 @@ pub(crate) fn timeline_chart(t: &Timeline, with_stance: bool, width: f64) -> Str
             html(&bucket_label(t.bucket, p.start_ms))
         );
     }
-    if with_stance {
+    if draw_net {
         let net_top = top + volume_h + gap;
         let ny = |v: f64| net_top + (1.0 - v) / 2.0 * net_h;
         let _ = write!(
             out,
-            r#"<text x="{left}" y="{:.1}" class="label">Net stance (favor − against) per {}; buckets with at least 3 stance labels</text>"#,
+            r#"<text x="{left}" y="{:.1}" class="label">Net stance (favor − against) per {}; buckets with at least {MIN_LABELLED} stance labels</text>"#,
             net_top - 10.0,
             t.bucket.name()
         );
@@ -224,7 +240,7 @@ pub(crate) fn timeline_chart(t: &Timeline, with_stance: bool, width: f64) -> Str
         let mut previous: Option<usize> = None;
         for (i, p) in t.points.iter().enumerate() {
             let labelled = p.favor + p.against + p.none;
-            if labelled < 3 {
+            if labelled < MIN_LABELLED {
                 continue;
             }
             let net = (p.favor as f64 - p.against as f64) / labelled as f64;

@@ -223,6 +223,43 @@ fn realistic() -> (DataFrame, DataFrame) {
     (with_predictions(df), articles)
 }
 
+/// The seed thread (a real French news page, parsed by ingest's expected output), with
+/// synthetic predictions.
+fn seed_thread() -> (DataFrame, DataFrame) {
+    let dir = shared().join("data/threads/les-crises-durov/expected");
+    let text = fs::read_to_string(dir.join("comments.jsonl")).unwrap();
+    let mut comments: Vec<stance_core::Comment> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    stance_core::link_threads(&mut comments);
+    let article: stance_core::Article =
+        serde_json::from_str(&fs::read_to_string(dir.join("article.json")).unwrap()).unwrap();
+    let col = |f: &dyn Fn(&stance_core::Comment) -> Option<String>| {
+        comments.iter().map(f).collect::<Vec<_>>()
+    };
+    let df = DataFrame::new_infer_height(vec![
+        Column::new("comment_id".into(), col(&|c| Some(c.comment_id.clone()))),
+        Column::new("article_id".into(), col(&|c| Some(c.article_id.clone()))),
+        Column::new("parent_id".into(), col(&|c| c.parent_id.clone())),
+        Column::new("author".into(), col(&|c| c.author.clone())),
+        Column::new("created_at".into(), col(&|c| c.created_at.clone())),
+        Column::new("text".into(), col(&|c| Some(c.text.clone()))),
+        Column::new(
+            "depth".into(),
+            comments.iter().map(|c| c.depth).collect::<Vec<u32>>(),
+        ),
+    ])
+    .unwrap();
+    let articles = df!(
+        "article_id" => [article.article_id.as_str()],
+        "title" => [article.title.as_str()],
+        "published" => [article.published.as_deref()],
+    )
+    .unwrap();
+    (with_predictions(df), articles)
+}
+
 /// A small thread with hostile text in every user-controlled field.
 fn hostile() -> (DataFrame, DataFrame) {
     let comments = df!(
@@ -677,6 +714,45 @@ mod reports {
                 &OutputOptions::default(),
             )
             .unwrap();
+        }
+    }
+
+    #[test]
+    fn the_seed_thread_reports_as_one_thread_by_the_hour() {
+        let (comments, articles) = seed_thread();
+        let agg = aggregates(&comments, &articles);
+        let dir = std::env::var("STANCE_REPORT_OUT")
+            .map(|d| PathBuf::from(d).join("seed"))
+            .unwrap_or_else(|_| {
+                std::env::temp_dir().join(format!("stance-seed-{}", std::process::id()))
+            });
+        let written = write_outputs(
+            &dir,
+            &comments,
+            &agg,
+            &run_info(),
+            &OutputOptions::default(),
+        )
+        .unwrap();
+        let html = fs::read_to_string(&written.report_html).unwrap();
+        assert!(
+            html.contains("<title>stance report: Le fondateur de Telegram"),
+            "one thread: titled by it"
+        );
+        assert!(html.contains("Comments per hour (UTC)"));
+        assert!(
+            !html.contains("All threads"),
+            "no total row for a single thread"
+        );
+        assert!(
+            written
+                .summary
+                .contains("7 comments in 1 thread by 5 authors"),
+            "{}",
+            written.summary
+        );
+        if std::env::var("STANCE_REPORT_OUT").is_err() {
+            fs::remove_dir_all(&dir).unwrap();
         }
     }
 

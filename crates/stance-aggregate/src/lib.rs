@@ -27,7 +27,7 @@ mod tasks;
 mod time;
 
 pub use error::AggregateError;
-pub use metrics::{definition, Metric, Table, METRICS};
+pub use metrics::{definition, definitions_markdown, Metric, Table, METRICS};
 pub use tasks::{Label, LabelKind, Task};
 pub use time::{created_at_millis, parse_created_at, utc_days};
 

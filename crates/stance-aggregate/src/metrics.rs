@@ -195,3 +195,19 @@ pub fn definition(name: &str) -> Option<&'static str> {
         .find(|m| m.name == name)
         .map(|m| m.definition)
 }
+
+/// Every definition as a Markdown table (`column | tables | definition`), for the README and
+/// other documents that must quote the definitions word for word.
+pub fn definitions_markdown() -> String {
+    let mut out = String::from("| column | tables | definition |\n|---|---|---|\n");
+    for m in METRICS {
+        let tables: Vec<&str> = m.tables.iter().map(|t| t.name()).collect();
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            m.name,
+            tables.join(", "),
+            m.definition.replace('|', "\\|")
+        ));
+    }
+    out
+}

@@ -838,3 +838,21 @@ mod invariants {
         }
     }
 }
+
+mod definitions_table {
+    use stance_aggregate::{definition, definitions_markdown, METRICS};
+
+    #[test]
+    fn markdown_table_has_one_row_per_metric_with_its_exact_text() {
+        let md = definitions_markdown();
+        assert_eq!(md.lines().count(), METRICS.len() + 2);
+        let polarization = md
+            .lines()
+            .find(|l| l.starts_with("| `polarization` |"))
+            .unwrap();
+        assert!(polarization.contains("threads, authors, daily, overall"));
+        // The pipes of `|f − a|` are escaped so the table keeps its columns.
+        assert!(polarization.contains("\\|f − a\\|"));
+        assert_eq!(definition("net_stance"), Some("`share_favor − share_against`, in [−1, 1]: positive when the group leans in favour of the target."));
+    }
+}

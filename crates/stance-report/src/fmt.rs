@@ -35,6 +35,8 @@ pub(crate) fn dec2(v: Option<f64>) -> String {
 }
 
 /// `12,345`.
+// `is_multiple_of` would need Rust 1.87; the workspace supports 1.85.
+#[allow(clippy::manual_is_multiple_of)]
 pub(crate) fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);

@@ -556,8 +556,8 @@ mod tables {
         assert_eq!(
             names_in(&dir.path().join("comments")),
             [
-                format!("day=2024-05-01"),
-                format!("day=2024-05-03"),
+                "day=2024-05-01".to_string(),
+                "day=2024-05-03".to_string(),
                 format!("day={HIVE_NULL}")
             ]
         );

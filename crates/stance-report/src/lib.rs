@@ -38,7 +38,7 @@ pub use table::{write_table, Format, PartitionBy, WrittenTable, HIVE_NULL};
 
 use model::ReportModel;
 use polars::prelude::*;
-use stance_aggregate::{utc_days, Aggregates, Table, METRICS};
+use stance_aggregate::{utc_days, Aggregates, METRICS};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -46,9 +46,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutputOptions {
     pub format: Format,
-    /// Split the big tables into hive-partitioned directories: by article, `comments`,
-    /// `threads` and `daily`; by day, `comments` (keyed by the UTC day of `created_at`, see
-    /// [`stance_aggregate::utc_days`]) and `daily`. `authors` is always one file.
+    /// Split the big tables, `comments` and `daily`, into hive-partitioned directories, by
+    /// article or by the UTC day of `created_at` (see [`stance_aggregate::utc_days`]).
+    /// `threads` (one row per article) and `authors` stay single files: split by article they
+    /// would be one-row files, which cost more to write and to scan than they save.
     pub partition_by: Option<PartitionBy>,
 }
 
@@ -82,21 +83,23 @@ pub fn write_outputs(
     if options.partition_by == Some(PartitionBy::Day) && comments.column("day").is_err() {
         comments_out.with_column(utc_days(comments)?)?;
     }
-    let tables: [(&str, &DataFrame, Option<Table>); 4] = [
-        ("comments", &comments_out, None),
-        ("threads", &aggregates.threads, Some(Table::Threads)),
-        ("authors", &aggregates.authors, Some(Table::Authors)),
-        ("daily", &aggregates.daily, Some(Table::Daily)),
+    // (name, table, is an aggregate table, may be partitioned)
+    let tables: [(&str, &DataFrame, bool, bool); 4] = [
+        ("comments", &comments_out, false, true),
+        ("threads", &aggregates.threads, true, false),
+        ("authors", &aggregates.authors, true, false),
+        ("daily", &aggregates.daily, true, true),
     ];
     let mut written = Vec::with_capacity(tables.len());
-    for (name, df, table) in tables {
-        let metadata = parquet_metadata(&run, name, table.map(|_| df))?;
+    for (name, df, is_aggregate, partitionable) in tables {
+        let metadata = parquet_metadata(&run, name, is_aggregate.then_some(df))?;
+        let partition_by = options.partition_by.filter(|_| partitionable);
         written.push(write_table(
             dir,
             name,
             df,
             options.format,
-            options.partition_by,
+            partition_by,
             &metadata,
         )?);
     }

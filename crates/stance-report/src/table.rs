@@ -50,9 +50,9 @@ impl FromStr for Format {
 /// How big tables are split into hive-partitioned directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PartitionBy {
-    /// `article_id=<id>/`: tables with an `article_id` column (comments, threads, daily).
+    /// `article_id=<id>/`: tables with an `article_id` column.
     Article,
-    /// `day=<YYYY-MM-DD>/` (UTC): tables with a `day` column (comments, daily).
+    /// `day=<YYYY-MM-DD>/` (UTC): tables with a `day` column.
     Day,
 }
 

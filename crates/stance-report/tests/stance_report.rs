@@ -479,7 +479,11 @@ mod tables {
         for p in &parts {
             assert_eq!(names_in(&folder.join(p)), ["part-0.parquet"]);
         }
-        assert!(dir.path().join("threads").is_dir() && dir.path().join("daily").is_dir());
+        assert!(dir.path().join("daily").is_dir());
+        assert!(
+            dir.path().join("threads.parquet").is_file(),
+            "one row per article: not split"
+        );
         assert!(
             dir.path().join("authors.parquet").is_file(),
             "authors has no article key"

@@ -72,9 +72,16 @@ pub(crate) fn day(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// At most `max` characters of `s` on one line (whitespace runs folded), with `…` when cut.
+/// At most `max` characters of `s` on one line (whitespace runs folded, control characters
+/// such as terminal escape sequences replaced by `�`), with `…` when cut.
 pub(crate) fn clip(s: &str, max: usize) -> String {
-    let folded: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let folded: String = s
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect();
     if folded.chars().count() <= max {
         return folded;
     }

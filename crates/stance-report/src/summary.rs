@@ -222,8 +222,8 @@ fn chain_headline(i: usize, c: &Chain) -> String {
         c.n_disagree,
         counted(c.n_direct, "direct reply").replace("replys", "replies"),
         if c.n_disagree == 1 { "s" } else { "" },
-        c.comment.comment_id,
-        c.comment.author.as_deref().unwrap_or("(no author)")
+        clip(&c.comment.comment_id, 40),
+        clip(c.comment.author.as_deref().unwrap_or("(no author)"), 40)
     )
 }
 

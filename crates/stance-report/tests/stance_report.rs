@@ -268,7 +268,7 @@ fn hostile() -> (DataFrame, DataFrame) {
         "parent_id" => [None, Some("c1"), Some("c1"), None],
         "author" => [Some("<b>mallory</b>"), Some("eve\"'&"), None, Some("trent")],
         "created_at" => [Some("2024-05-01T10:00:00Z"), Some("2024-05-01T11:00:00+02:00"), None, Some("2024-05-03T08:00:00")],
-        "text" => ["<script>alert(1)</script> first", "<img src=x onerror=alert(2)> | *bold* [link](http://evil.example)", "third", "fourth"],
+        "text" => ["<script>alert(1)</script> first \u{1b}[2J\u{1b}]0;pwned\u{7}", "<img src=x onerror=alert(2)> | *bold* [link](http://evil.example)", "third", "fourth"],
     )
     .unwrap();
     let comments = with_predictions(comments);
@@ -828,6 +828,18 @@ mod reports {
         let md = fs::read_to_string(&written.summary_md).unwrap();
         assert!(md.starts_with("# stance summary"));
         assert!(md.contains("| thread |") && md.contains("| `polarization` |"));
+    }
+
+    #[test]
+    fn terminal_summary_carries_no_escape_sequences() {
+        let (comments, articles) = hostile();
+        let agg = aggregates(&comments, &articles);
+        let text = render_summary_text(&comments, &agg, &run_info()).unwrap();
+        assert!(text.contains("<script>alert(1)</script> first"), "{text}");
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
     }
 
     #[test]

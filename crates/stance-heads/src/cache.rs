@@ -235,6 +235,10 @@ impl<E: TextEncoder> TextEncoder for CachedEncoder<E> {
     fn id(&self) -> String {
         self.inner.id()
     }
+
+    fn cache_id(&self) -> String {
+        self.inner.cache_id()
+    }
 }
 
 #[cfg(test)]
@@ -268,7 +272,7 @@ mod tests {
         };
         let cached = CachedEncoder::new(
             &enc,
-            Some(EmbeddingCache::open(dir.path(), &enc.id()).unwrap()),
+            Some(EmbeddingCache::open(dir.path(), &enc.cache_id()).unwrap()),
         );
         let first = cached.embed(&["hello", "hi"]).unwrap();
         assert_eq!(enc.calls.get(), 2);
@@ -277,7 +281,7 @@ mod tests {
         assert_eq!(again[0], first[1]);
         drop(cached);
 
-        let reopened = EmbeddingCache::open(dir.path(), &enc.id()).unwrap();
+        let reopened = EmbeddingCache::open(dir.path(), &enc.cache_id()).unwrap();
         assert_eq!(reopened.len(), 3);
         assert_eq!(reopened.get("hello"), Some(&[5.0, 104.0][..]));
         // Another encoder id sees none of it.

@@ -11,7 +11,8 @@
 //! - [`train`]: AdamW + dropout + early stopping + temperature scaling, deterministic per seed;
 //! - [`head`]: the on-disk head (`head.safetensors` + `head.json`), `Head::load` / `Head::predict`;
 //! - [`metrics`] and [`evaluate`]: accuracy, macro-F1, per-class scores, confusion, ECE, per language;
-//! - [`cache`]: an on-disk embedding cache keyed by encoder id and text.
+//! - [`cache`]: an on-disk embedding cache keyed by encoder id and text;
+//! - [`model_encoder`]: the project's encode stage (`stance-model`) as a [`TextEncoder`].
 
 pub mod cache;
 pub mod calibrate;
@@ -22,6 +23,7 @@ pub mod evaluate;
 pub mod features;
 pub mod head;
 pub mod metrics;
+pub mod model_encoder;
 pub mod rng;
 pub mod train;
 

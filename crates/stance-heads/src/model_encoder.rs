@@ -1,0 +1,91 @@
+//! The project's encode stage as a [`TextEncoder`]: a loaded `stance-model` text model, with
+//! the e5 prefix its settings give (`query: ` for the default model).
+
+use crate::encoder::TextEncoder;
+use crate::error::{HeadsError, Result};
+use sha2::{Digest, Sha256};
+use stance_model::batch::BatchOptions;
+use stance_model::embed::{EmbedMode, EmbedOptions};
+use stance_model::runtime::OpenModel;
+use stance_model::tokenize::Truncation;
+use std::io::Read;
+use std::path::Path;
+
+/// Embeds with [`EmbedMode::Query`], upstream's advice for classification features.
+pub struct ModelEncoder<'a> {
+    opened: &'a OpenModel,
+    options: EmbedOptions,
+    id: String,
+    cache_id: String,
+}
+
+impl<'a> ModelEncoder<'a> {
+    /// Hashes the weights and tokenizer files (about half a second for the default model) so
+    /// that the encoder id names the model by content, wherever its files sit.
+    pub fn new(opened: &'a OpenModel, truncation: Truncation, batch: BatchOptions) -> Result<Self> {
+        let files = &opened.resolved.files;
+        let model = &opened.model;
+        let mode = EmbedMode::Query;
+        let id = format!(
+            "weights={};tokenizer={};prefix={:?};pool=mean;normalize={}",
+            file_digest(&files.weights)?,
+            file_digest(&files.tokenizer)?,
+            model.prefix(mode),
+            model.settings.normalize
+        );
+        // Vectors also depend on how long texts are cut and how the matmuls run; a head does
+        // not (it reads any such vectors), the cache does.
+        let cache_id = format!(
+            "{id};max_tokens={};truncate={truncation};quantized_matmul={}",
+            model.tokenizer.max_tokens(),
+            opened.info.quantized_matmul
+        );
+        Ok(ModelEncoder {
+            opened,
+            options: EmbedOptions {
+                mode,
+                truncation,
+                batch,
+            },
+            id,
+            cache_id,
+        })
+    }
+}
+
+/// The first 16 hex digits of a file's SHA-256.
+fn file_digest(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(|e| HeadsError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| HeadsError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+impl TextEncoder for ModelEncoder<'_> {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let embeddings = self
+            .opened
+            .model
+            .embed(texts, &self.options, &|_| {})
+            .map_err(|e| HeadsError::Encoder(e.to_string()))?;
+        Ok(embeddings.into_iter().map(|e| e.vector).collect())
+    }
+
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn cache_id(&self) -> String {
+        self.cache_id.clone()
+    }
+}

@@ -113,7 +113,7 @@ fn tag_end(s: &str) -> Option<usize> {
 
 /// Decodes `&name;`, `&#123;` or `&#x1F;` at the start of `s`: the text and the bytes consumed.
 fn decode_entity(s: &str) -> Option<(Cow<'static, str>, usize)> {
-    let semi = s[..s.len().min(40)].find(';')?;
+    let semi = prefix_at_boundary(s, 40).find(';')?;
     let body = &s[1..semi];
     let decoded: Cow<'static, str> = if let Some(num) = body.strip_prefix('#') {
         let code = match num.strip_prefix(['x', 'X']) {
@@ -144,7 +144,7 @@ fn tidy_blank_lines(s: &str) -> String {
         blank_run = 0;
         out.push_str(line);
     }
-    out
+    out.trim_start().to_string()
 }
 
 #[cfg(test)]

@@ -188,6 +188,31 @@ impl Parser<'_> {
                     });
                 }
             };
+            let after = base + reader.buffer_position() as usize;
+            let may_swallow = match &event {
+                Event::Text(_) | Event::GeneralRef(_) | Event::Eof => false,
+                // A CDATA message may quote markup; outside a record it is junk.
+                Event::CData(_) => self.open.is_none(),
+                _ => true,
+            };
+            if may_swallow
+                && next_record_start(self.data, before + 1).is_some_and(|next| next < after)
+            {
+                // Broken markup (`<a`, `</`, `<!--` …) ran over the start of a record: resume
+                // just inside it so the swallowed <post>/<thread> is read on its own.
+                if let Some(open) = self.open.take() {
+                    let line = self.line_of(before);
+                    sink.error(
+                        open.line,
+                        None,
+                        format!(
+                            "malformed markup at line {line}: <{}> left out",
+                            open.kind_name()
+                        ),
+                    );
+                }
+                return Some(before + 1);
+            }
             match event {
                 Event::Eof => return None,
                 Event::Start(e) => {

@@ -55,11 +55,9 @@ pub(crate) fn parse(lines: &[PageLine]) -> ParsedArticle {
     let mut date_byline = None;
     if let Some(k) = date_pos {
         let date_line = nonblank[k].content;
-        article.published = patterns::find_date(date_line).map(|(d, _, _)| d);
-        date_byline = date_line
-            .split_once("//")
-            .map(|(_, by)| by.trim().to_string())
-            .filter(|by| !by.is_empty() && patterns::find_date(by).is_none());
+        let found = patterns::find_date(date_line);
+        article.published = found.map(|(d, _, _)| d);
+        date_byline = date_line_byline(date_line, found.map_or(0, |(_, _, end)| end));
     }
     article.site = site
         .and_then(|i| nonblank.get(i))
@@ -112,6 +110,25 @@ pub(crate) fn parse(lines: &[PageLine]) -> ParsedArticle {
     article
 }
 
+/// The byline of a date line: what follows `//`, else what follows the date after a separator
+/// (`June 3, 2024 | By Sam Reed`), without a "By"/"Par" prefix.
+fn date_line_byline(line: &str, date_end: usize) -> Option<String> {
+    let rest = match line.split_once("//") {
+        Some((_, by)) => by,
+        None => line.get(date_end..)?,
+    };
+    let rest = rest
+        .trim_start_matches(|c: char| c.is_whitespace() || "|/·,-–—".contains(c))
+        .trim();
+    let name = patterns::byline(rest).unwrap_or(rest);
+    (!name.is_empty()
+        && patterns::find_date(name).is_none()
+        && !name
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_whitespace() || ":hH".contains(c)))
+    .then(|| name.to_string())
+}
+
 /// A short first line followed by a longer one is a site name above a title.
 fn looks_like_site(first: &str, second: &str) -> bool {
     undouble(first).len() < first.len()
@@ -121,17 +138,18 @@ fn looks_like_site(first: &str, second: &str) -> bool {
 /// "Les Crises Les Crises" → "Les Crises" (a logo image's alt text beside the same name).
 fn undouble(s: &str) -> &str {
     let s = s.trim();
-    let len = s.len();
-    if len % 2 == 0 && len > 0 && s.is_char_boundary(len / 2) && s[..len / 2] == s[len / 2..] {
-        return &s[..len / 2];
+    let half = s.len() / 2;
+    if !s.is_char_boundary(half) || half == 0 {
+        return s;
     }
-    if len % 2 == 1 && len > 2 && s.is_char_boundary(len / 2) {
-        let (a, b) = (&s[..len / 2], &s[len / 2 + 1..]);
-        if s[len / 2..].starts_with(' ') && a == b {
-            return a;
-        }
+    let (a, rest) = s.split_at(half);
+    if a == rest {
+        return a;
     }
-    s
+    match rest.strip_prefix(' ') {
+        Some(b) if a == b => a,
+        _ => s,
+    }
 }
 
 /// Leading blocks of short, unpunctuated lines under the title (share buttons, counters,

@@ -22,6 +22,9 @@
 //!   articles that comments refer to but no input provides are added as
 //!   [`Article::placeholder`]s.
 //! - Languages are filled only where absent, with `whatlang` (see [`lang`]).
+//! - A reject's `line` is the 1-based line of the record's start (the row number for Parquet,
+//!   the header line for a page comment); line 0 means the input as a whole (a Parquet file
+//!   polars cannot open, a stream that fails to decompress past the point already read).
 //! - Readers never panic on input; property tests in `tests/` feed them arbitrary bytes.
 
 mod collect;

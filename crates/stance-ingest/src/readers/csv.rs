@@ -4,6 +4,10 @@
 //! knows its exact first line and one bad line cannot swallow the rest of the file: when a quote
 //! opened on some line never closes (or closes into a record with the wrong number of fields),
 //! that line alone is rejected and the lines after it are read again as records of their own.
+//!
+//! The limit, inherent in CSV: two stray quotes on distant lines pair up into one quoted field;
+//! if the record they make happens to have the header's number of fields, the rows between them
+//! are read as that field's text instead of as rows.
 
 use super::rows::{decide_kind, push_row, Row, TableContext};
 use crate::collect::Collector;

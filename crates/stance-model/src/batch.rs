@@ -1,0 +1,333 @@
+//! Batching: sort sequences by length, fill batches up to a token budget, run them, and hand
+//! results back in input order. Tokenization runs on its own thread, one chunk ahead of the
+//! model, so the model never waits for the tokenizer after the first chunk.
+//!
+//! Every row of a batch is computed independently of the others (padding is masked), so the
+//! numbers do not depend on the budget, on the order of inputs or on the thread count beyond
+//! float rounding.
+
+use crate::error::ModelError;
+use crate::tokenize::{Encoded, Segment};
+use crate::{Model, ModelOutput, TokenBatch};
+
+/// Padded tokens per batch (rows × longest row) when nothing else is asked for.
+pub const DEFAULT_BATCH_TOKENS: usize = 8192;
+
+/// How many batch budgets of tokens the tokenizer thread gathers before handing a chunk over:
+/// enough batches per chunk for length sorting to pay off, small enough to start early.
+const BATCHES_PER_CHUNK: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// Most padded tokens (rows × longest row) per forward pass; a longer single sequence
+    /// still runs, alone.
+    pub batch_tokens: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            batch_tokens: DEFAULT_BATCH_TOKENS,
+        }
+    }
+}
+
+/// Groups sequence indices into batches, longest first, so that rows × longest row stays
+/// within `budget` (a batch holds at least one row). Equal lengths keep their input order.
+pub fn plan(lengths: &[usize], budget: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut longest = 0;
+    for i in order {
+        // Sorted longest first, so the batch's longest row is its first.
+        let width = if current.is_empty() {
+            lengths[i]
+        } else {
+            longest
+        };
+        if !current.is_empty() && (current.len() + 1) * width > budget {
+            batches.push(std::mem::take(&mut current));
+        }
+        if current.is_empty() {
+            longest = lengths[i];
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// Right-pads `segments` with `pad_id` into one batch (mask 0 and type 0 on padding).
+pub fn pad(segments: &[&Segment], pad_id: u32) -> TokenBatch {
+    let seq_len = segments.iter().map(|s| s.ids.len()).max().unwrap_or(0);
+    let batch_size = segments.len();
+    let mut batch = TokenBatch {
+        input_ids: vec![pad_id; batch_size * seq_len],
+        attention_mask: vec![0; batch_size * seq_len],
+        token_type_ids: vec![0; batch_size * seq_len],
+        batch_size,
+        seq_len,
+    };
+    for (row, seg) in segments.iter().enumerate() {
+        let start = row * seq_len;
+        let n = seg.ids.len();
+        batch.input_ids[start..start + n].copy_from_slice(&seg.ids);
+        batch.attention_mask[start..start + n].fill(1);
+        batch.token_type_ids[start..start + n].copy_from_slice(&seg.type_ids);
+    }
+    batch
+}
+
+/// What the model gave for one segment: a vector (pooled embedding or logits) and the number
+/// of tokens it covered, the segment's weight when windows are pooled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentResult {
+    pub vector: Vec<f32>,
+    pub n_tokens: usize,
+}
+
+/// One input's results, in the order of its segments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputResult {
+    pub n_tokens: usize,
+    pub truncated: bool,
+    pub segments: Vec<SegmentResult>,
+}
+
+impl InputResult {
+    /// The segments' vectors averaged with their token counts as weights (the vector itself
+    /// when there is one segment).
+    pub fn weighted_mean(&self) -> Vec<f32> {
+        if let [only] = self.segments.as_slice() {
+            return only.vector.clone();
+        }
+        let dim = self.segments.first().map_or(0, |s| s.vector.len());
+        let total: f64 = self.segments.iter().map(|s| s.n_tokens as f64).sum();
+        let mut sum = vec![0f64; dim];
+        for seg in &self.segments {
+            for (acc, v) in sum.iter_mut().zip(&seg.vector) {
+                *acc += *v as f64 * seg.n_tokens as f64;
+            }
+        }
+        sum.into_iter().map(|s| (s / total) as f32).collect()
+    }
+}
+
+/// Runs the model over inputs.
+///
+/// - `encode` turns one input into segments (called on the tokenizer thread).
+/// - `extract` turns one forward pass into one vector per row.
+/// - `progress` is told how many inputs each batch completed.
+pub struct Runner<'a> {
+    pub model: &'a dyn Model,
+    pub pad_id: u32,
+    pub options: BatchOptions,
+}
+
+impl Runner<'_> {
+    pub fn run<I, E, X>(
+        &self,
+        inputs: &[I],
+        encode: E,
+        extract: X,
+        progress: &dyn Fn(usize),
+    ) -> Result<Vec<InputResult>, ModelError>
+    where
+        I: Sync,
+        E: Fn(&I) -> Result<Encoded, ModelError> + Sync,
+        X: Fn(&ModelOutput, &TokenBatch) -> Result<Vec<Vec<f32>>, ModelError>,
+    {
+        let budget = self.options.batch_tokens.max(1);
+        let chunk_tokens = budget.saturating_mul(BATCHES_PER_CHUNK);
+        let mut results = Vec::with_capacity(inputs.len());
+        std::thread::scope(|scope| {
+            let (sender, receiver) =
+                crossbeam_channel::bounded::<Result<Vec<Encoded>, ModelError>>(1);
+            let encode = &encode;
+            scope.spawn(move || {
+                let mut chunk = Vec::new();
+                let mut tokens = 0;
+                for input in inputs {
+                    match encode(input) {
+                        Ok(encoded) => {
+                            tokens += encoded.segments.iter().map(|s| s.ids.len()).sum::<usize>();
+                            chunk.push(encoded);
+                        }
+                        Err(e) => {
+                            let _ = sender.send(Err(e));
+                            return;
+                        }
+                    }
+                    if tokens >= chunk_tokens {
+                        tokens = 0;
+                        // The receiver is gone only when the model side failed; stop quietly.
+                        if sender.send(Ok(std::mem::take(&mut chunk))).is_err() {
+                            return;
+                        }
+                    }
+                }
+                if !chunk.is_empty() {
+                    let _ = sender.send(Ok(chunk));
+                }
+            });
+            for chunk in receiver {
+                results.extend(self.run_chunk(&chunk?, budget, &extract, progress)?);
+            }
+            Ok::<(), ModelError>(())
+        })?;
+        if results.len() != inputs.len() {
+            return Err(ModelError::InvalidRequest(format!(
+                "internal: {} results for {} inputs",
+                results.len(),
+                inputs.len()
+            )));
+        }
+        Ok(results)
+    }
+
+    fn run_chunk<X>(
+        &self,
+        chunk: &[Encoded],
+        budget: usize,
+        extract: &X,
+        progress: &dyn Fn(usize),
+    ) -> Result<Vec<InputResult>, ModelError>
+    where
+        X: Fn(&ModelOutput, &TokenBatch) -> Result<Vec<Vec<f32>>, ModelError>,
+    {
+        // (input, segment) of every sequence in the chunk.
+        let owners: Vec<(usize, usize)> = chunk
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| (0..e.segments.len()).map(move |s| (i, s)))
+            .collect();
+        let lengths: Vec<usize> = owners
+            .iter()
+            .map(|&(i, s)| chunk[i].segments[s].ids.len())
+            .collect();
+        let mut vectors: Vec<Vec<Option<Vec<f32>>>> =
+            chunk.iter().map(|e| vec![None; e.segments.len()]).collect();
+        let mut missing: Vec<usize> = chunk.iter().map(|e| e.segments.len()).collect();
+        let done_without_model = missing.iter().filter(|m| **m == 0).count();
+        if done_without_model > 0 {
+            progress(done_without_model);
+        }
+        for rows in plan(&lengths, budget) {
+            let segments: Vec<&Segment> = rows
+                .iter()
+                .map(|&r| &chunk[owners[r].0].segments[owners[r].1])
+                .collect();
+            let batch = pad(&segments, self.pad_id);
+            let output = self.model.forward(&batch)?;
+            let row_vectors = extract(&output, &batch)?;
+            if row_vectors.len() != rows.len() {
+                return Err(ModelError::InvalidBatch(format!(
+                    "the model returned {} rows for a batch of {}",
+                    row_vectors.len(),
+                    rows.len()
+                )));
+            }
+            let mut completed = 0;
+            for (&r, vector) in rows.iter().zip(row_vectors) {
+                let (input, segment) = owners[r];
+                vectors[input][segment] = Some(vector);
+                missing[input] -= 1;
+                if missing[input] == 0 {
+                    completed += 1;
+                }
+            }
+            progress(completed);
+        }
+        chunk
+            .iter()
+            .zip(vectors)
+            .map(|(encoded, vectors)| {
+                let segments = encoded
+                    .segments
+                    .iter()
+                    .zip(vectors)
+                    .map(|(seg, v)| {
+                        let vector = v.ok_or_else(|| {
+                            ModelError::InvalidBatch("a segment was never run".into())
+                        })?;
+                        Ok(SegmentResult {
+                            vector,
+                            n_tokens: seg.ids.len(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ModelError>>()?;
+                Ok(InputResult {
+                    n_tokens: encoded.n_tokens,
+                    truncated: encoded.truncated,
+                    segments,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_sorts_longest_first_and_respects_the_budget() {
+        let lengths = [3, 10, 4, 10, 2, 7];
+        let batches = plan(&lengths, 20);
+        assert_eq!(batches, vec![vec![1, 3], vec![5, 2], vec![0, 4]]);
+        for b in &batches {
+            let width = b.iter().map(|&i| lengths[i]).max().unwrap();
+            assert!(b.len() * width <= 20);
+        }
+        // Every index appears exactly once.
+        let mut all: Vec<usize> = batches.concat();
+        all.sort();
+        assert_eq!(all, (0..lengths.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn plan_runs_an_over_budget_sequence_alone() {
+        assert_eq!(plan(&[50, 5, 5], 20), vec![vec![0], vec![1, 2]]);
+        assert_eq!(plan(&[], 20), Vec::<Vec<usize>>::new());
+    }
+
+    #[test]
+    fn pad_right_pads_ids_masks_and_types() {
+        let a = Segment {
+            ids: vec![5, 6, 7],
+            type_ids: vec![0, 0, 1],
+        };
+        let b = Segment {
+            ids: vec![8],
+            type_ids: vec![0],
+        };
+        let batch = pad(&[&a, &b], 9);
+        assert_eq!((batch.batch_size, batch.seq_len), (2, 3));
+        assert_eq!(batch.input_ids, vec![5, 6, 7, 8, 9, 9]);
+        assert_eq!(batch.attention_mask, vec![1, 1, 1, 1, 0, 0]);
+        assert_eq!(batch.token_type_ids, vec![0, 0, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn weighted_mean_weighs_segments_by_tokens() {
+        let r = InputResult {
+            n_tokens: 10,
+            truncated: false,
+            segments: vec![
+                SegmentResult {
+                    vector: vec![1.0, 0.0],
+                    n_tokens: 3,
+                },
+                SegmentResult {
+                    vector: vec![0.0, 2.0],
+                    n_tokens: 1,
+                },
+            ],
+        };
+        assert_eq!(r.weighted_mean(), vec![0.75, 0.5]);
+    }
+}

@@ -1,0 +1,263 @@
+//! `stance models list` and `stance models info MODEL`: which models are at hand, and what one
+//! of them is (architecture, labels, parameters, storage type, size on disk, where found).
+
+use crate::flags::Global;
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use stance_model::manifest::Manifest;
+use stance_model::runtime::OpenModel;
+use stance_model::source::{self, ModelRef, ResolveOptions};
+use stance_model::{GgufMode, LoadOptions};
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelsCommand {
+    /// The default model (where its encoder was found, its heads) and the models in the
+    /// Hugging Face cache. Never touches the network.
+    List,
+    /// Load MODEL and describe it.
+    Info {
+        /// `default`, a folder, or a hub id `org/name[@revision]`.
+        model: String,
+        /// Never touch the network (also set by HF_HUB_OFFLINE=1).
+        #[arg(long)]
+        offline: bool,
+        /// Describe the model as loaded with --dequantize (every tensor in f32).
+        #[arg(long)]
+        dequantize: bool,
+    },
+}
+
+pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    match args.command {
+        ModelsCommand::List => list(),
+        ModelsCommand::Info {
+            model,
+            offline,
+            dequantize,
+        } => {
+            let reference = ModelRef::parse(&model);
+            let resolve = ResolveOptions::new(offline, !global.quiet);
+            let gguf = if dequantize {
+                GgufMode::DequantizeF32
+            } else {
+                GgufMode::KeepQuantized
+            };
+            let opened = stance_model::runtime::open(&reference, &resolve, &LoadOptions { gguf })
+                .with_context(|| format!("cannot open model `{reference}`"))?;
+            print!("{}", describe(&opened));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn list() -> Result<ExitCode> {
+    let manifest = Manifest::builtin()?;
+    let offline = ResolveOptions {
+        offline: true,
+        progress: false,
+        hub_cache: None,
+    };
+    println!("default\t{}", manifest.description);
+    match source::resolve_default(&manifest, &offline) {
+        Ok(resolved) => {
+            let via = resolved
+                .via
+                .as_ref()
+                .map(|v| v.describe())
+                .unwrap_or_default();
+            println!("  encoder\t{} (via {via})", resolved.origin);
+        }
+        Err(e) => println!("  encoder\tNOT FOUND: {e}"),
+    }
+    if manifest.heads.is_empty() {
+        println!("  heads\tnone");
+    }
+    for head in &manifest.heads {
+        println!("  head\t{}\t{}", head.name, head.path.display());
+    }
+    match source::hub_cache_dir() {
+        Ok(cache) => {
+            let models = source::cached_hub_models(&cache);
+            println!(
+                "hub cache\t{} ({} snapshots)",
+                cache.display(),
+                models.len()
+            );
+            for m in models {
+                let state = match &m.complete {
+                    Ok(()) => "complete".to_string(),
+                    Err(e) => format!("incomplete: {e}"),
+                };
+                println!(
+                    "  {}@{}\t{}\t{state}",
+                    m.repo,
+                    m.revision,
+                    m.snapshot.display()
+                );
+            }
+        }
+        Err(e) => println!("hub cache\tunknown: {e}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The description printed by `stance models info`, one `key  value` line each.
+fn describe(opened: &OpenModel) -> String {
+    let OpenModel {
+        resolved,
+        info,
+        model,
+    } = opened;
+    let config = &model.config;
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    lines.push(("model", resolved.reference.to_string()));
+    let via = resolved
+        .via
+        .as_ref()
+        .map(|v| format!(" (via {})", v.describe()))
+        .unwrap_or_default();
+    lines.push(("found", format!("{}{via}", resolved.origin)));
+    lines.push((
+        "architecture",
+        format!(
+            "{} ({}): {} layers, hidden {}, {} heads, intermediate {}, vocabulary {}",
+            config.architecture.as_deref().unwrap_or("unknown"),
+            config.model_type,
+            config.num_hidden_layers,
+            config.hidden_size,
+            config.num_attention_heads,
+            config.intermediate_size,
+            config.vocab_size
+        ),
+    ));
+    match &config.classifier {
+        Some(c) => {
+            lines.push((
+                "task",
+                format!("sequence classification, {:?}", c.problem_type),
+            ));
+            lines.push(("labels", c.id2label.join(", ")));
+        }
+        None => {
+            let norm = if model.settings.normalize {
+                ", L2-normalised"
+            } else {
+                ""
+            };
+            lines.push((
+                "task",
+                format!("embedding: {} dims, mean pooling{norm}", config.hidden_size),
+            ));
+            lines.push(("labels", "none".into()));
+        }
+    }
+    let prefixes = &model.settings.prefixes;
+    lines.push((
+        "prefixes",
+        format!("query {:?}, passage {:?}", prefixes.query, prefixes.passage),
+    ));
+    lines.push(("max tokens", model.tokenizer.max_tokens().to_string()));
+    lines.push((
+        "parameters",
+        format!(
+            "{} ({:.1}M)",
+            thousands(info.parameters),
+            info.parameters as f64 / 1e6
+        ),
+    ));
+    let types = info
+        .tensor_types
+        .iter()
+        .map(|(t, n)| format!("{t} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let compute = if info.quantized_matmul {
+        "quantized matmul on the stored blocks, Q8_0 activations"
+    } else {
+        "computed in f32"
+    };
+    lines.push(("dtype", format!("{types} ({compute})")));
+    lines.push((
+        "weights",
+        format!(
+            "{} ({}, {} bytes)",
+            info.path.display(),
+            info.format,
+            thousands(info.bytes_on_disk)
+        ),
+    ));
+    lines.push((
+        "tokenizer",
+        format!(
+            "{} ({} pieces)",
+            model.tokenizer.path().display(),
+            thousands(model.tokenizer.vocab_size() as u64)
+        ),
+    ));
+    let files = &resolved.files;
+    let all_files = [
+        Some(&files.config),
+        Some(&files.tokenizer),
+        Some(&files.weights),
+        files.tokenizer_config.as_ref(),
+        files.sentence_transformers_config.as_ref(),
+    ];
+    let total: u64 = all_files.iter().flatten().map(|p| file_size(p)).sum();
+    lines.push((
+        "size on disk",
+        format!(
+            "{} bytes (weights, tokenizer and configuration files)",
+            thousands(total)
+        ),
+    ));
+    let heads = match &resolved.manifest {
+        Some(m) if !m.heads.is_empty() => m
+            .heads
+            .iter()
+            .map(|h| h.name.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(_) => "none".into(),
+        None => "n/a".into(),
+    };
+    lines.push(("heads", heads));
+    lines
+        .iter()
+        .map(|(k, v)| format!("{k:<13} {v}\n"))
+        .collect()
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// `117505920` → `117,505,920`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(super::thousands(117_505_920), "117,505,920");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1000), "1,000");
+    }
+}

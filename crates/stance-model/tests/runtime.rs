@@ -930,32 +930,16 @@ mod e5 {
         );
     }
 
-    #[test]
-    fn dequantized_embeddings_match_one_by_one_and_batched() {
+    /// All 250 records once in batches of 4096 tokens, then every 5th record (lengths from 3
+    /// to 512 tokens, truncated ones included) one by one and with a 16384-token budget. The
+    /// closure checks each run's (min cos, mean cos, max |Δ|).
+    fn check_budgets(gguf: GgufMode, name: &str, check: impl Fn(f64, f64, f32) -> bool) {
         let records = records();
-        let opened = open_default(GgufMode::DequantizeF32);
-        assert!(!opened.info.quantized_matmul);
-        for batch in budgets(&[1, 4096, 16384]) {
-            let (min_cos, mean_cos, max_abs) = agreement(&opened, &records, batch);
-            eprintln!(
-                "runtime e5 dequantized, --batch-tokens {}: min cos {min_cos:.10}, mean cos {mean_cos:.10}, max |Δ| {max_abs:.2e}",
-                batch.batch_tokens
-            );
-            assert!(
-                min_cos >= 0.9999 && max_abs <= 1e-4,
-                "budget {}",
-                batch.batch_tokens
-            );
-        }
-    }
-
-    /// The quantized matmul is the slow path on CPU: all 250 records once in batches, and one
-    /// by one and with a large budget on every 5th record (lengths from 3 to 512 tokens).
-    #[test]
-    fn quantized_embeddings_match_one_by_one_and_batched() {
-        let records = records();
-        let opened = open_default(GgufMode::KeepQuantized);
-        assert!(opened.info.quantized_matmul);
+        let opened = open_default(gguf);
+        assert_eq!(
+            opened.info.quantized_matmul,
+            gguf == GgufMode::KeepQuantized
+        );
         let every_fifth: Vec<Value> = records.iter().step_by(5).cloned().collect();
         assert!(every_fifth.iter().any(|r| r["truncated"] == true));
         for (subset, batch) in [(&records, 4096), (&every_fifth, 1), (&every_fifth, 16384)] {
@@ -967,10 +951,29 @@ mod e5 {
                 },
             );
             eprintln!(
-                "runtime e5 quantized, --batch-tokens {batch}, {} records: min cos {min_cos:.10}, mean cos {mean_cos:.10}, max |Δ| {max_abs:.2e}",
+                "runtime e5 {name}, --batch-tokens {batch}, {} records: min cos {min_cos:.10}, \
+                 mean cos {mean_cos:.10}, max |Δ| {max_abs:.2e}",
                 subset.len()
             );
-            assert!(min_cos >= 0.999 && mean_cos >= 0.9998, "budget {batch}");
+            assert!(check(min_cos, mean_cos, max_abs), "{name}, budget {batch}");
         }
+    }
+
+    #[test]
+    fn dequantized_embeddings_match_one_by_one_and_batched() {
+        check_budgets(
+            GgufMode::DequantizeF32,
+            "dequantized",
+            |min_cos, _, max_abs| min_cos >= 0.9999 && max_abs <= 1e-4,
+        );
+    }
+
+    #[test]
+    fn quantized_embeddings_match_one_by_one_and_batched() {
+        check_budgets(
+            GgufMode::KeepQuantized,
+            "quantized",
+            |min_cos, mean_cos, _| min_cos >= 0.999 && mean_cos >= 0.9998,
+        );
     }
 }

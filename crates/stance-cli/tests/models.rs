@@ -243,7 +243,7 @@ fn predict_refuses_an_encoder_without_a_classifier() {
 }
 
 /// `stance embed --model default` on reference strings, given bare (the model adds `query: `),
-/// from CSV and JSONL, on the quantized and the dequantized path.
+/// from CSV, on the default path (f32 linears) and on quantized matmuls.
 #[test]
 fn embed_default_matches_the_reference_embeddings() {
     let records = read_jsonl(&shared_dir().join("fixtures/parity/e5/reference.jsonl"));
@@ -265,7 +265,7 @@ fn embed_default_matches_the_reference_embeddings() {
     }
     writer.flush().unwrap();
 
-    for (extra, min_cos_needed) in [(None, 0.999), (Some("--dequantize"), 0.9999)] {
+    for (extra, min_cos_needed) in [(None, 0.9999), (Some("--quantized-matmul"), 0.999)] {
         let out = work.path().join("embeddings.parquet");
         let mut cmd = cargo_bin_cmd!("stance");
         cmd.args([
@@ -320,7 +320,7 @@ fn embed_default_matches_the_reference_embeddings() {
         }
         eprintln!(
             "stance embed default {}: min cos {min_cos:.7}, mean cos {:.7} over {} texts",
-            extra.unwrap_or("(quantized)"),
+            extra.unwrap_or("(f32 linears)"),
             sum_cos / picked.len() as f64,
             picked.len()
         );
@@ -341,7 +341,7 @@ fn models_info_default_tells_the_truth() {
         "query \"query: \", passage \"passage: \"",
         "max tokens    512",
         "117,505,920 (117.5M)",
-        "F32 ×124 + Q4_0 ×73 (quantized matmul",
+        "F32 ×124 + Q4_0 ×73 (computed in f32)",
         "model.gguf (GGUF, 67,000,224 bytes)",
         "250,002 pieces",
         "multilingual-e5-small-q4",
@@ -351,12 +351,12 @@ fn models_info_default_tells_the_truth() {
             "missing `{expected}` in:\n{stdout}"
         );
     }
-    let dequantized = cargo_bin_cmd!("stance")
-        .args(["models", "info", "default", "--offline", "--dequantize"])
+    let quantized = cargo_bin_cmd!("stance")
+        .args(["models", "info", "default", "--offline", "--quantized-matmul"])
         .assert()
         .success();
-    let stdout = String::from_utf8_lossy(&dequantized.get_output().stdout).into_owned();
-    assert!(stdout.contains("(computed in f32)"), "{stdout}");
+    let stdout = String::from_utf8_lossy(&quantized.get_output().stdout).into_owned();
+    assert!(stdout.contains("(quantized matmul on the stored blocks"), "{stdout}");
 }
 
 #[test]

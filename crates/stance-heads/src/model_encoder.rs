@@ -20,23 +20,30 @@ pub struct ModelEncoder<'a> {
 }
 
 impl<'a> ModelEncoder<'a> {
-    /// Hashes the weights and tokenizer files (about half a second for the default model) so
-    /// that the encoder id names the model by content, wherever its files sit.
+    /// The encoder id names the model, not its precision: the tokenizer's content, the
+    /// architecture's shape and how a text becomes a vector. So the 4-bit default and the f32
+    /// `intfloat/multilingual-e5-small` from the hub share an id, and a head trained on one
+    /// reads the other's vectors (their cosine is 0.9999). The cache id adds the weights'
+    /// content and everything else that moves a vector, since cached vectors must be exact.
+    /// Hashing takes about half a second for the default model.
     pub fn new(opened: &'a OpenModel, truncation: Truncation, batch: BatchOptions) -> Result<Self> {
         let files = &opened.resolved.files;
         let model = &opened.model;
+        let config = &model.config;
         let mode = EmbedMode::Query;
         let id = format!(
-            "weights={};tokenizer={};prefix={:?};pool=mean;normalize={}",
-            file_digest(&files.weights)?,
+            "tokenizer={};{}:{}x{}x{};prefix={:?};pool=mean;normalize={}",
             file_digest(&files.tokenizer)?,
+            config.model_type,
+            config.num_hidden_layers,
+            config.hidden_size,
+            config.vocab_size,
             model.prefix(mode),
             model.settings.normalize
         );
-        // Vectors also depend on how long texts are cut and how the matmuls run; a head does
-        // not (it reads any such vectors), the cache does.
         let cache_id = format!(
-            "{id};max_tokens={};truncate={truncation};quantized_matmul={}",
+            "{id};weights={};max_tokens={};truncate={truncation};quantized_matmul={}",
+            file_digest(&files.weights)?,
             model.tokenizer.max_tokens(),
             opened.info.quantized_matmul
         );

@@ -896,7 +896,7 @@ mod e5 {
     #[test]
     fn reference_texts_tokenize_exactly_with_the_models_prefix() {
         let records = records();
-        let opened = open_default(GgufMode::KeepQuantized);
+        let opened = open_default(GgufMode::default());
         let model = &opened.model;
         assert_eq!(model.tokenizer.max_tokens(), 512);
         for r in &records {
@@ -959,11 +959,12 @@ mod e5 {
         }
     }
 
+    /// The default path: linears expanded to f32, vocabulary rows dequantized on lookup.
     #[test]
-    fn dequantized_embeddings_match_one_by_one_and_batched() {
+    fn default_embeddings_match_one_by_one_and_batched() {
         check_budgets(
-            GgufMode::DequantizeF32,
-            "dequantized",
+            GgufMode::DequantizeLinears,
+            "f32 linears",
             |min_cos, _, max_abs| min_cos >= 0.9999 && max_abs <= 1e-4,
         );
     }

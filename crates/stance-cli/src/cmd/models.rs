@@ -1,13 +1,12 @@
 //! `stance models list` and `stance models info MODEL`: which models are at hand, and what one
 //! of them is (architecture, labels, parameters, storage type, size on disk, where found).
 
-use crate::flags::Global;
+use crate::flags::{GgufFlags, Global};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use stance_model::manifest::Manifest;
 use stance_model::runtime::OpenModel;
 use stance_model::source::{self, ModelRef, ResolveOptions};
-use stance_model::{GgufMode, LoadOptions};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -29,9 +28,9 @@ pub enum ModelsCommand {
         /// Never touch the network (also set by HF_HUB_OFFLINE=1).
         #[arg(long)]
         offline: bool,
-        /// Describe the model as loaded with --dequantize (every tensor in f32).
-        #[arg(long)]
-        dequantize: bool,
+        /// Describe the model as loaded with these flags.
+        #[command(flatten)]
+        gguf: GgufFlags,
     },
 }
 
@@ -41,16 +40,11 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         ModelsCommand::Info {
             model,
             offline,
-            dequantize,
+            gguf,
         } => {
             let reference = ModelRef::parse(&model);
             let resolve = ResolveOptions::new(offline, !global.quiet);
-            let gguf = if dequantize {
-                GgufMode::DequantizeF32
-            } else {
-                GgufMode::KeepQuantized
-            };
-            let opened = stance_model::runtime::open(&reference, &resolve, &LoadOptions { gguf })
+            let opened = stance_model::runtime::open(&reference, &resolve, &gguf.load_options())
                 .with_context(|| format!("cannot open model `{reference}`"))?;
             print!("{}", describe(&opened));
             Ok(ExitCode::SUCCESS)

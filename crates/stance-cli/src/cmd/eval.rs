@@ -1,0 +1,127 @@
+//! `stance eval`: scores a head on labelled files — accuracy, macro-F1, per-class
+//! precision/recall/F1, confusion matrix and expected calibration error, per language if asked.
+
+use crate::cmd::train::{check_encoder, head_dir, open_encoder, report_cache};
+use crate::cmd::texts;
+use crate::flags::{Global, ModelFlags};
+use anyhow::{bail, Result};
+use serde::Serialize;
+use stance_heads::{features, DataSpec, EvalOptions, Evaluation, Head, Task, TextEncoder};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The encoder, as for every model command; a head folder (with head.json) is also taken
+    /// here, meaning that head on the default encoder.
+    #[command(flatten)]
+    pub model: ModelFlags,
+    #[arg(long)]
+    pub task: Task,
+    /// Labelled files (selectors as for `stance train`); each is scored on its own.
+    #[arg(long, num_args = 1.., required = true)]
+    pub data: Vec<DataSpec>,
+    /// The head to score [default: the shipped head of the task].
+    #[arg(long)]
+    pub head: Option<PathBuf>,
+    /// Also score each language (`lang` field) separately.
+    #[arg(long)]
+    pub by: Option<By>,
+    /// Score as a classifier over these labels only (comma-separated): rows with other gold
+    /// labels are left out and probabilities renormalised, e.g. `favor,against` for X-Stance.
+    #[arg(long, value_delimiter = ',')]
+    pub labels: Option<Vec<String>>,
+    /// Print JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not read or write the embedding cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    Lang,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    task: Task,
+    head: String,
+    encoder: String,
+    labels: Option<&'a [String]>,
+    results: Vec<DataResult>,
+}
+
+#[derive(Serialize)]
+struct DataResult {
+    data: String,
+    #[serde(flatten)]
+    evaluation: Evaluation,
+}
+
+pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
+    // `--model DIR` naming a head folder: that head on the default encoder.
+    if args.head.is_none() && Path::new(&args.model.model).join(stance_heads::head::META_FILE).is_file() {
+        args.head = Some(PathBuf::from(std::mem::replace(&mut args.model.model, "default".into())));
+    }
+    let head_path = match &args.head {
+        Some(p) => p.clone(),
+        None if args.model.model == "default" => head_dir("default", args.task)?,
+        None => bail!("--model {} has no shipped heads: name the head to score with --head", args.model.model),
+    };
+    let head = Head::load(&head_path)?;
+    if head.task() != args.task {
+        bail!("{} is a {} head, not {}", head_path.display(), head.task(), args.task);
+    }
+    let sets = stance_heads::data::read_datasets(&args.data, args.task)?;
+    let opened = args.model.open(global)?;
+    let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;
+    check_encoder(&head, &encoder.id(), &head_path.display().to_string())?;
+
+    let options = EvalOptions { only_labels: args.labels.clone(), by_lang: args.by == Some(By::Lang) };
+    let mut results = Vec::new();
+    for set in &sets {
+        if !set.skipped.is_empty() && !global.quiet {
+            eprintln!("stance: {}: left out {} row(s) without a parent text", set.spec, set.skipped.len());
+        }
+        if set.examples.is_empty() {
+            bail!("{}: no rows", set.spec);
+        }
+        let bar = texts::progress(0, "embed", global.quiet);
+        let x = features::example_features(&set.examples, head.input_kind(), &encoder, &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })?;
+        bar.finish_and_clear();
+        let probs = head.predict(&x)?;
+        let evaluation = stance_heads::evaluate_examples(head.labels(), &set.examples, &probs, &options)?;
+        results.push(DataResult { data: set.spec.clone(), evaluation });
+    }
+    report_cache(&encoder, global);
+
+    if args.json {
+        let out = Output {
+            task: args.task,
+            head: head_path.display().to_string(),
+            encoder: encoder.id(),
+            labels: args.labels.as_deref(),
+            results,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for r in &results {
+            println!("== {} — {} head {}", r.data, args.task, head_path.display());
+            if r.evaluation.left_out > 0 {
+                println!("({} rows with a gold label outside --labels left out)", r.evaluation.left_out);
+            }
+            print!("{}", r.evaluation.overall.to_text());
+            for (lang, report) in &r.evaluation.by_lang {
+                println!("-- lang {lang}");
+                print!("{}", report.to_text());
+            }
+            println!();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

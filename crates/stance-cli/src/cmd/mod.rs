@@ -1,0 +1,10 @@
+//! One module per subcommand.
+
+pub mod ingest;
+pub mod embed;
+pub mod eval;
+pub mod models;
+pub mod predict;
+pub mod train;
+/// The reader and writer shared by `embed` and `predict`.
+pub mod texts;

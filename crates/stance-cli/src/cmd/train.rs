@@ -1,0 +1,309 @@
+//! `stance train`: a classification head on the encoder's comment embeddings, from labelled
+//! JSONL/CSV/Parquet files in the shared schema.
+
+use crate::cmd::texts;
+use crate::flags::{Global, ModelFlags};
+use anyhow::{bail, Context, Result};
+use stance_heads::head::DataSummary;
+use stance_heads::model_encoder::ModelEncoder;
+use stance_heads::train::{Progress, Split};
+use stance_heads::{
+    features, Balance, CachedEncoder, DataSpec, Dataset, EmbeddingCache, Head, Task, TextEncoder, TrainConfig,
+    TrainRequest,
+};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelFlags,
+    /// What to classify: sentiment, stance (needs `target`), irony, toxicity, reply (needs
+    /// `parent_text`, or `parent_id`/`thread_id` with the parent rows or a `threads.jsonl`).
+    #[arg(long)]
+    pub task: Task,
+    /// Training files (`text`, `label`, …), each optionally followed by a selector:
+    /// `FILE#lang=de+fr,by=thread_id,part=0-80,label=label_parent`.
+    #[arg(long, num_args = 1.., required = true)]
+    pub train: Vec<DataSpec>,
+    /// Validation files, for early stopping and calibration. Without them, a hashed
+    /// `--valid-percent` of each training file is held out.
+    #[arg(long, num_args = 1..)]
+    pub valid: Vec<DataSpec>,
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub valid_percent: u32,
+    /// Folder to write head.safetensors and head.json into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Fine-tune an existing head (a folder, or `default` for the shipped head of the task)
+    /// instead of starting from scratch: the way to adapt the default to your own comments.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Hidden layer widths, comma-separated; `0` for a linear head [default: 256].
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    #[arg(long)]
+    pub input_dropout: Option<f32>,
+    /// Learning rate [default: 1e-3, or 3e-4 with --from].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Most epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Epochs without a better validation macro-F1 before stopping.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    #[arg(long, default_value_t = 13)]
+    pub seed: u64,
+    /// Class-balanced loss: auto (when the classes are skewed), on or off.
+    #[arg(long, default_value = "auto")]
+    pub balance: Balance,
+    /// Do not read or write the embedding cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    let (train_specs, valid_specs) = if args.valid.is_empty() {
+        let cut = 100 - args.valid_percent;
+        let train = args.train.iter().map(|s| s.with_part(0, cut)).collect::<Result<Vec<_>, _>>()?;
+        let valid = args.train.iter().map(|s| s.with_part(cut, 100)).collect::<Result<Vec<_>, _>>()?;
+        (train, valid)
+    } else {
+        (args.train.clone(), args.valid.clone())
+    };
+    let train_sets = read_all(&train_specs, args.task, global)?;
+    let valid_sets = read_all(&valid_specs, args.task, global)?;
+    let labels: Vec<String> = train_sets
+        .iter()
+        .flat_map(|d| d.examples.iter().map(|e| e.label.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if labels.len() < 2 {
+        bail!("the training data has {} label(s) ({}); a head needs at least 2", labels.len(), labels.join(", "));
+    }
+    for d in &valid_sets {
+        if let Some(e) = d.examples.iter().find(|e| !labels.contains(&e.label)) {
+            bail!("{}: validation label `{}` does not occur in the training data ({})", d.spec, e.label, labels.join(", "));
+        }
+    }
+
+    let warm = match &args.from {
+        Some(from) => {
+            let dir = head_dir(from, args.task)?;
+            let head = Head::load(&dir)?;
+            if head.task() != args.task {
+                bail!("{} is a {} head, not {}", dir.display(), head.task(), args.task);
+            }
+            Some((head, dir.display().to_string()))
+        }
+        None => None,
+    };
+    let opened = args.model.open(global)?;
+    let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;
+    if let Some((head, name)) = &warm {
+        check_encoder(head, &encoder.id(), name)?;
+    }
+
+    let kind = args.task.input_kind();
+    let (train_x, train_y, train_src) = featurize(&train_sets, &labels, kind, &encoder, "embed train", global)?;
+    let (valid_x, valid_y, valid_src) = featurize(&valid_sets, &labels, kind, &encoder, "embed valid", global)?;
+    report_cache(&encoder, global);
+    let embedding_dim = match kind {
+        stance_heads::InputKind::Single => train_x[0].len(),
+        stance_heads::InputKind::Pair => train_x[0].len() / 4,
+    };
+
+    let defaults = TrainConfig::default();
+    let hidden = match (&args.hidden, &warm) {
+        (Some(h), _) => h.iter().copied().filter(|&w| w > 0).collect(),
+        (None, Some((head, _))) => head.meta.hidden.clone(),
+        (None, None) => defaults.hidden.clone(),
+    };
+    let config = TrainConfig {
+        hidden,
+        dropout: args.dropout.unwrap_or(defaults.dropout),
+        input_dropout: args.input_dropout.unwrap_or(defaults.input_dropout),
+        learning_rate: args.lr.unwrap_or(if warm.is_some() { 3e-4 } else { defaults.learning_rate }),
+        weight_decay: args.weight_decay.unwrap_or(defaults.weight_decay),
+        batch_size: args.batch_size.unwrap_or(defaults.batch_size),
+        max_epochs: args.epochs.unwrap_or(defaults.max_epochs),
+        patience: args.patience.unwrap_or(defaults.patience),
+        seed: args.seed,
+        balance: args.balance,
+    };
+    if !global.quiet {
+        eprintln!(
+            "stance train: {} head, labels {}; {} training and {} validation rows; hidden {:?}",
+            args.task,
+            labels.join("/"),
+            train_x.len(),
+            valid_x.len(),
+            config.hidden
+        );
+    }
+    let request = TrainRequest {
+        task: args.task,
+        labels: labels.clone(),
+        input: kind,
+        embedding_dim,
+        encoder: encoder.id(),
+        train: Split { features: &train_x, labels: &train_y, sources: &train_src },
+        valid: Split { features: &valid_x, labels: &valid_y, sources: &valid_src },
+        train_data: summaries(&train_sets),
+        valid_data: summaries(&valid_sets),
+        config,
+        warm_start: warm.as_ref().map(|(h, n)| (h, n.clone())),
+    };
+    let bar = texts::progress(0, "epoch 1", global.quiet);
+    let trained = stance_heads::train(request, &mut |p| match p {
+        Progress::Batch { epoch, done, total } => {
+            if done == 1 {
+                bar.set_length(total as u64);
+                bar.set_position(0);
+                bar.set_message(format!("epoch {epoch}"));
+            }
+            bar.set_position(done as u64);
+        }
+        Progress::Epoch(r) => {
+            if !global.quiet {
+                bar.suspend(|| {
+                    eprintln!(
+                        "epoch {:>3}  loss {:.4}  valid macro-F1 {:.2}  accuracy {:.2}{}",
+                        r.epoch,
+                        r.train_loss,
+                        100.0 * r.valid_score,
+                        100.0 * r.valid_accuracy,
+                        if r.improved { "  *" } else { "" }
+                    )
+                });
+            }
+        }
+    })?;
+    bar.finish_and_clear();
+    trained.head.save(&args.out).with_context(|| format!("cannot write the head into {}", args.out.display()))?;
+    if !global.quiet {
+        if let Some(t) = &trained.head.meta.training {
+            eprintln!(
+                "stance train: best epoch {} of {}: valid macro-F1 {:.2} (mean over {} source(s)), temperature {:.3}, ECE {:.3} → {:.3}; wrote {}",
+                t.best_epoch,
+                t.epochs_run,
+                100.0 * t.valid_score,
+                t.valid_macro_f1_by_source.len(),
+                trained.head.meta.temperature,
+                t.valid_ece_uncalibrated,
+                t.valid_ece,
+                args.out.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_all(specs: &[DataSpec], task: Task, global: &Global) -> Result<Vec<Dataset>> {
+    let sets = stance_heads::data::read_datasets(specs, task)?;
+    for d in &sets {
+        if d.examples.is_empty() {
+            bail!("{}: no rows", d.spec);
+        }
+        if !d.skipped.is_empty() && !global.quiet {
+            let (row, why) = &d.skipped[0];
+            eprintln!("stance: {}: left out {} row(s), e.g. row {row}: {why}", d.spec, d.skipped.len());
+        }
+    }
+    Ok(sets)
+}
+
+fn summaries(sets: &[Dataset]) -> Vec<DataSummary> {
+    sets.iter()
+        .map(|d| DataSummary { data: d.spec.clone(), rows: d.examples.len(), labels: d.label_counts() })
+        .collect()
+}
+
+/// Features, label indices and source indices of every example of `sets`.
+fn featurize(
+    sets: &[Dataset],
+    labels: &[String],
+    kind: stance_heads::InputKind,
+    encoder: &dyn TextEncoder,
+    what: &str,
+    global: &Global,
+) -> Result<(Vec<Vec<f32>>, Vec<usize>, Vec<usize>)> {
+    let examples: Vec<stance_heads::Example> = sets.iter().flat_map(|d| d.examples.iter().cloned()).collect();
+    let bar = texts::progress(0, what, global.quiet);
+    let x = features::example_features(&examples, kind, encoder, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    let y = examples
+        .iter()
+        .map(|e| labels.iter().position(|l| *l == e.label).context("label outside the label set"))
+        .collect::<Result<Vec<_>>>()?;
+    let src = sets.iter().enumerate().flat_map(|(i, d)| std::iter::repeat_n(i, d.examples.len())).collect();
+    Ok((x, y, src))
+}
+
+/// The folder of a head: a path, or `default` for the shipped head of `task`
+/// (`models/heads/<task>` in the current directory or in the repository the binary was built from).
+pub(crate) fn head_dir(name: &str, task: Task) -> Result<PathBuf> {
+    if name != "default" {
+        return Ok(PathBuf::from(name));
+    }
+    let rel = Path::new("models").join("heads").join(task.name());
+    let candidates = [rel.clone(), Path::new(stance_model::manifest::REPO_ROOT).join(&rel)];
+    candidates
+        .iter()
+        .find(|p| p.join(stance_heads::head::META_FILE).is_file())
+        .cloned()
+        .with_context(|| format!("no default {task} head: looked for {} here and in the repository", rel.display()))
+}
+
+/// The encoder the heads read, behind the on-disk cache unless `no_cache` (a cache that cannot
+/// be opened is reported and skipped: it is never needed for correctness).
+pub(crate) fn open_encoder<'a>(
+    opened: &'a stance_model::runtime::OpenModel,
+    flags: &ModelFlags,
+    no_cache: bool,
+    global: &Global,
+) -> Result<CachedEncoder<ModelEncoder<'a>>> {
+    let encoder = ModelEncoder::new(opened, flags.truncate, flags.batch())?;
+    let cache = match stance_heads::cache::default_cache_root() {
+        Some(root) if !no_cache => match EmbeddingCache::open(&root, &encoder.cache_id()) {
+            Ok(cache) => Some(cache),
+            Err(e) => {
+                if !global.quiet {
+                    eprintln!("stance: warning: embedding cache off: {e}");
+                }
+                None
+            }
+        },
+        _ => None,
+    };
+    Ok(CachedEncoder::new(encoder, cache))
+}
+
+pub(crate) fn report_cache(encoder: &CachedEncoder<ModelEncoder<'_>>, global: &Global) {
+    if let (Some(err), false) = (encoder.write_error(), global.quiet) {
+        eprintln!("stance: warning: embedding cache not written: {err}");
+    }
+}
+
+/// A head only reads vectors of the encoder it was trained on.
+pub(crate) fn check_encoder(head: &Head, encoder_id: &str, name: &str) -> Result<()> {
+    if head.meta.encoder != encoder_id {
+        bail!(
+            "{name} was trained on encoder `{}`, but this run encodes with `{encoder_id}`",
+            head.meta.encoder
+        );
+    }
+    Ok(())
+}

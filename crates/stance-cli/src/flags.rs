@@ -1,0 +1,92 @@
+//! Flags shared by several subcommands, defined once.
+
+use clap::Args;
+
+/// Flags every subcommand accepts.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Print nothing on stderr but errors (no progress bars, no summaries).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// How to find and run a model; shared by every subcommand that runs one
+/// (`embed`, `predict`, `classify`, `train`, `eval`, `bench`).
+#[derive(Args, Debug, Clone)]
+pub struct ModelFlags {
+    /// `default` (the project's encoder and heads), a folder with config.json, tokenizer.json
+    /// and model.safetensors or model.gguf, or a hub id `org/name[@revision]`.
+    #[arg(long, default_value = "default")]
+    pub model: String,
+    /// Never touch the network (also set by HF_HUB_OFFLINE=1); missing files are named.
+    #[arg(long)]
+    pub offline: bool,
+    /// CPU threads for the model (default: one per physical core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Most padded tokens per batch (rows × longest row).
+    #[arg(long, default_value_t = stance_model::batch::DEFAULT_BATCH_TOKENS, value_parser = positive)]
+    pub batch_tokens: usize,
+    /// Texts over the model's limit: keep the head, the tail, both (head-tail), or cover the
+    /// whole text with windows whose outputs are pooled (window).
+    #[arg(long, default_value = "head")]
+    pub truncate: stance_model::tokenize::Truncation,
+    #[command(flatten)]
+    pub gguf: GgufFlags,
+}
+
+/// What to do with 4-bit GGUF weights. By default the linear layers are expanded to f32 at
+/// load (exact and fast) while the vocabulary table stays 4-bit.
+#[derive(Args, Debug, Clone)]
+pub struct GgufFlags {
+    /// Dequantize every GGUF tensor to f32 at load, vocabulary included (the reference path;
+    /// about 300 MB more for the default model).
+    #[arg(long, conflicts_with = "quantized_matmul")]
+    pub dequantize: bool,
+    /// Multiply with the stored 4-bit blocks (least memory, slower on CPU, cosine ≥ 0.999 to
+    /// the f32 vectors).
+    #[arg(long)]
+    pub quantized_matmul: bool,
+}
+
+impl GgufFlags {
+    pub fn load_options(&self) -> stance_model::LoadOptions {
+        let gguf = if self.dequantize {
+            stance_model::GgufMode::DequantizeF32
+        } else if self.quantized_matmul {
+            stance_model::GgufMode::KeepQuantized
+        } else {
+            stance_model::GgufMode::DequantizeLinears
+        };
+        stance_model::LoadOptions { gguf }
+    }
+}
+
+impl ModelFlags {
+    pub fn batch(&self) -> stance_model::batch::BatchOptions {
+        stance_model::batch::BatchOptions {
+            batch_tokens: self.batch_tokens,
+        }
+    }
+
+    /// Bounds the threads, then finds and loads the model. Must run before any other model
+    /// work in the process (thread pools are sized once).
+    pub fn open(&self, global: &Global) -> anyhow::Result<stance_model::runtime::OpenModel> {
+        use anyhow::Context;
+        if let Some(n) = self.threads {
+            stance_model::threads::limit_threads(n as usize)?;
+        }
+        let reference = stance_model::source::ModelRef::parse(&self.model);
+        let options = stance_model::source::ResolveOptions::new(self.offline, !global.quiet);
+        stance_model::runtime::open(&reference, &options, &self.gguf.load_options())
+            .with_context(|| format!("cannot open model `{reference}`"))
+    }
+}
+
+/// A count of at least 1.
+fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{text}` is not a whole number of at least 1")),
+    }
+}

@@ -1,0 +1,166 @@
+//! `stance train` and `stance eval` end to end on the default encoder, on a few hundred texts
+//! of the shared data (kept small: every text goes through the 12-layer encoder).
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+fn shared(rel: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared").join(rel);
+    assert!(p.exists(), "{} must exist (../shared beside the project)", p.display());
+    p
+}
+
+/// The first `per_label` rows of each label among the `lang` rows of a shared file.
+fn subset(src: &Path, lang: &str, per_label: usize, skip: usize, out: &Path) {
+    let mut counts = std::collections::HashMap::<String, usize>::new();
+    let mut file = std::fs::File::create(out).unwrap();
+    for line in std::io::BufReader::new(std::fs::File::open(src).unwrap()).lines() {
+        let line = line.unwrap();
+        let row: Value = serde_json::from_str(&line).unwrap();
+        if row["lang"] != lang {
+            continue;
+        }
+        let n = counts.entry(row["label"].as_str().unwrap().to_string()).or_insert(0);
+        *n += 1;
+        if *n > skip && *n <= skip + per_label {
+            writeln!(file, "{line}").unwrap();
+        }
+    }
+}
+
+fn stance(cache: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("stance").unwrap();
+    cmd.env("STANCE_CACHE_DIR", cache).arg("--quiet");
+    cmd
+}
+
+#[test]
+fn train_eval_and_fine_tune_a_sentiment_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cache = d.join("cache");
+    let umsab = shared("data/sentiment/umsab/train.jsonl");
+    // 3 × 40 training and 3 × 20 validation rows of English, 3 × 20 test rows: 240 texts.
+    subset(&umsab, "en", 40, 0, &d.join("train.jsonl"));
+    subset(&umsab, "en", 20, 40, &d.join("valid.jsonl"));
+    subset(&shared("data/sentiment/umsab/test.jsonl"), "en", 20, 0, &d.join("test.jsonl"));
+
+    let train = |out: &str, extra: &[&str]| {
+        stance(&cache)
+            .args(["train", "--task", "sentiment", "--epochs", "8", "--hidden", "32", "--train"])
+            .arg(d.join("train.jsonl"))
+            .arg("--valid")
+            .arg(d.join("valid.jsonl"))
+            .arg("--out")
+            .arg(d.join(out))
+            .args(extra)
+            .assert()
+            .success();
+    };
+    train("a", &[]);
+    let meta: Value = serde_json::from_str(&std::fs::read_to_string(d.join("a/head.json")).unwrap()).unwrap();
+    assert_eq!(meta["labels"], serde_json::json!(["negative", "neutral", "positive"]));
+    assert_eq!(meta["input"], "single");
+    assert_eq!(meta["embedding_dim"], 384);
+    assert!(meta["encoder"].as_str().unwrap().contains("prefix=\"query: \""));
+    assert!(std::fs::read_dir(&cache).unwrap().next().is_some(), "embeddings were cached");
+
+    // Same data and seed, served from the cache this time: the same bytes.
+    train("b", &[]);
+    for f in ["head.safetensors", "head.json"] {
+        assert_eq!(std::fs::read(d.join("a").join(f)).unwrap(), std::fs::read(d.join("b").join(f)).unwrap(), "{f}");
+    }
+
+    let out = stance(&cache)
+        .args(["eval", "--task", "sentiment", "--json", "--by", "lang", "--head"])
+        .arg(d.join("a"))
+        .arg("--data")
+        .arg(d.join("test.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let overall = &report["results"][0]["overall"];
+    assert_eq!(overall["n"], 60);
+    assert_eq!(report["results"][0]["by_lang"]["en"]["n"], 60);
+    let f1 = overall["macro_f1"].as_f64().unwrap();
+    assert!(f1 > 0.45, "macro-F1 {f1} on 60 test rows: no better than chance (0.33)");
+    assert_eq!(overall["confusion"].as_array().unwrap().len(), 3);
+    assert!(overall["ece"].as_f64().unwrap() < 0.5);
+
+    // Text output names every class; a head of another task is refused.
+    let text = stance(&cache)
+        .args(["eval", "--task", "sentiment", "--head"])
+        .arg(d.join("a"))
+        .arg("--data")
+        .arg(d.join("test.jsonl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("macro-F1") && text.contains("neutral") && text.contains("confusion"), "{text}");
+    stance(&cache)
+        .args(["eval", "--task", "irony", "--head"])
+        .arg(d.join("a"))
+        .arg("--data")
+        .arg(d.join("test.jsonl"))
+        .assert()
+        .code(2);
+
+    // Fine-tuning from the head: the record names the start, and the layout is kept.
+    train("tuned", &["--from", d.join("a").to_str().unwrap()]);
+    let tuned: Value = serde_json::from_str(&std::fs::read_to_string(d.join("tuned/head.json")).unwrap()).unwrap();
+    assert_eq!(tuned["training"]["warm_start"], d.join("a").display().to_string());
+    assert_eq!(tuned["hidden"], serde_json::json!([32]));
+    assert!(tuned["training"]["valid_score"].as_f64() >= meta["training"]["valid_score"].as_f64());
+}
+
+#[test]
+fn stance_pairs_and_label_restricted_scoring() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cache = d.join("cache");
+    let xstance = shared("data/stance/xstance/valid.jsonl");
+    subset(&xstance, "de", 40, 0, &d.join("train.jsonl"));
+    subset(&xstance, "fr", 30, 0, &d.join("test.jsonl"));
+    // Without --valid, a hashed fifth of the training file is held out.
+    stance(&cache)
+        .args(["train", "--task", "stance", "--epochs", "3", "--hidden", "16", "--train"])
+        .arg(d.join("train.jsonl"))
+        .arg("--out")
+        .arg(d.join("h"))
+        .assert()
+        .success();
+    let meta: Value = serde_json::from_str(&std::fs::read_to_string(d.join("h/head.json")).unwrap()).unwrap();
+    assert_eq!(meta["input"], "pair");
+    assert_eq!(meta["input_dim"], 4 * 384);
+    let rows = |k: &str| meta["training"][k][0]["rows"].as_u64().unwrap();
+    assert_eq!(rows("train") + rows("valid"), 80);
+    assert!(meta["training"]["valid"][0]["data"].as_str().unwrap().ends_with("#part=80-100"));
+
+    let out = stance(&cache)
+        .args(["eval", "--task", "stance", "--json", "--labels", "favor,against", "--head"])
+        .arg(d.join("h"))
+        .arg("--data")
+        .arg(d.join("test.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let overall = &report["results"][0]["overall"];
+    assert_eq!(overall["n"], 60);
+    assert_eq!(overall["macro_over"], serde_json::json!(["favor", "against"]));
+
+    // A stance file without targets is an error naming the row.
+    std::fs::write(d.join("bad.jsonl"), "{\"text\":\"x\",\"label\":\"favor\"}\n").unwrap();
+    let out = stance(&cache)
+        .args(["eval", "--task", "stance", "--head"])
+        .arg(d.join("h"))
+        .arg("--data")
+        .arg(d.join("bad.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.jsonl:1"));
+}

@@ -1,0 +1,263 @@
+//! Building blocks shared by the architectures written in this crate: linear layers that are
+//! either f32 or quantized, embedding tables that may stay quantized, LayerNorm, activations,
+//! and the post-LN transformer layer of BERT and DistilBERT.
+
+use crate::config::Activation;
+use crate::error::ModelError;
+use crate::weights::WeightStore;
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{Module, Tensor};
+
+/// Whether block-quantized weights (GGUF Q4_0/Q8_0) run as quantized matmuls or are expanded
+/// to f32 at load. Weights stored as floats always run in f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatmulMode {
+    /// Dequantize everything at load: the reference path, exact up to float rounding.
+    F32,
+    /// Expand the linear layers to f32 at load (exact, and several times faster than candle's
+    /// `QMatMul` on CPU) but keep lookup tables in blocks, dequantizing rows as they are looked
+    /// up: the 250k-row multilingual vocabulary is most of the parameters and stays 4-bit.
+    F32LinearsQuantizedTables,
+    /// Keep Q4_0/Q8_0 blocks and multiply with candle's `QMatMul` (activations are quantized to
+    /// Q8_0 per 32-block, as in ggml); embedding rows are dequantized only when looked up.
+    Quantized,
+}
+
+/// A dense layer `y = x W^T + b`, with `W` in f32 or as GGML blocks.
+#[derive(Debug, Clone)]
+pub enum Linear {
+    F32(candle_nn::Linear),
+    Quantized {
+        weight: QMatMul,
+        bias: Option<Tensor>,
+    },
+}
+
+impl Linear {
+    /// Loads `{prefix}.weight` (`[out_dim, in_dim]`) and, when `with_bias`, `{prefix}.bias`.
+    pub fn load(
+        store: &WeightStore,
+        prefix: &str,
+        in_dim: usize,
+        out_dim: usize,
+        with_bias: bool,
+        mode: MatmulMode,
+    ) -> Result<Self, ModelError> {
+        let weight_name = format!("{prefix}.weight");
+        let bias = if with_bias {
+            Some(store.f32_tensor(&format!("{prefix}.bias"), &[out_dim])?)
+        } else {
+            None
+        };
+        if mode == MatmulMode::Quantized {
+            if let Some(blocks) = store.block_tensor(&weight_name, &[out_dim, in_dim])? {
+                return Ok(Self::Quantized {
+                    weight: QMatMul::from_qtensor(blocks)?,
+                    bias,
+                });
+            }
+        }
+        let weight = store.f32_tensor(&weight_name, &[out_dim, in_dim])?;
+        Ok(Self::F32(candle_nn::Linear::new(weight, bias)))
+    }
+
+    pub fn is_quantized(&self) -> bool {
+        matches!(
+            self,
+            Self::Quantized {
+                weight: QMatMul::QTensor(_),
+                ..
+            }
+        )
+    }
+
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::F32(linear) => linear.forward(x),
+            Self::Quantized { weight, bias } => {
+                let y = weight.forward(x)?;
+                match bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
+        }
+    }
+}
+
+/// A `[rows, dim]` lookup table. Quantized, only the looked-up rows are dequantized, so the
+/// 250k-row multilingual vocabulary stays 4-bit in memory.
+#[derive(Debug)]
+pub enum EmbeddingTable {
+    F32(Tensor),
+    Quantized(QTensor),
+}
+
+impl EmbeddingTable {
+    pub fn load(
+        store: &WeightStore,
+        name: &str,
+        rows: usize,
+        dim: usize,
+        mode: MatmulMode,
+    ) -> Result<Self, ModelError> {
+        if mode != MatmulMode::F32 {
+            if let Some(blocks) = store.block_tensor(name, &[rows, dim])? {
+                return Ok(Self::Quantized(blocks));
+            }
+        }
+        Ok(Self::F32(store.f32_tensor(name, &[rows, dim])?))
+    }
+
+    /// Rows for `ids` (any shape), as f32 with a trailing `dim` axis.
+    pub fn lookup(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::F32(table) => {
+                let mut dims = ids.dims().to_vec();
+                dims.push(table.dim(1)?);
+                table.index_select(&ids.flatten_all()?, 0)?.reshape(dims)
+            }
+            Self::Quantized(blocks) => blocks.embedding(ids),
+        }
+    }
+}
+
+/// LayerNorm from `{prefix}.weight` and, when `with_bias`, `{prefix}.bias`.
+pub fn layer_norm(
+    store: &WeightStore,
+    prefix: &str,
+    dim: usize,
+    eps: f64,
+    with_bias: bool,
+) -> Result<candle_nn::LayerNorm, ModelError> {
+    let weight = store.f32_tensor(&format!("{prefix}.weight"), &[dim])?;
+    Ok(if with_bias {
+        let bias = store.f32_tensor(&format!("{prefix}.bias"), &[dim])?;
+        candle_nn::LayerNorm::new(weight, bias, eps)
+    } else {
+        candle_nn::LayerNorm::new_no_bias(weight, eps)
+    })
+}
+
+pub fn activate(x: &Tensor, activation: Activation) -> candle_core::Result<Tensor> {
+    match activation {
+        Activation::GeluErf => x.gelu_erf(),
+        Activation::GeluTanh => x.gelu(),
+        Activation::Relu => x.relu(),
+        Activation::Silu => x.silu(),
+    }
+}
+
+/// Tensor names of one post-LN encoder layer, relative to the layer's prefix.
+pub struct PostLnNames {
+    pub query: &'static str,
+    pub key: &'static str,
+    pub value: &'static str,
+    pub attention_output: &'static str,
+    pub attention_norm: &'static str,
+    pub ffn_in: &'static str,
+    pub ffn_out: &'static str,
+    pub ffn_norm: &'static str,
+}
+
+/// Sizes shared by every layer of one encoder.
+#[derive(Debug, Clone, Copy)]
+pub struct EncoderDims {
+    pub hidden: usize,
+    pub intermediate: usize,
+    pub heads: usize,
+    pub eps: f64,
+    pub activation: Activation,
+}
+
+/// One BERT-style layer: self-attention, add & LayerNorm, feed-forward, add & LayerNorm.
+#[derive(Debug)]
+pub struct PostLnLayer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_output: Linear,
+    attention_norm: candle_nn::LayerNorm,
+    ffn_in: Linear,
+    ffn_out: Linear,
+    ffn_norm: candle_nn::LayerNorm,
+    heads: usize,
+    head_dim: usize,
+    activation: Activation,
+}
+
+impl PostLnLayer {
+    pub fn load(
+        store: &WeightStore,
+        prefix: &str,
+        names: &PostLnNames,
+        dims: EncoderDims,
+        mode: MatmulMode,
+    ) -> Result<Self, ModelError> {
+        let h = dims.hidden;
+        let linear = |name: &str, i, o| Linear::load(store, &format!("{prefix}.{name}"), i, o, true, mode);
+        Ok(Self {
+            query: linear(names.query, h, h)?,
+            key: linear(names.key, h, h)?,
+            value: linear(names.value, h, h)?,
+            attention_output: linear(names.attention_output, h, h)?,
+            attention_norm: layer_norm(
+                store,
+                &format!("{prefix}.{}", names.attention_norm),
+                h,
+                dims.eps,
+                true,
+            )?,
+            ffn_in: linear(names.ffn_in, h, dims.intermediate)?,
+            ffn_out: linear(names.ffn_out, dims.intermediate, h)?,
+            ffn_norm: layer_norm(store, &format!("{prefix}.{}", names.ffn_norm), h, dims.eps, true)?,
+            heads: dims.heads,
+            head_dim: h / dims.heads,
+            activation: dims.activation,
+        })
+    }
+
+    pub fn is_quantized(&self) -> bool {
+        [
+            &self.query,
+            &self.key,
+            &self.value,
+            &self.attention_output,
+            &self.ffn_in,
+            &self.ffn_out,
+        ]
+        .iter()
+        .any(|l| l.is_quantized())
+    }
+
+    /// `mask_bias`: `[batch, 1, 1, seq]`, 0 on real tokens and a huge negative on padding, or
+    /// `None` when the batch has no padding.
+    pub fn forward(&self, x: &Tensor, mask_bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let (batch, seq, hidden) = x.dims3()?;
+        let split_heads = |t: Tensor| -> candle_core::Result<Tensor> {
+            t.reshape((batch, seq, self.heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = split_heads(self.query.forward(x)?)?;
+        let k = split_heads(self.key.forward(x)?)?;
+        let v = split_heads(self.value.forward(x)?)?;
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (self.head_dim as f64).sqrt()))?;
+        let scores = match mask_bias {
+            Some(bias) => scores.broadcast_add(bias)?,
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let context = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((batch, seq, hidden))?;
+        let attended = self
+            .attention_norm
+            .forward(&(self.attention_output.forward(&context)? + x)?)?;
+        let inner = activate(&self.ffn_in.forward(&attended)?, self.activation)?;
+        self.ffn_norm
+            .forward(&(self.ffn_out.forward(&inner)? + attended)?)
+    }
+}

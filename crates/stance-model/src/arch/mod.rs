@@ -1,0 +1,13 @@
+//! Architecture families. Each submodule loads one family from a config and weights.
+//!
+//! - [`bert`]: BERT, XLM-RoBERTa/CamemBERT/RoBERTa and multilingual-e5, f32 or quantized.
+//! - [`distilbert`]: DistilBERT, f32 or quantized.
+//! - [`deberta`]: DeBERTa-v2/v3 (candle-transformers' encoder), f32.
+//! - [`modernbert`]: ModernBERT (candle-transformers' encoder, own logits head), f32.
+
+pub mod bert;
+pub mod deberta;
+pub mod distilbert;
+pub mod inputs;
+pub mod layers;
+pub mod modernbert;

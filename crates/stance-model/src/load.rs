@@ -1,0 +1,89 @@
+//! The entry point: a `config.json` and a weights file in, a ready [`Model`] out.
+
+use crate::arch::bert::Bert;
+use crate::arch::deberta::DebertaV2;
+use crate::arch::distilbert::DistilBert;
+use crate::arch::layers::MatmulMode;
+use crate::arch::modernbert::ModernBert;
+use crate::config::{Family, ModelConfig};
+use crate::error::ModelError;
+use crate::weights::{WeightStore, WeightsFormat, WeightsInfo};
+use crate::Model;
+use candle_core::Device;
+use std::path::Path;
+
+/// What to do with block-quantized (Q4_0/Q8_0) GGUF weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GgufMode {
+    /// Dequantize the linear layers at load and run them in f32; keep the word embeddings in
+    /// blocks, dequantized row by row as they are looked up. Vectors equal the fully
+    /// dequantized path up to float rounding, at a fraction of its memory (the vocabulary is
+    /// most of a multilingual model) and several times the speed of `KeepQuantized`.
+    #[default]
+    DequantizeLinears,
+    /// Keep the blocks: linear layers run as candle `QMatMul` (Q8_0 activations), and the word
+    /// embeddings are dequantized row by row as they are looked up. Never expands the model.
+    /// Only BERT-family and DistilBERT models run quantized; DeBERTa and ModernBERT are
+    /// dequantized at load.
+    KeepQuantized,
+    /// Dequantize every tensor to f32 at load: the exact reference path (about 4× the memory).
+    DequantizeF32,
+}
+
+/// Options of [`load`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoadOptions {
+    pub gguf: GgufMode,
+}
+
+/// A model ready to run, with what it was loaded from.
+pub struct LoadedModel {
+    pub config: ModelConfig,
+    pub model: Box<dyn Model>,
+    pub info: WeightsInfo,
+}
+
+/// Loads `config` (a Hugging Face `config.json`) and `weights` (`.safetensors` or `.gguf`).
+pub fn load(
+    config: &Path,
+    weights: &Path,
+    device: &Device,
+    opts: &LoadOptions,
+) -> Result<LoadedModel, ModelError> {
+    load_with_config(ModelConfig::from_file(config)?, weights, device, opts)
+}
+
+/// [`load`] with a configuration already parsed (e.g. taken from GGUF metadata).
+pub fn load_with_config(
+    config: ModelConfig,
+    weights: &Path,
+    device: &Device,
+    opts: &LoadOptions,
+) -> Result<LoadedModel, ModelError> {
+    let store = WeightStore::open(weights, device)?;
+    let mode = match (store.format(), opts.gguf) {
+        (WeightsFormat::Gguf, GgufMode::KeepQuantized) => MatmulMode::Quantized,
+        (WeightsFormat::Gguf, GgufMode::DequantizeLinears) => MatmulMode::F32LinearsQuantizedTables,
+        _ => MatmulMode::F32,
+    };
+    let (model, quantized): (Box<dyn Model>, bool) = match config.family {
+        Family::Bert | Family::Roberta => {
+            let model = Bert::load(&config, &store, mode)?;
+            let quantized = model.uses_quantized_matmul();
+            (Box::new(model), quantized)
+        }
+        Family::DistilBert => {
+            let model = DistilBert::load(&config, &store, mode)?;
+            let quantized = model.uses_quantized_matmul();
+            (Box::new(model), quantized)
+        }
+        Family::DebertaV2 => (Box::new(DebertaV2::load(&config, &store)?), false),
+        Family::ModernBert => (Box::new(ModernBert::load(&config, &store)?), false),
+    };
+    let info = store.info(quantized);
+    Ok(LoadedModel {
+        config,
+        model,
+        info,
+    })
+}

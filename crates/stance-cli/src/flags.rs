@@ -1,6 +1,8 @@
 //! Flags shared by several subcommands, defined once.
 
-use clap::Args;
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use stance_ingest::{FieldMap, IngestOptions, Ingested, InputFormat, InputSpec};
 
 /// Flags every subcommand accepts.
 #[derive(Args, Debug, Clone)]
@@ -88,5 +90,68 @@ fn positive(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!("`{text}` is not a whole number of at least 1")),
+    }
+}
+
+/// Exit code when `--strict` finds rejected records (outputs are still written).
+pub const STRICT_FAILURE: u8 = 1;
+
+/// How input archives are read; shared by `ingest` and `classify`. (The format override is
+/// not here: `ingest` calls it `--format`, while in `classify` that flag names the output.)
+#[derive(Args, Debug, Clone)]
+pub struct InputFlags {
+    /// Input files; `-` reads standard input.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// Take a field from another column: `text=body`, `comment.author=user`, `article.title=headline`.
+    #[arg(long = "map", value_name = "FIELD=COLUMN")]
+    pub map: Vec<String>,
+
+    /// Exit with status 1 if any record was rejected with an error.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Replace invalid UTF-8 with U+FFFD (with a warning) instead of rejecting the record.
+    #[arg(long)]
+    pub lossy_utf8: bool,
+}
+
+impl InputFlags {
+    /// Reads, validates and links every input, each read as `format` when given.
+    pub fn read(&self, format: Option<InputFormatArg>) -> anyhow::Result<Ingested> {
+        let format = format.map(InputFormat::from);
+        let specs: Vec<InputSpec> = self.inputs.iter().map(|i| InputSpec::parse(i).with_format(format)).collect();
+        let options = IngestOptions {
+            field_map: FieldMap::parse(&self.map)?,
+            lossy_utf8: self.lossy_utf8,
+            ..IngestOptions::default()
+        };
+        stance_ingest::read_inputs(&specs, &options).context("ingest failed")
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum InputFormatArg {
+    Jsonl,
+    Csv,
+    Tsv,
+    Parquet,
+    Reddit,
+    Disqus,
+    Page,
+}
+
+impl From<InputFormatArg> for InputFormat {
+    fn from(f: InputFormatArg) -> Self {
+        match f {
+            InputFormatArg::Jsonl => InputFormat::Jsonl,
+            InputFormatArg::Csv => InputFormat::Csv,
+            InputFormatArg::Tsv => InputFormat::Tsv,
+            InputFormatArg::Parquet => InputFormat::Parquet,
+            InputFormatArg::Reddit => InputFormat::Reddit,
+            InputFormatArg::Disqus => InputFormat::Disqus,
+            InputFormatArg::Page => InputFormat::Page,
+        }
     }
 }

@@ -28,6 +28,9 @@ struct Cli {
 enum Command {
     /// Read comment archives into clean, validated threads (articles.jsonl, comments.jsonl, rejects.jsonl).
     Ingest(cmd::ingest::Args),
+    /// The main job: stance, sentiment, irony, toxicity and reply stance of every comment,
+    /// aggregated per thread, author and day, as tables and text/Markdown/HTML reports.
+    Classify(cmd::classify::Args),
     /// One sentence embedding per text (id, embedding, n_tokens, truncated) to Parquet.
     Embed(cmd::embed::Args),
     /// Run a sequence-classification checkpoint over texts or text pairs, to Parquet.
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ingest(args) => cmd::ingest::run(args, &cli.global),
+        Command::Classify(args) => cmd::classify::run(args, &cli.global),
         Command::Embed(args) => cmd::embed::run(args, &cli.global),
         Command::Predict(args) => cmd::predict::run(args, &cli.global),
         Command::Models(args) => cmd::models::run(args, &cli.global),

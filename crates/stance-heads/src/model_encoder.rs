@@ -5,7 +5,7 @@ use crate::encoder::TextEncoder;
 use crate::error::{HeadsError, Result};
 use sha2::{Digest, Sha256};
 use stance_model::batch::BatchOptions;
-use stance_model::embed::{EmbedMode, EmbedOptions};
+use stance_model::embed::{EmbedMode, EmbedOptions, Embedding};
 use stance_model::runtime::OpenModel;
 use stance_model::tokenize::Truncation;
 use std::io::Read;
@@ -62,6 +62,11 @@ impl<'a> ModelEncoder<'a> {
 
 /// The first 16 hex digits of a file's SHA-256.
 fn file_digest(path: &Path) -> Result<String> {
+    Ok(file_sha256(path)?[..16].to_string())
+}
+
+/// A file's SHA-256 in hex, read in 1 MiB blocks.
+pub fn file_sha256(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).map_err(|e| HeadsError::io(path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -72,20 +77,22 @@ fn file_digest(path: &Path) -> Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl ModelEncoder<'_> {
+    /// Vectors with their token counts and truncation flags, in input order.
+    pub fn embed_detailed(&self, texts: &[&str]) -> Result<Vec<Embedding>> {
+        self.opened
+            .model
+            .embed(texts, &self.options, &|_| {})
+            .map_err(|e| HeadsError::Encoder(e.to_string()))
+    }
 }
 
 impl TextEncoder for ModelEncoder<'_> {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let embeddings = self
-            .opened
-            .model
-            .embed(texts, &self.options, &|_| {})
-            .map_err(|e| HeadsError::Encoder(e.to_string()))?;
-        Ok(embeddings.into_iter().map(|e| e.vector).collect())
+        Ok(self.embed_detailed(texts)?.into_iter().map(|e| e.vector).collect())
     }
 
     fn id(&self) -> String {

@@ -88,8 +88,13 @@ pub fn write_ingested(
             write_parquet(&files.comments, comments_frame(&ingested.comments))?;
         }
     }
-    write_atomic(&files.rejects, |w| write_jsonl(w, &ingested.rejects))?;
+    write_rejects(&files.rejects, &ingested.rejects)?;
     Ok(files)
+}
+
+/// Writes `rejects` as JSONL to `path`, atomically (the shape `stance ingest` writes).
+pub fn write_rejects(path: &Path, rejects: &[stance_core::Reject]) -> Result<(), IngestError> {
+    write_atomic(path, |w| write_jsonl(w, rejects))
 }
 
 fn write_jsonl<T: Serialize>(w: &mut dyn Write, records: &[T]) -> io::Result<()> {
@@ -171,7 +176,8 @@ fn opt_column<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> 
     Column::new(name.into(), values.collect::<Vec<Option<&str>>>())
 }
 
-fn comments_frame(comments: &[Comment]) -> polars::prelude::PolarsResult<DataFrame> {
+/// The comments as a table: the stance fields as typed columns, then every extra column.
+pub fn comments_frame(comments: &[Comment]) -> polars::prelude::PolarsResult<DataFrame> {
     let mut columns = vec![
         str_column("comment_id", comments.iter().map(|c| c.comment_id.as_str())),
         str_column("article_id", comments.iter().map(|c| c.article_id.as_str())),
@@ -196,7 +202,8 @@ fn comments_frame(comments: &[Comment]) -> polars::prelude::PolarsResult<DataFra
     DataFrame::new(comments.len(), columns)
 }
 
-fn articles_frame(articles: &[Article]) -> polars::prelude::PolarsResult<DataFrame> {
+/// The articles as a table, typed as [`comments_frame`] types comments.
+pub fn articles_frame(articles: &[Article]) -> polars::prelude::PolarsResult<DataFrame> {
     let mut columns = vec![
         str_column("article_id", articles.iter().map(|a| a.article_id.as_str())),
         str_column("title", articles.iter().map(|a| a.title.as_str())),

@@ -150,7 +150,7 @@ pub fn progress(len: usize, what: &str, quiet: bool) -> ProgressBar {
     }
     let bar = ProgressBar::new(len as u64);
     if let Ok(style) =
-        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
+        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} {per_sec} [{elapsed} < {eta}]")
     {
         bar.set_style(style);
     }

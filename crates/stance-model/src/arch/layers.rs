@@ -2,6 +2,7 @@
 //! either f32 or quantized, embedding tables that may stay quantized, LayerNorm, activations,
 //! and the post-LN transformer layer of BERT and DistilBERT.
 
+use super::kernels;
 use crate::config::Activation;
 use crate::error::ModelError;
 use crate::weights::WeightStore;
@@ -141,7 +142,7 @@ pub fn layer_norm(
 
 pub fn activate(x: &Tensor, activation: Activation) -> candle_core::Result<Tensor> {
     match activation {
-        Activation::GeluErf => x.gelu_erf(),
+        Activation::GeluErf => kernels::gelu_erf(x),
         Activation::GeluTanh => x.gelu(),
         Activation::Relu => x.relu(),
         Activation::Silu => x.silu(),
@@ -247,7 +248,7 @@ impl PostLnLayer {
             Some(bias) => scores.broadcast_add(bias)?,
             None => scores,
         };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let probs = kernels::softmax_last_dim(&scores)?;
         let context = probs
             .matmul(&v)?
             .transpose(1, 2)?

@@ -9,5 +9,6 @@ pub mod bert;
 pub mod deberta;
 pub mod distilbert;
 pub mod inputs;
+pub mod kernels;
 pub mod layers;
 pub mod modernbert;

@@ -1,0 +1,39 @@
+//! Errors of the classify stage; each names the file, head or chunk it is about.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The work directory belongs to a different run (other inputs, model, heads or options).
+    #[error(
+        "{dir} holds the checkpoints of a different run: {difference}. Rerun with the original \
+         inputs and options, or pass --fresh to discard those checkpoints"
+    )]
+    ForeignCheckpoint { dir: PathBuf, difference: String },
+    /// A checkpoint file is unreadable or does not fit the run.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint { path: PathBuf, message: String },
+    #[error("head `{task}`: {message}")]
+    Head { task: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Heads(#[from] stance_heads::HeadsError),
+    #[error(transparent)]
+    Polars(#[from] polars::prelude::PolarsError),
+}
+
+impl ClassifyError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| ClassifyError::Io { path, source }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClassifyError>;

@@ -1,0 +1,80 @@
+//! The encode and heads stages over ingested threads.
+//!
+//! Data flows **ingest → encode → heads → aggregate → write**. This crate takes what ingest
+//! produced ([`stance_ingest::Ingested`]), runs one encoder pass per distinct text and every
+//! requested head over those vectors, and returns the comments table with prediction columns
+//! (every input column kept): the table the aggregate stage reads and the writers write.
+//!
+//! - [`heads`]: the heads of a run, checked against the columns they fill;
+//! - [`score`]: one chunk of comments → its prediction columns;
+//! - [`checkpoint`]: chunks committed to a work directory, so a rerun resumes.
+
+pub mod checkpoint;
+mod error;
+pub mod heads;
+pub mod score;
+
+pub use checkpoint::{InputFingerprint, RunKey, WorkDir};
+pub use error::{ClassifyError, Result};
+pub use heads::{HeadSet, TaskHead};
+
+use polars::prelude::{concat, DataFrame, IntoLazy, UnionArgs};
+use stance_heads::model_encoder::ModelEncoder;
+use stance_ingest::Ingested;
+
+/// Comments per checkpointed chunk when nothing else is asked for: a few seconds of work, so
+/// a kill loses little, and enough texts per encoder call to batch well.
+pub const DEFAULT_CHUNK_SIZE: usize = 1024;
+
+/// Where a run stands, after each chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Comments whose predictions are committed (resumed ones included).
+    pub done: usize,
+    pub total: usize,
+    /// Whether the chunk just finished came from an earlier run's checkpoint.
+    pub resumed: bool,
+}
+
+/// Scores every comment of `ingested` with `heads`, resuming from and committing to `work`,
+/// and returns the comments table: ingest's columns (extras included), then `n_tokens`,
+/// `truncated` and each head's columns. `target` overrides every article's target.
+pub fn classify(
+    ingested: &Ingested,
+    encoder: &ModelEncoder<'_>,
+    heads: &HeadSet,
+    work: &WorkDir,
+    target: Option<&str>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<DataFrame> {
+    let comments = &ingested.comments;
+    if work.key().n_comments != comments.len() {
+        return Err(ClassifyError::Invalid(format!(
+            "the run key counts {} comments, the input has {}",
+            work.key().n_comments,
+            comments.len()
+        )));
+    }
+    let lookup = score::Lookup::new(&ingested.articles, comments, target);
+    let mut chunks = Vec::with_capacity(work.key().n_chunks());
+    for index in 0..work.key().n_chunks() {
+        let rows = work.chunk_rows(index);
+        let (chunk, resumed) = match work.load_chunk(index)? {
+            Some(chunk) => (chunk, true),
+            None => {
+                let mut chunk = score::score_chunk(encoder, heads, &comments[rows.clone()], &lookup, work.key().logits)?;
+                work.save_chunk(index, &mut chunk)?;
+                (chunk, false)
+            }
+        };
+        chunks.push(chunk);
+        progress(Progress { done: rows.end, total: comments.len(), resumed });
+    }
+    let mut table = stance_ingest::comments_frame(comments)?;
+    if !chunks.is_empty() {
+        let predictions = concat(chunks.into_iter().map(|c| c.lazy()).collect::<Vec<_>>(), UnionArgs::default())?
+            .collect()?;
+        table = table.hstack(predictions.columns())?;
+    }
+    Ok(table)
+}

@@ -1,0 +1,159 @@
+//! Scoring one chunk of comments: every distinct text of the chunk (comments, their article
+//! targets, their parents) goes through the encoder once, then every head reads the vectors.
+
+use crate::error::Result;
+use crate::heads::{HeadSet, TaskHead};
+use polars::prelude::{Column, DataFrame};
+use stance_aggregate::LabelKind;
+use stance_core::{Article, Comment};
+use stance_heads::features::pair_features;
+use stance_heads::model_encoder::ModelEncoder;
+use stance_heads::InputKind;
+use std::collections::HashMap;
+
+/// What a comment may need from outside its chunk: its article's target and its parent's text.
+pub struct Lookup<'a> {
+    targets: HashMap<&'a str, &'a str>,
+    texts: HashMap<(&'a str, &'a str), &'a str>,
+}
+
+impl<'a> Lookup<'a> {
+    /// `target` overrides every article's own (`target`, else `title`). Articles with an empty
+    /// target (placeholders for unknown articles) get no stance.
+    pub fn new(articles: &'a [Article], comments: &'a [Comment], target: Option<&'a str>) -> Self {
+        let targets = articles
+            .iter()
+            .filter_map(|a| {
+                let t = target.or(a.target.as_deref()).unwrap_or(a.title.as_str()).trim();
+                (!t.is_empty()).then_some((a.article_id.as_str(), t))
+            })
+            .collect();
+        let texts = comments
+            .iter()
+            .map(|c| ((c.article_id.as_str(), c.comment_id.as_str()), c.text.as_str()))
+            .collect();
+        Lookup { targets, texts }
+    }
+
+    fn target(&self, c: &Comment) -> Option<&'a str> {
+        self.targets.get(c.article_id.as_str()).copied()
+    }
+
+    fn parent(&self, c: &Comment) -> Option<&'a str> {
+        let parent = c.parent_id.as_deref()?;
+        self.texts.get(&(c.article_id.as_str(), parent)).copied()
+    }
+}
+
+/// Interns texts so that each distinct one is embedded once.
+#[derive(Default)]
+struct Texts<'a> {
+    slot: HashMap<&'a str, usize>,
+    unique: Vec<&'a str>,
+}
+
+impl<'a> Texts<'a> {
+    fn add(&mut self, text: &'a str) -> usize {
+        *self.slot.entry(text).or_insert_with(|| {
+            self.unique.push(text);
+            self.unique.len() - 1
+        })
+    }
+}
+
+/// The prediction columns of `comments` (same rows, same order): `n_tokens`, `truncated`,
+/// then for each head its label column and probability columns, and with `logits` the raw
+/// scores as `logit_<task>_<label>`. A pair head leaves a row null when the comment has no
+/// target (stance) or no parent in the data (reply).
+pub fn score_chunk(
+    encoder: &ModelEncoder<'_>,
+    heads: &HeadSet,
+    comments: &[Comment],
+    lookup: &Lookup<'_>,
+    logits: bool,
+) -> Result<DataFrame> {
+    let mut texts = Texts::default();
+    let own: Vec<usize> = comments.iter().map(|c| texts.add(c.text.as_str())).collect();
+    let mut contexts: Vec<Vec<Option<usize>>> = Vec::with_capacity(heads.heads.len());
+    for h in &heads.heads {
+        contexts.push(match h.task {
+            stance_heads::Task::Stance => comments.iter().map(|c| lookup.target(c).map(|t| texts.add(t))).collect(),
+            stance_heads::Task::Reply => comments.iter().map(|c| lookup.parent(c).map(|t| texts.add(t))).collect(),
+            _ => vec![None; comments.len()],
+        });
+    }
+    let embeddings = encoder.embed_detailed(&texts.unique)?;
+
+    let mut columns = vec![
+        Column::new("n_tokens".into(), own.iter().map(|&i| embeddings[i].n_tokens as u32).collect::<Vec<u32>>()),
+        Column::new("truncated".into(), own.iter().map(|&i| embeddings[i].truncated).collect::<Vec<bool>>()),
+    ];
+    for (h, context) in heads.heads.iter().zip(&contexts) {
+        // Rows the head can score, and their inputs.
+        let mut rows = Vec::with_capacity(comments.len());
+        let mut features = Vec::with_capacity(comments.len());
+        for (row, (&v, u)) in own.iter().zip(context).enumerate() {
+            let v = &embeddings[v].vector;
+            match (h.head.input_kind(), u) {
+                (InputKind::Single, _) => features.push(v.clone()),
+                (InputKind::Pair, Some(u)) => features.push(pair_features(&embeddings[*u].vector, v)),
+                (InputKind::Pair, None) => continue,
+            }
+            rows.push(row);
+        }
+        let raw = h.head.logits(&features)?;
+        let probs: Vec<Vec<f32>> = raw
+            .iter()
+            .map(|z| stance_heads::calibrate::softmax(z, h.head.meta.temperature))
+            .collect();
+        let mut scored: Vec<Option<usize>> = vec![None; comments.len()];
+        for (k, &row) in rows.iter().enumerate() {
+            scored[row] = Some(k);
+        }
+        columns.extend(task_columns(h, &scored, &probs));
+        if logits {
+            for (j, label) in h.head.labels().iter().enumerate() {
+                let values: Vec<Option<f32>> = scored.iter().map(|k| k.map(|k| raw[k][j])).collect();
+                columns.push(Column::new(format!("logit_{}_{label}", h.task).into(), values));
+            }
+        }
+    }
+    Ok(DataFrame::new(comments.len(), columns)?)
+}
+
+/// The label and probability columns of one head; `scored[row]` indexes `probs`.
+fn task_columns(h: &TaskHead, scored: &[Option<usize>], probs: &[Vec<f32>]) -> Vec<Column> {
+    let labels = h.head.labels();
+    let index = |name: &str| labels.iter().position(|l| l == name).expect("labels checked at load");
+    let prob = |j: usize| -> Vec<Option<f32>> { scored.iter().map(|k| k.map(|k| probs[k][j])).collect() };
+    let argmax = |p: &[f32]| {
+        // First of the largest: ties resolve by label order, the same on every run.
+        let mut best = 0;
+        for (j, v) in p.iter().enumerate() {
+            if *v > p[best] {
+                best = j;
+            }
+        }
+        best
+    };
+    let columns = h.columns();
+    match columns.kind() {
+        LabelKind::Categorical(out) => {
+            let label: Vec<Option<&str>> =
+                scored.iter().map(|k| k.map(|k| labels[argmax(&probs[k])].as_str())).collect();
+            let mut cols = vec![Column::new(columns.label_column().into(), label)];
+            for l in out {
+                cols.push(Column::new(l.prob_column.into(), prob(index(l.value))));
+            }
+            cols
+        }
+        LabelKind::Flag { prob_column, .. } => {
+            let flag = index(columns.label_column());
+            let label: Vec<Option<bool>> = scored.iter().map(|k| k.map(|k| argmax(&probs[k]) == flag)).collect();
+            vec![
+                Column::new(columns.label_column().into(), label),
+                Column::new(prob_column.into(), prob(flag)),
+            ]
+        }
+    }
+}

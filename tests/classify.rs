@@ -1,0 +1,163 @@
+//! `stance classify` end to end with the shipped heads: outputs, consistency of the numbers,
+//! determinism across batch sizes and thread counts, and refusal of a changed input.
+
+mod common;
+
+use common::*;
+use polars::prelude::*;
+
+const ALL_OUTPUTS: [&str; 9] = [
+    "comments.parquet",
+    "threads.parquet",
+    "authors.parquet",
+    "daily.parquet",
+    "run.json",
+    "summary.txt",
+    "summary.md",
+    "report.html",
+    "rejects.jsonl",
+];
+
+#[test]
+fn the_seed_thread_gets_every_head_and_consistent_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let assert = stance()
+        .args(["classify", "--offline", "--print", "--out"])
+        .arg(&out)
+        .arg(shared("data/threads/les-crises-durov/page.txt"))
+        .assert()
+        .success();
+    let summary = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(summary.contains("Durov"), "{summary}");
+    for name in ALL_OUTPUTS {
+        assert!(out.join(name).is_file(), "{name} missing");
+    }
+    assert!(!out.join(".stance-work").exists(), "the work directory is removed after a complete run");
+
+    let comments = read_parquet(&out.join("comments.parquet"));
+    let expected = std::fs::read_to_string(shared("data/threads/les-crises-durov/expected/comments.jsonl")).unwrap();
+    assert_eq!(comments.height(), expected.lines().count());
+    for column in [
+        "n_tokens", "truncated", "stance", "p_favor", "p_against", "p_none", "sentiment", "p_negative",
+        "p_neutral", "p_positive", "ironic", "p_ironic", "toxic", "p_toxic", "reply", "p_agree",
+        "p_disagree", "p_none_reply",
+    ] {
+        assert!(comments.column(column).is_ok(), "comments lacks {column}");
+    }
+    // Every comment has a stance toward the article's title and a tone; replies, and only
+    // replies, have a reply stance; each task's probabilities sum to 1.
+    let depth: Vec<u32> = comments.column("depth").unwrap().u32().unwrap().iter().map(|d| d.unwrap()).collect();
+    let reply = strs(&comments, "reply");
+    for (i, d) in depth.iter().enumerate() {
+        assert_eq!(reply[i].is_some(), *d > 0, "row {i}");
+    }
+    for probs in [
+        &["p_favor", "p_against", "p_none"][..],
+        &["p_negative", "p_neutral", "p_positive"],
+        &["p_agree", "p_disagree", "p_none_reply"],
+    ] {
+        let cols: Vec<Vec<Option<f32>>> = probs.iter().map(|p| f32s(&comments, p)).collect();
+        for row in 0..comments.height() {
+            if cols[0][row].is_none() {
+                continue;
+            }
+            let sum: f32 = cols.iter().map(|c| c[row].unwrap()).sum();
+            assert!((sum - 1.0).abs() < 1e-4, "{probs:?} row {row} sums to {sum}");
+        }
+    }
+
+    let threads = read_parquet(&out.join("threads.parquet"));
+    assert_eq!(threads.height(), 1);
+    let n: Vec<Option<u32>> = threads.column("n_comments").unwrap().cast(&DataType::UInt32).unwrap().u32().unwrap().iter().collect();
+    assert_eq!(n, vec![Some(comments.height() as u32)]);
+    let shares: f64 = ["share_favor", "share_against", "share_none"]
+        .iter()
+        .map(|c| threads.column(c).unwrap().cast(&DataType::Float64).unwrap().f64().unwrap().get(0).unwrap())
+        .sum();
+    assert!((shares - 1.0).abs() < 1e-9, "stance shares sum to {shares}");
+
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let tasks: Vec<&str> = run["heads"].as_array().unwrap().iter().map(|h| h["task"].as_str().unwrap()).collect();
+    assert_eq!(tasks, ["sentiment", "stance", "irony", "toxicity", "reply"]);
+    assert_eq!(run["input_files"][0]["sha256"].as_str().unwrap().len(), 64);
+    let meta = stance_report::read_parquet_metadata(&out.join("comments.parquet")).unwrap();
+    assert!(meta.iter().any(|(k, v)| k == "stance.run" && v.contains("\"heads\"")));
+}
+
+#[test]
+fn predictions_do_not_depend_on_batch_size_or_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("comments.jsonl");
+    bench_sample(120, &input);
+    let run = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        stance()
+            .args(["classify", "--offline", "--tasks", "sentiment,stance,reply", "--out"])
+            .arg(&out)
+            .arg(&input)
+            .args(extra)
+            .assert()
+            .success();
+        read_parquet(&out.join("comments.parquet"))
+    };
+    let reference = run("a", &[]);
+    assert_eq!(reference.height(), 120);
+    let other = run("b", &["--batch-tokens", "300", "--threads", "1", "--chunk-size", "7"]);
+    for column in prediction_columns(&reference) {
+        assert_eq!(
+            reference.column(&column).unwrap(),
+            other.column(&column).unwrap(),
+            "{column} differs between batch sizes / thread counts"
+        );
+    }
+}
+
+#[test]
+fn csv_and_jsonl_outputs_and_partitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("comments.jsonl");
+    bench_sample(40, &input);
+    let out = tmp.path().join("csv");
+    stance()
+        .args(["classify", "--offline", "--tasks", "toxicity", "--format", "csv", "--partition-by", "article", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    assert!(out.join("threads.csv").is_file());
+    let partitions = std::fs::read_dir(out.join("comments")).unwrap().count();
+    assert!(partitions >= 2, "comments are split by article ({partitions} partitions)");
+    let out = tmp.path().join("jsonl");
+    stance()
+        .args(["classify", "--offline", "--tasks", "irony", "--format", "jsonl", "--logits", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let first = std::fs::read_to_string(out.join("comments.jsonl")).unwrap();
+    let row: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    assert!(row["ironic"].is_boolean() && row["p_ironic"].is_number(), "{row}");
+    assert!(row["logit_irony_ironic"].is_number(), "{row}");
+    assert!(row.get("sentiment").is_none(), "only the asked task runs");
+}
+
+#[test]
+fn bad_records_go_to_rejects_and_strict_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("comments.jsonl");
+    bench_sample(10, &input);
+    let mut text = std::fs::read_to_string(&input).unwrap();
+    text.push_str("{\"comment_id\": \"x\", \"article_id\": \"a\", \"text\": \n");
+    std::fs::write(&input, text).unwrap();
+    let out = tmp.path().join("out");
+    stance()
+        .args(["classify", "--offline", "--tasks", "sentiment", "--strict", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .code(1);
+    let rejects = std::fs::read_to_string(out.join("rejects.jsonl")).unwrap();
+    assert!(rejects.contains("\"line\":11"), "{rejects}");
+    assert_eq!(read_parquet(&out.join("comments.parquet")).height(), 10, "good records go on");
+}

@@ -161,3 +161,47 @@ fn bad_records_go_to_rejects_and_strict_fails() {
     assert!(rejects.contains("\"line\":11"), "{rejects}");
     assert_eq!(read_parquet(&out.join("comments.parquet")).height(), 10, "good records go on");
 }
+
+/// `--stance-model`: stance from an NLI checkpoint, hypotheses in the comment's language built
+/// from the article's title; the numbers are those of the zero-shot maths run directly.
+#[test]
+fn zero_shot_stance_with_an_nli_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let nli = shared("fixtures/parity/tiny/deberta-v2-nli");
+    stance()
+        .args(["classify", "--offline", "--tasks", "stance", "--stance-model"])
+        .arg(&nli)
+        .arg("--out")
+        .arg(&out)
+        .arg(shared("data/threads/les-crises-durov/page.txt"))
+        .assert()
+        .success();
+    let comments = read_parquet(&out.join("comments.parquet"));
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["models"][1]["role"], "stance (zero-shot NLI)");
+
+    let opened = stance_model::runtime::open(
+        &stance_model::source::ModelRef::parse(&nli.display().to_string()),
+        &stance_model::source::ResolveOptions::new(true, false),
+        &stance_model::LoadOptions::default(),
+    )
+    .unwrap();
+    let article: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shared("data/threads/les-crises-durov/expected/article.json")).unwrap(),
+    )
+    .unwrap();
+    let title = article["title"].as_str().unwrap();
+    let text = strs(&comments, "text")[0].clone().unwrap();
+    let options = stance_model::zero_shot::ZeroShotOptions {
+        template: "Ce commentaire est {}.".into(),
+        multi_label: false,
+        batch: Default::default(),
+    };
+    let candidates = [format!("favorable à {title}"), format!("opposé à {title}"), format!("neutre sur {title}")];
+    let direct = opened.model.zero_shot(&[text.as_str()], &candidates, &options, &|_| {}).unwrap();
+    for (i, column) in ["p_favor", "p_against", "p_none"].iter().enumerate() {
+        let got = f32s(&comments, column)[0].unwrap();
+        assert!((got - direct[0].candidates[i].score).abs() < 1e-6, "{column}: {got} vs {}", direct[0].candidates[i].score);
+    }
+}

@@ -856,3 +856,16 @@ mod definitions_table {
         assert_eq!(definition("net_stance"), Some("`share_favor − share_against`, in [−1, 1]: positive when the group leans in favour of the target."));
     }
 }
+
+/// The README's metric table is this crate's definitions, verbatim: one definition, cited
+/// everywhere. (Regenerate it with `STANCE_PRINT_DEFINITIONS=1 cargo test --release -p
+/// stance-aggregate readme -- --nocapture`.)
+#[test]
+fn readme_states_the_metric_definitions_verbatim() {
+    let md = stance_aggregate::definitions_markdown();
+    if std::env::var_os("STANCE_PRINT_DEFINITIONS").is_some() {
+        println!("{md}");
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    assert!(readme.contains(md.trim_end()), "README.md's metric table is out of date");
+}

@@ -7,16 +7,20 @@
 //!
 //! - [`heads`]: the heads of a run, checked against the columns they fill;
 //! - [`score`]: one chunk of comments → its prediction columns;
+//! - [`zero_shot`]: stance from an NLI model instead of the stance head;
 //! - [`checkpoint`]: chunks committed to a work directory, so a rerun resumes.
 
 pub mod checkpoint;
 mod error;
 pub mod heads;
 pub mod score;
+pub mod zero_shot;
 
 pub use checkpoint::{InputFingerprint, RunKey, WorkDir};
 pub use error::{ClassifyError, Result};
 pub use heads::{HeadSet, TaskHead};
+pub use score::StageTimes;
+pub use zero_shot::{Templates, ZeroShotStance};
 
 use polars::prelude::{concat, DataFrame, IntoLazy, UnionArgs};
 use stance_heads::model_encoder::ModelEncoder;
@@ -44,9 +48,10 @@ pub fn classify(
     encoder: &ModelEncoder<'_>,
     heads: &HeadSet,
     work: &WorkDir,
+    zero_shot: Option<&ZeroShotStance<'_>>,
     target: Option<&str>,
     progress: &mut dyn FnMut(Progress),
-) -> Result<DataFrame> {
+) -> Result<Classified> {
     let comments = &ingested.comments;
     if work.key().n_comments != comments.len() {
         return Err(ClassifyError::Invalid(format!(
@@ -57,12 +62,13 @@ pub fn classify(
     }
     let lookup = score::Lookup::new(&ingested.articles, comments, target);
     let mut chunks = Vec::with_capacity(work.key().n_chunks());
+    let mut times = StageTimes::default();
     for index in 0..work.key().n_chunks() {
         let rows = work.chunk_rows(index);
         let (chunk, resumed) = match work.load_chunk(index)? {
             Some(chunk) => (chunk, true),
             None => {
-                let mut chunk = score::score_chunk(encoder, heads, &comments[rows.clone()], &lookup, work.key().logits)?;
+                let mut chunk = score::score_chunk(encoder, heads, &comments[rows.clone()], &lookup, zero_shot, work.key().logits, &mut times)?;
                 work.save_chunk(index, &mut chunk)?;
                 (chunk, false)
             }
@@ -76,5 +82,12 @@ pub fn classify(
             .collect()?;
         table = table.hstack(predictions.columns())?;
     }
-    Ok(table)
+    Ok(Classified { table, times })
+}
+
+/// The comments table with predictions, and where the scoring time went.
+pub struct Classified {
+    pub table: DataFrame,
+    /// Only chunks scored in this run count (resumed ones cost nothing).
+    pub times: StageTimes,
 }

@@ -2,7 +2,8 @@
 //! targets, their parents) goes through the encoder once, then every head reads the vectors.
 
 use crate::error::Result;
-use crate::heads::{HeadSet, TaskHead};
+use crate::heads::HeadSet;
+use crate::zero_shot::ZeroShotStance;
 use polars::prelude::{Column, DataFrame};
 use stance_aggregate::LabelKind;
 use stance_core::{Article, Comment};
@@ -10,6 +11,7 @@ use stance_heads::features::pair_features;
 use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::InputKind;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// What a comment may need from outside its chunk: its article's target and its parent's text.
 pub struct Lookup<'a> {
@@ -70,8 +72,11 @@ pub fn score_chunk(
     heads: &HeadSet,
     comments: &[Comment],
     lookup: &Lookup<'_>,
+    zero_shot: Option<&ZeroShotStance<'_>>,
     logits: bool,
+    times: &mut StageTimes,
 ) -> Result<DataFrame> {
+    let started = Instant::now();
     let mut texts = Texts::default();
     let own: Vec<usize> = comments.iter().map(|c| texts.add(c.text.as_str())).collect();
     let mut contexts: Vec<Vec<Option<usize>>> = Vec::with_capacity(heads.heads.len());
@@ -83,6 +88,11 @@ pub fn score_chunk(
         });
     }
     let embeddings = encoder.embed_detailed(&texts.unique)?;
+    times.encode += started.elapsed();
+    times.texts_encoded += texts.unique.len();
+    times.tokens_encoded += embeddings.iter().map(|e| e.n_tokens).sum::<usize>();
+    times.attention_cost += embeddings.iter().map(|e| (e.n_tokens * e.n_tokens) as f64).sum::<f64>();
+    let started = Instant::now();
 
     let mut columns = vec![
         Column::new("n_tokens".into(), own.iter().map(|&i| embeddings[i].n_tokens as u32).collect::<Vec<u32>>()),
@@ -110,7 +120,7 @@ pub fn score_chunk(
         for (k, &row) in rows.iter().enumerate() {
             scored[row] = Some(k);
         }
-        columns.extend(task_columns(h, &scored, &probs));
+        columns.extend(task_columns(h.columns(), h.head.labels(), &scored, &probs));
         if logits {
             for (j, label) in h.head.labels().iter().enumerate() {
                 let values: Vec<Option<f32>> = scored.iter().map(|k| k.map(|k| raw[k][j])).collect();
@@ -118,12 +128,47 @@ pub fn score_chunk(
             }
         }
     }
-    Ok(DataFrame::new(comments.len(), columns)?)
+    if let Some(zero_shot) = zero_shot {
+        let mut rows = Vec::with_capacity(comments.len());
+        let mut scored: Vec<Option<usize>> = vec![None; comments.len()];
+        for (row, c) in comments.iter().enumerate() {
+            if let Some(target) = lookup.target(c) {
+                scored[row] = Some(rows.len());
+                rows.push((c.text.as_str(), target, c.lang.as_deref()));
+            }
+        }
+        let probs = zero_shot.score(&rows)?;
+        let labels: Vec<String> = crate::zero_shot::LABELS.iter().map(|l| l.to_string()).collect();
+        columns.extend(task_columns(stance_aggregate::Task::Stance, &labels, &scored, &probs));
+    }
+    let table = DataFrame::new(comments.len(), columns)?;
+    times.heads += started.elapsed();
+    Ok(table)
 }
 
-/// The label and probability columns of one head; `scored[row]` indexes `probs`.
-fn task_columns(h: &TaskHead, scored: &[Option<usize>], probs: &[Vec<f32>]) -> Vec<Column> {
-    let labels = h.head.labels();
+/// Where the time of the scoring went, summed over chunks (for `stance bench`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes {
+    /// Tokenizing (on its own thread, overlapped) and running the encoder.
+    pub encode: Duration,
+    /// Pair features, heads and building the columns.
+    pub heads: Duration,
+    /// Distinct texts encoded (comments, targets and parents outside their chunk).
+    pub texts_encoded: usize,
+    /// Tokens the encoder saw (after truncation).
+    pub tokens_encoded: usize,
+    /// Σ n_tokens² over encoded texts: the attention's share of the work grows with it.
+    pub attention_cost: f64,
+}
+
+/// The label and probability columns of one task whose outputs are `labels`; `scored[row]`
+/// indexes `probs`.
+fn task_columns(
+    columns: stance_aggregate::Task,
+    labels: &[String],
+    scored: &[Option<usize>],
+    probs: &[Vec<f32>],
+) -> Vec<Column> {
     let index = |name: &str| labels.iter().position(|l| l == name).expect("labels checked at load");
     let prob = |j: usize| -> Vec<Option<f32>> { scored.iter().map(|k| k.map(|k| probs[k][j])).collect() };
     let argmax = |p: &[f32]| {
@@ -136,7 +181,6 @@ fn task_columns(h: &TaskHead, scored: &[Option<usize>], probs: &[Vec<f32>]) -> V
         }
         best
     };
-    let columns = h.columns();
     match columns.kind() {
         LabelKind::Categorical(out) => {
             let label: Vec<Option<&str>> =

@@ -37,6 +37,9 @@ enum Command {
     Predict(cmd::predict::Args),
     /// List the models at hand, or describe one.
     Models(cmd::models::Args),
+    /// Time the classify pipeline on a benchmark archive: comments/s, tokens/s, encoder
+    /// GFLOP/s, peak memory, and where the time went.
+    Bench(cmd::bench::Args),
     /// Train a classification head (sentiment, stance, irony, toxicity, reply) on labelled files.
     Train(cmd::train::Args),
     /// Score a head on labelled files: accuracy, macro-F1, per-class scores, confusion, ECE.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Embed(args) => cmd::embed::run(args, &cli.global),
         Command::Predict(args) => cmd::predict::run(args, &cli.global),
         Command::Models(args) => cmd::models::run(args, &cli.global),
+        Command::Bench(args) => cmd::bench::run(args, &cli.global),
         Command::Train(args) => cmd::train::run(args, &cli.global),
         Command::Eval(args) => cmd::eval::run(args, &cli.global),
     };

@@ -7,6 +7,20 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// Outputs are for sharing: tempfile's private 0600/0700 modes would survive the rename.
+fn readable<'r, 'a, 'b>(builder: &'r mut tempfile::Builder<'a, 'b>, mode: u32) -> &'r mut tempfile::Builder<'a, 'b> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = mode;
+        builder
+    }
+}
+
 /// Writes `path` through `write`, atomically. On error nothing is left under `path` that was
 /// not there before (the temporary file is removed).
 pub fn write_file_atomic<F>(path: &Path, write: F) -> Result<(), ReportError>
@@ -14,7 +28,7 @@ where
     F: FnOnce(&mut BufWriter<&mut fs::File>) -> Result<(), ReportError>,
 {
     let dir = parent_dir(path);
-    let mut temp = tempfile::Builder::new()
+    let mut temp = readable(&mut tempfile::Builder::new(), 0o644)
         .prefix(&format!(".{}.", file_name(path)))
         .suffix(".tmp")
         .tempfile_in(&dir)
@@ -44,7 +58,7 @@ where
     F: FnOnce(&Path) -> Result<(), ReportError>,
 {
     let dir = parent_dir(path);
-    let temp = tempfile::Builder::new()
+    let temp = readable(&mut tempfile::Builder::new(), 0o755)
         .prefix(&format!(".{}.", file_name(path)))
         .suffix(".tmp")
         .tempdir_in(&dir)

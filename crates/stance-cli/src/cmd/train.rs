@@ -40,14 +40,14 @@ pub struct Args {
     /// instead of starting from scratch: the way to adapt the default to your own comments.
     #[arg(long)]
     pub from: Option<String>,
-    /// Hidden layer widths, comma-separated; `0` for a linear head [default: 256].
+    /// Hidden layer widths, comma-separated; `0` for a linear head [default: 1024].
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
     #[arg(long)]
     pub dropout: Option<f32>,
     #[arg(long)]
     pub input_dropout: Option<f32>,
-    /// Learning rate [default: 1e-3, or 3e-4 with --from].
+    /// Learning rate [default: 3e-4, or 1e-4 with --from].
     #[arg(long)]
     pub lr: Option<f64>,
     #[arg(long)]
@@ -132,7 +132,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         hidden,
         dropout: args.dropout.unwrap_or(defaults.dropout),
         input_dropout: args.input_dropout.unwrap_or(defaults.input_dropout),
-        learning_rate: args.lr.unwrap_or(if warm.is_some() { 3e-4 } else { defaults.learning_rate }),
+        learning_rate: args.lr.unwrap_or(if warm.is_some() { defaults.learning_rate / 3.0 } else { defaults.learning_rate }),
         weight_decay: args.weight_decay.unwrap_or(defaults.weight_decay),
         batch_size: args.batch_size.unwrap_or(defaults.batch_size),
         max_epochs: args.epochs.unwrap_or(defaults.max_epochs),

@@ -1,0 +1,216 @@
+//! `stance bench`: the real `stance classify` pipeline on a benchmark archive, repeated, with
+//! where the time went. Speed is measured here, never asserted in tests.
+
+use crate::cmd::classify::{self, Outcome};
+use crate::flags::Global;
+use anyhow::{Context, Result};
+use clap::Parser;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Comments to classify (any format `classify` reads).
+    #[arg(long, default_value = "../shared/data/bench/comments.jsonl")]
+    pub input: PathBuf,
+    /// Articles for the comments [default: articles.jsonl beside the input, if there is one].
+    #[arg(long)]
+    pub articles: Option<PathBuf>,
+    /// Runs; the report gives the median of each figure.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Print JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Anything else is passed to `stance classify` as is (e.g. `--model`, `--threads`,
+    /// `--tasks`, `--batch-tokens`).
+    #[arg(last = true)]
+    pub classify_args: Vec<String>,
+    #[arg(long, default_value = "default")]
+    pub model: String,
+    #[arg(long)]
+    pub threads: Option<u16>,
+}
+
+/// `stance classify`'s flags, parsed from the argument list a bench run builds.
+#[derive(Parser)]
+struct ClassifyCommand {
+    #[command(flatten)]
+    args: classify::Args,
+}
+
+#[derive(Serialize)]
+struct Report {
+    input: String,
+    comments: usize,
+    repeats: u32,
+    threads: usize,
+    cpu: String,
+    /// Medians over the repeats.
+    comments_per_s: f64,
+    tokens_per_s: f64,
+    encoder_gflop_per_s: f64,
+    seconds: Stages,
+    tokens: usize,
+    peak_rss_mb: f64,
+}
+
+#[derive(Serialize, Default, Clone, Copy)]
+struct Stages {
+    total: f64,
+    read: f64,
+    load: f64,
+    encode: f64,
+    heads: f64,
+    aggregate: f64,
+    write: f64,
+}
+
+pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    let articles = args.articles.clone().or_else(|| {
+        let beside = args.input.with_file_name("articles.jsonl");
+        beside.is_file().then_some(beside)
+    });
+    let mut runs: Vec<(Stages, Outcome)> = Vec::new();
+    for repeat in 0..args.repeat {
+        let out = tempfile::tempdir().context("cannot make a temporary output directory")?;
+        let mut argv: Vec<String> = vec!["classify".into(), "--offline".into(), "--model".into(), args.model.clone()];
+        if let Some(n) = args.threads {
+            argv.extend(["--threads".into(), n.to_string()]);
+        }
+        argv.push(args.input.display().to_string());
+        if let Some(a) = &articles {
+            argv.extend(["--articles".into(), a.display().to_string()]);
+        }
+        argv.extend(["--out".into(), out.path().display().to_string()]);
+        argv.extend(args.classify_args.iter().cloned());
+        let parsed = ClassifyCommand::try_parse_from(&argv)?;
+        let started = Instant::now();
+        let outcome = classify::pipeline(parsed.args, &Global { quiet: true })?;
+        let total = started.elapsed();
+        let s = |d: Duration| d.as_secs_f64();
+        let stages = Stages {
+            total: s(total),
+            read: s(outcome.read),
+            load: s(outcome.load),
+            encode: s(outcome.scoring.encode),
+            heads: s(outcome.scoring.heads),
+            aggregate: s(outcome.aggregate),
+            write: s(outcome.write),
+        };
+        if !global.quiet {
+            eprintln!(
+                "run {}/{}: {} comments in {:.1}s ({:.1} comments/s)",
+                repeat + 1,
+                args.repeat,
+                outcome.n_comments,
+                stages.total,
+                outcome.n_comments as f64 / stages.total
+            );
+        }
+        runs.push((stages, outcome));
+    }
+    let report = summarize(&args, &runs);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn summarize(args: &Args, runs: &[(Stages, Outcome)]) -> Report {
+    let first = &runs[0].1;
+    let (layers, hidden, intermediate) = first.encoder_shape;
+    let (layers, hidden, intermediate) = (layers as f64, hidden as f64, intermediate as f64);
+    // Multiply-adds ×2 of the linear layers per token, and of the two attention products per
+    // token pair (QKᵀ and PV).
+    let linear_per_token = 2.0 * layers * (4.0 * hidden * hidden + 2.0 * hidden * intermediate);
+    let attention_per_pair = 4.0 * layers * hidden;
+    let flops = |o: &Outcome| {
+        linear_per_token * o.scoring.tokens_encoded as f64 + attention_per_pair * o.scoring.attention_cost
+    };
+    let pick = |f: &dyn Fn(&Stages) -> f64| median(runs.iter().map(|(s, _)| f(s)).collect());
+    Report {
+        input: args.input.display().to_string(),
+        comments: first.n_comments,
+        repeats: runs.len() as u32,
+        threads: rayon::current_num_threads(),
+        cpu: cpu_model(),
+        comments_per_s: median(runs.iter().map(|(s, o)| o.n_comments as f64 / s.total).collect()),
+        tokens_per_s: median(runs.iter().map(|(s, o)| o.scoring.tokens_encoded as f64 / s.total).collect()),
+        encoder_gflop_per_s: median(runs.iter().map(|(_, o)| flops(o) / o.scoring.encode.as_secs_f64() / 1e9).collect()),
+        seconds: Stages {
+            total: pick(&|s| s.total),
+            read: pick(&|s| s.read),
+            load: pick(&|s| s.load),
+            encode: pick(&|s| s.encode),
+            heads: pick(&|s| s.heads),
+            aggregate: pick(&|s| s.aggregate),
+            write: pick(&|s| s.write),
+        },
+        tokens: first.scoring.tokens_encoded,
+        peak_rss_mb: peak_rss_bytes().map(|b| b as f64 / 1e6).unwrap_or(f64::NAN),
+    }
+}
+
+fn render(r: &Report) -> String {
+    let s = &r.seconds;
+    let share = |x: f64| 100.0 * x / s.total;
+    format!(
+        "stance bench: {} ({} comments, {} tokens encoded), median of {} run(s), {} thread(s) on {}\n\
+         \x20 {:.1} comments/s, {:.0} tokens/s, encoder {:.1} GFLOP/s, peak RSS {:.0} MB\n\
+         \x20 time: total {:.2}s = read {:.2}s ({:.0}%) + model load {:.2}s ({:.0}%) + encode {:.2}s ({:.0}%) \
+         + heads {:.2}s ({:.0}%) + aggregate {:.2}s ({:.0}%) + write {:.2}s ({:.0}%)\n",
+        r.input,
+        r.comments,
+        r.tokens,
+        r.repeats,
+        r.threads,
+        r.cpu,
+        r.comments_per_s,
+        r.tokens_per_s,
+        r.encoder_gflop_per_s,
+        r.peak_rss_mb,
+        s.total,
+        s.read,
+        share(s.read),
+        s.load,
+        share(s.load),
+        s.encode,
+        share(s.encode),
+        s.heads,
+        share(s.heads),
+        s.aggregate,
+        share(s.aggregate),
+        s.write,
+        share(s.write),
+    )
+}
+
+/// The process's peak resident set (`VmHWM`), on Linux.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

@@ -3,12 +3,17 @@
 # Run from the repository root with ../shared beside it:  models/heads/train-all.sh [TASK...]
 # Each `stance train` line below is the documented command for that head (see its README.md);
 # the `stance eval` lines print the numbers in models/EVAL.md. Embeddings are cached
-# (~/.cache/stance/embeddings), so a rerun only trains.
+# (~/.cache/stance/embeddings), so a rerun only trains. EVAL_ONLY=1 scores the shipped heads
+# without retraining them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=../shared/data
 stance() { "${STANCE_BIN:-${CARGO_TARGET_DIR:-target}/release/stance}" "$@"; }
 tasks=("${@:-sentiment stance irony toxicity reply}")
+train() { # skipped with EVAL_ONLY=1
+  if [[ ${EVAL_ONLY:-0} == 1 ]]; then return; fi
+  stance train "$@"
+}
 eval_head() { # task, then data specs and extra flags; echoes the command before its output
   local task=$1; shift
   echo "\$ stance eval --offline --task $task --head models/heads/$task --by lang $*"
@@ -17,11 +22,13 @@ eval_head() { # task, then data specs and extra flags; echoes the command before
 for task in ${tasks[*]}; do
   case $task in
   sentiment)
-    stance train --offline --task sentiment --out models/heads/sentiment \
+    train --offline --task sentiment --out models/heads/sentiment \
       --train $D/sentiment/umsab/train.jsonl --valid $D/sentiment/umsab/valid.jsonl
     eval_head sentiment --data $D/sentiment/umsab/test.jsonl ;;
   stance)
-    stance train --offline --task stance --out models/heads/stance \
+    # A narrower, less regularised MLP than the default scored best on the valid splits
+    # (macro-F1 67.95 against 64.36 with the defaults and 54.2 for a linear head).
+    train --offline --task stance --out models/heads/stance --hidden 512 --dropout 0.5 \
       --train $D/stance/cic/train.jsonl#part=0-40 $D/stance/semeval2016/train.jsonl \
               $D/stance/efra-macron/train.jsonl#part=0-85 $D/stance/rit-referendum/train.jsonl#part=0-85 \
               $D/stance/xstance/valid.jsonl#lang=de,by=target_id,part=0-85 \
@@ -32,7 +39,7 @@ for task in ${tasks[*]}; do
       $D/stance/efra-macron/test.jsonl $D/stance/rit-referendum/test.jsonl
     eval_head stance --data $D/stance/xstance/valid.jsonl#lang=fr --labels favor,against ;;
   irony)
-    stance train --offline --task irony --out models/heads/irony \
+    train --offline --task irony --out models/heads/irony \
       --train $D/irony/tweeteval-irony/train.jsonl $D/irony/isarcasmeval/train.jsonl#part=0-85 \
               $D/irony/multipico/valid.jsonl#part=0-70 \
       --valid $D/irony/tweeteval-irony/valid.jsonl $D/irony/isarcasmeval/train.jsonl#part=85-100 \
@@ -40,7 +47,7 @@ for task in ${tasks[*]}; do
     eval_head irony --data $D/irony/tweeteval-irony/test.jsonl $D/irony/isarcasmeval/test.jsonl \
       $D/irony/multipico/valid.jsonl#part=85-100 ;;
   toxicity)
-    stance train --offline --task toxicity --out models/heads/toxicity \
+    train --offline --task toxicity --out models/heads/toxicity \
       --train $D/toxicity/tweeteval-offensive/train.jsonl#part=0-40 $D/toxicity/tweeteval-hate/train.jsonl#part=0-40 \
               $D/toxicity/mlma/train.jsonl#part=0-50 \
       --valid $D/toxicity/tweeteval-offensive/valid.jsonl $D/toxicity/tweeteval-hate/valid.jsonl \
@@ -48,7 +55,7 @@ for task in ${tasks[*]}; do
     eval_head toxicity --data $D/toxicity/tweeteval-offensive/test.jsonl $D/toxicity/tweeteval-hate/test.jsonl \
       $D/toxicity/mlma/test.jsonl ;;
   reply)
-    stance train --offline --task reply --out models/heads/reply \
+    train --offline --task reply --out models/heads/reply \
       --train $D/reply-stance/rumoureval2019/train.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=0-70 \
       --valid $D/reply-stance/rumoureval2019/valid.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85
     eval_head reply --data $D/reply-stance/rumoureval2019/test.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100 ;;

@@ -71,13 +71,20 @@ impl ModelFlags {
         }
     }
 
-    /// Bounds the threads, then finds and loads the model. Must run before any other model
-    /// work in the process (thread pools are sized once).
-    pub fn open(&self, global: &Global) -> anyhow::Result<stance_model::runtime::OpenModel> {
-        use anyhow::Context;
+    /// Sizes the process's thread pools to `--threads`. They are sized once, by whatever
+    /// parallel work runs first (ingest's language detection too), so commands call this
+    /// before reading their input; calling it again with the same count is harmless.
+    pub fn bound_threads(&self) -> anyhow::Result<()> {
         if let Some(n) = self.threads {
             stance_model::threads::limit_threads(n as usize)?;
         }
+        Ok(())
+    }
+
+    /// Bounds the threads, then finds and loads the model.
+    pub fn open(&self, global: &Global) -> anyhow::Result<stance_model::runtime::OpenModel> {
+        use anyhow::Context;
+        self.bound_threads()?;
         let reference = stance_model::source::ModelRef::parse(&self.model);
         let options = stance_model::source::ResolveOptions::new(self.offline, !global.quiet);
         stance_model::runtime::open(&reference, &options, &self.gguf.load_options())

@@ -49,7 +49,7 @@ fn train_eval_and_fine_tune_a_sentiment_head() {
 
     let train = |out: &str, extra: &[&str]| {
         stance(&cache)
-            .args(["train", "--task", "sentiment", "--epochs", "8", "--hidden", "32", "--train"])
+            .args(["train", "--task", "sentiment", "--hidden", "32", "--train"])
             .arg(d.join("train.jsonl"))
             .arg("--valid")
             .arg(d.join("valid.jsonl"))

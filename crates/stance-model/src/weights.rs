@@ -602,16 +602,18 @@ fn gguf_index(
 /// Serves a [`WeightStore`] to candle-transformers' `VarBuilder`, so that models built by
 /// candle get the same checks (shape, NaN/inf, missing tensor) with this crate's errors.
 ///
-/// candle only sees a generic error; the first precise [`ModelError`] is kept for the loader to
-/// report instead (see [`CheckedBackend::take_error`]).
+/// candle only sees a generic error; the latest precise [`ModelError`] is kept for the loader to
+/// report instead (see [`CheckedBackend::take_error`]). The latest, not the first: candle probes
+/// optional tensors and ignores their absence (ModernBERT's layer-0 `attn_norm`), so an earlier
+/// error may be one that did not stop the load.
 pub(crate) struct CheckedBackend<'a> {
     store: &'a WeightStore,
     /// `(requested, stored)`: a name prefix candle asks for and the one the file uses.
     rename: Option<(String, String)>,
-    first_error: Arc<Mutex<Option<ModelError>>>,
+    last_error: Arc<Mutex<Option<ModelError>>>,
 }
 
-/// Where a [`CheckedBackend`] leaves the first error it met.
+/// Where a [`CheckedBackend`] leaves the latest error it met.
 pub(crate) type ErrorSlot = Arc<Mutex<Option<ModelError>>>;
 
 impl<'a> CheckedBackend<'a> {
@@ -621,7 +623,7 @@ impl<'a> CheckedBackend<'a> {
             Self {
                 store,
                 rename,
-                first_error: slot.clone(),
+                last_error: slot.clone(),
             },
             slot,
         )
@@ -647,8 +649,8 @@ impl<'a> CheckedBackend<'a> {
 
     fn record(&self, error: ModelError) -> candle_core::Error {
         let message = error.to_string();
-        if let Ok(mut slot) = self.first_error.lock() {
-            slot.get_or_insert(error);
+        if let Ok(mut slot) = self.last_error.lock() {
+            *slot = Some(error);
         }
         candle_core::Error::Msg(message)
     }

@@ -408,7 +408,7 @@ mod e5 {
             &model_dir().join("config.json"),
             &model_dir().join("model.gguf"),
             &Device::Cpu,
-            &LoadOptions::default(),
+            &LoadOptions { gguf: GgufMode::KeepQuantized },
         )
         .expect("load");
         let info = &loaded.info;

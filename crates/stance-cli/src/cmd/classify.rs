@@ -154,6 +154,7 @@ pub fn pipeline(mut args: Args, global: &Global) -> Result<Outcome> {
     let head_tasks: Vec<Task> = tasks.iter().copied().filter(|t| !(zero_shot_stance && *t == Task::Stance)).collect();
     let head_dirs = head_dirs(&head_tasks, &args.heads)?;
 
+    args.model.bound_threads()?;
     let clock = Instant::now();
     args.input.inputs.extend(args.articles.iter().cloned());
     let ingested = args.input.read(args.input_format)?;

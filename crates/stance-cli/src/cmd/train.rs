@@ -54,10 +54,11 @@ pub struct Args {
     pub weight_decay: Option<f64>,
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Most epochs.
+    /// Most epochs [default: 40, or enough for 1,500 updates on a small training set].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Epochs without a better validation macro-F1 before stopping.
+    /// Epochs without a better validation macro-F1 before stopping [default: 6, or 150
+    /// updates' worth on a small training set].
     #[arg(long)]
     pub patience: Option<usize>,
     #[arg(long, default_value_t = 13)]
@@ -122,7 +123,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         stance_heads::InputKind::Pair => train_x[0].len() / 4,
     };
 
-    let defaults = TrainConfig::default();
+    let defaults = TrainConfig::for_rows(train_x.len());
     let hidden = match (&args.hidden, &warm) {
         (Some(h), _) => h.iter().copied().filter(|&w| w > 0).collect(),
         (None, Some((head, _))) => head.meta.hidden.clone(),

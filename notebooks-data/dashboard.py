@@ -1,7 +1,7 @@
 """How a dashboard reads stance's outputs: polars for the tables, DuckDB for SQL.
 
     pip install polars duckdb
-    python notebooks-data/dashboard.py notebooks-data/durov      # or any `stance classify --out` folder
+    python notebooks-data/dashboard.py notebooks-data/durov/out  # or any `stance classify --out` folder
 
 Reads the Parquet written by `stance classify` and prints the figures a dashboard would chart.
 Works the same on hive-partitioned outputs (`--partition-by article|day`).
@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-out = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "durov")
+out = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "durov" / "out")
 
 
 def table(name: str) -> str:

@@ -12,6 +12,8 @@ use std::collections::{HashMap, HashSet};
 #[derive(Default)]
 pub(crate) struct Collector {
     files: Vec<String>,
+    /// Article id for comments of the input being read that name none ([`crate::source_slug`]).
+    default_article_id: String,
     articles: Vec<Tagged<Article>>,
     comments: Vec<Tagged<Comment>>,
     rejects: Vec<Tagged<Reject>>,
@@ -25,8 +27,9 @@ struct Tagged<T> {
 }
 
 impl Collector {
-    pub fn begin_file(&mut self, name: &str) {
+    pub fn begin_file(&mut self, name: &str, default_article_id: &str) {
         self.files.push(name.to_string());
+        self.default_article_id = default_article_id.to_string();
     }
 
     fn file_index(&self) -> usize {
@@ -47,8 +50,14 @@ impl Collector {
         });
     }
 
-    pub fn comment(&mut self, comment: Comment, line: u64) {
+    pub fn comment(&mut self, mut comment: Comment, line: u64) {
         self.records_read += 1;
+        // A blank article id (`"article_id": " "`, `<thread dsq:id=""/>`, `"link_id": "t3_ "`) is
+        // no article id: like an absent one, it gives way to the file's. Kept blank, it became a
+        // placeholder article without an id.
+        if comment.article_id.trim().is_empty() {
+            comment.article_id = self.default_article_id.clone();
+        }
         self.comments.push(Tagged {
             item: comment,
             file: self.file_index(),

@@ -245,7 +245,7 @@ pub fn read_inputs(inputs: &[InputSpec], options: &IngestOptions) -> Result<Inge
     let mut collector = collect::Collector::default();
     for input in inputs {
         let opened = source::open(input)?;
-        collector.begin_file(&opened.name);
+        collector.begin_file(&opened.name, &opened.slug);
         readers::read(opened, input.format, options, &mut collector);
     }
     Ok(collector.finish(options))

@@ -9,6 +9,9 @@ use stance_ingest::{
 };
 use std::path::{Path, PathBuf};
 
+mod common;
+use common::counts_add_up;
+
 fn shared(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared")
@@ -55,15 +58,6 @@ fn only_reject<'a>(
         r.reason
     );
     r
-}
-
-fn counts_add_up(ing: &Ingested) {
-    let s = &ing.summary;
-    assert_eq!(
-        s.records_read,
-        (s.articles + s.comments + s.rejected) as u64,
-        "{s:?}"
-    );
 }
 
 mod seed_page {

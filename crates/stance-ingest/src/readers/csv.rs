@@ -33,7 +33,12 @@ pub(crate) fn read(
     let mut records = Records::new(Lines::new(reader), delimiter);
     let mut header: Option<Vec<String>> = None;
     let mut ctx_kind = None;
-    while let Some((line_no, parts)) = records.next(sink) {
+    while let Some((line_no, parts)) = records.next(header.as_ref().map(Vec::len), sink) {
+        // An empty line is no record (the `csv` crate yields nothing for it, which used to be
+        // reported as "no CSV record"); like a line of blanks, it is skipped.
+        if parts.len() == 1 && parts[0].iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
         let Some(fields) = split(&parts, delimiter) else {
             sink.error(line_no, None, "unparsable line: no CSV record");
             continue;
@@ -46,17 +51,7 @@ pub(crate) fn read(
             continue;
         };
         if fields.len() != columns.len() {
-            let reason = format!(
-                "unparsable line: {} fields where the header has {}",
-                fields.len(),
-                columns.len()
-            );
-            if parts.len() > 1 {
-                sink.error(line_no, None, format!("{reason} (a quote opened here runs over {} lines; read again from the next line)", parts.len()));
-                records.requeue(line_no + 1, &parts[1..]);
-            } else {
-                sink.error(line_no, None, reason);
-            }
+            wrong_field_count(line_no, parts, fields.len(), columns.len(), &mut records, sink);
             continue;
         }
         let mut row = Row::new();
@@ -92,6 +87,25 @@ pub(crate) fn read(
             default_article_id: slug,
         };
         push_row(row, line_no, &ctx, sink);
+    }
+}
+
+/// Rejects a record whose field count is not the header's; when a quote made it run over
+/// several lines, only its first line is rejected and the others are read again.
+fn wrong_field_count<R: BufRead>(
+    line_no: u64,
+    parts: Vec<Vec<u8>>,
+    count: usize,
+    expected: usize,
+    records: &mut Records<R>,
+    sink: &mut Collector,
+) {
+    let reason = format!("unparsable line: {count} fields where the header has {expected}");
+    if parts.len() > 1 {
+        sink.error(line_no, None, format!("{reason} (a quote opened here runs over {} lines; read again from the next line)", parts.len()));
+        records.requeue(line_no + 1, parts.into_iter().skip(1).collect());
+    } else {
+        sink.error(line_no, None, reason);
     }
 }
 
@@ -139,10 +153,21 @@ enum Physical {
 }
 
 /// Groups physical lines into records by following RFC 4180 quotes.
+///
+/// Lines read ahead to find where a quote closes stay in `pending` until the record is taken, and
+/// the lines already known to leave an open quote open (`run`) are not scanned again when the
+/// next line opens a quote too. Before, the lines were taken out and put back for every retry,
+/// and scanned again from each line of a run of lines that each open a quote the others never
+/// close (`a"b,"` repeated): quadratic, so that a few megabytes of such lines took hours.
 struct Records<R> {
     lines: Lines<R>,
     pending: VecDeque<Physical>,
     delimiter: u8,
+    /// For `pending[..run.len()]`, text lines that each leave an open quote open: their length
+    /// with the line end, and the delimiters they hold outside quotes.
+    run: VecDeque<(usize, usize)>,
+    run_bytes: usize,
+    run_delimiters: usize,
 }
 
 impl<R: BufRead> Records<R> {
@@ -151,13 +176,13 @@ impl<R: BufRead> Records<R> {
             lines,
             pending: VecDeque::new(),
             delimiter,
+            run: VecDeque::new(),
+            run_bytes: 0,
+            run_delimiters: 0,
         }
     }
 
-    fn physical(&mut self) -> Option<Physical> {
-        if let Some(p) = self.pending.pop_front() {
-            return Some(p);
-        }
+    fn read_line(&mut self) -> Option<Physical> {
         Some(match self.lines.next_line()? {
             Line::Text(n, bytes) => Physical::Text(n, bytes.to_vec()),
             Line::Overlong(n) => Physical::Overlong(n),
@@ -165,16 +190,43 @@ impl<R: BufRead> Records<R> {
         })
     }
 
-    /// Puts lines back to be read again, first line numbered `first`.
-    fn requeue(&mut self, first: u64, parts: &[Vec<u8>]) {
-        for (i, part) in parts.iter().enumerate().rev() {
-            self.pending
-                .push_front(Physical::Text(first + i as u64, part.clone()));
+    fn physical(&mut self) -> Option<Physical> {
+        if let Some(p) = self.pending.pop_front() {
+            if let Some((bytes, delimiters)) = self.run.pop_front() {
+                self.run_bytes -= bytes;
+                self.run_delimiters -= delimiters;
+            }
+            return Some(p);
         }
+        self.read_line()
+    }
+
+    fn clear_run(&mut self) {
+        self.run.clear();
+        self.run_bytes = 0;
+        self.run_delimiters = 0;
+    }
+
+    /// Puts lines back to be read again, first line numbered `first`.
+    fn requeue(&mut self, first: u64, parts: Vec<Vec<u8>>) {
+        for (i, part) in parts.into_iter().enumerate().rev() {
+            self.pending
+                .push_front(Physical::Text(first + i as u64, part));
+        }
+        self.clear_run();
     }
 
     /// The next record: its first line number and its physical lines.
-    fn next(&mut self, sink: &mut Collector) -> Option<(u64, Vec<Vec<u8>>)> {
+    ///
+    /// With `expected` (the header's field count), a record over several lines with another
+    /// number of fields is rejected here, on its first line, and the lines after it are read
+    /// again: deciding before the lines leave `pending` keeps a run of such records (`a"b,"`
+    /// repeated, then `"`) linear.
+    fn next(
+        &mut self,
+        expected: Option<usize>,
+        sink: &mut Collector,
+    ) -> Option<(u64, Vec<Vec<u8>>)> {
         loop {
             let (first, bytes) = match self.physical()? {
                 Physical::Text(n, bytes) => (n, bytes),
@@ -192,34 +244,79 @@ impl<R: BufRead> Records<R> {
                 }
             };
             let mut quotes = QuoteState::default();
-            quotes.scan(&bytes, self.delimiter);
-            let mut size = bytes.len();
-            let mut parts = vec![bytes];
-            let mut interrupted = None;
-            while quotes.in_quotes {
-                if parts.len() >= MAX_RECORD_LINES || size > MAX_RECORD_BYTES {
-                    break;
-                }
-                match self.physical() {
-                    Some(Physical::Text(_, next)) => {
-                        quotes.scan(&next, self.delimiter);
-                        size += next.len() + 1;
-                        parts.push(next);
-                    }
-                    other => {
-                        interrupted = other;
-                        break;
-                    }
-                }
+            // The `csv` crate skips a UTF-8 BOM at the start of what it splits (each record), so
+            // a quote right after one opens a field; the scanner has to agree (the fuzzer found
+            // `\u{feff}"…,"…` grouped as one line but split as a quoted field).
+            quotes.scan(
+                bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes),
+                self.delimiter,
+            );
+            if !quotes.in_quotes {
+                return Some((first, vec![bytes]));
             }
-            if let Some(p) = interrupted {
-                self.pending.push_front(p);
-            }
-            if quotes.in_quotes {
+            // Look for the line that closes the quote, `pending[closes_at]`. The lines known to
+            // keep it open are skipped (none of them can close it); the limits count them.
+            let mut lines = 1 + self.run.len();
+            let mut size = bytes.len() + self.run_bytes;
+            quotes.delimiters += self.run_delimiters;
+            let closes_at = loop {
+                if lines >= MAX_RECORD_LINES || size > MAX_RECORD_BYTES {
+                    break None;
+                }
+                let ahead = self.run.len();
+                if ahead == self.pending.len() {
+                    match self.read_line() {
+                        Some(p) => self.pending.push_back(p),
+                        None => break None,
+                    }
+                }
+                let Physical::Text(_, next) = &self.pending[ahead] else {
+                    // An overlong or unreadable line interrupts the record.
+                    break None;
+                };
+                let delimiters_before = quotes.delimiters;
+                quotes.scan(next, self.delimiter);
+                lines += 1;
+                size += next.len() + 1;
+                if !quotes.in_quotes {
+                    break Some(ahead);
+                }
+                let delimiters = quotes.delimiters - delimiters_before;
+                self.run.push_back((next.len() + 1, delimiters));
+                self.run_bytes += next.len() + 1;
+                self.run_delimiters += delimiters;
+            };
+            let Some(closes_at) = closes_at else {
+                // The lines looked at stay in `pending`: read again from the next line.
                 sink.error(first, None, "unparsable line: a quote opened here never closes; read again from the next line");
-                self.requeue(first + 1, &parts[1..]);
+                continue;
+            };
+            // Outside quotes, each delimiter ends a field (as it does for the `csv` crate).
+            let count = quotes.delimiters + 1;
+            // (Checked against the `csv` crate on short records in debug builds; the fuzz
+            // targets build with debug assertions.)
+            #[cfg(debug_assertions)]
+            if closes_at < 64 {
+                let mut all = vec![bytes.clone()];
+                all.extend(self.pending.range(..=closes_at).map(|p| match p {
+                    Physical::Text(_, b) => b.clone(),
+                    _ => Vec::new(),
+                }));
+                debug_assert_eq!(Some(count), split(&all, self.delimiter).map(|f| f.len()));
+            }
+            let n_lines = closes_at + 2;
+            if let Some(expected) = expected.filter(|&e| e != count) {
+                sink.error(first, None, format!("unparsable line: {count} fields where the header has {expected} (a quote opened here runs over {n_lines} lines; read again from the next line)"));
                 continue;
             }
+            let mut parts = Vec::with_capacity(n_lines);
+            parts.push(bytes);
+            for p in self.pending.drain(..=closes_at) {
+                if let Physical::Text(_, b) = p {
+                    parts.push(b);
+                }
+            }
+            self.clear_run();
             return Some((first, parts));
         }
     }
@@ -229,6 +326,8 @@ impl<R: BufRead> Records<R> {
 #[derive(Default)]
 struct QuoteState {
     in_quotes: bool,
+    /// Delimiters seen outside quotes.
+    delimiters: usize,
 }
 
 impl QuoteState {
@@ -249,6 +348,7 @@ impl QuoteState {
                     }
                 }
             } else if b == delimiter {
+                self.delimiters += 1;
                 at_field_start = true;
                 i += 1;
                 continue;

@@ -47,7 +47,9 @@ for task in ${tasks[*]}; do
     eval_head irony --data $D/irony/tweeteval-irony/test.jsonl $D/irony/isarcasmeval/test.jsonl \
       $D/irony/multipico/valid.jsonl#part=85-100 ;;
   toxicity)
-    train --offline --task toxicity --out models/heads/toxicity \
+    # Classes balanced within each file: MLMA, the only French file, is 80 % toxic, and balanced
+    # over all rows the head learnt French as a sign of toxicity (valid 68.66 against 66.49).
+    train --offline --task toxicity --out models/heads/toxicity --balance per-source \
       --train $D/toxicity/tweeteval-offensive/train.jsonl#part=0-40 $D/toxicity/tweeteval-hate/train.jsonl#part=0-40 \
               $D/toxicity/mlma/train.jsonl#part=0-50 \
       --valid $D/toxicity/tweeteval-offensive/valid.jsonl $D/toxicity/tweeteval-hate/valid.jsonl \

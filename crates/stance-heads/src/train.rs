@@ -83,6 +83,12 @@ pub enum Balance {
     Auto,
     On,
     Off,
+    /// Inverse frequency within each training file: every file's classes weigh the same in
+    /// its share of the loss. For mixes where one file's label skew would otherwise be learnt
+    /// as a property of its language or style (MLMA, the only French toxicity file, is 80 %
+    /// toxic: globally balanced, the head learnt "French is toxic").
+    #[serde(rename = "per-source")]
+    PerSource,
 }
 
 impl std::str::FromStr for Balance {
@@ -92,8 +98,9 @@ impl std::str::FromStr for Balance {
             "auto" => Ok(Balance::Auto),
             "on" => Ok(Balance::On),
             "off" => Ok(Balance::Off),
+            "per-source" => Ok(Balance::PerSource),
             _ => Err(HeadsError::Invalid(format!(
-                "balance `{s}`: expected auto, on or off"
+                "balance `{s}`: expected auto, on, off or per-source"
             ))),
         }
     }
@@ -266,7 +273,7 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
             ..ParamsAdamW::default()
         },
     )?;
-    let class_weight = class_weights(req.train.labels, k, cfg.balance);
+    let row_weight = row_weights(req.train.labels, req.train.sources, k, cfg.balance);
     let widths_in: Vec<usize> = init_layers.iter().map(|(w, _)| w.dims()[1]).collect();
     let current = |vars: &[(Var, Var)]| -> Vec<(Tensor, Tensor)> {
         vars.iter()
@@ -325,7 +332,7 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
             )?;
             let w: Vec<f32> = batch
                 .iter()
-                .map(|&i| class_weight[req.train.labels[i]])
+                .map(|&i| row_weight[i])
                 .collect();
             let w_sum: f32 = w.iter().sum();
             let w = Tensor::from_vec(w, b, &dev)?;
@@ -462,6 +469,31 @@ fn standardisation(features: &[Vec<f32>], d: usize) -> (Vec<f32>, Vec<f32>) {
     (mean.iter().map(|&m| m as f32).collect(), std)
 }
 
+/// The loss weight of each training row under `balance`.
+fn row_weights(labels: &[usize], sources: &[usize], k: usize, balance: Balance) -> Vec<f32> {
+    if balance != Balance::PerSource {
+        let class_weight = class_weights(labels, k, balance);
+        return labels.iter().map(|&l| class_weight[l]).collect();
+    }
+    let n_sources = sources.iter().copied().max().map_or(0, |m| m + 1);
+    let per_source: Vec<Vec<f32>> = (0..n_sources)
+        .map(|s| {
+            let of_source: Vec<usize> = labels
+                .iter()
+                .zip(sources)
+                .filter(|(_, &src)| src == s)
+                .map(|(&l, _)| l)
+                .collect();
+            class_weights(&of_source, k, Balance::On)
+        })
+        .collect();
+    labels
+        .iter()
+        .zip(sources)
+        .map(|(&l, &s)| per_source[s][l])
+        .collect()
+}
+
 /// Inverse-frequency class weights normalised to mean 1 over the present classes, or all ones.
 fn class_weights(labels: &[usize], k: usize, balance: Balance) -> Vec<f32> {
     let mut counts = vec![0usize; k];
@@ -474,7 +506,8 @@ fn class_weights(labels: &[usize], k: usize, balance: Balance) -> Vec<f32> {
         present.iter().copied().max().unwrap_or(1),
     );
     let on = match balance {
-        Balance::On => true,
+        // Reached per file, from `row_weights`.
+        Balance::On | Balance::PerSource => true,
         Balance::Off => false,
         Balance::Auto => max as f64 > 1.5 * min as f64,
     };
@@ -587,6 +620,20 @@ mod tests {
         assert_eq!(large, TrainConfig::default());
         let edge = TrainConfig::for_rows(2_400);
         assert_eq!((edge.max_epochs, edge.patience), (40, 6));
+    }
+
+    #[test]
+    fn per_source_balance_weighs_each_files_classes_equally() {
+        // File 0: three of class 0, one of class 1; file 1: one of each.
+        let w = row_weights(&[0, 0, 0, 1, 0, 1], &[0, 0, 0, 0, 1, 1], 2, Balance::PerSource);
+        let total = |rows: &[usize]| rows.iter().map(|&i| w[i]).sum::<f32>();
+        assert!((total(&[0, 1, 2]) - total(&[3])).abs() < 1e-6, "{w:?}");
+        assert!((total(&[4]) - total(&[5])).abs() < 1e-6, "{w:?}");
+        // Each file keeps its size: 4 rows against 2.
+        assert!((total(&[0, 1, 2, 3]) - 2.0 * total(&[4, 5])).abs() < 1e-5, "{w:?}");
+        // The other settings weigh by class over all rows.
+        let global = row_weights(&[0, 0, 0, 1, 0, 1], &[0, 0, 0, 0, 1, 1], 2, Balance::On);
+        assert_eq!(global[3], global[5]);
     }
 
     #[test]

@@ -63,7 +63,8 @@ pub struct Args {
     pub patience: Option<usize>,
     #[arg(long, default_value_t = 13)]
     pub seed: u64,
-    /// Class-balanced loss: auto (when the classes are skewed), on or off.
+    /// Class-balanced loss: auto (when the classes are skewed), on, off, or per-source (classes
+    /// balanced within each training file, so no file's label skew is learnt as its language).
     #[arg(long, default_value = "auto")]
     pub balance: Balance,
     /// Do not read or write the embedding cache.

@@ -86,7 +86,7 @@ pub enum Balance {
     /// Inverse frequency within each training file: every file's classes weigh the same in
     /// its share of the loss. For mixes where one file's label skew would otherwise be learnt
     /// as a property of its language or style (MLMA, the only French toxicity file, is 80 %
-    /// toxic: globally balanced, the head learnt "French is toxic").
+    /// toxic: weighted over all rows or not at all, the head learnt "French is toxic").
     #[serde(rename = "per-source")]
     PerSource,
 }

@@ -52,9 +52,9 @@ impl Collector {
 
     pub fn comment(&mut self, mut comment: Comment, line: u64) {
         self.records_read += 1;
-        // A blank article id (`"article_id": " "`, `<thread dsq:id=""/>`, `"link_id": "t3_ "`) is
-        // no article id: like an absent one, it gives way to the file's. Kept blank, it became a
-        // placeholder article without an id.
+        // The one place a comment without an article id gets the file's: readers leave an
+        // absent id empty, and a blank one (`"article_id": " "`, `<thread dsq:id=""/>`,
+        // `"link_id": "t3_ "`) is no id either (kept blank, it became an id-less article).
         if comment.article_id.trim().is_empty() {
             comment.article_id = self.default_article_id.clone();
         }

@@ -84,7 +84,6 @@ pub(crate) fn read(
         let ctx = TableContext {
             kind,
             map: &options.field_map,
-            default_article_id: slug,
         };
         push_row(row, line_no, &ctx, sink);
     }

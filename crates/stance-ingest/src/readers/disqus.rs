@@ -18,11 +18,10 @@ use quick_xml::Reader;
 use serde_json::Value;
 use stance_core::{Article, Comment};
 
-pub(crate) fn read(data: &[u8], slug: &str, options: &IngestOptions, sink: &mut Collector) {
+pub(crate) fn read(data: &[u8], options: &IngestOptions, sink: &mut Collector) {
     let mut parser = Parser {
         data,
         newlines: newline_offsets(data),
-        slug,
         options,
         open: None,
     };
@@ -126,7 +125,6 @@ impl Open {
 struct Parser<'a> {
     data: &'a [u8],
     newlines: Vec<usize>,
-    slug: &'a str,
     options: &'a IngestOptions,
     open: Option<Open>,
 }
@@ -464,7 +462,8 @@ impl Parser<'_> {
                     Some(Value::String(s)) => Some(s.clone()),
                     _ => None,
                 });
-                let article_id = open.thread_ref.unwrap_or_else(|| self.slug.to_string());
+                // Absent: the collector gives it the file's article id.
+                let article_id = open.thread_ref.unwrap_or_default();
                 let mut comment = Comment::new(id, article_id, open.parent_ref, text);
                 comment.author = author;
                 comment.created_at = when;

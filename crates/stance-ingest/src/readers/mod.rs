@@ -23,14 +23,14 @@ pub(crate) fn read(
     let slug = opened.slug.clone();
     match format {
         InputFormat::Jsonl => jsonl::read(opened.into_reader(), &slug, options, sink),
-        InputFormat::Reddit => reddit::read(opened.into_reader(), &slug, options, sink),
+        InputFormat::Reddit => reddit::read(opened.into_reader(), options, sink),
         InputFormat::Csv => csv::read(opened.into_reader(), b',', &slug, options, sink),
         InputFormat::Tsv => csv::read(opened.into_reader(), b'\t', &slug, options, sink),
         InputFormat::Parquet | InputFormat::Disqus | InputFormat::Page => {
             let (data, error) = opened.read_all();
             match format {
                 InputFormat::Parquet => parquet::read(&data, &slug, options, sink),
-                InputFormat::Disqus => disqus::read(&data, &slug, options, sink),
+                InputFormat::Disqus => disqus::read(&data, options, sink),
                 _ => page::read(&data, &slug, options, sink),
             }
             if let Some(e) = error {

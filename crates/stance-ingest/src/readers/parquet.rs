@@ -37,7 +37,6 @@ pub(crate) fn read(data: &[u8], slug: &str, options: &IngestOptions, sink: &mut 
     let ctx = TableContext {
         kind,
         map: &options.field_map,
-        default_article_id: slug,
     };
     for i in 0..df.height() {
         let line = i as u64 + 1;

@@ -16,12 +16,7 @@ use serde_json::Value;
 use stance_core::{Article, Comment};
 use std::io::BufRead;
 
-pub(crate) fn read(
-    reader: impl BufRead,
-    slug: &str,
-    options: &IngestOptions,
-    sink: &mut Collector,
-) {
+pub(crate) fn read(reader: impl BufRead, options: &IngestOptions, sink: &mut Collector) {
     for_each_object(reader, options, sink, |row, line, sink| {
         let submission = !row.contains_key("body")
             && (row.contains_key("title")
@@ -30,7 +25,7 @@ pub(crate) fn read(
         if submission {
             push_submission(row, line, sink);
         } else {
-            push_comment(row, line, slug, sink);
+            push_comment(row, line, sink);
         }
     });
 }
@@ -91,7 +86,7 @@ fn push_submission(mut row: Row, line: u64, sink: &mut Collector) {
     sink.article(article, line);
 }
 
-fn push_comment(mut row: Row, line: u64, slug: &str, sink: &mut Collector) {
+fn push_comment(mut row: Row, line: u64, sink: &mut Collector) {
     let id = take(&mut row, "id")
         .or_else(|| str_of(row.get("name")))
         .unwrap_or_default();
@@ -101,7 +96,7 @@ fn push_comment(mut row: Row, line: u64, slug: &str, sink: &mut Collector) {
         .as_deref()
         .or(parent_raw.as_deref().filter(|p| p.starts_with("t3_")))
         .map(|a| strip_kind(a).to_string())
-        .unwrap_or_else(|| slug.to_string());
+        .unwrap_or_default(); // absent: the collector gives it the file's article id
     let parent_id = parent_raw
         .filter(|p| !p.starts_with("t3_"))
         .map(|p| strip_kind(&p).to_string());

@@ -13,8 +13,6 @@ pub(crate) type Row = Map<String, Value>;
 pub(crate) struct TableContext<'a> {
     pub kind: RecordKind,
     pub map: &'a FieldMap,
-    /// Article id for comments that have none: derived from the file name.
-    pub default_article_id: &'a str,
 }
 
 /// Whether a table holds comments or articles, from its column names: a `comment_id` column means
@@ -134,9 +132,8 @@ fn push_comment(row: Row, line: u64, ctx: &TableContext, sink: &mut Collector) {
         bad_field: None,
     };
     let comment_id = t.text("comment_id").unwrap_or_default();
-    let article_id = t
-        .text("article_id")
-        .unwrap_or_else(|| ctx.default_article_id.to_string());
+    // Absent: the collector gives it the file's article id.
+    let article_id = t.text("article_id").unwrap_or_default();
     let parent_id = t.text("parent_id");
     let author = t.text("author");
     let text = t.text("text").unwrap_or_default();

@@ -121,6 +121,7 @@ fn task_exprs(task: Task, inputs: &Inputs) -> Vec<(Metric, Expr)> {
             prob_column,
             share_column,
             mean_prob_column,
+            ..
         } => {
             pairs.push((by_name(share_column), ratio(count(col(label)), n)));
             if inputs.has_prob(prob_column) {

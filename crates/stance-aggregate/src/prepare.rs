@@ -2,7 +2,7 @@
 
 use crate::columns::{AUTHOR, DAY, ORPHAN, PARENT, RECEIVED, RECEIVED_DISAGREE, TS};
 use crate::exprs::Inputs;
-use crate::tasks::{check_labels, present_tasks, prob_columns, Task};
+use crate::tasks::{check_labels, present_tasks, Task};
 use crate::{time, AggregateError};
 use polars::prelude::*;
 
@@ -27,7 +27,7 @@ pub(crate) fn prepare(comments: &DataFrame) -> Result<Prepared, AggregateError> 
     }
     let probs = tasks
         .iter()
-        .flat_map(|&t| prob_columns(t))
+        .flat_map(|&t| t.prob_columns())
         .filter(|p| schema.get(p).is_some())
         .collect();
     let has_depth = match schema.get("depth") {

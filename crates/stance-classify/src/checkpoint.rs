@@ -117,7 +117,9 @@ impl WorkDir {
         } else {
             fs::create_dir_all(dir).map_err(ClassifyError::io(dir))?;
             let text = serde_json::to_string_pretty(&key).expect("a run key serializes");
-            write_atomic(&key_path, |f| f.write_all(text.as_bytes()))?;
+            stance_io::write_file_atomic(&key_path, |w| {
+                w.write_all(text.as_bytes()).map_err(ClassifyError::io(&key_path))
+            })?;
         }
         Ok(WorkDir { dir: dir.to_path_buf(), key })
     }
@@ -160,16 +162,11 @@ impl WorkDir {
     /// Commits chunk `index`.
     pub fn save_chunk(&self, index: usize, predictions: &mut DataFrame) -> Result<()> {
         let path = self.chunk_path(index);
-        let mut failure = None;
-        write_atomic(&path, |f| {
-            ParquetWriter::new(f).finish(predictions).map(|_| ()).map_err(|e| {
-                failure = Some(e.to_string());
-                std::io::Error::other("parquet")
-            })
-        })
-        .map_err(|e| match failure.take() {
-            Some(message) => ClassifyError::Checkpoint { path: path.clone(), message },
-            None => e,
+        stance_io::write_file_atomic(&path, |w| {
+            ParquetWriter::new(w)
+                .finish(predictions)
+                .map(|_| ())
+                .map_err(|e| ClassifyError::Checkpoint { path: path.clone(), message: e.to_string() })
         })
     }
 
@@ -177,27 +174,6 @@ impl WorkDir {
     pub fn remove(self) -> Result<()> {
         fs::remove_dir_all(&self.dir).map_err(ClassifyError::io(&self.dir))
     }
-}
-
-/// Writes through `fill` into a temporary sibling of `path`, syncs it, renames it into place
-/// and syncs the directory, so that after a crash `path` is either absent or complete.
-fn write_atomic(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
-        fill(&mut file)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Some(parent) = path.parent() {
-            File::open(parent)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        ClassifyError::io(path)(e)
-    })
 }
 
 #[cfg(test)]

@@ -23,6 +23,21 @@ pub enum ClassifyError {
     Head { task: String, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// Another run holds the output folder.
+    #[error("{dir} is being written by another stance run (lock {lock}); wait for it to finish or choose another output folder")]
+    Busy { dir: PathBuf, lock: PathBuf },
+    #[error("cannot open model `{model}`: {source}")]
+    Model {
+        model: String,
+        #[source]
+        source: stance_model::ModelError,
+    },
+    #[error("ingest failed: {0}")]
+    Ingest(#[from] stance_ingest::IngestError),
+    #[error(transparent)]
+    Aggregate(#[from] stance_aggregate::AggregateError),
+    #[error("cannot write the outputs: {0}")]
+    Report(#[from] stance_report::ReportError),
     #[error(transparent)]
     Heads(#[from] stance_heads::HeadsError),
     #[error(transparent)]
@@ -33,6 +48,12 @@ impl ClassifyError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| ClassifyError::Io { path, source }
+    }
+}
+
+impl From<stance_io::AtomicError> for ClassifyError {
+    fn from(e: stance_io::AtomicError) -> Self {
+        ClassifyError::Io { path: e.path, source: e.source }
     }
 }
 

@@ -1,114 +1,49 @@
 //! The heads of a run, checked against the columns they fill.
 //!
-//! Column names come from [`stance_aggregate::Task`], the one place that defines them
-//! (`stance`, `p_favor`, …, `ironic`, `p_ironic`, `reply`, `p_none_reply`), so the aggregate
-//! stage always finds what this stage writes.
+//! Labels and column names come from the task catalogue ([`stance_core::task`]), the one place
+//! that defines them, so the aggregate stage always finds what this stage writes.
 
 use crate::error::{ClassifyError, Result};
-use stance_aggregate::LabelKind;
-use stance_heads::model_encoder::file_sha256;
-use stance_heads::{Head, Task};
-use std::path::{Path, PathBuf};
-
-/// One loaded head and where it came from.
-pub struct TaskHead {
-    pub task: Task,
-    pub head: Head,
-    pub dir: PathBuf,
-    /// SHA-256 of `head.safetensors`: names the weights in checkpoints and `run.json`.
-    pub sha256: String,
-}
-
-impl TaskHead {
-    /// The aggregate stage's view of this task: its column names.
-    pub fn columns(&self) -> stance_aggregate::Task {
-        columns_of(self.task)
-    }
-}
+use stance_heads::{HeadSource, SourcedHead, Task};
 
 /// The heads that run, in the order given.
 pub struct HeadSet {
-    pub heads: Vec<TaskHead>,
+    pub heads: Vec<SourcedHead>,
 }
 
 impl HeadSet {
-    /// Loads each `(task, folder)`, refusing a head of another task, of another encoder, or
+    /// Loads each `(task, source)`, refusing a head of another task, of another encoder, or
     /// whose labels are not its task's output labels.
-    pub fn load(dirs: &[(Task, PathBuf)], encoder_id: &str) -> Result<Self> {
-        let mut heads = Vec::with_capacity(dirs.len());
-        for (task, dir) in dirs {
-            let head = Head::load(dir)?;
+    pub fn load(sources: &[(Task, HeadSource)], encoder_id: &str) -> Result<Self> {
+        let mut heads = Vec::with_capacity(sources.len());
+        for (task, source) in sources {
             let fail = |message: String| ClassifyError::Head {
                 task: task.name().to_string(),
-                message: format!("{}: {message}", dir.display()),
+                message: format!("{source}: {message}"),
             };
-            if head.task() != *task {
-                return Err(fail(format!("is a {} head", head.task())));
-            }
-            if head.meta.encoder != encoder_id {
-                return Err(fail(format!(
-                    "was trained on encoder `{}`, but this run encodes with `{encoder_id}`",
-                    head.meta.encoder
-                )));
-            }
-            check_labels(*task, head.labels()).map_err(fail)?;
-            let sha256 = file_sha256(&dir.join(stance_heads::head::WEIGHTS_FILE))?;
-            heads.push(TaskHead { task: *task, head, dir: dir.clone(), sha256 });
+            let loaded = source.load(*task)?;
+            loaded.check_encoder(encoder_id)?;
+            check_labels(*task, loaded.head.labels()).map_err(fail)?;
+            heads.push(loaded);
         }
         Ok(HeadSet { heads })
     }
 
     pub fn tasks(&self) -> Vec<Task> {
-        self.heads.iter().map(|h| h.task).collect()
-    }
-
-    pub fn needs_targets(&self) -> bool {
-        self.heads.iter().any(|h| h.task == Task::Stance)
-    }
-
-    pub fn needs_parents(&self) -> bool {
-        self.heads.iter().any(|h| h.task == Task::Reply)
+        self.heads.iter().map(SourcedHead::task).collect()
     }
 }
 
-/// The aggregate task of a heads task (the two enums name the same five tasks).
-pub fn columns_of(task: Task) -> stance_aggregate::Task {
-    match task {
-        Task::Stance => stance_aggregate::Task::Stance,
-        Task::Sentiment => stance_aggregate::Task::Sentiment,
-        Task::Irony => stance_aggregate::Task::Irony,
-        Task::Toxicity => stance_aggregate::Task::Toxicity,
-        Task::Reply => stance_aggregate::Task::Reply,
-    }
-}
-
-/// A categorical head must output exactly its task's labels; a flag head two labels, one of
-/// them the flag's name (`ironic`, `toxic`).
+/// A head must output exactly its task's classes (the catalogue's `model_labels`), in any order.
 fn check_labels(task: Task, labels: &[String]) -> std::result::Result<(), String> {
-    let columns = columns_of(task);
-    match columns.kind() {
-        LabelKind::Categorical(expected) => {
-            let mut want: Vec<&str> = expected.iter().map(|l| l.value).collect();
-            let mut have: Vec<&str> = labels.iter().map(String::as_str).collect();
-            want.sort_unstable();
-            have.sort_unstable();
-            if want != have {
-                return Err(format!("outputs {have:?}; a {task} head must output {want:?}"));
-            }
-        }
-        LabelKind::Flag { .. } => {
-            let flag = columns.label_column();
-            if labels.len() != 2 || !labels.iter().any(|l| l == flag) {
-                return Err(format!("outputs {labels:?}; a {task} head must output `{flag}` and one other label"));
-            }
-        }
+    let mut want = task.model_labels();
+    let mut have: Vec<&str> = labels.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    have.sort_unstable();
+    if want != have {
+        return Err(format!("outputs {have:?}; a {task} head must output {want:?}"));
     }
     Ok(())
-}
-
-/// The default folder of a task's shipped head under `models_dir` (`models/heads/<task>`).
-pub fn shipped_head_dir(models_dir: &Path, task: Task) -> PathBuf {
-    models_dir.join("heads").join(task.name())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! requested head over those vectors, and returns the comments table with prediction columns
 //! (every input column kept): the table the aggregate stage reads and the writers write.
 //!
+//! - [`run`]: the whole job as one call, from a plain [`ClassifyRequest`];
 //! - [`heads`]: the heads of a run, checked against the columns they fill;
 //! - [`score`]: one chunk of comments → its prediction columns;
 //! - [`zero_shot`]: stance from an NLI model instead of the stance head;
@@ -13,12 +14,16 @@
 pub mod checkpoint;
 mod error;
 pub mod heads;
+mod lock;
+pub mod run;
 pub mod score;
 pub mod zero_shot;
 
 pub use checkpoint::{InputFingerprint, RunKey, WorkDir};
 pub use error::{ClassifyError, Result};
-pub use heads::{HeadSet, TaskHead};
+pub use heads::HeadSet;
+pub use lock::OutputLock;
+pub use run::{run, ClassifyRequest, Event, ModelChoice, Outcome, ZeroShotRequest};
 pub use score::StageTimes;
 pub use zero_shot::{Templates, ZeroShotStance};
 

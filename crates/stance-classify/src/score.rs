@@ -5,8 +5,7 @@ use crate::error::Result;
 use crate::heads::HeadSet;
 use crate::zero_shot::ZeroShotStance;
 use polars::prelude::{Column, DataFrame};
-use stance_aggregate::LabelKind;
-use stance_core::{Article, Comment};
+use stance_core::{Article, Comment, LabelKind, Task, TaskInput};
 use stance_heads::features::pair_features;
 use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::InputKind;
@@ -81,10 +80,10 @@ pub fn score_chunk(
     let own: Vec<usize> = comments.iter().map(|c| texts.add(c.text.as_str())).collect();
     let mut contexts: Vec<Vec<Option<usize>>> = Vec::with_capacity(heads.heads.len());
     for h in &heads.heads {
-        contexts.push(match h.task {
-            stance_heads::Task::Stance => comments.iter().map(|c| lookup.target(c).map(|t| texts.add(t))).collect(),
-            stance_heads::Task::Reply => comments.iter().map(|c| lookup.parent(c).map(|t| texts.add(t))).collect(),
-            _ => vec![None; comments.len()],
+        contexts.push(match h.task().input() {
+            TaskInput::TargetAndComment => comments.iter().map(|c| lookup.target(c).map(|t| texts.add(t))).collect(),
+            TaskInput::ParentAndComment => comments.iter().map(|c| lookup.parent(c).map(|t| texts.add(t))).collect(),
+            TaskInput::Comment => vec![None; comments.len()],
         });
     }
     let embeddings = encoder.embed_detailed(&texts.unique)?;
@@ -120,11 +119,11 @@ pub fn score_chunk(
         for (k, &row) in rows.iter().enumerate() {
             scored[row] = Some(k);
         }
-        columns.extend(task_columns(h.columns(), h.head.labels(), &scored, &probs));
+        columns.extend(task_columns(h.task(), h.head.labels(), &scored, &probs));
         if logits {
             for (j, label) in h.head.labels().iter().enumerate() {
                 let values: Vec<Option<f32>> = scored.iter().map(|k| k.map(|k| raw[k][j])).collect();
-                columns.push(Column::new(format!("logit_{}_{label}", h.task).into(), values));
+                columns.push(Column::new(format!("logit_{}_{label}", h.task()).into(), values));
             }
         }
     }
@@ -139,7 +138,7 @@ pub fn score_chunk(
         }
         let probs = zero_shot.score(&rows)?;
         let labels: Vec<String> = crate::zero_shot::LABELS.iter().map(|l| l.to_string()).collect();
-        columns.extend(task_columns(stance_aggregate::Task::Stance, &labels, &scored, &probs));
+        columns.extend(task_columns(Task::Stance, &labels, &scored, &probs));
     }
     let table = DataFrame::new(comments.len(), columns)?;
     times.heads += started.elapsed();
@@ -164,7 +163,7 @@ pub struct StageTimes {
 /// The label and probability columns of one task whose outputs are `labels`; `scored[row]`
 /// indexes `probs`.
 fn task_columns(
-    columns: stance_aggregate::Task,
+    task: Task,
     labels: &[String],
     scored: &[Option<usize>],
     probs: &[Vec<f32>],
@@ -181,21 +180,21 @@ fn task_columns(
         }
         best
     };
-    match columns.kind() {
+    match task.kind() {
         LabelKind::Categorical(out) => {
             let label: Vec<Option<&str>> =
                 scored.iter().map(|k| k.map(|k| labels[argmax(&probs[k])].as_str())).collect();
-            let mut cols = vec![Column::new(columns.label_column().into(), label)];
+            let mut cols = vec![Column::new(task.label_column().into(), label)];
             for l in out {
                 cols.push(Column::new(l.prob_column.into(), prob(index(l.value))));
             }
             cols
         }
         LabelKind::Flag { prob_column, .. } => {
-            let flag = index(columns.label_column());
+            let flag = index(task.label_column());
             let label: Vec<Option<bool>> = scored.iter().map(|k| k.map(|k| argmax(&probs[k]) == flag)).collect();
             vec![
-                Column::new(columns.label_column().into(), label),
+                Column::new(task.label_column().into(), label),
                 Column::new(prob_column.into(), prob(flag)),
             ]
         }

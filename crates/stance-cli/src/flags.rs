@@ -1,7 +1,7 @@
 //! Flags shared by several subcommands, defined once.
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use stance_ingest::{FieldMap, IngestOptions, Ingested, InputFormat, InputSpec};
 
 /// Flags every subcommand accepts.
@@ -81,14 +81,23 @@ impl ModelFlags {
         Ok(())
     }
 
+    /// The model these flags name, and how to run it.
+    pub fn choice(&self, global: &Global) -> stance_classify::ModelChoice {
+        stance_classify::ModelChoice {
+            reference: stance_model::source::ModelRef::parse(&self.model),
+            resolve: stance_model::source::ResolveOptions::new(self.offline, !global.quiet),
+            load: self.gguf.load_options(),
+            truncation: self.truncate,
+            batch: self.batch(),
+        }
+    }
+
     /// Bounds the threads, then finds and loads the model.
     pub fn open(&self, global: &Global) -> anyhow::Result<stance_model::runtime::OpenModel> {
-        use anyhow::Context;
         self.bound_threads()?;
-        let reference = stance_model::source::ModelRef::parse(&self.model);
-        let options = stance_model::source::ResolveOptions::new(self.offline, !global.quiet);
-        stance_model::runtime::open(&reference, &options, &self.gguf.load_options())
-            .with_context(|| format!("cannot open model `{reference}`"))
+        let choice = self.choice(global);
+        stance_model::runtime::open(&choice.reference, &choice.resolve, &choice.load)
+            .with_context(|| format!("cannot open model `{}`", choice.reference))
     }
 }
 
@@ -125,40 +134,21 @@ pub struct InputFlags {
 }
 
 impl InputFlags {
-    /// Reads, validates and links every input, each read as `format` when given.
-    pub fn read(&self, format: Option<InputFormatArg>) -> anyhow::Result<Ingested> {
-        let format = format.map(InputFormat::from);
-        let specs: Vec<InputSpec> = self.inputs.iter().map(|i| InputSpec::parse(i).with_format(format)).collect();
-        let options = IngestOptions {
+    /// The inputs, each read as `format` when given (else detected).
+    pub fn specs(&self, format: Option<InputFormat>) -> Vec<InputSpec> {
+        self.inputs.iter().map(|i| InputSpec::parse(i).with_format(format)).collect()
+    }
+
+    pub fn options(&self) -> anyhow::Result<IngestOptions> {
+        Ok(IngestOptions {
             field_map: FieldMap::parse(&self.map)?,
             lossy_utf8: self.lossy_utf8,
             ..IngestOptions::default()
-        };
-        stance_ingest::read_inputs(&specs, &options).context("ingest failed")
+        })
     }
-}
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum InputFormatArg {
-    Jsonl,
-    Csv,
-    Tsv,
-    Parquet,
-    Reddit,
-    Disqus,
-    Page,
-}
-
-impl From<InputFormatArg> for InputFormat {
-    fn from(f: InputFormatArg) -> Self {
-        match f {
-            InputFormatArg::Jsonl => InputFormat::Jsonl,
-            InputFormatArg::Csv => InputFormat::Csv,
-            InputFormatArg::Tsv => InputFormat::Tsv,
-            InputFormatArg::Parquet => InputFormat::Parquet,
-            InputFormatArg::Reddit => InputFormat::Reddit,
-            InputFormatArg::Disqus => InputFormat::Disqus,
-            InputFormatArg::Page => InputFormat::Page,
-        }
+    /// Reads, validates and links every input, each read as `format` when given.
+    pub fn read(&self, format: Option<InputFormat>) -> anyhow::Result<Ingested> {
+        stance_ingest::read_inputs(&self.specs(format), &self.options()?).context("ingest failed")
     }
 }

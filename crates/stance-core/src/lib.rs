@@ -6,8 +6,10 @@
 
 pub mod record;
 pub mod reject;
+pub mod task;
 pub mod thread;
 
 pub use record::{Article, Comment, Extra};
 pub use reject::{Reject, Severity};
+pub use task::{Label, LabelKind, Task, TaskInput};
 pub use thread::{link_threads, ThreadReport};

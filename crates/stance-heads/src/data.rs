@@ -18,81 +18,10 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-/// What a head classifies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    Sentiment,
-    /// Stance of a comment toward a target (the article's claim, question or headline).
-    Stance,
-    Irony,
-    Toxicity,
-    /// Stance of a reply toward its parent comment (agree / disagree / none).
-    Reply,
-}
-
-impl Task {
-    pub const ALL: [Task; 5] = [
-        Task::Sentiment,
-        Task::Stance,
-        Task::Irony,
-        Task::Toxicity,
-        Task::Reply,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Task::Sentiment => "sentiment",
-            Task::Stance => "stance",
-            Task::Irony => "irony",
-            Task::Toxicity => "toxicity",
-            Task::Reply => "reply",
-        }
-    }
-
-    /// What the head reads: the comment alone, or a (context, comment) pair.
-    pub fn input_kind(self) -> InputKind {
-        match self {
-            Task::Stance | Task::Reply => InputKind::Pair,
-            Task::Sentiment | Task::Irony | Task::Toxicity => InputKind::Single,
-        }
-    }
-
-    /// Maps a source label (already trimmed and lower-cased) to this task's label. Only the reply
-    /// task renames: RumourEval/DAST's SDQC labels become stance toward the parent.
-    pub fn map_label(self, raw: &str) -> String {
-        match (self, raw) {
-            (Task::Reply, "support") => "agree".into(),
-            (Task::Reply, "deny") => "disagree".into(),
-            (Task::Reply, "query" | "comment") => "none".into(),
-            _ => raw.to_string(),
-        }
-    }
-}
-
-impl fmt::Display for Task {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Task {
-    type Err = HeadsError;
-    fn from_str(s: &str) -> Result<Self> {
-        Task::ALL
-            .into_iter()
-            .find(|t| t.name() == s)
-            .ok_or_else(|| {
-                HeadsError::Invalid(format!(
-                    "unknown task `{s}` (sentiment, stance, irony, toxicity, reply)"
-                ))
-            })
-    }
-}
+pub use stance_core::task::{Task, TaskInput};
 
 /// The feature layout a head reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +31,16 @@ pub enum InputKind {
     Single,
     /// `[u, v, u·v, |u−v|]` for the context embedding `u` (target or parent) and the comment `v`.
     Pair,
+}
+
+impl InputKind {
+    /// The layout a head of `task` reads.
+    pub fn of(task: Task) -> InputKind {
+        match task.input() {
+            TaskInput::Comment => InputKind::Single,
+            TaskInput::TargetAndComment | TaskInput::ParentAndComment => InputKind::Pair,
+        }
+    }
 }
 
 /// One labelled example.
@@ -231,102 +170,10 @@ type Row = (u64, Map<String, Value>);
 
 /// Reads the rows of a file, whatever its format, as JSON objects (CSV and Parquet cells as strings).
 pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    match ext.as_str() {
-        "jsonl" | "ndjson" | "json" => read_jsonl(path),
-        "csv" => read_csv(path, b','),
-        "tsv" => read_csv(path, b'\t'),
-        "parquet" => read_parquet(path),
-        _ => Err(HeadsError::File {
-            path: path.into(),
-            message: "unknown format: expected .jsonl, .csv, .tsv or .parquet".into(),
-        }),
-    }
-}
-
-fn read_jsonl(path: &Path) -> Result<Vec<Row>> {
-    let file = std::fs::File::open(path).map_err(|e| HeadsError::io(path, e))?;
-    let mut rows = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| HeadsError::io(path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row = i as u64 + 1;
-        match serde_json::from_str::<Value>(&line) {
-            Ok(Value::Object(map)) => rows.push((row, map)),
-            Ok(_) => return Err(row_error(path, row, "not a JSON object")),
-            Err(e) => return Err(row_error(path, row, &format!("invalid JSON: {e}"))),
-        }
-    }
-    Ok(rows)
-}
-
-fn read_csv(path: &Path, delimiter: u8) -> Result<Vec<Row>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(false)
-        .from_path(path)
-        .map_err(|e| HeadsError::File {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| HeadsError::File {
-            path: path.into(),
-            message: e.to_string(),
-        })?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            row_error(path, line, &e.to_string())
-        })?;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let map = header
-            .iter()
-            .zip(record.iter())
-            .map(|(h, v)| (h.clone(), Value::String(v.to_string())))
-            .collect();
-        rows.push((line, map));
-    }
-    Ok(rows)
-}
-
-fn read_parquet(path: &Path) -> Result<Vec<Row>> {
-    use polars::prelude::*;
-    let fail = |e: PolarsError| HeadsError::File {
-        path: path.into(),
-        message: e.to_string(),
-    };
-    let file = std::fs::File::open(path).map_err(|e| HeadsError::io(path, e))?;
-    let df = ParquetReader::new(file).finish().map_err(fail)?;
-    let mut columns = Vec::new();
-    for column in df.columns() {
-        let as_text = column.cast(&DataType::String).map_err(fail)?;
-        columns.push((column.name().to_string(), as_text));
-    }
-    let mut rows = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        let mut map = Map::new();
-        for (name, column) in &columns {
-            let value = column.str().map_err(fail)?.get(i);
-            map.insert(
-                name.clone(),
-                value.map_or(Value::Null, |v| Value::String(v.to_string())),
-            );
-        }
-        rows.push((i as u64 + 1, map));
-    }
-    Ok(rows)
+    stance_io::table::read_rows(path).map_err(|e| match e {
+        stance_io::TableError::File { path, message } => HeadsError::File { path, message },
+        stance_io::TableError::Row { path, row, message } => HeadsError::Row { path, row, message },
+    })
 }
 
 fn row_error(path: &Path, row: u64, message: &str) -> HeadsError {
@@ -472,7 +319,7 @@ impl ParentIndex {
             .collect();
         let threads_path = path.with_file_name("threads.jsonl");
         let threads = if threads_path.is_file() && threads_path != path {
-            read_jsonl(&threads_path)?
+            read_rows(&threads_path)?
                 .into_iter()
                 .filter_map(|(_, m)| Some((field(&m, "thread_id")?, thread_source_text(&m))))
                 .collect()

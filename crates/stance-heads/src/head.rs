@@ -177,26 +177,35 @@ impl Head {
 
     /// Reads a head written by [`Head::save`], checking that weights and metadata agree.
     pub fn load(dir: &Path) -> Result<Head> {
-        let bad = |message: String| HeadsError::Head {
-            path: dir.to_path_buf(),
-            message,
-        };
         let meta_path = dir.join(META_FILE);
         let text =
             std::fs::read_to_string(&meta_path).map_err(|e| HeadsError::io(&meta_path, e))?;
+        let weights_path = dir.join(WEIGHTS_FILE);
+        if !weights_path.is_file() {
+            return Err(HeadsError::Head {
+                path: dir.to_path_buf(),
+                message: format!("no {WEIGHTS_FILE}"),
+            });
+        }
+        let weights = std::fs::read(&weights_path).map_err(|e| HeadsError::io(&weights_path, e))?;
+        Head::from_bytes(&text, &weights, dir)
+    }
+
+    /// A head from the contents of its two files; `origin` names it in errors.
+    pub fn from_bytes(meta_json: &str, weights: &[u8], origin: &Path) -> Result<Head> {
+        let bad = |message: String| HeadsError::Head {
+            path: origin.to_path_buf(),
+            message,
+        };
         let meta: HeadMeta =
-            serde_json::from_str(&text).map_err(|e| bad(format!("{META_FILE}: {e}")))?;
+            serde_json::from_str(meta_json).map_err(|e| bad(format!("{META_FILE}: {e}")))?;
         if meta.format != HEAD_FORMAT {
             return Err(bad(format!(
                 "format {} (this build reads {HEAD_FORMAT})",
                 meta.format
             )));
         }
-        let weights_path = dir.join(WEIGHTS_FILE);
-        if !weights_path.is_file() {
-            return Err(bad(format!("no {WEIGHTS_FILE}")));
-        }
-        let mut tensors = candle_core::safetensors::load(&weights_path, &Device::Cpu)?;
+        let mut tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)?;
         let mut take = |name: &str, shape: &[usize]| -> Result<Tensor> {
             let t = tensors
                 .remove(name)

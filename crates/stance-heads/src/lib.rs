@@ -10,6 +10,7 @@
 //! - [`features`]: examples → head inputs, each distinct text embedded once;
 //! - [`train`]: AdamW + dropout + early stopping + temperature scaling, deterministic per seed;
 //! - [`head`]: the on-disk head (`head.safetensors` + `head.json`), `Head::load` / `Head::predict`;
+//! - [`source`]: the default heads built into the library, or a folder; the encoder check;
 //! - [`metrics`] and [`evaluate`]: accuracy, macro-F1, per-class scores, confusion, ECE, per language;
 //! - [`cache`]: an on-disk embedding cache keyed by encoder id and text;
 //! - [`model_encoder`]: the project's encode stage (`stance-model`) as a [`TextEncoder`].
@@ -25,6 +26,7 @@ pub mod head;
 pub mod metrics;
 pub mod model_encoder;
 pub mod rng;
+pub mod source;
 pub mod train;
 
 pub use cache::{CachedEncoder, EmbeddingCache};
@@ -34,4 +36,5 @@ pub use error::{HeadsError, Result};
 pub use evaluate::{evaluate_examples, EvalOptions, Evaluation};
 pub use head::{Head, HeadMeta};
 pub use metrics::Report;
+pub use source::{HeadSource, SourcedHead};
 pub use train::{train, Balance, TrainConfig, TrainRequest, Trained};

@@ -1,5 +1,5 @@
 //! The project's encode stage as a [`TextEncoder`]: a loaded `stance-model` text model, with
-//! the e5 prefix its settings give (`query: ` for the default model).
+//! the prefix and pooling of the model's own conventions (`query: `, mean, for e5).
 
 use crate::encoder::TextEncoder;
 use crate::error::{HeadsError, Result};
@@ -32,13 +32,14 @@ impl<'a> ModelEncoder<'a> {
         let config = &model.config;
         let mode = EmbedMode::Query;
         let id = format!(
-            "tokenizer={};{}:{}x{}x{};prefix={:?};pool=mean;normalize={}",
+            "tokenizer={};{}:{}x{}x{};prefix={:?};pool={};normalize={}",
             file_digest(&files.tokenizer)?,
             config.model_type,
             config.num_hidden_layers,
             config.hidden_size,
             config.vocab_size,
             model.prefix(mode),
+            model.settings.pooling.name(),
             model.settings.normalize
         );
         let cache_id = format!(

@@ -28,3 +28,9 @@ pub enum IngestError {
     #[error("cannot write Parquet file `{path}`: {message}")]
     Parquet { path: PathBuf, message: String },
 }
+
+impl From<stance_io::AtomicError> for IngestError {
+    fn from(e: stance_io::AtomicError) -> Self {
+        IngestError::Write { path: e.path, source: e.source }
+    }
+}

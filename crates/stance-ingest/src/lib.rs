@@ -57,6 +57,7 @@ pub const MAX_FIELD_BYTES: usize = 1 << 20;
 
 /// An input format. Detected from the content and the extension unless given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum InputFormat {
     /// One JSON object per line: a table of comments or of articles.
     Jsonl,

@@ -14,13 +14,14 @@ use serde::Serialize;
 use serde_json::Value;
 use stance_core::{Article, Comment, Extra};
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::fs;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 /// How articles and comments are written (rejects are always JSONL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum OutputFormat {
     #[default]
     Jsonl,
@@ -105,33 +106,13 @@ fn write_jsonl<T: Serialize>(w: &mut dyn Write, records: &[T]) -> io::Result<()>
     Ok(())
 }
 
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
 /// Writes through `fill` into a temporary sibling of `path`, then renames it to `path`.
 fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<(), IngestError> {
-    let tmp = temp_path(path);
-    let result = (|| {
-        let mut w = BufWriter::new(File::create(&tmp)?);
-        fill(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    result.map_err(|source| {
-        let _ = fs::remove_file(&tmp);
-        IngestError::Write {
-            path: path.to_path_buf(),
-            source,
-        }
+    stance_io::write_file_atomic(path, |w| {
+        fill(w).map_err(|source| IngestError::Write { path: path.to_path_buf(), source })
     })
 }
 
@@ -144,28 +125,7 @@ fn write_parquet(
         message: e.to_string(),
     };
     let mut df = frame.map_err(parquet_error)?;
-    let tmp = temp_path(path);
-    let written = (|| -> Result<(), IngestError> {
-        let mut file = File::create(&tmp).map_err(|source| IngestError::Write {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        ParquetWriter::new(&mut file)
-            .finish(&mut df)
-            .map_err(parquet_error)?;
-        file.sync_all().map_err(|source| IngestError::Write {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        fs::rename(&tmp, path).map_err(|source| IngestError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
+    stance_io::write_file_atomic(path, |w| ParquetWriter::new(w).finish(&mut df).map(|_| ()).map_err(parquet_error))
 }
 
 fn str_column<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {

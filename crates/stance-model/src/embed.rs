@@ -4,6 +4,7 @@
 
 use crate::batch::BatchOptions;
 use crate::error::ModelError;
+use crate::conventions::Pooling;
 use crate::pooling;
 use crate::runtime::TextModel;
 use crate::tokenize::Truncation;
@@ -53,8 +54,8 @@ impl TextModel {
         }
     }
 
-    /// One embedding per text, in input order. Windows of a long text (with
-    /// [`Truncation::Window`]) are pooled as one mean over all their tokens.
+    /// One embedding per text, in input order, pooled as the model's conventions say. Windows of
+    /// a long text (with [`Truncation::Window`]) are averaged, weighted by their tokens.
     pub fn embed<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
@@ -68,7 +69,7 @@ impl TextModel {
         };
         let results = self
             .runner(options.batch)
-            .run(texts, encode, masked_means, progress)?;
+            .run(texts, encode, |output, batch| pooled(output, batch, self.settings.pooling), progress)?;
         results
             .into_iter()
             .map(|r| {
@@ -88,9 +89,9 @@ impl TextModel {
     }
 }
 
-/// Mean of each row's last hidden states over its real tokens (not normalised: windows are
-/// averaged first).
-fn masked_means(output: &ModelOutput, batch: &TokenBatch) -> Result<Vec<Vec<f32>>, ModelError> {
+/// Each row's last hidden states pooled into one vector (not normalised: windows are averaged
+/// first): the mean over its real tokens, or its first token's state.
+fn pooled(output: &ModelOutput, batch: &TokenBatch, pooling: Pooling) -> Result<Vec<Vec<f32>>, ModelError> {
     let hidden = output.last_hidden.as_ref().ok_or_else(|| {
         ModelError::InvalidRequest("this model gives no hidden states to embed".into())
     })?;
@@ -99,7 +100,12 @@ fn masked_means(output: &ModelOutput, batch: &TokenBatch) -> Result<Vec<Vec<f32>
         (batch.batch_size, batch.seq_len),
         hidden.device(),
     )?;
-    Ok(pooling::mean_pool(&hidden.to_dtype(DType::F32)?, &mask)?.to_vec2::<f32>()?)
+    let hidden = hidden.to_dtype(DType::F32)?;
+    let rows = match pooling {
+        Pooling::Mean => pooling::mean_pool(&hidden, &mask)?,
+        Pooling::Cls => pooling::cls_pool(&hidden)?,
+    };
+    Ok(rows.to_vec2::<f32>()?)
 }
 
 /// `vector` scaled to unit length, as [`pooling::l2_normalize`] does for a batch.
@@ -142,7 +148,7 @@ mod tests {
             logits: None,
         };
         assert_eq!(
-            masked_means(&out, &batch).unwrap(),
+            pooled(&out, &batch, Pooling::Mean).unwrap(),
             vec![vec![3.0, 4.0], vec![10.0, 20.0]]
         );
     }

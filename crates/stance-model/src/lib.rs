@@ -7,6 +7,7 @@
 
 pub mod arch;
 pub mod config;
+pub mod conventions;
 pub mod error;
 pub mod load;
 pub mod pooling;

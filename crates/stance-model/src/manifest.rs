@@ -1,9 +1,10 @@
 //! The manifest of the project's own model (`models/default.json` at the repository root).
 //!
-//! It says where the encoder may be found (in order), how texts are prefixed for each e5 mode,
-//! how token states are pooled, and which classification heads sit on top. The file is compiled
-//! into the library, so the binary knows its default model wherever it runs; heads and the
-//! encoder itself are found on disk at run time.
+//! It says where the default encoder may be found, in order. The file is compiled into the
+//! library, so the binary knows its default model wherever it runs; the encoder is found on disk
+//! at run time, and nothing here points into the source tree the binary was built from. How
+//! texts are prefixed and pooled is the model's own business ([`crate::conventions`]), so the
+//! encoder gives the same vectors whichever name opened it.
 
 use crate::error::ModelError;
 use serde::{Deserialize, Serialize};
@@ -12,17 +13,12 @@ use std::path::{Path, PathBuf};
 /// The manifest text as built into this library.
 const BUILTIN_DEFAULT: &str = include_str!("../../../models/default.json");
 
-/// The repository root this library was built from: a development fallback for locating
-/// `../shared` and `models/` when the binary runs outside the repository.
-pub const REPO_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub name: String,
     pub description: String,
     pub encoder: EncoderManifest,
-    pub heads: Vec<HeadEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,9 +27,6 @@ pub struct EncoderManifest {
     /// Tried in order; the first that exists is used (an `env` location that is set wins even
     /// when its folder is incomplete, so that an explicit override never silently falls back).
     pub locations: Vec<Location>,
-    pub prefixes: Prefixes,
-    pub pooling: Pooling,
-    pub normalize: bool,
     /// Most tokens per sequence, special tokens included.
     pub max_tokens: usize,
 }
@@ -59,32 +52,9 @@ pub enum Location {
 pub enum Base {
     /// The current working directory.
     Cwd,
-    /// The repository this library was built from ([`REPO_ROOT`]).
-    Repo,
-}
-
-/// Text prepended to every input, per e5 mode. Applied by the runtime, never by callers.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Prefixes {
-    pub query: String,
-    pub passage: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Pooling {
-    /// Mean of the last hidden states over the attention mask (special tokens included).
-    Mean,
-}
-
-/// A classification head trained on top of the encoder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeadEntry {
-    pub name: String,
-    /// Relative to the `models/` folder holding the manifest.
-    pub path: PathBuf,
+    /// The current working directory, else the nearest of its parents where the path exists
+    /// (so `../shared/…` is found from any folder of a checkout that has `shared/` beside it).
+    CwdOrParent,
 }
 
 impl Manifest {
@@ -128,10 +98,15 @@ impl Location {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
             Location::Dir { path, relative_to } => {
+                let cwd = std::env::current_dir().unwrap_or_default();
                 let joined = match relative_to {
                     _ if path.is_absolute() => path.clone(),
-                    Base::Cwd => std::env::current_dir().unwrap_or_default().join(path),
-                    Base::Repo => Path::new(REPO_ROOT).join(path),
+                    Base::Cwd => cwd.join(path),
+                    Base::CwdOrParent => cwd
+                        .ancestors()
+                        .map(|dir| dir.join(path))
+                        .find(|p| p.exists())
+                        .unwrap_or_else(|| cwd.join(path)),
                 };
                 // Without `..` steps when it exists, so messages show a plain path.
                 Some(std::fs::canonicalize(&joined).unwrap_or(joined))
@@ -146,7 +121,7 @@ impl Location {
             Location::Env { var } => format!("${var}"),
             Location::Dir { path, relative_to } => match relative_to {
                 Base::Cwd => format!("{} (relative to the current directory)", path.display()),
-                Base::Repo => format!("{} (relative to the repository)", path.display()),
+                Base::CwdOrParent => format!("{} (relative to the current directory or a parent)", path.display()),
             },
             Location::Hub { repo, revision } => match revision {
                 Some(rev) => format!("hub {repo}@{rev} (local cache only)"),
@@ -161,13 +136,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_manifest_describes_e5_with_prefixes_and_four_locations() {
+    fn builtin_manifest_looks_in_the_environment_then_shared_then_the_hub() {
         let m = Manifest::builtin().unwrap();
         assert_eq!(m.name, "default");
-        assert_eq!(m.encoder.prefixes.query, "query: ");
-        assert_eq!(m.encoder.prefixes.passage, "passage: ");
-        assert_eq!(m.encoder.pooling, Pooling::Mean);
-        assert!(m.encoder.normalize);
+        assert_eq!(m.encoder.locations.len(), 3);
         assert_eq!(m.encoder.max_tokens, 512);
         assert_eq!(
             m.encoder.locations.first(),
@@ -208,16 +180,15 @@ mod tests {
     }
 
     #[test]
-    fn repo_location_resolves_against_the_repository_root() {
+    fn a_location_relative_to_the_current_directory_or_a_parent_finds_shared_from_a_subfolder() {
+        // Tests run in the crate's folder, two levels below the checkout that has ../shared.
         let loc = Location::Dir {
-            path: "models".into(),
-            relative_to: Base::Repo,
+            path: "../shared/models/multilingual-e5-small-q4".into(),
+            relative_to: Base::CwdOrParent,
         };
         let folder = loc.folder().unwrap();
-        assert!(
-            folder.join("default.json").is_file(),
-            "{}",
-            folder.display()
-        );
+        assert!(folder.join("config.json").is_file(), "{}", folder.display());
+        let absent = Location::Dir { path: "no/such/folder".into(), relative_to: Base::CwdOrParent };
+        assert!(!absent.folder().unwrap().exists());
     }
 }

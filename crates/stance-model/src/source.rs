@@ -5,7 +5,8 @@
 //! and, when a file is missing, names it and every place it looked.
 
 use crate::error::ModelError;
-use crate::manifest::{Location, Manifest, Prefixes};
+use crate::conventions::{self, Conventions, Identity, Pooling, Prefixes};
+use crate::manifest::{Location, Manifest};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -129,6 +130,8 @@ pub struct ModelFiles {
     pub weights: PathBuf,
     pub tokenizer_config: Option<PathBuf>,
     pub sentence_transformers_config: Option<PathBuf>,
+    /// Optional `stance.json`: the model's own input conventions (see [`crate::conventions`]).
+    pub stance_config: Option<PathBuf>,
 }
 
 /// Where the files were found.
@@ -161,6 +164,7 @@ impl std::fmt::Display for Origin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextSettings {
     pub prefixes: Prefixes,
+    pub pooling: Pooling,
     /// L2-normalise pooled embeddings.
     pub normalize: bool,
     /// Most tokens per sequence, special tokens included, when known from the model's files.
@@ -174,6 +178,8 @@ pub struct ResolvedModel {
     pub files: ModelFiles,
     pub origin: Origin,
     pub settings: TextSettings,
+    /// Where the prefixes and pooling came from (see [`crate::conventions`]).
+    pub conventions: String,
     /// Set for the `default` model.
     pub manifest: Option<Manifest>,
     /// For the `default` model: the manifest location that matched.
@@ -189,12 +195,13 @@ pub fn resolve(
         ModelRef::Default => resolve_default(&Manifest::builtin()?, options),
         ModelRef::Folder(dir) => {
             let (files, origin) = folder_files(dir)?;
-            let settings = settings_from_files(&files)?;
+            let (settings, conventions) = settings_from_files(&files, &origin)?;
             Ok(ResolvedModel {
                 reference: reference.clone(),
                 files,
                 origin,
                 settings,
+                conventions,
                 manifest: None,
                 via: None,
             })
@@ -202,12 +209,13 @@ pub fn resolve(
         ModelRef::Hub { repo, revision } => {
             let (files, origin) =
                 HubRepo::new(repo, revision.as_deref(), options)?.files(options)?;
-            let settings = settings_from_files(&files)?;
+            let (settings, conventions) = settings_from_files(&files, &origin)?;
             Ok(ResolvedModel {
                 reference: reference.clone(),
                 files,
                 origin,
                 settings,
+                conventions,
                 manifest: None,
                 via: None,
             })
@@ -270,16 +278,16 @@ pub fn resolve_default(
             looked,
         });
     };
-    let settings = TextSettings {
-        prefixes: manifest.encoder.prefixes.clone(),
-        normalize: manifest.encoder.normalize,
-        max_tokens: Some(manifest.encoder.max_tokens),
-    };
+    // The conventions come from the files found, exactly as if they had been named directly.
+    // The manifest's token limit is the default model's own (e5's files say the same, 512).
+    let (mut settings, conventions) = settings_from_files(&files, &origin)?;
+    settings.max_tokens = Some(manifest.encoder.max_tokens);
     Ok(ResolvedModel {
         reference: ModelRef::Default,
         files,
         origin,
         settings,
+        conventions,
         manifest: Some(manifest.clone()),
         via: Some(via.clone()),
     })
@@ -320,6 +328,7 @@ pub fn folder_files(dir: &Path) -> Result<(ModelFiles, Origin), ModelError> {
         weights,
         tokenizer_config: optional(TOKENIZER_CONFIG_FILE),
         sentence_transformers_config: optional(SENTENCE_TRANSFORMERS_FILE),
+        stance_config: optional(crate::conventions::STANCE_FILE),
     };
     Ok((files, Origin::Folder(dir.to_path_buf())))
 }
@@ -484,6 +493,8 @@ impl HubRepo {
         let files = ModelFiles {
             tokenizer_config: optional(TOKENIZER_CONFIG_FILE),
             sentence_transformers_config: optional(SENTENCE_TRANSFORMERS_FILE),
+            // Only ever put there by hand: never fetched, found when present in the snapshot.
+            stance_config: self.cached(crate::conventions::STANCE_FILE),
             config,
             tokenizer,
             weights,
@@ -560,56 +571,44 @@ struct TokenizerConfig {
     model_max_length: Option<f64>,
 }
 
-#[derive(Deserialize)]
-struct SentenceTransformersConfig {
-    #[serde(default)]
-    prompts: std::collections::HashMap<String, String>,
-}
-
-/// Settings of a model that is not the project's default: prefixes from sentence-transformers'
-/// `prompts` (the model folder's own config, never the caller), the length limit from
+/// A model's text settings from its own files, whatever name it was opened by: prefixes and
+/// pooling from [`conventions::find`] (returned with where they came from), the length limit from
 /// `tokenizer_config.json` when it gives a real one (it says 1e30 when unset).
-fn settings_from_files(files: &ModelFiles) -> Result<TextSettings, ModelError> {
-    let read_json = |path: &Path| -> Result<serde_json::Value, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::File {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        serde_json::from_str(&text).map_err(|e| ModelError::File {
-            path: path.to_path_buf(),
-            message: format!("invalid JSON: {e}"),
-        })
-    };
+fn settings_from_files(files: &ModelFiles, origin: &Origin) -> Result<(TextSettings, String), ModelError> {
     let max_tokens = match &files.tokenizer_config {
-        Some(path) => serde_json::from_value::<TokenizerConfig>(read_json(path)?)
-            .map_err(|e| ModelError::File {
-                path: path.clone(),
-                message: e.to_string(),
-            })?
-            .model_max_length
-            .filter(|n| *n >= 3.0 && *n <= 1_000_000.0)
-            .map(|n| n as usize),
-        None => None,
-    };
-    let prefixes = match &files.sentence_transformers_config {
         Some(path) => {
-            let st: SentenceTransformersConfig =
-                serde_json::from_value(read_json(path)?).map_err(|e| ModelError::File {
+            let text = std::fs::read_to_string(path).map_err(|e| ModelError::File {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            serde_json::from_str::<TokenizerConfig>(&text)
+                .map_err(|e| ModelError::File {
                     path: path.clone(),
                     message: e.to_string(),
-                })?;
-            Prefixes {
-                query: st.prompts.get("query").cloned().unwrap_or_default(),
-                passage: st.prompts.get("passage").cloned().unwrap_or_default(),
-            }
+                })?
+                .model_max_length
+                .filter(|n| *n >= 3.0 && *n <= 1_000_000.0)
+                .map(|n| n as usize)
         }
-        None => Prefixes::default(),
+        None => None,
     };
-    Ok(TextSettings {
+    let hub_repo = match origin {
+        Origin::HubCache { repo, .. } => Some(repo.as_str()),
+        Origin::Folder(_) => None,
+    };
+    let identity = Identity { hub_repo, tokenizer: &files.tokenizer, config: &files.config };
+    let Conventions { prefixes, pooling, source } = conventions::find(
+        files.stance_config.as_deref(),
+        files.sentence_transformers_config.as_deref(),
+        &identity,
+    )?;
+    let settings = TextSettings {
         prefixes,
+        pooling,
         normalize: true,
         max_tokens,
-    })
+    };
+    Ok((settings, source))
 }
 
 #[cfg(test)]

@@ -326,8 +326,8 @@ mod tests {
     use super::*;
 
     fn tiny_bert() -> TextTokenizer {
-        let path = Path::new(crate::manifest::REPO_ROOT)
-            .join("../shared/fixtures/parity/tiny/bert/tokenizer.json");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/parity/tiny/bert/tokenizer.json");
         TextTokenizer::from_file(&path, 16).unwrap()
     }
 
@@ -448,8 +448,8 @@ mod tests {
 
     #[test]
     fn limits_without_room_for_text_are_refused() {
-        let path = Path::new(crate::manifest::REPO_ROOT)
-            .join("../shared/fixtures/parity/tiny/bert/tokenizer.json");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/parity/tiny/bert/tokenizer.json");
         let err = TextTokenizer::from_file(&path, 3).unwrap_err().to_string();
         assert!(
             err.contains("tokenizer.json") && err.contains("no room"),

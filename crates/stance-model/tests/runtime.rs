@@ -71,7 +71,7 @@ mod probe {
     use stance_model::source::TextSettings;
     use stance_model::tokenize::{TextTokenizer, Truncation};
     use stance_model::{
-        manifest::Prefixes, Model, ModelConfig, ModelError, ModelOutput, TokenBatch,
+        conventions::{Pooling, Prefixes}, Model, ModelConfig, ModelError, ModelOutput, TokenBatch,
     };
     use std::cell::Cell;
 
@@ -151,6 +151,7 @@ mod probe {
                 query: "query: ".into(),
                 passage: "passage: ".into(),
             },
+            pooling: Pooling::Mean,
             normalize: true,
             max_tokens: Some(max_tokens),
         };
@@ -366,6 +367,7 @@ mod probe {
         let tokenizer = TextTokenizer::from_file(&tokenizer_path, 16).unwrap();
         let settings = TextSettings {
             prefixes: Prefixes::default(),
+            pooling: Pooling::Mean,
             normalize: true,
             max_tokens: None,
         };
@@ -510,7 +512,7 @@ mod sources {
             },
             Location::Dir {
                 path: "no/such/folder".into(),
-                relative_to: Base::Repo,
+                relative_to: Base::CwdOrParent,
             },
             Location::Hub {
                 repo: "intfloat/multilingual-e5-small".into(),
@@ -545,7 +547,7 @@ mod sources {
             Location::Env { var: var.into() },
             Location::Dir {
                 path: "../shared/models/multilingual-e5-small-q4".into(),
-                relative_to: Base::Repo,
+                relative_to: Base::CwdOrParent,
             },
         ]);
         let incomplete = tempfile::tempdir().unwrap();

@@ -39,6 +39,12 @@ pub enum ReportError {
     Polars(#[from] PolarsError),
 }
 
+impl From<stance_io::AtomicError> for ReportError {
+    fn from(e: stance_io::AtomicError) -> Self {
+        ReportError::Io { action: e.action, path: e.path, source: e.source }
+    }
+}
+
 impl ReportError {
     pub(crate) fn io(
         action: &'static str,

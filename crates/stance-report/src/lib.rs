@@ -19,7 +19,6 @@
 //! renamed), and a partitioned table is built in a temporary directory and renamed as a whole:
 //! a reader sees the previous complete output or the new one, never a half-written file.
 
-mod atomic;
 mod cells;
 mod error;
 mod fmt;
@@ -31,9 +30,9 @@ mod svg;
 mod table;
 mod values;
 
-pub use atomic::{write_dir_atomic, write_file_atomic};
+pub use stance_io::{write_dir_atomic, write_file_atomic};
 pub use error::ReportError;
-pub use run::{AggregationInfo, HeadInfo, InputFile, ModelRef, RunInfo};
+pub use run::{AggregationInfo, HeadInfo, InputFile, ModelRecord, RunInfo};
 pub use table::{write_table, Format, PartitionBy, WrittenTable, HIVE_NULL};
 
 use model::ReportModel;

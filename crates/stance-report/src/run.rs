@@ -12,7 +12,7 @@ pub struct RunInfo {
     /// Version of the stance toolkit that wrote the outputs.
     pub stance_version: String,
     /// Models used (the encoder, and any model a head was distilled from).
-    pub models: Vec<ModelRef>,
+    pub models: Vec<ModelRecord>,
     /// One entry per task head that ran.
     pub heads: Vec<HeadInfo>,
     /// The files the comments and articles were read from.
@@ -27,7 +27,7 @@ pub struct RunInfo {
 
 /// A model by its hub id or local path, and the exact revision used.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ModelRef {
+pub struct ModelRecord {
     /// What the model does in the run, e.g. `encoder`.
     pub role: String,
     /// Hub id (`intfloat/multilingual-e5-small`) or local directory.

@@ -1,7 +1,7 @@
 //! One table to disk: Parquet (with key-value metadata), CSV or JSONL; one file, or a
 //! hive-partitioned directory (`name/key=value/part-0.ext`). Always atomic.
 
-use crate::atomic::{remove_atomic, write_dir_atomic, write_file_atomic};
+use stance_io::{remove_atomic, write_dir_atomic, write_file_atomic};
 use crate::values::{text, to_json};
 use crate::ReportError;
 use percent_encoding::{percent_encode, AsciiSet, CONTROLS};
@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 /// File format of the tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Format {
     /// Apache Parquet (zstd), carrying the run metadata in its key-value metadata.
     #[default]
@@ -49,6 +50,7 @@ impl FromStr for Format {
 
 /// How big tables are split into hive-partitioned directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum PartitionBy {
     /// `article_id=<id>/`: tables with an `article_id` column.
     Article,
@@ -150,7 +152,7 @@ pub fn write_table(
             }
             out.sync_all().map_err(ReportError::io("flush", &path))?;
         }
-        Ok(())
+        Ok::<(), ReportError>(())
     })?;
     remove_atomic(&file)?;
     Ok(WrittenTable {

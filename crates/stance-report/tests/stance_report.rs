@@ -6,7 +6,7 @@ use polars::prelude::*;
 use stance_aggregate::{aggregate, AggregateOptions, Aggregates};
 use stance_report::{
     read_parquet_metadata, render_report_html, render_summary_text, write_file_atomic,
-    write_outputs, write_table, Format, HeadInfo, InputFile, ModelRef, OutputOptions, PartitionBy,
+    write_outputs, write_table, Format, HeadInfo, InputFile, ModelRecord, OutputOptions, PartitionBy,
     ReportError, RunInfo, HIVE_NULL,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 fn run_info() -> RunInfo {
     RunInfo {
         stance_version: "0.1.0".into(),
-        models: vec![ModelRef {
+        models: vec![ModelRecord {
             role: "encoder".into(),
             id: "intfloat/multilingual-e5-small".into(),
             revision: Some("c007d7ef6fd86656326059b28395a7a03a7c5846".into()),

@@ -1,12 +1,13 @@
 //! `stance bench`: the real `stance classify` pipeline on a benchmark archive, repeated, with
 //! where the time went. Speed is measured here, never asserted in tests.
 
-use crate::cmd::classify::{self, Outcome};
+use crate::cmd::classify;
 use crate::flags::Global;
 use anyhow::{Context, Result};
 use clap::Parser;
 use serde::Serialize;
 use std::path::PathBuf;
+use stance_classify::Outcome;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,8 @@ pub struct Args {
     pub threads: Option<u16>,
 }
 
-/// `stance classify`'s flags, parsed from the argument list a bench run builds.
+/// `stance classify`'s flags, parsed from the argument list a bench run builds: the bench takes
+/// any classify flag after `--`, and this is where they are read.
 #[derive(Parser)]
 struct ClassifyCommand {
     #[command(flatten)]
@@ -86,9 +88,10 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         }
         argv.extend(["--out".into(), out.path().display().to_string()]);
         argv.extend(args.classify_args.iter().cloned());
-        let parsed = ClassifyCommand::try_parse_from(&argv)?;
+        let quiet = Global { quiet: true };
+        let request = classify::request(ClassifyCommand::try_parse_from(&argv)?.args, &quiet)?;
         let started = Instant::now();
-        let outcome = classify::pipeline(parsed.args, &Global { quiet: true })?;
+        let outcome = stance_classify::run(&request, &mut |_| {})?;
         let total = started.elapsed();
         let s = |d: Duration| d.as_secs_f64();
         let stages = Stages {

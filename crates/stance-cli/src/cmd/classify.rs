@@ -1,24 +1,18 @@
-//! `stance classify INPUT... --out DIR`: the main job. Wires the stages together:
-//! ingest → encode + heads (chunked, checkpointed in `DIR/.stance-work`) → aggregate → write.
+//! `stance classify INPUT... --out DIR`: the main job. Turns the flags into a
+//! [`ClassifyRequest`], runs it with a progress bar, and prints what it did.
 
 use crate::cmd::texts;
-use crate::cmd::train::head_dir;
-use crate::flags::{Global, InputFlags, InputFormatArg, ModelFlags, STRICT_FAILURE};
-use anyhow::{bail, Context, Result};
-use clap::ValueEnum;
-use stance_classify::{HeadSet, InputFingerprint, RunKey, StageTimes, WorkDir, ZeroShotStance};
-use stance_model::runtime::OpenModel;
-use stance_heads::model_encoder::ModelEncoder;
-use stance_heads::Task;
-use stance_ingest::InputSpec;
-use stance_report::{HeadInfo, InputFile, ModelRef, RunInfo};
+use crate::flags::{Global, InputFlags, ModelFlags, STRICT_FAILURE};
+use anyhow::{Context, Result};
+use stance_classify::{ClassifyRequest, Event, Outcome, ZeroShotRequest};
+use stance_core::Task;
+use stance_heads::HeadSource;
+use stance_ingest::InputFormat;
+use stance_model::source::ModelRef;
 use stance_report::{Format, OutputOptions, PartitionBy};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-
-/// The work directory inside the output directory; present only while a run is incomplete.
-pub const WORK_DIR: &str = ".stance-work";
+use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -33,7 +27,7 @@ pub struct Args {
     pub input: InputFlags,
     /// Read every input as this format instead of detecting it.
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub input_format: Option<InputFormatArg>,
+    pub input_format: Option<InputFormat>,
     /// Article tables (`article_id`, `title`, `target`, …) to read with the comments.
     #[arg(long, value_name = "FILE")]
     pub articles: Vec<String>,
@@ -65,11 +59,11 @@ pub struct Args {
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
     /// Table format.
-    #[arg(long, value_enum, default_value_t = TableFormat::Parquet)]
-    pub format: TableFormat,
+    #[arg(long, value_enum, default_value_t = Format::Parquet)]
+    pub format: Format,
     /// Write comments and daily as hive-partitioned directories.
     #[arg(long, value_enum)]
-    pub partition_by: Option<PartitionArg>,
+    pub partition_by: Option<PartitionBy>,
     /// Add each head's raw scores (`logit_<task>_<label>`) to the comments table.
     #[arg(long)]
     pub logits: bool,
@@ -84,41 +78,12 @@ pub struct Args {
     pub fresh: bool,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum TableFormat {
-    Parquet,
-    Csv,
-    Jsonl,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum PartitionArg {
-    Article,
-    Day,
-}
-
-/// What one run did, and where its time went (what `stance bench` reports).
-#[derive(Debug, Clone, Default)]
-pub struct Outcome {
-    pub n_comments: usize,
-    pub resumed: usize,
-    pub rejected: usize,
-    pub tasks: Vec<Task>,
-    pub summary: String,
-    pub read: Duration,
-    pub load: Duration,
-    pub scoring: StageTimes,
-    pub aggregate: Duration,
-    pub write: Duration,
-    /// (layers, hidden, intermediate) of the encoder, for its FLOP count.
-    pub encoder_shape: (usize, usize, usize),
-}
-
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let started = Instant::now();
     let strict = args.input.strict;
     let (print, out) = (args.print, args.out.clone());
-    let outcome = pipeline(args, global)?;
+    let request = request(args, global)?;
+    let outcome = pipeline(&request, global)?;
     if print {
         print!("{}", outcome.summary);
     }
@@ -144,209 +109,58 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// ingest → encode + heads → aggregate → write, timing each stage.
-pub fn pipeline(mut args: Args, global: &Global) -> Result<Outcome> {
-    if args.chunk_size == 0 {
-        bail!("--chunk-size must be at least 1");
-    }
-    let tasks = args.tasks.clone().unwrap_or_else(|| Task::ALL.to_vec());
-    let zero_shot_stance = args.stance_model.is_some() && tasks.contains(&Task::Stance);
-    let head_tasks: Vec<Task> = tasks.iter().copied().filter(|t| !(zero_shot_stance && *t == Task::Stance)).collect();
-    let head_dirs = head_dirs(&head_tasks, &args.heads)?;
-
+/// The request the flags describe. Threads are bounded here, before anything runs in parallel.
+pub fn request(mut args: Args, global: &Global) -> Result<ClassifyRequest> {
     args.model.bound_threads()?;
-    let clock = Instant::now();
+    let mut heads = Vec::with_capacity(args.heads.len());
+    for spec in &args.heads {
+        let (task, source) = spec.split_once('=').with_context(|| format!("--head `{spec}`: expected TASK=DIR"))?;
+        let task: Task = task.parse().with_context(|| format!("--head `{spec}`"))?;
+        heads.push((task, HeadSource::parse(source)));
+    }
     args.input.inputs.extend(args.articles.iter().cloned());
-    let ingested = args.input.read(args.input_format)?;
-    if args.target.is_some() && ingested.articles.len() > 1 {
-        bail!(
-            "--target applies to a single article, but the input has {} articles: give each article its own `target` instead",
-            ingested.articles.len()
-        );
-    }
-    if !global.quiet {
-        eprintln!("{}", ingested.summary);
-    }
-    let inputs = fingerprint_inputs(&args.input.inputs)?;
-    let read = clock.elapsed();
-
-    let clock = Instant::now();
-    let opened = args.model.open(global)?;
-    let encoder = ModelEncoder::new(&opened, args.model.truncate, args.model.batch())?;
-    let heads = HeadSet::load(&head_dirs, &stance_heads::TextEncoder::id(&encoder))?;
-    let nli = match (&args.stance_model, zero_shot_stance) {
-        (Some(name), true) => {
-            let reference = stance_model::source::ModelRef::parse(name);
-            let resolve = stance_model::source::ResolveOptions::new(args.model.offline, !global.quiet);
-            let opened = stance_model::runtime::open(&reference, &resolve, &args.model.gguf.load_options())
-                .with_context(|| format!("cannot open the stance model `{reference}`"))?;
-            let templates = match &args.stance_templates {
-                Some(path) => stance_classify::Templates::with_file(path)?,
-                None => stance_classify::Templates::default(),
-            };
-            Some((opened, templates))
-        }
-        _ => None,
-    };
-    let zero_shot = nli.as_ref().map(|(opened, templates)| ZeroShotStance {
-        model: &opened.model,
-        templates: templates.clone(),
-        multi_label: args.multi_label,
-        batch: args.model.batch(),
-    });
-    let load = clock.elapsed();
-
-    let key = RunKey {
-        stance_version: env!("CARGO_PKG_VERSION").to_string(),
-        inputs: inputs.clone(),
-        encoder: stance_heads::TextEncoder::cache_id(&encoder),
-        heads: heads
-            .heads
-            .iter()
-            .map(|h| (h.task.name().to_string(), h.sha256.clone()))
-            .chain(nli.as_ref().map(|(opened, templates)| {
-                let weights = stance_heads::model_encoder::file_sha256(&opened.resolved.files.weights).unwrap_or_default();
-                let templates = serde_json::to_string(templates).unwrap_or_default();
-                ("stance".to_string(), format!("nli {weights}; multi_label {}; templates {templates}", args.multi_label))
-            }))
-            .collect(),
-        target: args.target.clone(),
-        logits: args.logits,
-        chunk_size: args.chunk_size,
-        n_comments: ingested.comments.len(),
-    };
-    // Standard input cannot be fingerprinted, so a run that reads it never resumes.
-    let fresh = args.fresh || inputs.iter().any(|i| i.sha256.is_empty());
-    let work = WorkDir::open(&args.out.join(WORK_DIR), key, fresh)?;
-
-    let bar = texts::progress(ingested.comments.len(), "classify", global.quiet);
-    let mut resumed = 0;
-    let classified = stance_classify::classify(&ingested, &encoder, &heads, &work, zero_shot.as_ref(), args.target.as_deref(), &mut |p| {
-        if p.resumed {
-            resumed = p.done;
-            bar.reset_eta();
-        }
-        bar.set_position(p.done as u64);
-    })?;
-    bar.finish_and_clear();
-
-    let clock = Instant::now();
-    let articles = stance_ingest::articles_frame(&ingested.articles)?;
-    let aggregates =
-        stance_aggregate::aggregate(&classified.table, &articles, &stance_aggregate::AggregateOptions::default())?;
-    let aggregate = clock.elapsed();
-
-    let clock = Instant::now();
-    let run = run_info(&opened, nli.as_ref().map(|(o, _)| o), &heads, &inputs, &args);
-    let options = OutputOptions {
-        format: match args.format {
-            TableFormat::Parquet => Format::Parquet,
-            TableFormat::Csv => Format::Csv,
-            TableFormat::Jsonl => Format::Jsonl,
-        },
-        partition_by: args.partition_by.map(|p| match p {
-            PartitionArg::Article => PartitionBy::Article,
-            PartitionArg::Day => PartitionBy::Day,
+    let mut extra = serde_json::Map::new();
+    extra.insert("command".into(), serde_json::json!(std::env::args().collect::<Vec<_>>()));
+    Ok(ClassifyRequest {
+        inputs: args.input.specs(args.input_format),
+        ingest: args.input.options()?,
+        model: args.model.choice(global),
+        tasks: args.tasks.unwrap_or_else(|| Task::ALL.to_vec()),
+        heads,
+        zero_shot: args.stance_model.as_deref().map(|name| ZeroShotRequest {
+            model: ModelRef::parse(name),
+            templates: args.stance_templates.clone(),
+            multi_label: args.multi_label,
         }),
-    };
-    let written = stance_report::write_outputs(&args.out, &classified.table, &aggregates, &run, &options)
-        .with_context(|| format!("cannot write outputs to {}", args.out.display()))?;
-    stance_ingest::write_rejects(&args.out.join("rejects.jsonl"), &ingested.rejects)?;
-    work.remove()?;
-    let write = clock.elapsed();
-
-    let config = &opened.model.config;
-    Ok(Outcome {
-        n_comments: ingested.comments.len(),
-        resumed,
-        rejected: ingested.error_count(),
-        tasks,
-        summary: written.summary,
-        read,
-        load,
-        scoring: classified.times,
-        aggregate,
-        write,
-        encoder_shape: (config.num_hidden_layers, config.hidden_size, config.intermediate_size),
+        target: args.target,
+        chunk_size: args.chunk_size,
+        logits: args.logits,
+        out: args.out,
+        output: OutputOptions { format: args.format, partition_by: args.partition_by },
+        fresh: args.fresh,
+        extra,
     })
 }
 
-/// The head folder of each task: `--head TASK=DIR` where given, else the shipped head.
-fn head_dirs(tasks: &[Task], overrides: &[String]) -> Result<Vec<(Task, PathBuf)>> {
-    let mut chosen: Vec<(Task, Option<PathBuf>)> = tasks.iter().map(|&t| (t, None)).collect();
-    for spec in overrides {
-        let (task, dir) = spec.split_once('=').with_context(|| format!("--head `{spec}`: expected TASK=DIR"))?;
-        let task: Task = task.parse().map_err(|e| anyhow::anyhow!("--head `{spec}`: {e}"))?;
-        let Some(slot) = chosen.iter_mut().find(|(t, _)| *t == task) else {
-            bail!("--head `{spec}`: task {task} is not among the tasks of this run");
-        };
-        slot.1 = Some(PathBuf::from(dir));
+/// Runs `request` with a progress bar and the ingest summary on stderr (unless quiet).
+pub fn pipeline(request: &ClassifyRequest, global: &Global) -> Result<Outcome> {
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let outcome = stance_classify::run(request, &mut |event| match event {
+        Event::Ingested(summary) => {
+            if !global.quiet {
+                eprintln!("{summary}");
+            }
+        }
+        Event::Chunk(p) => {
+            let bar = bar.get_or_insert_with(|| texts::progress(p.total, "classify", global.quiet));
+            if p.resumed {
+                bar.reset_eta();
+            }
+            bar.set_position(p.done as u64);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
-    chosen
-        .into_iter()
-        .map(|(task, dir)| Ok((task, match dir {
-            Some(dir) => dir,
-            None => head_dir("default", task)?,
-        })))
-        .collect()
-}
-
-/// Fingerprints of the input files (stdin has none: it cannot be resumed against).
-fn fingerprint_inputs(inputs: &[String]) -> Result<Vec<InputFingerprint>> {
-    inputs
-        .iter()
-        .map(|i| match InputSpec::parse(i).source {
-            stance_ingest::InputSource::Path(path) => InputFingerprint::of(&path).map_err(anyhow::Error::from),
-            _ => Ok(InputFingerprint { path: i.clone(), bytes: 0, sha256: String::new() }),
-        })
-        .collect()
-}
-
-fn run_info(
-    opened: &OpenModel,
-    nli: Option<&OpenModel>,
-    heads: &HeadSet,
-    inputs: &[InputFingerprint],
-    args: &Args,
-) -> RunInfo {
-    let model_ref = |role: &str, opened: &OpenModel| {
-        let (id, revision) = match &opened.resolved.origin {
-            stance_model::source::Origin::Folder(path) => (path.display().to_string(), None),
-            stance_model::source::Origin::HubCache { repo, revision, .. } => (repo.clone(), Some(revision.clone())),
-        };
-        ModelRef { role: role.into(), id, revision }
-    };
-    let mut extra = serde_json::Map::new();
-    extra.insert("command".into(), serde_json::json!(std::env::args().collect::<Vec<_>>()));
-    extra.insert("target".into(), serde_json::json!(args.target));
-    extra.insert("truncate".into(), serde_json::json!(args.model.truncate.to_string()));
-    extra.insert("quantized_matmul".into(), serde_json::json!(opened.info.quantized_matmul));
-    RunInfo {
-        stance_version: env!("CARGO_PKG_VERSION").to_string(),
-        models: std::iter::once(model_ref("encoder", opened))
-            .chain(nli.map(|nli| model_ref("stance (zero-shot NLI)", nli)))
-            .collect(),
-        heads: heads
-            .heads
-            .iter()
-            .map(|h| HeadInfo {
-                task: h.task.name().to_string(),
-                labels: h.head.labels().to_vec(),
-                source: Some(format!("{} (sha256 {})", h.dir.display(), &h.sha256[..16])),
-                thresholds: Default::default(),
-            })
-            .chain(nli.map(|_| HeadInfo {
-                task: "stance".into(),
-                labels: stance_classify::zero_shot::LABELS.iter().map(|l| l.to_string()).collect(),
-                source: Some(format!("zero-shot NLI, multi_label {}", args.multi_label)),
-                thresholds: Default::default(),
-            }))
-            .collect(),
-        input_files: inputs
-            .iter()
-            .map(|i| InputFile { path: i.path.clone(), bytes: Some(i.bytes), sha256: Some(i.sha256.clone()).filter(|s| !s.is_empty()) })
-            .collect(),
-        extra,
-        ..RunInfo::default()
-    }
+    Ok(outcome?)
 }

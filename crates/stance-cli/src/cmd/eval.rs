@@ -1,12 +1,12 @@
 //! `stance eval`: scores a head on labelled files — accuracy, macro-F1, per-class
 //! precision/recall/F1, confusion matrix and expected calibration error, per language if asked.
 
-use crate::cmd::train::{check_encoder, head_dir, open_encoder, report_cache};
+use crate::cmd::train::{open_encoder, report_cache};
 use crate::cmd::texts;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Result};
 use serde::Serialize;
-use stance_heads::{features, DataSpec, EvalOptions, Evaluation, Head, Task, TextEncoder};
+use stance_heads::{features, DataSpec, EvalOptions, Evaluation, HeadSource, Task, TextEncoder};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -65,19 +65,17 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     if args.head.is_none() && Path::new(&args.model.model).join(stance_heads::head::META_FILE).is_file() {
         args.head = Some(PathBuf::from(std::mem::replace(&mut args.model.model, "default".into())));
     }
-    let head_path = match &args.head {
-        Some(p) => p.clone(),
-        None if args.model.model == "default" => head_dir("default", args.task)?,
+    let source = match &args.head {
+        Some(p) => HeadSource::Folder(p.clone()),
+        None if args.model.model == "default" => HeadSource::Default,
         None => bail!("--model {} has no shipped heads: name the head to score with --head", args.model.model),
     };
-    let head = Head::load(&head_path)?;
-    if head.task() != args.task {
-        bail!("{} is a {} head, not {}", head_path.display(), head.task(), args.task);
-    }
+    let loaded = source.load(args.task)?;
     let sets = stance_heads::data::read_datasets(&args.data, args.task)?;
     let opened = args.model.open(global)?;
     let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;
-    check_encoder(&head, &encoder.id(), &head_path.display().to_string())?;
+    loaded.check_encoder(&encoder.id())?;
+    let head = &loaded.head;
 
     let options = EvalOptions { only_labels: args.labels.clone(), by_lang: args.by == Some(By::Lang) };
     let mut results = Vec::new();
@@ -103,7 +101,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     if args.json {
         let out = Output {
             task: args.task,
-            head: head_path.display().to_string(),
+            head: loaded.describe(),
             encoder: encoder.id(),
             labels: args.labels.as_deref(),
             results,
@@ -111,7 +109,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for r in &results {
-            println!("== {} — {} head {}", r.data, args.task, head_path.display());
+            println!("== {} — {} head {}", r.data, args.task, loaded.describe());
             if r.evaluation.left_out > 0 {
                 println!("({} rows with a gold label outside --labels left out)", r.evaluation.left_out);
             }

@@ -1,9 +1,8 @@
 //! `stance ingest INPUT... --out DIR`: read comment archives into clean, validated threads.
 
-use crate::flags::{Global, InputFlags, InputFormatArg, STRICT_FAILURE};
+use crate::flags::{Global, InputFlags, STRICT_FAILURE};
 use anyhow::{Context, Result};
-use clap::ValueEnum;
-use stance_ingest::{write_ingested, OutputFormat};
+use stance_ingest::{write_ingested, InputFormat, OutputFormat};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -24,27 +23,17 @@ pub struct Args {
 
     /// Read every input as this format instead of detecting it.
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub format: Option<InputFormatArg>,
+    pub format: Option<InputFormat>,
 
     /// Output format for articles and comments (rejects are always JSONL).
-    #[arg(long, value_enum, default_value_t = To::Jsonl)]
-    pub to: To,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum To {
-    Jsonl,
-    Parquet,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Jsonl)]
+    pub to: OutputFormat,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let started = Instant::now();
     let ingested = args.input.read(args.format)?;
-    let output = match args.to {
-        To::Jsonl => OutputFormat::Jsonl,
-        To::Parquet => OutputFormat::Parquet,
-    };
-    let files = write_ingested(&ingested, &args.out, output)
+    let files = write_ingested(&ingested, &args.out, args.to)
         .with_context(|| format!("cannot write outputs to {}", args.out.display()))?;
 
     let errors = ingested.error_count();

@@ -4,6 +4,8 @@
 use crate::flags::{GgufFlags, Global};
 use anyhow::{Context, Result};
 use clap::Subcommand;
+use stance_core::Task;
+use stance_heads::HeadSource;
 use stance_model::manifest::Manifest;
 use stance_model::runtime::OpenModel;
 use stance_model::source::{self, ModelRef, ResolveOptions};
@@ -71,11 +73,11 @@ fn list() -> Result<ExitCode> {
         }
         Err(e) => println!("  encoder\tNOT FOUND: {e}"),
     }
-    if manifest.heads.is_empty() {
-        println!("  heads\tnone");
-    }
-    for head in &manifest.heads {
-        println!("  head\t{}\t{}", head.name, head.path.display());
+    for task in Task::ALL {
+        match HeadSource::Default.load(task) {
+            Ok(head) => println!("  head\t{task}\t{}", head.describe()),
+            Err(e) => println!("  head\t{task}\tUNREADABLE: {e}"),
+        }
     }
     match source::hub_cache_dir() {
         Ok(cache) => {
@@ -148,7 +150,7 @@ fn describe(opened: &OpenModel) -> String {
             };
             lines.push((
                 "task",
-                format!("embedding: {} dims, mean pooling{norm}", config.hidden_size),
+                format!("embedding: {} dims, {} pooling{norm}", config.hidden_size, model.settings.pooling.name()),
             ));
             lines.push(("labels", "none".into()));
         }
@@ -156,7 +158,7 @@ fn describe(opened: &OpenModel) -> String {
     let prefixes = &model.settings.prefixes;
     lines.push((
         "prefixes",
-        format!("query {:?}, passage {:?}", prefixes.query, prefixes.passage),
+        format!("query {:?}, passage {:?} (conventions from {})", prefixes.query, prefixes.passage, resolved.conventions),
     ));
     lines.push(("max tokens", model.tokenizer.max_tokens().to_string()));
     lines.push((
@@ -203,6 +205,7 @@ fn describe(opened: &OpenModel) -> String {
         Some(&files.weights),
         files.tokenizer_config.as_ref(),
         files.sentence_transformers_config.as_ref(),
+        files.stance_config.as_ref(),
     ];
     let total: u64 = all_files.iter().flatten().map(|p| file_size(p)).sum();
     lines.push((
@@ -212,15 +215,17 @@ fn describe(opened: &OpenModel) -> String {
             thousands(total)
         ),
     ));
-    let heads = match &resolved.manifest {
-        Some(m) if !m.heads.is_empty() => m
-            .heads
+    // The default heads are built into the binary; other models have none of their own.
+    let heads = match resolved.reference {
+        ModelRef::Default => Task::ALL
             .iter()
-            .map(|h| h.name.clone())
+            .map(|&task| match HeadSource::Default.load(task) {
+                Ok(head) => head.describe(),
+                Err(e) => format!("{task}: UNREADABLE ({e})"),
+            })
             .collect::<Vec<_>>()
             .join(", "),
-        Some(_) => "none".into(),
-        None => "n/a".into(),
+        _ => "none (give heads with --head TASK=DIR)".into(),
     };
     lines.push(("heads", heads));
     lines

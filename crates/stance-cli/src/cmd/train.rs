@@ -8,11 +8,11 @@ use stance_heads::head::DataSummary;
 use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::train::{Progress, Split};
 use stance_heads::{
-    features, Balance, CachedEncoder, DataSpec, Dataset, EmbeddingCache, Head, Task, TextEncoder, TrainConfig,
+    features, Balance, CachedEncoder, DataSpec, Dataset, EmbeddingCache, HeadSource, Task, TextEncoder, TrainConfig,
     TrainRequest,
 };
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -99,23 +99,16 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     }
 
     let warm = match &args.from {
-        Some(from) => {
-            let dir = head_dir(from, args.task)?;
-            let head = Head::load(&dir)?;
-            if head.task() != args.task {
-                bail!("{} is a {} head, not {}", dir.display(), head.task(), args.task);
-            }
-            Some((head, dir.display().to_string()))
-        }
+        Some(from) => Some(HeadSource::parse(from).load(args.task)?),
         None => None,
     };
     let opened = args.model.open(global)?;
     let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;
-    if let Some((head, name)) = &warm {
-        check_encoder(head, &encoder.id(), name)?;
+    if let Some(warm) = &warm {
+        warm.check_encoder(&encoder.id())?;
     }
 
-    let kind = args.task.input_kind();
+    let kind = stance_heads::InputKind::of(args.task);
     let (train_x, train_y, train_src) = featurize(&train_sets, &labels, kind, &encoder, "embed train", global)?;
     let (valid_x, valid_y, valid_src) = featurize(&valid_sets, &labels, kind, &encoder, "embed valid", global)?;
     report_cache(&encoder, global);
@@ -127,7 +120,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let defaults = TrainConfig::for_rows(train_x.len());
     let hidden = match (&args.hidden, &warm) {
         (Some(h), _) => h.iter().copied().filter(|&w| w > 0).collect(),
-        (None, Some((head, _))) => head.meta.hidden.clone(),
+        (None, Some(warm)) => warm.head.meta.hidden.clone(),
         (None, None) => defaults.hidden.clone(),
     };
     let config = TrainConfig {
@@ -163,7 +156,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         train_data: summaries(&train_sets),
         valid_data: summaries(&valid_sets),
         config,
-        warm_start: warm.as_ref().map(|(h, n)| (h, n.clone())),
+        warm_start: warm.as_ref().map(|w| (&w.head, w.source.to_string())),
     };
     let bar = texts::progress(0, "epoch 1", global.quiet);
     let trained = stance_heads::train(request, &mut |p| match p {
@@ -254,21 +247,6 @@ fn featurize(
     Ok((x, y, src))
 }
 
-/// The folder of a head: a path, or `default` for the shipped head of `task`
-/// (`models/heads/<task>` in the current directory or in the repository the binary was built from).
-pub(crate) fn head_dir(name: &str, task: Task) -> Result<PathBuf> {
-    if name != "default" {
-        return Ok(PathBuf::from(name));
-    }
-    let rel = Path::new("models").join("heads").join(task.name());
-    let candidates = [rel.clone(), Path::new(stance_model::manifest::REPO_ROOT).join(&rel)];
-    candidates
-        .iter()
-        .find(|p| p.join(stance_heads::head::META_FILE).is_file())
-        .cloned()
-        .with_context(|| format!("no default {task} head: looked for {} here and in the repository", rel.display()))
-}
-
 /// The encoder the heads read, behind the on-disk cache unless `no_cache` (a cache that cannot
 /// be opened is reported and skipped: it is never needed for correctness).
 pub(crate) fn open_encoder<'a>(
@@ -297,15 +275,4 @@ pub(crate) fn report_cache(encoder: &CachedEncoder<ModelEncoder<'_>>, global: &G
     if let (Some(err), false) = (encoder.write_error(), global.quiet) {
         eprintln!("stance: warning: embedding cache not written: {err}");
     }
-}
-
-/// A head only reads vectors of the encoder it was trained on.
-pub(crate) fn check_encoder(head: &Head, encoder_id: &str, name: &str) -> Result<()> {
-    if head.meta.encoder != encoder_id {
-        bail!(
-            "{name} was trained on encoder `{}`, but this run encodes with `{encoder_id}`",
-            head.meta.encoder
-        );
-    }
-    Ok(())
 }

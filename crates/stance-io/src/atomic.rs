@@ -1,11 +1,30 @@
 //! Atomic outputs: everything is written under a temporary name in the destination directory,
 //! flushed to disk, then renamed into place, so a reader sees either the previous complete
 //! output or the new complete one, never a half-written file.
+//!
+//! The writers are generic over the caller's error type `E`: the caller's closure fails with
+//! its own errors, and this module's own failures arrive as [`AtomicError`] through `From`.
 
-use crate::ReportError;
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+/// A file or directory that could not be created, written, synced or renamed.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {}: {source}", path.display())]
+pub struct AtomicError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl AtomicError {
+    fn at(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> AtomicError {
+        let path = path.to_path_buf();
+        move |source| AtomicError { action, path, source }
+    }
+}
 
 /// Outputs are for sharing: tempfile's private 0600/0700 modes would survive the rename.
 fn readable<'r, 'a, 'b>(builder: &'r mut tempfile::Builder<'a, 'b>, mode: u32) -> &'r mut tempfile::Builder<'a, 'b> {
@@ -23,29 +42,30 @@ fn readable<'r, 'a, 'b>(builder: &'r mut tempfile::Builder<'a, 'b>, mode: u32) -
 
 /// Writes `path` through `write`, atomically. On error nothing is left under `path` that was
 /// not there before (the temporary file is removed).
-pub fn write_file_atomic<F>(path: &Path, write: F) -> Result<(), ReportError>
+pub fn write_file_atomic<F, E>(path: &Path, write: F) -> Result<(), E>
 where
-    F: FnOnce(&mut BufWriter<&mut fs::File>) -> Result<(), ReportError>,
+    F: FnOnce(&mut BufWriter<&mut fs::File>) -> Result<(), E>,
+    E: From<AtomicError>,
 {
     let dir = parent_dir(path);
     let mut temp = readable(&mut tempfile::Builder::new(), 0o644)
         .prefix(&format!(".{}.", file_name(path)))
         .suffix(".tmp")
         .tempfile_in(&dir)
-        .map_err(ReportError::io("create a temporary file in", &dir))?;
+        .map_err(AtomicError::at("create a temporary file in", &dir))?;
     let temp_path = temp.path().to_path_buf();
     {
         let mut writer = BufWriter::new(temp.as_file_mut());
         write(&mut writer)?;
         writer
             .flush()
-            .map_err(ReportError::io("write", &temp_path))?;
+            .map_err(AtomicError::at("write", &temp_path))?;
     }
     temp.as_file()
         .sync_all()
-        .map_err(ReportError::io("flush", temp.path()))?;
+        .map_err(AtomicError::at("flush", temp.path()))?;
     temp.persist(path)
-        .map_err(|e| ReportError::io("rename into", path)(e.error))?;
+        .map_err(|e| AtomicError::at("rename into", path)(e.error))?;
     sync_dir(&dir);
     Ok(())
 }
@@ -53,21 +73,22 @@ where
 /// Writes a directory tree through `fill` (given an empty temporary directory beside `path`),
 /// then puts it at `path`, replacing what was there. The old tree, if any, is moved aside first
 /// and removed last, so `path` never holds a mix of old and new files.
-pub fn write_dir_atomic<F>(path: &Path, fill: F) -> Result<(), ReportError>
+pub fn write_dir_atomic<F, E>(path: &Path, fill: F) -> Result<(), E>
 where
-    F: FnOnce(&Path) -> Result<(), ReportError>,
+    F: FnOnce(&Path) -> Result<(), E>,
+    E: From<AtomicError>,
 {
     let dir = parent_dir(path);
     let temp = readable(&mut tempfile::Builder::new(), 0o755)
         .prefix(&format!(".{}.", file_name(path)))
         .suffix(".tmp")
         .tempdir_in(&dir)
-        .map_err(ReportError::io("create a temporary directory in", &dir))?;
+        .map_err(AtomicError::at("create a temporary directory in", &dir))?;
     fill(temp.path())?;
     let staged = temp.keep();
     let displaced = if path.exists() {
         let aside = aside_name(path);
-        fs::rename(path, &aside).map_err(ReportError::io("move aside", path))?;
+        fs::rename(path, &aside).map_err(AtomicError::at("move aside", path))?;
         Some(aside)
     } else {
         None
@@ -78,11 +99,11 @@ where
             let _ = fs::rename(aside, path);
         }
         let _ = fs::remove_dir_all(&staged);
-        return Err(ReportError::io("rename into", path)(e));
+        return Err(AtomicError::at("rename into", path)(e).into());
     }
     sync_dir(&dir);
     if let Some(aside) = displaced {
-        remove_any(&aside).map_err(ReportError::io("remove the previous", &aside))?;
+        remove_any(&aside).map_err(AtomicError::at("remove the previous", &aside))?;
     }
     Ok(())
 }
@@ -90,13 +111,13 @@ where
 /// Removes a previous output at `path` (file or directory), atomically from a reader's view:
 /// it is renamed away before it is deleted. Used when a run switches between a single file and
 /// a partitioned directory for the same table.
-pub fn remove_atomic(path: &Path) -> Result<(), ReportError> {
+pub fn remove_atomic(path: &Path) -> Result<(), AtomicError> {
     if fs::symlink_metadata(path).is_err() {
         return Ok(());
     }
     let aside = aside_name(path);
-    fs::rename(path, &aside).map_err(ReportError::io("move aside", path))?;
-    remove_any(&aside).map_err(ReportError::io("remove", &aside))
+    fs::rename(path, &aside).map_err(AtomicError::at("move aside", path))?;
+    remove_any(&aside).map_err(AtomicError::at("remove", &aside))
 }
 
 fn remove_any(path: &Path) -> std::io::Result<()> {

@@ -1,0 +1,286 @@
+//! The classify run as one library call: **ingest → encode + heads → aggregate → write**.
+//!
+//! A [`ClassifyRequest`] is plain data (what the `stance classify` flags say, and what a Spark
+//! task or a notebook would fill in); [`run`] does the whole job and returns an [`Outcome`].
+//! Run keys, head lookup, the encoder check and the zero-shot NLI model live here, once.
+
+use crate::checkpoint::{InputFingerprint, RunKey, WorkDir};
+use crate::error::{ClassifyError, Result};
+use crate::heads::HeadSet;
+use crate::lock::OutputLock;
+use crate::score::StageTimes;
+use crate::zero_shot::{Templates, ZeroShotStance};
+use stance_heads::model_encoder::{file_sha256, ModelEncoder};
+use stance_heads::{HeadSource, TextEncoder};
+use stance_core::Task;
+use stance_ingest::{IngestOptions, InputSource, InputSpec, Summary};
+use stance_model::batch::BatchOptions;
+use stance_model::runtime::OpenModel;
+use stance_model::source::{ModelRef, ResolveOptions};
+use stance_model::tokenize::Truncation;
+use stance_model::LoadOptions;
+use stance_report::{HeadInfo, InputFile, ModelRecord, OutputOptions, RunInfo};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The work directory inside the output directory; present only while a run is incomplete.
+pub const WORK_DIR: &str = ".stance-work";
+
+/// How to find, load and run a model.
+#[derive(Debug, Clone)]
+pub struct ModelChoice {
+    pub reference: ModelRef,
+    pub resolve: ResolveOptions,
+    pub load: LoadOptions,
+    pub truncation: Truncation,
+    pub batch: BatchOptions,
+}
+
+/// Stance scored zero-shot by an NLI model instead of the stance head.
+#[derive(Debug, Clone)]
+pub struct ZeroShotRequest {
+    pub model: ModelRef,
+    /// Hypothesis templates by language (a JSON file); the built-in ones when `None`.
+    pub templates: Option<PathBuf>,
+    /// Score each stance on its own instead of one softmax across the three.
+    pub multi_label: bool,
+}
+
+/// Everything one classify run needs.
+#[derive(Debug, Clone)]
+pub struct ClassifyRequest {
+    /// Comment and article inputs, read together.
+    pub inputs: Vec<InputSpec>,
+    pub ingest: IngestOptions,
+    pub model: ModelChoice,
+    /// Tasks to run, in output order.
+    pub tasks: Vec<Task>,
+    /// Heads other than the default ones, per task.
+    pub heads: Vec<(Task, HeadSource)>,
+    pub zero_shot: Option<ZeroShotRequest>,
+    /// Measure stance toward this claim instead of the article's target (one article only).
+    pub target: Option<String>,
+    /// Comments per checkpointed chunk.
+    pub chunk_size: usize,
+    /// Add each head's raw scores to the comments table.
+    pub logits: bool,
+    pub out: PathBuf,
+    pub output: OutputOptions,
+    /// Discard the checkpoints of a different earlier run in `out` instead of refusing.
+    pub fresh: bool,
+    /// Recorded in `run.json` (e.g. the command line).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a run reports while it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// The inputs are read and validated.
+    Ingested(&'a Summary),
+    /// A chunk's predictions are committed (or were found committed by an earlier run).
+    Chunk(crate::Progress),
+}
+
+/// What one run did, and where its time went (what `stance bench` reports).
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub n_comments: usize,
+    /// Comments whose predictions came from an earlier run's checkpoints.
+    pub resumed: usize,
+    /// Records rejected with an error (see `rejects.jsonl`).
+    pub rejected: usize,
+    pub tasks: Vec<Task>,
+    /// The content of `summary.txt`.
+    pub summary: String,
+    pub read: Duration,
+    pub load: Duration,
+    pub scoring: StageTimes,
+    pub aggregate: Duration,
+    pub write: Duration,
+    /// (layers, hidden, intermediate) of the encoder, for its FLOP count.
+    pub encoder_shape: (usize, usize, usize),
+}
+
+/// Runs the whole job for `request`, writing every output into `request.out`.
+///
+/// Only one run may write an output folder at a time: a second one is refused while the first
+/// holds the folder's lock. A killed run leaves its committed chunks in `out/.stance-work`;
+/// the same request then resumes from them.
+pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Result<Outcome> {
+    if request.chunk_size == 0 {
+        return Err(ClassifyError::Invalid("the chunk size must be at least 1".into()));
+    }
+    let _lock = OutputLock::acquire(&request.out)?;
+    let zero_shot_stance = request.zero_shot.is_some() && request.tasks.contains(&Task::Stance);
+    let head_sources: Vec<(Task, HeadSource)> = request
+        .tasks
+        .iter()
+        .filter(|t| !(zero_shot_stance && **t == Task::Stance))
+        .map(|&task| {
+            let chosen = request.heads.iter().rev().find(|(t, _)| *t == task);
+            (task, chosen.map_or(HeadSource::Default, |(_, source)| source.clone()))
+        })
+        .collect();
+    if let Some((task, _)) = request.heads.iter().find(|(t, _)| !request.tasks.contains(t)) {
+        return Err(ClassifyError::Invalid(format!("a head is given for {task}, which is not among the tasks of this run")));
+    }
+
+    let clock = Instant::now();
+    let ingested = stance_ingest::read_inputs(&request.inputs, &request.ingest)?;
+    if request.target.is_some() && ingested.articles.len() > 1 {
+        return Err(ClassifyError::Invalid(format!(
+            "a target applies to a single article, but the input has {} articles: give each article its own `target` instead",
+            ingested.articles.len()
+        )));
+    }
+    progress(Event::Ingested(&ingested.summary));
+    let inputs = fingerprint_inputs(&request.inputs)?;
+    let read = clock.elapsed();
+
+    let clock = Instant::now();
+    let opened = open_model(&request.model.reference, &request.model)?;
+    let encoder = ModelEncoder::new(&opened, request.model.truncation, request.model.batch)?;
+    let heads = HeadSet::load(&head_sources, &encoder.id())?;
+    let nli = match (&request.zero_shot, zero_shot_stance) {
+        (Some(zs), true) => {
+            let templates = match &zs.templates {
+                Some(path) => Templates::with_file(path)?,
+                None => Templates::default(),
+            };
+            Some((open_model(&zs.model, &request.model)?, templates, zs.multi_label))
+        }
+        _ => None,
+    };
+    let zero_shot = nli.as_ref().map(|(opened, templates, multi_label)| ZeroShotStance {
+        model: &opened.model,
+        templates: templates.clone(),
+        multi_label: *multi_label,
+        batch: request.model.batch,
+    });
+    let load = clock.elapsed();
+
+    let key = RunKey {
+        stance_version: env!("CARGO_PKG_VERSION").to_string(),
+        inputs: inputs.clone(),
+        encoder: encoder.cache_id(),
+        heads: heads
+            .heads
+            .iter()
+            .map(|h| (h.task().name().to_string(), h.sha256.clone()))
+            .chain(nli.as_ref().map(|(opened, templates, multi_label)| {
+                let weights = file_sha256(&opened.resolved.files.weights).unwrap_or_default();
+                let templates = serde_json::to_string(templates).unwrap_or_default();
+                ("stance".to_string(), format!("nli {weights}; multi_label {multi_label}; templates {templates}"))
+            }))
+            .collect(),
+        target: request.target.clone(),
+        logits: request.logits,
+        chunk_size: request.chunk_size,
+        n_comments: ingested.comments.len(),
+    };
+    // Standard input cannot be fingerprinted, so a run that reads it never resumes.
+    let fresh = request.fresh || inputs.iter().any(|i| i.sha256.is_empty());
+    let work = WorkDir::open(&request.out.join(WORK_DIR), key, fresh)?;
+
+    let mut resumed = 0;
+    let classified = crate::classify(&ingested, &encoder, &heads, &work, zero_shot.as_ref(), request.target.as_deref(), &mut |p| {
+        if p.resumed {
+            resumed = p.done;
+        }
+        progress(Event::Chunk(p));
+    })?;
+
+    let clock = Instant::now();
+    let articles = stance_ingest::articles_frame(&ingested.articles)?;
+    let aggregates =
+        stance_aggregate::aggregate(&classified.table, &articles, &stance_aggregate::AggregateOptions::default())?;
+    let aggregate = clock.elapsed();
+
+    let clock = Instant::now();
+    let run = run_info(&opened, nli.as_ref().map(|(o, _, m)| (o, *m)), &heads, &inputs, request);
+    let written = stance_report::write_outputs(&request.out, &classified.table, &aggregates, &run, &request.output)?;
+    stance_ingest::write_rejects(&request.out.join("rejects.jsonl"), &ingested.rejects)?;
+    work.remove()?;
+    let write = clock.elapsed();
+
+    let config = &opened.model.config;
+    Ok(Outcome {
+        n_comments: ingested.comments.len(),
+        resumed,
+        rejected: ingested.error_count(),
+        tasks: request.tasks.clone(),
+        summary: written.summary,
+        read,
+        load,
+        scoring: classified.times,
+        aggregate,
+        write,
+        encoder_shape: (config.num_hidden_layers, config.hidden_size, config.intermediate_size),
+    })
+}
+
+fn open_model(reference: &ModelRef, choice: &ModelChoice) -> Result<OpenModel> {
+    stance_model::runtime::open(reference, &choice.resolve, &choice.load)
+        .map_err(|source| ClassifyError::Model { model: reference.to_string(), source })
+}
+
+/// Fingerprints of the input files (stdin has none: it cannot be resumed against).
+fn fingerprint_inputs(inputs: &[InputSpec]) -> Result<Vec<InputFingerprint>> {
+    inputs
+        .iter()
+        .map(|spec| match &spec.source {
+            InputSource::Path(path) => InputFingerprint::of(path),
+            _ => Ok(InputFingerprint { path: spec.display_name(), bytes: 0, sha256: String::new() }),
+        })
+        .collect()
+}
+
+/// A model as `run.json` names it: hub id and revision, or folder.
+fn model_record(role: &str, opened: &OpenModel) -> ModelRecord {
+    let (id, revision) = match &opened.resolved.origin {
+        stance_model::source::Origin::Folder(path) => (path.display().to_string(), None),
+        stance_model::source::Origin::HubCache { repo, revision, .. } => (repo.clone(), Some(revision.clone())),
+    };
+    ModelRecord { role: role.into(), id, revision }
+}
+
+fn run_info(
+    opened: &OpenModel,
+    nli: Option<(&OpenModel, bool)>,
+    heads: &HeadSet,
+    inputs: &[InputFingerprint],
+    request: &ClassifyRequest,
+) -> RunInfo {
+    let mut extra = request.extra.clone();
+    extra.insert("target".into(), serde_json::json!(request.target));
+    extra.insert("truncate".into(), serde_json::json!(request.model.truncation.to_string()));
+    extra.insert("quantized_matmul".into(), serde_json::json!(opened.info.quantized_matmul));
+    RunInfo {
+        stance_version: env!("CARGO_PKG_VERSION").to_string(),
+        models: std::iter::once(model_record("encoder", opened))
+            .chain(nli.map(|(nli, _)| model_record("stance (zero-shot NLI)", nli)))
+            .collect(),
+        heads: heads
+            .heads
+            .iter()
+            .map(|h| HeadInfo {
+                task: h.task().name().to_string(),
+                labels: h.head.labels().to_vec(),
+                source: Some(h.describe()),
+                thresholds: Default::default(),
+            })
+            .chain(nli.map(|(_, multi_label)| HeadInfo {
+                task: "stance".into(),
+                labels: crate::zero_shot::LABELS.iter().map(|l| l.to_string()).collect(),
+                source: Some(format!("zero-shot NLI, multi_label {multi_label}")),
+                thresholds: Default::default(),
+            }))
+            .collect(),
+        input_files: inputs
+            .iter()
+            .map(|i| InputFile { path: i.path.clone(), bytes: Some(i.bytes), sha256: Some(i.sha256.clone()).filter(|s| !s.is_empty()) })
+            .collect(),
+        extra,
+        ..RunInfo::default()
+    }
+}

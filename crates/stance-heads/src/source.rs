@@ -1,0 +1,198 @@
+//! Where a head comes from: the default heads built into this library, or a folder.
+//!
+//! The default heads are compiled in (about 14 MB), so the `stance` binary needs nothing beside
+//! it but an encoder: no source tree, no `models/` folder. They are named by task and digest in
+//! `run.json`, never by a path.
+
+use crate::data::Task;
+use crate::error::{HeadsError, Result};
+use crate::head::Head;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A head to load: `default` (the one built in for its task) or a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadSource {
+    Default,
+    Folder(PathBuf),
+}
+
+impl HeadSource {
+    /// `default`, or else a folder path.
+    pub fn parse(name: &str) -> HeadSource {
+        match name {
+            "default" => HeadSource::Default,
+            path => HeadSource::Folder(PathBuf::from(path)),
+        }
+    }
+
+    /// Loads the head of `task` from here, refusing a head trained for another task.
+    pub fn load(&self, task: Task) -> Result<SourcedHead> {
+        let (head, sha256) = match self {
+            HeadSource::Default => {
+                let (meta, weights) = built_in(task);
+                let origin = PathBuf::from(format!("<built-in {task} head>"));
+                (Head::from_bytes(meta, weights, &origin)?, sha256_hex(weights))
+            }
+            HeadSource::Folder(dir) => {
+                let head = Head::load(dir)?;
+                let weights = dir.join(crate::head::WEIGHTS_FILE);
+                (head, crate::model_encoder::file_sha256(&weights)?)
+            }
+        };
+        if head.task() != task {
+            return Err(HeadsError::Head {
+                path: self.path_for_errors(task),
+                message: format!("is a {} head, not a {task} head", head.task()),
+            });
+        }
+        Ok(SourcedHead { head, source: self.clone(), sha256 })
+    }
+
+    fn path_for_errors(&self, task: Task) -> PathBuf {
+        match self {
+            HeadSource::Default => PathBuf::from(format!("<built-in {task} head>")),
+            HeadSource::Folder(dir) => dir.clone(),
+        }
+    }
+}
+
+impl fmt::Display for HeadSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadSource::Default => f.write_str("default"),
+            HeadSource::Folder(dir) => write!(f, "{}", dir.display()),
+        }
+    }
+}
+
+/// A loaded head with where it came from and the SHA-256 of its weights (which names it in
+/// checkpoints and `run.json`).
+#[derive(Debug, Clone)]
+pub struct SourcedHead {
+    pub head: Head,
+    pub source: HeadSource,
+    pub sha256: String,
+}
+
+impl SourcedHead {
+    pub fn task(&self) -> Task {
+        self.head.task()
+    }
+
+    /// `default stance head (sha256 0123456789abcdef)` or `DIR (sha256 …)`: how run records name it.
+    pub fn describe(&self) -> String {
+        let digest = &self.sha256[..16.min(self.sha256.len())];
+        match &self.source {
+            HeadSource::Default => format!("default {} head (sha256 {digest})", self.head.task()),
+            HeadSource::Folder(dir) => format!("{} (sha256 {digest})", dir.display()),
+        }
+    }
+
+    /// Refuses to read vectors of an encoder other than the one the head was trained on,
+    /// naming what differs (tokenizer, shape, prefix, pooling, normalisation).
+    pub fn check_encoder(&self, encoder_id: &str) -> Result<()> {
+        check_encoder_id(&self.head.meta.encoder, encoder_id).map_err(|message| HeadsError::Head {
+            path: self.path(),
+            message,
+        })
+    }
+
+    fn path(&self) -> PathBuf {
+        self.source.path_for_errors(self.head.task())
+    }
+}
+
+/// `Err` naming each part of two encoder ids (`part=value;…`, see
+/// [`crate::model_encoder::ModelEncoder`]) that differs.
+pub fn check_encoder_id(trained_on: &str, running: &str) -> std::result::Result<(), String> {
+    if trained_on == running {
+        return Ok(());
+    }
+    let parts = |id: &str| -> Vec<(String, String)> {
+        id.split(';')
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => ("model".to_string(), p.to_string()),
+            })
+            .collect()
+    };
+    let (want, have) = (parts(trained_on), parts(running));
+    let differences: Vec<String> = want
+        .iter()
+        .filter_map(|(k, v)| {
+            let other = have.iter().find(|(k2, _)| k2 == k).map(|(_, v)| v.as_str()).unwrap_or("(none)");
+            (other != v).then(|| format!("{k} {v} at training, {other} now"))
+        })
+        .collect();
+    Err(format!(
+        "was trained on another encoder input ({}): trained on `{trained_on}`, this run encodes with `{running}`",
+        if differences.is_empty() { "different settings".to_string() } else { differences.join("; ") }
+    ))
+}
+
+/// The files of the default head of `task`, as compiled in.
+fn built_in(task: Task) -> (&'static str, &'static [u8]) {
+    macro_rules! files {
+        ($name:literal) => {
+            (
+                include_str!(concat!("../../../models/heads/", $name, "/head.json")),
+                include_bytes!(concat!("../../../models/heads/", $name, "/head.safetensors")).as_slice(),
+            )
+        };
+    }
+    match task {
+        Task::Stance => files!("stance"),
+        Task::Sentiment => files!("sentiment"),
+        Task::Irony => files!("irony"),
+        Task::Toxicity => files!("toxicity"),
+        Task::Reply => files!("reply"),
+    }
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `path` holds a head (a `head.json`).
+pub fn is_head_dir(path: &Path) -> bool {
+    path.join(crate::head::META_FILE).is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_head_loads_for_its_task_with_the_catalogue_labels() {
+        for task in Task::ALL {
+            let head = HeadSource::Default.load(task).unwrap();
+            let mut have: Vec<&str> = head.head.labels().iter().map(String::as_str).collect();
+            let mut want = task.model_labels();
+            have.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(have, want, "{task}");
+            assert_eq!(head.sha256.len(), 64);
+            assert!(head.describe().starts_with(&format!("default {task} head (sha256 ")));
+        }
+    }
+
+    #[test]
+    fn a_head_of_another_task_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        HeadSource::Default.load(Task::Irony).unwrap().head.save(dir.path()).unwrap();
+        let err = HeadSource::Folder(dir.path().into()).load(Task::Toxicity).unwrap_err().to_string();
+        assert!(err.contains("is a irony head, not a toxicity head"), "{err}");
+    }
+
+    #[test]
+    fn encoder_mismatches_name_the_part_that_differs() {
+        let trained = "tokenizer=ab;bert:12x384x250037;prefix=\"query: \";pool=mean;normalize=true";
+        let running = "tokenizer=ab;bert:12x384x250037;prefix=\"\";pool=mean;normalize=true";
+        assert!(check_encoder_id(trained, trained).is_ok());
+        let err = check_encoder_id(trained, running).unwrap_err();
+        assert!(err.contains("prefix \"query: \" at training, \"\" now"), "{err}");
+        assert!(!err.contains("pool mean"), "{err}");
+    }
+}

@@ -235,6 +235,13 @@ fn fingerprint_inputs(inputs: &[InputSpec]) -> Result<Vec<InputFingerprint>> {
         .collect()
 }
 
+/// A head's thresholds as `run.json` lists them: `toxic` for the default, `toxic@fr` per language.
+fn threshold_entries(t: &stance_heads::Thresholds) -> Vec<(String, f64)> {
+    std::iter::once((t.flag.clone(), t.default))
+        .chain(t.by_lang.iter().map(|(lang, v)| (format!("{}@{lang}", t.flag), *v)))
+        .collect()
+}
+
 /// A model as `run.json` names it: hub id and revision, or folder.
 fn model_record(role: &str, opened: &OpenModel) -> ModelRecord {
     let (id, revision) = match &opened.resolved.origin {
@@ -267,7 +274,7 @@ fn run_info(
                 task: h.task().name().to_string(),
                 labels: h.head.labels().to_vec(),
                 source: Some(h.describe()),
-                thresholds: Default::default(),
+                thresholds: h.head.meta.thresholds.iter().flat_map(threshold_entries).collect(),
             })
             .chain(nli.map(|(_, multi_label)| HeadInfo {
                 task: "stance".into(),

@@ -119,7 +119,9 @@ pub fn score_chunk(
         for (k, &row) in rows.iter().enumerate() {
             scored[row] = Some(k);
         }
-        columns.extend(task_columns(h.task(), h.head.labels(), &scored, &probs));
+        let decisions: Vec<usize> =
+            rows.iter().zip(&probs).map(|(&row, p)| h.head.decide(p, comments[row].lang.as_deref())).collect();
+        columns.extend(task_columns(h.task(), h.head.labels(), &scored, &probs, &decisions));
         if logits {
             for (j, label) in h.head.labels().iter().enumerate() {
                 let values: Vec<Option<f32>> = scored.iter().map(|k| k.map(|k| raw[k][j])).collect();
@@ -138,7 +140,8 @@ pub fn score_chunk(
         }
         let probs = zero_shot.score(&rows)?;
         let labels: Vec<String> = crate::zero_shot::LABELS.iter().map(|l| l.to_string()).collect();
-        columns.extend(task_columns(Task::Stance, &labels, &scored, &probs));
+        let decisions: Vec<usize> = probs.iter().map(|p| stance_heads::metrics::argmax(p)).collect();
+        columns.extend(task_columns(Task::Stance, &labels, &scored, &probs, &decisions));
     }
     let table = DataFrame::new(comments.len(), columns)?;
     times.heads += started.elapsed();
@@ -161,29 +164,19 @@ pub struct StageTimes {
 }
 
 /// The label and probability columns of one task whose outputs are `labels`; `scored[row]`
-/// indexes `probs`.
+/// indexes `probs` and `decisions` (the predicted class of each scored row).
 fn task_columns(
     task: Task,
     labels: &[String],
     scored: &[Option<usize>],
     probs: &[Vec<f32>],
+    decisions: &[usize],
 ) -> Vec<Column> {
     let index = |name: &str| labels.iter().position(|l| l == name).expect("labels checked at load");
     let prob = |j: usize| -> Vec<Option<f32>> { scored.iter().map(|k| k.map(|k| probs[k][j])).collect() };
-    let argmax = |p: &[f32]| {
-        // First of the largest: ties resolve by label order, the same on every run.
-        let mut best = 0;
-        for (j, v) in p.iter().enumerate() {
-            if *v > p[best] {
-                best = j;
-            }
-        }
-        best
-    };
     match task.kind() {
         LabelKind::Categorical(out) => {
-            let label: Vec<Option<&str>> =
-                scored.iter().map(|k| k.map(|k| labels[argmax(&probs[k])].as_str())).collect();
+            let label: Vec<Option<&str>> = scored.iter().map(|k| k.map(|k| labels[decisions[k]].as_str())).collect();
             let mut cols = vec![Column::new(task.label_column().into(), label)];
             for l in out {
                 cols.push(Column::new(l.prob_column.into(), prob(index(l.value))));
@@ -192,7 +185,7 @@ fn task_columns(
         }
         LabelKind::Flag { prob_column, .. } => {
             let flag = index(task.label_column());
-            let label: Vec<Option<bool>> = scored.iter().map(|k| k.map(|k| argmax(&probs[k]) == flag)).collect();
+            let label: Vec<Option<bool>> = scored.iter().map(|k| k.map(|k| decisions[k] == flag)).collect();
             vec![
                 Column::new(task.label_column().into(), label),
                 Column::new(prob_column.into(), prob(flag)),

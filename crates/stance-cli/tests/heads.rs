@@ -164,3 +164,76 @@ fn stance_pairs_and_label_restricted_scoring() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.jsonl:1"));
 }
+
+/// A toxicity head with per-language thresholds: French and English rows (whose files spell the
+/// negative class `not_toxic` and `non_toxic`) train one two-class head; each language with
+/// enough validation rows gets a threshold of its own, `stance eval` applies it (and reports
+/// false positives), and `--argmax` scores the same probabilities without it.
+#[test]
+fn per_language_thresholds_are_chosen_stored_and_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cache = d.join("cache");
+    let ftr = shared("data/toxicity/ftr-fr/train.jsonl");
+    let offensive = shared("data/toxicity/tweeteval-offensive/train.jsonl");
+    subset(&ftr, "fr", 40, 0, &d.join("train-fr.jsonl"));
+    subset(&offensive, "en", 40, 0, &d.join("train-en.jsonl"));
+    subset(&ftr, "fr", 35, 40, &d.join("valid-fr.jsonl"));
+    subset(&offensive, "en", 35, 40, &d.join("valid-en.jsonl"));
+    stance(&cache)
+        .args(["train", "--task", "toxicity", "--hidden", "16", "--thresholds", "per-lang", "--train"])
+        .arg(d.join("train-fr.jsonl"))
+        .arg(d.join("train-en.jsonl"))
+        .arg("--valid")
+        .arg(d.join("valid-fr.jsonl"))
+        .arg(d.join("valid-en.jsonl"))
+        .arg("--out")
+        .arg(d.join("h"))
+        .assert()
+        .success();
+    let meta: Value = serde_json::from_str(&std::fs::read_to_string(d.join("h/head.json")).unwrap()).unwrap();
+    assert_eq!(meta["labels"], serde_json::json!(["non_toxic", "toxic"]));
+    let thresholds = &meta["thresholds"];
+    assert_eq!(thresholds["flag"], "toxic");
+    for lang in ["fr", "en"] {
+        let t = thresholds["by_lang"][lang].as_f64().unwrap();
+        assert!((0.05..=0.95).contains(&t), "{lang}: {t}");
+    }
+
+    let eval = |extra: &[&str]| -> Value {
+        let out = stance(&cache)
+            .args(["eval", "--task", "toxicity", "--json", "--head"])
+            .arg(d.join("h"))
+            .arg("--data")
+            .arg(d.join("valid-fr.jsonl"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let thresholded = &eval(&[])["results"][0]["overall"];
+    let argmax = &eval(&["--argmax"])["results"][0]["overall"];
+    // The French threshold was chosen for the best macro-F1 on these very rows, so applying it
+    // can only match or beat the plain argmax there.
+    assert!(thresholded["macro_f1"].as_f64() >= argmax["macro_f1"].as_f64(), "{thresholded} vs {argmax}");
+
+    let text = stance(&cache)
+        .args(["eval", "--task", "toxicity", "--by", "lang", "--head"])
+        .arg(d.join("h"))
+        .arg("--data")
+        .arg(d.join("valid-fr.jsonl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("non_toxic rows flagged toxic"), "{text}");
+
+    // `--thresholds per-lang` is for flag tasks only.
+    stance(&cache)
+        .args(["train", "--task", "sentiment", "--thresholds", "per-lang", "--train"])
+        .arg(d.join("train-en.jsonl"))
+        .arg("--out")
+        .arg(d.join("s"))
+        .assert()
+        .code(2);
+}

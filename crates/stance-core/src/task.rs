@@ -184,10 +184,12 @@ impl Task {
         }
     }
 
-    /// Maps a dataset's label (already trimmed and lower-cased) to this task's label. Only the
-    /// reply task renames: RumourEval/DAST's SDQC labels become stance toward the parent.
+    /// Maps a dataset's label (already trimmed and lower-cased) to this task's label:
+    /// RumourEval/DAST's SDQC labels become stance toward the parent, and the second release's
+    /// toxicity files spell the negative class `not_toxic`.
     pub fn map_label(self, raw: &str) -> String {
         match (self, raw) {
+            (Task::Toxicity, "not_toxic") => "non_toxic".into(),
             (Task::Reply, "support") => "agree".into(),
             (Task::Reply, "deny") => "disagree".into(),
             (Task::Reply, "query" | "comment") => "none".into(),
@@ -256,5 +258,6 @@ mod tests {
         assert_eq!(Task::Reply.model_labels(), ["agree", "disagree", "none"]);
         assert_eq!(Task::Reply.map_label("support"), "agree");
         assert_eq!(Task::Stance.map_label("support"), "support");
+        assert_eq!(Task::Toxicity.map_label("not_toxic"), "non_toxic");
     }
 }

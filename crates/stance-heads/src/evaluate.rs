@@ -28,11 +28,25 @@ pub struct Evaluation {
 }
 
 /// Scores `probs` (from [`crate::Head::predict`], columns in `head_labels` order) against the
-/// examples' gold labels. Gold labels the head does not know count as errors.
+/// examples' gold labels, predicting the most probable label. Gold labels the head does not
+/// know count as errors.
 pub fn evaluate_examples(
     head_labels: &[String],
     examples: &[Example],
     probs: &[Vec<f32>],
+    opts: &EvalOptions,
+) -> Result<Evaluation> {
+    evaluate_decided(head_labels, examples, probs, &|p, _| metrics::argmax(p), opts)
+}
+
+/// As [`evaluate_examples`], predicting with `decide(probabilities, lang)` (a head's
+/// [`crate::Head::decide`], thresholds included). With `only_labels`, the prediction is the most
+/// probable of those labels.
+pub fn evaluate_decided(
+    head_labels: &[String],
+    examples: &[Example],
+    probs: &[Vec<f32>],
+    decide: &dyn Fn(&[f32], Option<&str>) -> usize,
     opts: &EvalOptions,
 ) -> Result<Evaluation> {
     if examples.len() != probs.len() {
@@ -68,6 +82,7 @@ pub fn evaluate_examples(
     };
 
     let mut gold = Vec::new();
+    let mut decided = Vec::new();
     let mut rows = Vec::new();
     let mut langs = Vec::new();
     let mut left_out = 0;
@@ -83,6 +98,7 @@ pub fn evaluate_examples(
             .ok_or_else(|| HeadsError::Invalid(format!("unindexed label {}", e.label)))?;
         let mut row: Vec<f32> = p.clone();
         row.resize(labels.len(), 0.0);
+        let mut decision = decide(p, e.lang.as_deref());
         if let Some(only) = &only {
             if !only.contains(&g) {
                 left_out += 1;
@@ -101,12 +117,14 @@ pub fn evaluate_examples(
                     1.0 / only.len() as f32
                 };
             }
+            decision = metrics::argmax(&row);
         }
         gold.push(g);
+        decided.push(decision);
         rows.push(row);
         langs.push(e.lang.clone().unwrap_or_else(|| "unknown".into()));
     }
-    let overall = metrics::evaluate(&gold, &rows, &labels, only.as_deref())?;
+    let overall = metrics::evaluate_predicted(&gold, &rows, &decided, &labels, only.as_deref())?;
     let mut by_lang = BTreeMap::new();
     if opts.by_lang {
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -116,9 +134,10 @@ pub fn evaluate_examples(
         for (lang, members) in groups {
             let g: Vec<usize> = members.iter().map(|&i| gold[i]).collect();
             let r: Vec<Vec<f32>> = members.iter().map(|&i| rows[i].clone()).collect();
+            let d: Vec<usize> = members.iter().map(|&i| decided[i]).collect();
             by_lang.insert(
                 lang.to_string(),
-                metrics::evaluate(&g, &r, &labels, only.as_deref())?,
+                metrics::evaluate_predicted(&g, &r, &d, &labels, only.as_deref())?,
             );
         }
     }

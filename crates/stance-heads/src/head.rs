@@ -4,6 +4,7 @@
 use crate::calibrate;
 use crate::data::{InputKind, Task};
 use crate::error::{HeadsError, Result};
+use crate::thresholds::Thresholds;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -35,6 +36,9 @@ pub struct HeadMeta {
     pub encoder: String,
     /// Divides the logits before the softmax (temperature scaling on validation data).
     pub temperature: f64,
+    /// A flag head's decision thresholds per language; argmax when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Thresholds>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingRecord>,
 }
@@ -153,6 +157,15 @@ impl Head {
             .iter()
             .map(|z| calibrate::softmax(z, t))
             .collect())
+    }
+
+    /// The predicted class of one probability row of a comment in `lang`: by the head's
+    /// thresholds when it has them, else the first of the largest probabilities.
+    pub fn decide(&self, probs: &[f32], lang: Option<&str>) -> usize {
+        match &self.meta.thresholds {
+            Some(t) => t.decide(&self.meta.labels, probs, lang),
+            None => crate::metrics::argmax(probs),
+        }
     }
 
     /// Writes `head.safetensors` and `head.json` into `dir` (created if needed). The same head

@@ -11,6 +11,7 @@
 //! - [`train`]: AdamW + dropout + early stopping + temperature scaling, deterministic per seed;
 //! - [`head`]: the on-disk head (`head.safetensors` + `head.json`), `Head::load` / `Head::predict`;
 //! - [`source`]: the default heads built into the library, or a folder; the encoder check;
+//! - [`thresholds`]: a flag head's decision thresholds per language, chosen on validation;
 //! - [`metrics`] and [`evaluate`]: accuracy, macro-F1, per-class scores, confusion, ECE, per language;
 //! - [`cache`]: an on-disk embedding cache keyed by encoder id and text;
 //! - [`model_encoder`]: the project's encode stage (`stance-model`) as a [`TextEncoder`].
@@ -27,14 +28,16 @@ pub mod metrics;
 pub mod model_encoder;
 pub mod rng;
 pub mod source;
+pub mod thresholds;
 pub mod train;
 
 pub use cache::{CachedEncoder, EmbeddingCache};
 pub use data::{DataSpec, Dataset, Example, InputKind, Task};
 pub use encoder::TextEncoder;
 pub use error::{HeadsError, Result};
-pub use evaluate::{evaluate_examples, EvalOptions, Evaluation};
+pub use evaluate::{evaluate_decided, evaluate_examples, EvalOptions, Evaluation};
 pub use head::{Head, HeadMeta};
 pub use metrics::Report;
 pub use source::{HeadSource, SourcedHead};
+pub use thresholds::Thresholds;
 pub use train::{train, Balance, TrainConfig, TrainRequest, Trained};

@@ -56,7 +56,23 @@ pub fn evaluate(
     labels: &[String],
     macro_over: Option<&[usize]>,
 ) -> Result<Report> {
+    let predicted: Vec<usize> = probs.iter().map(|row| argmax(row)).collect();
+    evaluate_predicted(gold, probs, &predicted, labels, macro_over)
+}
+
+/// As [`evaluate`], with the predicted class of each row given (a thresholded flag head's
+/// decisions); the calibration error still reads the top-class probability.
+pub fn evaluate_predicted(
+    gold: &[usize],
+    probs: &[Vec<f32>],
+    predicted: &[usize],
+    labels: &[String],
+    macro_over: Option<&[usize]>,
+) -> Result<Report> {
     let k = labels.len();
+    if predicted.len() != gold.len() {
+        return Err(HeadsError::Invalid(format!("{} gold labels but {} decisions", gold.len(), predicted.len())));
+    }
     if gold.len() != probs.len() {
         return Err(HeadsError::Invalid(format!(
             "{} gold labels but {} predictions",
@@ -73,9 +89,9 @@ pub fn evaluate(
             bad.len()
         )));
     }
-    if let Some(&bad) = gold.iter().find(|&&g| g >= k) {
+    if let Some(&bad) = gold.iter().chain(predicted).find(|&&g| g >= k) {
         return Err(HeadsError::Invalid(format!(
-            "gold label index {bad} out of {k} labels"
+            "label index {bad} out of {k} labels"
         )));
     }
 
@@ -83,9 +99,9 @@ pub fn evaluate(
     let mut bin_count = [0u64; ECE_BINS];
     let mut bin_conf = [0f64; ECE_BINS];
     let mut bin_correct = [0f64; ECE_BINS];
-    for (&g, row) in gold.iter().zip(probs) {
+    for ((&g, row), &decided) in gold.iter().zip(probs).zip(predicted) {
+        confusion[g][decided] += 1;
         let p = argmax(row);
-        confusion[g][p] += 1;
         let conf = f64::from(row[p]).clamp(0.0, 1.0);
         let bin = ((conf * ECE_BINS as f64) as usize).min(ECE_BINS - 1);
         bin_count[bin] += 1;

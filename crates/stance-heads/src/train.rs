@@ -408,6 +408,7 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
         hidden: cfg.hidden.clone(),
         encoder: req.encoder.clone(),
         temperature: round_sig(temperature),
+        thresholds: None,
         training: Some(TrainingRecord {
             train: req.train_data,
             valid: req.valid_data,

@@ -6,7 +6,9 @@ use crate::cmd::texts;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Result};
 use serde::Serialize;
-use stance_heads::{features, DataSpec, EvalOptions, Evaluation, HeadSource, Task, TextEncoder};
+use stance_core::LabelKind;
+use stance_heads::metrics::argmax;
+use stance_heads::{features, DataSpec, EvalOptions, Evaluation, HeadSource, Report, Task, TextEncoder};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -31,6 +33,9 @@ pub struct Args {
     /// labels are left out and probabilities renormalised, e.g. `favor,against` for X-Stance.
     #[arg(long, value_delimiter = ',')]
     pub labels: Option<Vec<String>>,
+    /// Predict the most probable label even where the head has decision thresholds.
+    #[arg(long)]
+    pub argmax: bool,
     /// Print JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -93,7 +98,8 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         })?;
         bar.finish_and_clear();
         let probs = head.predict(&x)?;
-        let evaluation = stance_heads::evaluate_examples(head.labels(), &set.examples, &probs, &options)?;
+        let decide = |p: &[f32], lang: Option<&str>| if args.argmax { argmax(p) } else { head.decide(p, lang) };
+        let evaluation = stance_heads::evaluate_decided(head.labels(), &set.examples, &probs, &decide, &options)?;
         results.push(DataResult { data: set.spec.clone(), evaluation });
     }
     report_cache(&encoder, global);
@@ -114,12 +120,31 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
                 println!("({} rows with a gold label outside --labels left out)", r.evaluation.left_out);
             }
             print!("{}", r.evaluation.overall.to_text());
+            print_false_positives(args.task, &r.evaluation.overall);
             for (lang, report) in &r.evaluation.by_lang {
                 println!("-- lang {lang}");
                 print!("{}", report.to_text());
+                print_false_positives(args.task, report);
             }
             println!();
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// For a flag task (irony, toxicity): how many rows of the other class were flagged.
+fn print_false_positives(task: Task, report: &Report) {
+    let LabelKind::Flag { other, .. } = task.kind() else { return };
+    let flag = task.label_column();
+    let index = |label: &str| report.classes.iter().position(|c| c.label == label);
+    if let (Some(o), Some(f)) = (index(other), index(flag)) {
+        let negatives: u64 = report.confusion[o].iter().sum();
+        if negatives > 0 {
+            let flagged = report.confusion[o][f];
+            println!(
+                "false positives: {flagged} of {negatives} {other} rows flagged {flag} ({:.1} %)",
+                100.0 * flagged as f64 / negatives as f64
+            );
+        }
+    }
 }

@@ -4,11 +4,12 @@
 use crate::cmd::texts;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Context, Result};
+use stance_core::LabelKind;
 use stance_heads::head::DataSummary;
 use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::train::{Progress, Split};
 use stance_heads::{
-    features, Balance, CachedEncoder, DataSpec, Dataset, EmbeddingCache, HeadSource, Task, TextEncoder, TrainConfig,
+    features, Balance, CachedEncoder, DataSpec, Dataset, EmbeddingCache, HeadSource, Task, TextEncoder, Thresholds, TrainConfig,
     TrainRequest,
 };
 use std::collections::BTreeSet;
@@ -67,12 +68,25 @@ pub struct Args {
     /// balanced within each training file, so no file's label skew is learnt as its language).
     #[arg(long, default_value = "auto")]
     pub balance: Balance,
+    /// A flag head's decision threshold: `argmax`, or `per-lang` (chosen on the validation rows
+    /// of each language with enough of them, else overall; see `stance_heads::thresholds`).
+    #[arg(long, value_enum, default_value_t = ThresholdChoice::Argmax)]
+    pub thresholds: ThresholdChoice,
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
 }
 
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThresholdChoice {
+    Argmax,
+    PerLang,
+}
+
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    if args.thresholds == ThresholdChoice::PerLang && !matches!(args.task.kind(), LabelKind::Flag { .. }) {
+        bail!("--thresholds per-lang is for flag tasks (irony, toxicity), not {}", args.task);
+    }
     let (train_specs, valid_specs) = if args.valid.is_empty() {
         let cut = 100 - args.valid_percent;
         let train = args.train.iter().map(|s| s.with_part(0, cut)).collect::<Result<Vec<_>, _>>()?;
@@ -184,6 +198,18 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         }
     })?;
     bar.finish_and_clear();
+    let mut trained = trained;
+    if args.thresholds == ThresholdChoice::PerLang {
+        let probs = trained.head.predict(&valid_x)?;
+        let langs: Vec<Option<String>> = valid_sets.iter().flat_map(|d| d.examples.iter().map(|e| e.lang.clone())).collect();
+        let thresholds = Thresholds::fit(&labels, args.task.label_column(), &probs, &valid_y, &langs)
+            .context("cannot choose thresholds: the validation rows lack one of the classes")?;
+        if !global.quiet {
+            let by_lang: Vec<String> = thresholds.by_lang.iter().map(|(l, t)| format!("{l} {t:.2}")).collect();
+            eprintln!("stance train: thresholds on p({}): {:.2} overall; {}", thresholds.flag, thresholds.default, by_lang.join(", "));
+        }
+        trained.head.meta.thresholds = Some(thresholds);
+    }
     trained.head.save(&args.out).with_context(|| format!("cannot write the head into {}", args.out.display()))?;
     if !global.quiet {
         if let Some(t) = &trained.head.meta.training {

@@ -1,0 +1,146 @@
+//! Decision thresholds of a flag head (irony, toxicity), per language.
+//!
+//! A flag head's probabilities are calibrated overall (temperature scaling), but the point where
+//! "ironic" or "toxic" should win is not the same in every language: a head trained mostly on
+//! English tweets flags ordinary French comments too readily. The threshold on the flag's
+//! probability is chosen on validation rows, per language where there are enough of them (both
+//! classes present, at least [`MIN_ROWS`] rows), else overall; it is stored in `head.json` and
+//! applied by `stance classify` and `stance eval`, and written to `run.json`.
+
+use crate::metrics;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Fewest validation rows of a language for a threshold of its own.
+pub const MIN_ROWS: usize = 60;
+
+/// The flag label's decision thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// The label that wins when its probability reaches the threshold (`toxic`, `ironic`).
+    pub flag: String,
+    /// For languages without a threshold of their own.
+    pub default: f64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_lang: BTreeMap<String, f64>,
+}
+
+impl Thresholds {
+    pub fn for_lang(&self, lang: Option<&str>) -> f64 {
+        lang.and_then(|l| self.by_lang.get(l)).copied().unwrap_or(self.default)
+    }
+
+    /// The predicted class of a two-class row: the flag when its probability reaches the
+    /// language's threshold, else the other class.
+    pub fn decide(&self, labels: &[String], probs: &[f32], lang: Option<&str>) -> usize {
+        match labels.iter().position(|l| *l == self.flag) {
+            Some(flag) if labels.len() == 2 => {
+                if f64::from(probs[flag]) >= self.for_lang(lang) {
+                    flag
+                } else {
+                    1 - flag
+                }
+            }
+            _ => metrics::argmax(probs),
+        }
+    }
+
+    /// Chooses, on validation rows (`probs` in `labels` order, `gold` indices, `langs`), the
+    /// threshold with the best macro-F1 overall and in each language with enough rows.
+    pub fn fit(labels: &[String], flag: &str, probs: &[Vec<f32>], gold: &[usize], langs: &[Option<String>]) -> Option<Thresholds> {
+        let flag_index = labels.iter().position(|l| l == flag).filter(|_| labels.len() == 2)?;
+        let all: Vec<usize> = (0..gold.len()).collect();
+        let default = best_threshold(flag_index, probs, gold, &all)?;
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, lang) in langs.iter().enumerate() {
+            if let Some(lang) = lang {
+                groups.entry(lang.as_str()).or_default().push(i);
+            }
+        }
+        let by_lang = groups
+            .into_iter()
+            .filter(|(_, rows)| rows.len() >= MIN_ROWS)
+            .filter_map(|(lang, rows)| Some((lang.to_string(), best_threshold(flag_index, probs, gold, &rows)?)))
+            .collect();
+        Some(Thresholds { flag: flag.to_string(), default, by_lang })
+    }
+}
+
+/// The threshold in 0.05…0.95 (steps of 0.01) with the best two-class macro-F1 on `rows`;
+/// ties go to the threshold nearest 0.5. `None` unless both classes occur.
+fn best_threshold(flag: usize, probs: &[Vec<f32>], gold: &[usize], rows: &[usize]) -> Option<f64> {
+    let positives = rows.iter().filter(|&&i| gold[i] == flag).count();
+    if positives == 0 || positives == rows.len() {
+        return None;
+    }
+    let mut best: Option<(f64, f64)> = None;
+    for step in 5..=95 {
+        let t = f64::from(step) / 100.0;
+        let (mut tp, mut fp, mut fn_, mut tn) = (0f64, 0f64, 0f64, 0f64);
+        for &i in rows {
+            let predicted = f64::from(probs[i][flag]) >= t;
+            match (gold[i] == flag, predicted) {
+                (true, true) => tp += 1.0,
+                (false, true) => fp += 1.0,
+                (true, false) => fn_ += 1.0,
+                (false, false) => tn += 1.0,
+            }
+        }
+        let f1 = |tp: f64, fp: f64, fn_: f64| if tp > 0.0 { 2.0 * tp / (2.0 * tp + fp + fn_) } else { 0.0 };
+        let macro_f1 = (f1(tp, fp, fn_) + f1(tn, fn_, fp)) / 2.0;
+        let better = match best {
+            None => true,
+            Some((score, at)) => macro_f1 > score + 1e-12 || ((macro_f1 - score).abs() <= 1e-12 && (t - 0.5).abs() < (at - 0.5).abs()),
+        };
+        if better {
+            best = Some((macro_f1, t));
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels() -> Vec<String> {
+        vec!["non_toxic".into(), "toxic".into()]
+    }
+
+    #[test]
+    fn each_language_gets_the_threshold_that_separates_its_rows() {
+        // French non-toxic rows score high (0.60–0.64), French toxic rows higher (0.85–0.89):
+        // a French threshold above 0.64; English rows (0.3 and 0.7) separate at 0.5.
+        let mut probs = Vec::new();
+        let mut gold = Vec::new();
+        let mut langs = Vec::new();
+        for i in 0..MIN_ROWS {
+            let toxic = i % 2 == 0;
+            let p = if toxic { 0.85 } else { 0.60 } + (i % 5) as f32 * 0.01;
+            probs.push(vec![1.0 - p, p]);
+            gold.push(usize::from(toxic));
+            langs.push(Some("fr".to_string()));
+            let p = if toxic { 0.7 } else { 0.3 };
+            probs.push(vec![1.0 - p, p]);
+            gold.push(usize::from(toxic));
+            langs.push(Some("en".to_string()));
+        }
+        let t = Thresholds::fit(&labels(), "toxic", &probs, &gold, &langs).unwrap();
+        let fr = t.by_lang["fr"];
+        assert!(fr > 0.645 && fr <= 0.85, "{t:?}");
+        assert!(t.by_lang["en"] > 0.3 && t.by_lang["en"] <= 0.7, "{t:?}");
+        assert_eq!(t.decide(&labels(), &[0.36, 0.64], Some("fr")), 0);
+        assert_eq!(t.decide(&labels(), &[0.36, 0.64], Some("en")), 1);
+        // A language without its own threshold falls back to the overall one.
+        assert_eq!(t.for_lang(Some("de")), t.default);
+    }
+
+    #[test]
+    fn languages_with_few_rows_or_one_class_get_none_of_their_own() {
+        let probs = vec![vec![0.4, 0.6]; MIN_ROWS];
+        let gold = vec![1; MIN_ROWS];
+        let langs = vec![Some("it".to_string()); MIN_ROWS];
+        assert!(Thresholds::fit(&labels(), "toxic", &probs, &gold, &langs).is_none());
+        assert!(Thresholds::fit(&labels(), "absent", &probs, &gold, &langs).is_none());
+    }
+}

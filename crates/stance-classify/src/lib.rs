@@ -37,7 +37,7 @@ pub const DEFAULT_CHUNK_SIZE: usize = 1024;
 
 /// Where a run stands, after each chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
+pub struct ChunkProgress {
     /// Comments whose predictions are committed (resumed ones included).
     pub done: usize,
     pub total: usize,
@@ -55,7 +55,7 @@ pub fn classify(
     work: &WorkDir,
     zero_shot: Option<&ZeroShotStance<'_>>,
     target: Option<&str>,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(ChunkProgress),
 ) -> Result<Classified> {
     let comments = &ingested.comments;
     if work.key().n_comments != comments.len() {
@@ -79,7 +79,7 @@ pub fn classify(
             }
         };
         chunks.push(chunk);
-        progress(Progress { done: rows.end, total: comments.len(), resumed });
+        progress(ChunkProgress { done: rows.end, total: comments.len(), resumed });
     }
     let mut table = stance_ingest::comments_frame(comments)?;
     if !chunks.is_empty() {

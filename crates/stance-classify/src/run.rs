@@ -78,7 +78,7 @@ pub enum Event<'a> {
     /// The inputs are read and validated.
     Ingested(&'a Summary),
     /// A chunk's predictions are committed (or were found committed by an earlier run).
-    Chunk(crate::Progress),
+    Chunk(crate::ChunkProgress),
 }
 
 /// What one run did, and where its time went (what `stance bench` reports).

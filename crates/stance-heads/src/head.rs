@@ -48,7 +48,7 @@ pub struct HeadMeta {
 pub struct TrainingRecord {
     pub train: Vec<DataSummary>,
     pub valid: Vec<DataSummary>,
-    pub config: crate::train::TrainConfig,
+    pub config: crate::config::TrainConfig,
     /// The head training started from, if it was fine-tuned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm_start: Option<String>,

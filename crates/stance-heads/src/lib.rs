@@ -18,6 +18,7 @@
 
 pub mod cache;
 pub mod calibrate;
+pub mod config;
 pub mod data;
 pub mod encoder;
 pub mod error;

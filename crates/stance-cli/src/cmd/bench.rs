@@ -44,7 +44,7 @@ struct ClassifyCommand {
 }
 
 #[derive(Serialize)]
-struct Report {
+struct BenchReport {
     input: String,
     comments: usize,
     repeats: u32,
@@ -129,7 +129,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn summarize(args: &Args, runs: &[(Stages, Outcome)]) -> Report {
+fn summarize(args: &Args, runs: &[(Stages, Outcome)]) -> BenchReport {
     let first = &runs[0].1;
     let (layers, hidden, intermediate) = first.encoder_shape;
     let (layers, hidden, intermediate) = (layers as f64, hidden as f64, intermediate as f64);
@@ -141,7 +141,7 @@ fn summarize(args: &Args, runs: &[(Stages, Outcome)]) -> Report {
         linear_per_token * o.scoring.tokens_encoded as f64 + attention_per_pair * o.scoring.attention_cost
     };
     let pick = |f: &dyn Fn(&Stages) -> f64| median(runs.iter().map(|(s, _)| f(s)).collect());
-    Report {
+    BenchReport {
         input: args.input.display().to_string(),
         comments: first.n_comments,
         repeats: runs.len() as u32,
@@ -164,7 +164,7 @@ fn summarize(args: &Args, runs: &[(Stages, Outcome)]) -> Report {
     }
 }
 
-fn render(r: &Report) -> String {
+fn render(r: &BenchReport) -> String {
     let s = &r.seconds;
     let share = |x: f64| 100.0 * x / s.total;
     format!(

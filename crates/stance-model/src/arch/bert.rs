@@ -30,7 +30,7 @@ const LAYER_NAMES: PostLnNames = PostLnNames {
 
 /// The classification head on top of the encoder.
 #[derive(Debug)]
-enum Head {
+enum ClassifierHead {
     /// `BertForSequenceClassification`: `classifier(tanh(pooler.dense(h[CLS])))`.
     Pooler { pooler: Linear, classifier: Linear },
     /// `XLMRobertaForSequenceClassification` (and RoBERTa, CamemBERT):
@@ -38,7 +38,7 @@ enum Head {
     Roberta { dense: Linear, out_proj: Linear },
 }
 
-impl Head {
+impl ClassifierHead {
     fn forward(&self, last_hidden: &Tensor) -> candle_core::Result<Tensor> {
         let first = cls_pool(last_hidden)?;
         let (inner, outer) = match self {
@@ -62,7 +62,7 @@ pub struct Bert {
     token_type_embeddings: Option<Tensor>,
     embeddings_norm: candle_nn::LayerNorm,
     layers: Vec<PostLnLayer>,
-    head: Option<Head>,
+    head: Option<ClassifierHead>,
 }
 
 impl Bert {
@@ -135,11 +135,11 @@ impl Bert {
             Some(classifier) => {
                 let labels = classifier.num_labels();
                 Some(match settings.roberta_padding_idx {
-                    None => Head::Pooler {
+                    None => ClassifierHead::Pooler {
                         pooler: Linear::load(store, &format!("{prefix}pooler.dense"), h, h, true, mode)?,
                         classifier: Linear::load(store, "classifier", h, labels, true, mode)?,
                     },
-                    Some(_) => Head::Roberta {
+                    Some(_) => ClassifierHead::Roberta {
                         dense: Linear::load(store, "classifier.dense", h, h, true, mode)?,
                         out_proj: Linear::load(store, "classifier.out_proj", h, labels, true, mode)?,
                     },

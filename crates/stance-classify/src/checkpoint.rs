@@ -11,7 +11,7 @@
 //! resumed predictions are identical to uninterrupted ones.
 
 use crate::error::{ClassifyError, Result};
-use polars::prelude::{DataFrame, ParquetReader, ParquetWriter, SerReader};
+use polars::prelude::{DataFrame, ParquetReader, SerReader};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::Write;
@@ -162,11 +162,9 @@ impl WorkDir {
     /// Commits chunk `index`.
     pub fn save_chunk(&self, index: usize, predictions: &mut DataFrame) -> Result<()> {
         let path = self.chunk_path(index);
-        stance_io::write_file_atomic(&path, |w| {
-            ParquetWriter::new(w)
-                .finish(predictions)
-                .map(|_| ())
-                .map_err(|e| ClassifyError::Checkpoint { path: path.clone(), message: e.to_string() })
+        stance_io::table::write_parquet(&path, predictions, |e| ClassifyError::Checkpoint {
+            path: path.clone(),
+            message: e.to_string(),
         })
     }
 

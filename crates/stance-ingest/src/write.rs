@@ -9,7 +9,7 @@
 //! JSON text (`"abc"` with its quotes, `[1,2]`, `{"a":1}`).
 
 use crate::{IngestError, Ingested};
-use polars::prelude::{Column, DataFrame, ParquetWriter};
+use polars::prelude::{Column, DataFrame};
 use serde::Serialize;
 use serde_json::Value;
 use stance_core::{Article, Comment, Extra};
@@ -125,7 +125,7 @@ fn write_parquet(
         message: e.to_string(),
     };
     let mut df = frame.map_err(parquet_error)?;
-    stance_io::write_file_atomic(path, |w| ParquetWriter::new(w).finish(&mut df).map(|_| ()).map_err(parquet_error))
+    stance_io::table::write_parquet(path, &mut df, parquet_error)
 }
 
 fn str_column<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {

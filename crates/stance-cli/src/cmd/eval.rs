@@ -1,7 +1,7 @@
 //! `stance eval`: scores a head on labelled files — accuracy, macro-F1, per-class
 //! precision/recall/F1, confusion matrix and expected calibration error, per language if asked.
 
-use crate::cmd::train::{open_encoder, report_cache};
+use crate::cmd::encoder::{open_encoder, report_cache};
 use crate::cmd::texts;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Result};

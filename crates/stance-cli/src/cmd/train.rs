@@ -1,15 +1,15 @@
 //! `stance train`: a classification head on the encoder's comment embeddings, from labelled
 //! JSONL/CSV/Parquet files in the shared schema.
 
+use crate::cmd::encoder::{open_encoder, report_cache};
 use crate::cmd::texts;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Context, Result};
 use stance_core::LabelKind;
 use stance_heads::head::DataSummary;
-use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::train::{Progress, Split};
 use stance_heads::{
-    features, Balance, CachedEncoder, DataSpec, Dataset, EmbeddingCache, HeadSource, Task, TextEncoder, Thresholds, TrainConfig,
+    features, Balance, DataSpec, Dataset, HeadSource, Task, TextEncoder, Thresholds, TrainConfig,
     TrainRequest,
 };
 use std::collections::BTreeSet;
@@ -271,34 +271,4 @@ fn featurize(
         .collect::<Result<Vec<_>>>()?;
     let src = sets.iter().enumerate().flat_map(|(i, d)| std::iter::repeat_n(i, d.examples.len())).collect();
     Ok((x, y, src))
-}
-
-/// The encoder the heads read, behind the on-disk cache unless `no_cache` (a cache that cannot
-/// be opened is reported and skipped: it is never needed for correctness).
-pub(crate) fn open_encoder<'a>(
-    opened: &'a stance_model::runtime::OpenModel,
-    flags: &ModelFlags,
-    no_cache: bool,
-    global: &Global,
-) -> Result<CachedEncoder<ModelEncoder<'a>>> {
-    let encoder = ModelEncoder::new(opened, flags.truncate, flags.batch())?;
-    let cache = match stance_heads::cache::default_cache_root() {
-        Some(root) if !no_cache => match EmbeddingCache::open(&root, &encoder.cache_id()) {
-            Ok(cache) => Some(cache),
-            Err(e) => {
-                if !global.quiet {
-                    eprintln!("stance: warning: embedding cache off: {e}");
-                }
-                None
-            }
-        },
-        _ => None,
-    };
-    Ok(CachedEncoder::new(encoder, cache))
-}
-
-pub(crate) fn report_cache(encoder: &CachedEncoder<ModelEncoder<'_>>, global: &Global) {
-    if let (Some(err), false) = (encoder.write_error(), global.quiet) {
-        eprintln!("stance: warning: embedding cache not written: {err}");
-    }
 }

@@ -228,6 +228,32 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.contains("non_toxic rows flagged toxic"), "{text}");
 
+    // `stance calibrate` gives an existing head the same thresholds from the same validation
+    // rows, without retraining it (the weights are copied unchanged).
+    stance(&cache)
+        .args(["calibrate", "--task", "toxicity", "--head"])
+        .arg(d.join("h"))
+        .arg("--valid")
+        .arg(d.join("valid-fr.jsonl"))
+        .arg(d.join("valid-en.jsonl"))
+        .arg("--out")
+        .arg(d.join("calibrated"))
+        .assert()
+        .success();
+    let calibrated: Value = serde_json::from_str(&std::fs::read_to_string(d.join("calibrated/head.json")).unwrap()).unwrap();
+    assert_eq!(calibrated["thresholds"], meta["thresholds"]);
+    assert_eq!(
+        std::fs::read(d.join("calibrated/head.safetensors")).unwrap(),
+        std::fs::read(d.join("h/head.safetensors")).unwrap()
+    );
+    stance(&cache)
+        .args(["calibrate", "--task", "sentiment", "--valid"])
+        .arg(d.join("valid-en.jsonl"))
+        .arg("--out")
+        .arg(d.join("nope"))
+        .assert()
+        .code(2);
+
     // `--thresholds per-lang` is for flag tasks only.
     stance(&cache)
         .args(["train", "--task", "sentiment", "--thresholds", "per-lang", "--train"])

@@ -66,6 +66,17 @@ impl Thresholds {
     }
 }
 
+impl std::fmt::Display for Thresholds {
+    /// `p(toxic) ≥ 0.50 overall; fr 0.62, it 0.55`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "p({}) ≥ {:.2} overall", self.flag, self.default)?;
+        for (i, (lang, t)) in self.by_lang.iter().enumerate() {
+            write!(f, "{}{lang} {t:.2}", if i == 0 { "; " } else { ", " })?;
+        }
+        Ok(())
+    }
+}
+
 /// The threshold in 0.05…0.95 (steps of 0.01) with the best two-class macro-F1 on `rows`;
 /// ties go to the threshold nearest 0.5. `None` unless both classes occur.
 fn best_threshold(flag: usize, probs: &[Vec<f32>], gold: &[usize], rows: &[usize]) -> Option<f64> {

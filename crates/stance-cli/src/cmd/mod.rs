@@ -1,6 +1,7 @@
 //! One module per subcommand, and the helpers several share (`encoder`, `texts`).
 
 pub mod bench;
+pub mod calibrate;
 pub mod classify;
 pub mod ingest;
 pub mod embed;

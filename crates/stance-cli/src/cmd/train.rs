@@ -1,7 +1,7 @@
 //! `stance train`: a classification head on the encoder's comment embeddings, from labelled
 //! JSONL/CSV/Parquet files in the shared schema.
 
-use crate::cmd::encoder::{open_encoder, report_cache};
+use crate::cmd::encoder::{featurize, open_encoder, read_all, report_cache};
 use crate::cmd::texts;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Context, Result};
@@ -9,7 +9,7 @@ use stance_core::LabelKind;
 use stance_heads::head::DataSummary;
 use stance_heads::train::{Progress, Split};
 use stance_heads::{
-    features, Balance, DataSpec, Dataset, HeadSource, Task, TextEncoder, Thresholds, TrainConfig,
+    Balance, DataSpec, Dataset, HeadSource, Task, TextEncoder, Thresholds, TrainConfig,
     TrainRequest,
 };
 use std::collections::BTreeSet;
@@ -205,8 +205,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         let thresholds = Thresholds::fit(&labels, args.task.label_column(), &probs, &valid_y, &langs)
             .context("cannot choose thresholds: the validation rows lack one of the classes")?;
         if !global.quiet {
-            let by_lang: Vec<String> = thresholds.by_lang.iter().map(|(l, t)| format!("{l} {t:.2}")).collect();
-            eprintln!("stance train: thresholds on p({}): {:.2} overall; {}", thresholds.flag, thresholds.default, by_lang.join(", "));
+            eprintln!("stance train: thresholds {thresholds}");
         }
         trained.head.meta.thresholds = Some(thresholds);
     }
@@ -229,46 +228,9 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_all(specs: &[DataSpec], task: Task, global: &Global) -> Result<Vec<Dataset>> {
-    let sets = stance_heads::data::read_datasets(specs, task)?;
-    for d in &sets {
-        if d.examples.is_empty() {
-            bail!("{}: no rows", d.spec);
-        }
-        if !d.skipped.is_empty() && !global.quiet {
-            let (row, why) = &d.skipped[0];
-            eprintln!("stance: {}: left out {} row(s), e.g. row {row}: {why}", d.spec, d.skipped.len());
-        }
-    }
-    Ok(sets)
-}
-
 fn summaries(sets: &[Dataset]) -> Vec<DataSummary> {
     sets.iter()
         .map(|d| DataSummary { data: d.spec.clone(), rows: d.examples.len(), labels: d.label_counts() })
         .collect()
 }
 
-/// Features, label indices and source indices of every example of `sets`.
-fn featurize(
-    sets: &[Dataset],
-    labels: &[String],
-    kind: stance_heads::InputKind,
-    encoder: &dyn TextEncoder,
-    what: &str,
-    global: &Global,
-) -> Result<(Vec<Vec<f32>>, Vec<usize>, Vec<usize>)> {
-    let examples: Vec<stance_heads::Example> = sets.iter().flat_map(|d| d.examples.iter().cloned()).collect();
-    let bar = texts::progress(0, what, global.quiet);
-    let x = features::example_features(&examples, kind, encoder, &mut |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
-    let y = examples
-        .iter()
-        .map(|e| labels.iter().position(|l| *l == e.label).context("label outside the label set"))
-        .collect::<Result<Vec<_>>>()?;
-    let src = sets.iter().enumerate().flat_map(|(i, d)| std::iter::repeat_n(i, d.examples.len())).collect();
-    Ok((x, y, src))
-}

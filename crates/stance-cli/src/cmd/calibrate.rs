@@ -1,0 +1,56 @@
+//! `stance calibrate`: gives an existing flag head (irony, toxicity) decision thresholds per
+//! language, chosen on labelled validation files, without retraining it. Only the validation
+//! texts go through the encoder.
+
+use crate::cmd::encoder::{featurize, open_encoder, read_all, report_cache};
+use crate::flags::{Global, ModelFlags};
+use anyhow::{bail, Context, Result};
+use stance_core::LabelKind;
+use stance_heads::{HeadSource, Task, TextEncoder, Thresholds};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelFlags,
+    /// A flag task: irony or toxicity.
+    #[arg(long)]
+    pub task: Task,
+    /// The head to calibrate: a folder, or `default` for the built-in head of the task.
+    #[arg(long, default_value = "default")]
+    pub head: String,
+    /// Labelled validation files (selectors as for `stance train`).
+    #[arg(long, num_args = 1.., required = true)]
+    pub valid: Vec<stance_heads::DataSpec>,
+    /// Folder to write the calibrated head into (weights unchanged, thresholds added).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Do not read or write the embedding cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    if !matches!(args.task.kind(), LabelKind::Flag { .. }) {
+        bail!("stance calibrate chooses a flag's thresholds: irony or toxicity, not {}", args.task);
+    }
+    let mut loaded = HeadSource::parse(&args.head).load(args.task)?;
+    let sets = read_all(&args.valid, args.task, global)?;
+    let opened = args.model.open(global)?;
+    let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;
+    loaded.check_encoder(&encoder.id())?;
+    let labels = loaded.head.labels().to_vec();
+    let (x, y, _) = featurize(&sets, &labels, loaded.head.input_kind(), &encoder, "embed valid", global)?;
+    report_cache(&encoder, global);
+    let probs = loaded.head.predict(&x)?;
+    let langs: Vec<Option<String>> = sets.iter().flat_map(|d| d.examples.iter().map(|e| e.lang.clone())).collect();
+    let thresholds = Thresholds::fit(&labels, args.task.label_column(), &probs, &y, &langs)
+        .context("cannot choose thresholds: the validation rows lack one of the classes")?;
+    if !global.quiet {
+        eprintln!("stance calibrate: thresholds {thresholds}; wrote {}", args.out.display());
+    }
+    loaded.head.meta.thresholds = Some(thresholds);
+    loaded.head.save(&args.out).with_context(|| format!("cannot write the head into {}", args.out.display()))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -46,11 +46,21 @@ impl Thresholds {
     }
 
     /// Chooses, on validation rows (`probs` in `labels` order, `gold` indices, `langs`), the
-    /// threshold with the best macro-F1 overall and in each language with enough rows.
-    pub fn fit(labels: &[String], flag: &str, probs: &[Vec<f32>], gold: &[usize], langs: &[Option<String>]) -> Option<Thresholds> {
+    /// threshold with the best macro-F1 overall and in each language with enough rows. With
+    /// `max_fpr`, only thresholds that flag at most that share of the other class's rows are
+    /// candidates (the lowest such threshold when none reaches it exactly is the highest tried).
+    pub fn fit(
+        labels: &[String],
+        flag: &str,
+        probs: &[Vec<f32>],
+        gold: &[usize],
+        langs: &[Option<String>],
+        max_fpr: Option<f64>,
+    ) -> Option<Thresholds> {
         let flag_index = labels.iter().position(|l| l == flag).filter(|_| labels.len() == 2)?;
         let all: Vec<usize> = (0..gold.len()).collect();
-        let default = best_threshold(flag_index, probs, gold, &all)?;
+        let best_threshold = |rows: &[usize]| best_threshold(flag_index, probs, gold, rows, max_fpr);
+        let default = best_threshold(&all)?;
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, lang) in langs.iter().enumerate() {
             if let Some(lang) = lang {
@@ -60,7 +70,7 @@ impl Thresholds {
         let by_lang = groups
             .into_iter()
             .filter(|(_, rows)| rows.len() >= MIN_ROWS)
-            .filter_map(|(lang, rows)| Some((lang.to_string(), best_threshold(flag_index, probs, gold, &rows)?)))
+            .filter_map(|(lang, rows)| Some((lang.to_string(), best_threshold(&rows)?)))
             .collect();
         Some(Thresholds { flag: flag.to_string(), default, by_lang })
     }
@@ -77,9 +87,10 @@ impl std::fmt::Display for Thresholds {
     }
 }
 
-/// The threshold in 0.05…0.95 (steps of 0.01) with the best two-class macro-F1 on `rows`;
-/// ties go to the threshold nearest 0.5. `None` unless both classes occur.
-fn best_threshold(flag: usize, probs: &[Vec<f32>], gold: &[usize], rows: &[usize]) -> Option<f64> {
+/// The threshold in 0.05…0.95 (steps of 0.01) with the best two-class macro-F1 on `rows`
+/// among those whose false-positive rate is at most `max_fpr` (0.95 when none is); ties go to
+/// the threshold nearest 0.5. `None` unless both classes occur.
+fn best_threshold(flag: usize, probs: &[Vec<f32>], gold: &[usize], rows: &[usize], max_fpr: Option<f64>) -> Option<f64> {
     let positives = rows.iter().filter(|&&i| gold[i] == flag).count();
     if positives == 0 || positives == rows.len() {
         return None;
@@ -97,6 +108,9 @@ fn best_threshold(flag: usize, probs: &[Vec<f32>], gold: &[usize], rows: &[usize
                 (false, false) => tn += 1.0,
             }
         }
+        if max_fpr.is_some_and(|max| fp / (fp + tn) > max) {
+            continue;
+        }
         let f1 = |tp: f64, fp: f64, fn_: f64| if tp > 0.0 { 2.0 * tp / (2.0 * tp + fp + fn_) } else { 0.0 };
         let macro_f1 = (f1(tp, fp, fn_) + f1(tn, fn_, fp)) / 2.0;
         let better = match best {
@@ -107,7 +121,7 @@ fn best_threshold(flag: usize, probs: &[Vec<f32>], gold: &[usize], rows: &[usize
             best = Some((macro_f1, t));
         }
     }
-    best.map(|(_, t)| t)
+    Some(best.map_or(0.95, |(_, t)| t))
 }
 
 #[cfg(test)]
@@ -136,7 +150,7 @@ mod tests {
             gold.push(usize::from(toxic));
             langs.push(Some("en".to_string()));
         }
-        let t = Thresholds::fit(&labels(), "toxic", &probs, &gold, &langs).unwrap();
+        let t = Thresholds::fit(&labels(), "toxic", &probs, &gold, &langs, None).unwrap();
         let fr = t.by_lang["fr"];
         assert!(fr > 0.645 && fr <= 0.85, "{t:?}");
         assert!(t.by_lang["en"] > 0.3 && t.by_lang["en"] <= 0.7, "{t:?}");
@@ -151,7 +165,29 @@ mod tests {
         let probs = vec![vec![0.4, 0.6]; MIN_ROWS];
         let gold = vec![1; MIN_ROWS];
         let langs = vec![Some("it".to_string()); MIN_ROWS];
-        assert!(Thresholds::fit(&labels(), "toxic", &probs, &gold, &langs).is_none());
-        assert!(Thresholds::fit(&labels(), "absent", &probs, &gold, &langs).is_none());
+        assert!(Thresholds::fit(&labels(), "toxic", &probs, &gold, &langs, None).is_none());
+        assert!(Thresholds::fit(&labels(), "absent", &probs, &gold, &langs, None).is_none());
+    }
+
+    #[test]
+    fn a_false_positive_bound_raises_the_threshold_past_the_negatives_it_would_flag() {
+        // Overlapping classes: negatives at 0.2…0.69, positives at 0.4…0.89 (one row per 0.01).
+        // Best macro-F1 alone sits in the overlap; at most 10 % false positives needs about 0.65.
+        let mut probs = Vec::new();
+        let mut gold = Vec::new();
+        for i in 0..50 {
+            for (offset, label) in [(0.2, 0usize), (0.4, 1)] {
+                let p = offset + i as f32 * 0.01;
+                probs.push(vec![1.0 - p, p]);
+                gold.push(label);
+            }
+        }
+        let langs = vec![None; gold.len()];
+        let free = Thresholds::fit(&labels(), "toxic", &probs, &gold, &langs, None).unwrap().default;
+        let bounded = Thresholds::fit(&labels(), "toxic", &probs, &gold, &langs, Some(0.1)).unwrap().default;
+        assert!(free < 0.65, "{free}");
+        assert!((0.635..=0.66).contains(&bounded), "{bounded}");
+        let flagged = probs.iter().zip(&gold).filter(|(p, &g)| g == 0 && f64::from(p[1]) >= bounded).count();
+        assert!(flagged <= 5, "{flagged} of 50 negatives flagged");
     }
 }

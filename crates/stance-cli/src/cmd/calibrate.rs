@@ -23,6 +23,10 @@ pub struct Args {
     /// Labelled validation files (selectors as for `stance train`).
     #[arg(long, num_args = 1.., required = true)]
     pub valid: Vec<stance_heads::DataSpec>,
+    /// Only thresholds that flag at most this share of each language's other-class validation
+    /// rows (e.g. 0.15: at least 85 % of non-toxic comments recognised).
+    #[arg(long, value_name = "RATE")]
+    pub max_false_positives: Option<f64>,
     /// Folder to write the calibrated head into (weights unchanged, thresholds added).
     #[arg(long)]
     pub out: PathBuf,
@@ -45,7 +49,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     report_cache(&encoder, global);
     let probs = loaded.head.predict(&x)?;
     let langs: Vec<Option<String>> = sets.iter().flat_map(|d| d.examples.iter().map(|e| e.lang.clone())).collect();
-    let thresholds = Thresholds::fit(&labels, args.task.label_column(), &probs, &y, &langs)
+    let thresholds = Thresholds::fit(&labels, args.task.label_column(), &probs, &y, &langs, args.max_false_positives)
         .context("cannot choose thresholds: the validation rows lack one of the classes")?;
     if !global.quiet {
         eprintln!("stance calibrate: thresholds {thresholds}; wrote {}", args.out.display());

@@ -202,7 +202,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     if args.thresholds == ThresholdChoice::PerLang {
         let probs = trained.head.predict(&valid_x)?;
         let langs: Vec<Option<String>> = valid_sets.iter().flat_map(|d| d.examples.iter().map(|e| e.lang.clone())).collect();
-        let thresholds = Thresholds::fit(&labels, args.task.label_column(), &probs, &valid_y, &langs)
+        let thresholds = Thresholds::fit(&labels, args.task.label_column(), &probs, &valid_y, &langs, None)
             .context("cannot choose thresholds: the validation rows lack one of the classes")?;
         if !global.quiet {
             eprintln!("stance train: thresholds {thresholds}");

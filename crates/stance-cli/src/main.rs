@@ -42,6 +42,9 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Train a classification head (sentiment, stance, irony, toxicity, reply) on labelled files.
     Train(cmd::train::Args),
+    /// Fine-tune a cross-encoder for stance or reply: the encoder's top layers read target
+    /// (or parent) and comment together (late interaction over cached bottom-layer states).
+    Tune(cmd::tune::Args),
     /// Score a head on labelled files: accuracy, macro-F1, per-class scores, confusion, ECE.
     Eval(cmd::eval::Args),
 }
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Models(args) => cmd::models::run(args, &cli.global),
         Command::Bench(args) => cmd::bench::run(args, &cli.global),
         Command::Train(args) => cmd::train::run(args, &cli.global),
+        Command::Tune(args) => cmd::tune::run(args, &cli.global),
         Command::Eval(args) => cmd::eval::run(args, &cli.global),
     };
     match result {

@@ -465,7 +465,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         training: serde_json::Value::Null,
     };
     let mut init_rng = SeededRng::new(cfg.seed);
-    let mut model = CrossEncoder::new(meta, &layers, &mut || init_rng.normal())?;
+    let model = CrossEncoder::new(meta, &layers, &mut || init_rng.normal())?;
     let mut opt = AdamW::new(
         model.vars(),
         AdamWConfig { weight_decay: cfg.weight_decay, ..Default::default() },

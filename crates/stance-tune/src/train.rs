@@ -97,6 +97,9 @@ pub struct TuneRequest<'a> {
     /// Recorded in the model's training record.
     pub command: String,
     pub quiet: bool,
+    /// Train no further: finish from the checkpoint's best epoch (temperature, save). For
+    /// stopping a long run early; the training record says how many epochs ran.
+    pub finish: bool,
 }
 
 /// One training pair, its texts as keys of the state store.
@@ -523,6 +526,13 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         [cfg.lr * f, cfg.head_lr * f]
     };
     let mut last_save = Instant::now();
+    if req.finish {
+        if prog.best_epoch.is_none() {
+            return Err(TuneError::Invalid("--finish: no epoch has finished yet".into()));
+        }
+        say(format!("finishing after {} epoch(s), from the best (epoch {})", prog.epoch, prog.best_epoch.unwrap_or(0)));
+        prog.done = true;
+    }
     while !prog.done && prog.epoch < cfg.epochs {
         let epoch = prog.epoch;
         let epoch_start = Instant::now();

@@ -68,6 +68,10 @@ pub struct Args {
     /// Stop each epoch after this many steps (smoke runs).
     #[arg(long)]
     pub max_steps_per_epoch: Option<usize>,
+    /// Train no further: save the best epoch of the checkpoint in --work (same command
+    /// otherwise), to cut a run short.
+    #[arg(long)]
+    pub finish: bool,
 }
 
 fn cap(n: usize) -> Option<usize> {
@@ -116,6 +120,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         },
         command,
         quiet: global.quiet,
+        finish: args.finish,
     };
     stance_tune::tune(&request)?;
     Ok(ExitCode::SUCCESS)

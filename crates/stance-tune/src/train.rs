@@ -378,8 +378,11 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         say(format!("train {s}: {n} rows"));
     }
 
+    // `epochs`, `patience` and `checkpoint_every` may change on resume: a run can be extended
+    // (the learning-rate schedule is recomputed for the new length) or cut short.
+    let fixed = TuneConfig { epochs: 0, patience: 0, checkpoint_every: 0, ..cfg.clone() };
     let fingerprint = hash_hex(&[
-        &serde_json::to_string(cfg).unwrap_or_default(),
+        &serde_json::to_string(&fixed).unwrap_or_default(),
         &req.cache_key,
         &train_rows.iter().map(|(s, n)| format!("{s}={n}")).collect::<Vec<_>>().join(";"),
         &valid_sets.iter().map(|(s, e)| format!("{s}={}", e.len())).collect::<Vec<_>>().join(";"),
@@ -495,8 +498,9 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         let saved: Progress = serde_json::from_str(&text).map_err(|e| TuneError::Invalid(e.to_string()))?;
         if saved.fingerprint != fingerprint {
             return Err(TuneError::Invalid(format!(
-                "{} holds a checkpoint of a different run (other data or options): delete it or use another --work",
-                req.work.display()
+                "{} holds a checkpoint of a different run (other data or options; run {}, this {fingerprint}): delete it or use another --work",
+                req.work.display(),
+                saved.fingerprint
             )));
         }
         let tensors = candle_core::safetensors::load(ckpt.join("model.safetensors"), &Device::Cpu)?;
@@ -507,6 +511,10 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         opt.load(&ckpt.join("optim.safetensors"))?;
         say(format!("resuming at epoch {} step {}", saved.epoch + 1, saved.step));
         prog = saved;
+        // A run extended past where it stopped early trains again.
+        if prog.done && !req.finish && prog.epoch < cfg.epochs && prog.bad_epochs < cfg.patience {
+            prog.done = false;
+        }
     }
     let save_ckpt = |model: &CrossEncoder, opt: &AdamW, prog: &Progress| -> Result<()> {
         std::fs::create_dir_all(&ckpt).map_err(|e| TuneError::io(&ckpt, e))?;

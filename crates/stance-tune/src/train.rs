@@ -486,7 +486,8 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         step: 0,
         loss_sum: 0.0,
         loss_n: 0,
-        best_score: f64::NEG_INFINITY,
+        // Below any macro-F1 (and, unlike -inf, representable in JSON).
+        best_score: -1.0,
         best_epoch: None,
         bad_epochs: 0,
         history: Vec::new(),
@@ -679,4 +680,55 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         seconds,
         train_rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_checkpoint_reads_back() {
+        // A checkpoint written before the first epoch ends must resume (a -inf best score
+        // would be written as JSON null and refused).
+        let prog = Progress {
+            fingerprint: "f".into(),
+            epoch: 0,
+            step: 50,
+            loss_sum: 1.0,
+            loss_n: 1,
+            best_score: -1.0,
+            best_epoch: None,
+            bad_epochs: 0,
+            history: Vec::new(),
+            seconds: 1.0,
+            done: false,
+        };
+        let text = serde_json::to_string(&prog).unwrap();
+        let back: Progress = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.step, 50);
+        assert!(back.best_score < 0.0);
+    }
+
+    #[test]
+    fn the_schedule_warms_up_then_decays_to_zero() {
+        assert!((lr_factor(0, 100, 10) - 0.1).abs() < 1e-12);
+        assert!((lr_factor(9, 100, 10) - 1.0).abs() < 1e-12);
+        assert!((lr_factor(10, 100, 10) - 1.0).abs() < 1e-12);
+        assert!(lr_factor(99, 100, 10) > 0.0);
+        assert_eq!(lr_factor(100, 100, 10), 0.0);
+    }
+
+    #[test]
+    fn samples_are_seeded_and_keep_file_order() {
+        let ex: Vec<Example> = (0..50)
+            .map(|i| Example { text: format!("t{i}"), context: Some("c".into()), label: "favor".into(), lang: None })
+            .collect();
+        let a = sample(&ex, Some(10), 1, "x");
+        assert_eq!(a.len(), 10);
+        assert_eq!(a, sample(&ex, Some(10), 1, "x"));
+        assert_ne!(a, sample(&ex, Some(10), 2, "x"));
+        let idx: Vec<usize> = a.iter().map(|e| e.text[1..].parse().unwrap()).collect();
+        assert!(idx.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(sample(&ex, None, 1, "x").len(), 50);
+    }
 }

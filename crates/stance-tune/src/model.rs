@@ -134,6 +134,11 @@ pub struct CrossEncoder {
     /// Every parameter by name: `layer.{i}.<BertLayer name>`, `segment.weight` `[2, hidden]`,
     /// `classifier.weight` `[labels, 2·hidden]`, `classifier.bias` `[labels]`.
     vars: BTreeMap<String, Var>,
+    /// Fixed (not trained) per-dimension standardisation of the pooled vector: `pool.mean`
+    /// and `pool.std`, `[2·hidden]`, measured on training pairs with the initial weights.
+    /// The encoder's states have a few dimensions of very large, nearly constant magnitude;
+    /// unscaled, they swamp the classifier's updates. Absent in a model without them.
+    buffers: BTreeMap<String, Tensor>,
 }
 
 impl std::fmt::Debug for CrossEncoder {
@@ -170,7 +175,7 @@ impl CrossEncoder {
             Var::from_tensor(&Tensor::from_vec(w, (l, 2 * h), &device)?)?,
         );
         vars.insert("classifier.bias".into(), Var::zeros(l, DType::F32, &device)?);
-        Ok(CrossEncoder { meta, vars })
+        Ok(CrossEncoder { meta, vars, buffers: BTreeMap::new() })
     }
 
     /// Loads a saved model folder (`cross_encoder.json` + `cross_encoder.safetensors`).
@@ -193,10 +198,16 @@ impl CrossEncoder {
     /// A model from named tensors (any float dtype), checking that every parameter is there.
     pub fn from_tensors(meta: TunedMeta, tensors: std::collections::HashMap<String, Tensor>) -> Result<Self> {
         let mut vars = BTreeMap::new();
+        let mut buffers = BTreeMap::new();
         for (name, t) in tensors {
-            vars.insert(name, Var::from_tensor(&t.to_dtype(DType::F32)?.contiguous()?)?);
+            let t = t.to_dtype(DType::F32)?.contiguous()?;
+            if name.starts_with("pool.") {
+                buffers.insert(name, t);
+            } else {
+                vars.insert(name, Var::from_tensor(&t)?);
+            }
         }
-        let model = CrossEncoder { meta, vars };
+        let model = CrossEncoder { meta, vars, buffers };
         model.check()?;
         Ok(model)
     }
@@ -218,6 +229,11 @@ impl CrossEncoder {
                 expected.len()
             )));
         }
+        match (self.buffers.get("pool.mean"), self.buffers.get("pool.std")) {
+            (None, None) if self.buffers.is_empty() => {}
+            (Some(m), Some(s)) if self.buffers.len() == 2 && m.dims() == [2 * self.meta.hidden] && s.dims() == m.dims() => {}
+            _ => return Err(TuneError::Invalid("`pool.mean`/`pool.std` missing, extra or misshapen".into())),
+        }
         let cls = self.vars["classifier.weight"].dims().to_vec();
         if cls != [self.meta.labels.len(), 2 * self.meta.hidden] {
             return Err(TuneError::Invalid(format!("classifier shape {cls:?} does not fit the metadata")));
@@ -233,6 +249,7 @@ impl CrossEncoder {
             .vars
             .iter()
             .map(|(k, v)| Ok((k.clone(), v.as_tensor().to_dtype(dtype)?)))
+            .chain(self.buffers.iter().map(|(k, t)| Ok((k.clone(), t.clone()))))
             .collect::<Result<std::collections::HashMap<_, _>>>()?;
         let tmp = dir.join(format!("{WEIGHTS_FILE}.tmp"));
         candle_core::safetensors::save(&tensors, &tmp)?;
@@ -247,6 +264,22 @@ impl CrossEncoder {
     /// The parameters, by name.
     pub fn vars(&self) -> &BTreeMap<String, Var> {
         &self.vars
+    }
+
+    /// The standardisation buffers (see the field), by name.
+    pub fn buffers(&self) -> &BTreeMap<String, Tensor> {
+        &self.buffers
+    }
+
+    /// Sets the pooled vector's standardisation from pooled vectors `[n, 2·hidden]` of the
+    /// current model (std floored at 1e-3).
+    pub fn set_standardisation(&mut self, pooled: &Tensor) -> Result<()> {
+        let pooled = pooled.detach();
+        let mean = pooled.mean(0)?;
+        let std = pooled.broadcast_sub(&mean)?.sqr()?.mean(0)?.sqrt()?.clamp(1e-3f32, f32::MAX)?;
+        self.buffers.insert("pool.mean".into(), mean);
+        self.buffers.insert("pool.std".into(), std);
+        self.check()
     }
 
     /// How many frozen encoder layers produce the states this model reads.
@@ -267,7 +300,7 @@ impl CrossEncoder {
     }
 
     /// Pooled pair vector `[batch, 2·hidden]`: the mean of the top layers' output over the
-    /// context's tokens, then over the comment's.
+    /// context's tokens, then over the comment's, standardised when the model has buffers.
     pub fn pooled(&self, batch: &PairBatch) -> Result<Tensor> {
         let (b, s, h) = batch.x.dims3()?;
         let seg = batch
@@ -285,8 +318,11 @@ impl CrossEncoder {
             )?;
         }
         // [b, 2, s] × [b, s, h] → [b, 2, h] → [b, 2h]
-        let pooled = batch.pool.transpose(1, 2)?.contiguous()?.matmul(&x)?;
-        Ok(pooled.reshape((b, 2 * h))?)
+        let pooled = batch.pool.transpose(1, 2)?.contiguous()?.matmul(&x)?.reshape((b, 2 * h))?;
+        Ok(match (self.buffers.get("pool.mean"), self.buffers.get("pool.std")) {
+            (Some(m), Some(s)) => pooled.broadcast_sub(m)?.broadcast_div(s)?,
+            _ => pooled,
+        })
     }
 
     /// Raw logits `[batch, labels]` from a pooled vector (after any dropout).

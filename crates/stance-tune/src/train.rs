@@ -471,7 +471,30 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         training: serde_json::Value::Null,
     };
     let mut init_rng = SeededRng::new(cfg.seed);
-    let model = CrossEncoder::new(meta, &layers, &mut || init_rng.normal())?;
+    let mut model = CrossEncoder::new(meta, &layers, &mut || init_rng.normal())?;
+    // Standardise the pooled vector with statistics of (up to) 1,024 training pairs under the
+    // initial weights: deterministic, so a resumed run recomputes the same buffers.
+    {
+        let stride = (items.len() / 1024).max(1);
+        let chosen: Vec<usize> = (0..items.len()).step_by(stride).take(1024).collect();
+        let lens: Vec<usize> = chosen.iter().map(|&i| items[i].len).collect();
+        let mut pooled = Vec::new();
+        for group in stance_model::batch::plan(&lens, cfg.batch_tokens * 2) {
+            let states: Vec<(Vec<f32>, Vec<f32>)> = group
+                .iter()
+                .map(|&g| {
+                    let it = &items[chosen[g]];
+                    (
+                        CrossEncoder::truncate_states(&store.get(&it.context).expect("stored"), hidden, cfg.context_tokens),
+                        CrossEncoder::truncate_states(&store.get(&it.text).expect("stored"), hidden, cfg.comment_tokens),
+                    )
+                })
+                .collect();
+            let refs: Vec<(&[f32], &[f32])> = states.iter().map(|(a, b)| (&a[..], &b[..])).collect();
+            pooled.push(model.pooled(&PairBatch::new(&refs, hidden, &Device::Cpu)?)?.detach());
+        }
+        model.set_standardisation(&Tensor::cat(&pooled, 0)?)?;
+    }
     let mut opt = AdamW::new(
         model.vars(),
         AdamWConfig { weight_decay: cfg.weight_decay, ..Default::default() },
@@ -537,7 +560,21 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
     let mut last_save = Instant::now();
     if req.finish {
         if prog.best_epoch.is_none() {
-            return Err(TuneError::Invalid("--finish: no epoch has finished yet".into()));
+            // No epoch has ended: the checkpoint's weights, scored on validation, are the model.
+            let results = evaluate_sets(&model, &store, &valid_sets, cfg.batch_tokens * 2)?;
+            let valid: Vec<(String, f64)> = results.iter().map(|(n, e)| (n.clone(), e.overall.macro_f1 * 100.0)).collect();
+            let score = valid.iter().map(|(_, s)| s).sum::<f64>() / valid.len().max(1) as f64;
+            say(format!("finishing inside epoch {} at step {}: valid mean {score:.2}", prog.epoch + 1, prog.step));
+            prog.history.push(EpochRecord {
+                epoch: prog.epoch + 1,
+                mean_loss: prog.loss_sum / prog.loss_n.max(1) as f64,
+                valid,
+                score,
+                seconds: 0.0,
+            });
+            prog.best_score = score;
+            prog.best_epoch = Some(prog.epoch + 1);
+            model.save(&best_dir, DType::F32)?;
         }
         say(format!("finishing after {} epoch(s), from the best (epoch {})", prog.epoch, prog.best_epoch.unwrap_or(0)));
         prog.done = true;

@@ -211,7 +211,14 @@ fn gradients_match_finite_differences() {
 
 #[test]
 fn predictions_do_not_depend_on_the_batch_and_survive_save_and_load() {
-    let model = tiny_model(5);
+    let mut model = tiny_model(5);
+    let (batch, _, _) = tiny_batch(6);
+    let pooled = model.pooled(&batch).unwrap();
+    model.set_standardisation(&pooled).unwrap();
+    // Standardised: the pooled vectors of the measured batch have mean 0 per dimension.
+    let again = model.pooled(&batch).unwrap().mean(0).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(again < 1e-4, "{again}");
+    assert_eq!(model.buffers().len(), 2);
     let mut rng = SeededRng::new(9);
     let blocks: Vec<(Vec<f32>, Vec<f32>)> = [(3, 9), (5, 2), (1, 1), (7, 8)]
         .iter()
@@ -235,6 +242,7 @@ fn predictions_do_not_depend_on_the_batch_and_survive_save_and_load() {
     model.save(dir.path(), DType::F32).unwrap();
     let loaded = CrossEncoder::load(dir.path()).unwrap();
     assert_eq!(loaded.meta, model.meta);
+    assert_eq!(loaded.buffers().len(), 2);
     assert_eq!(loaded.predict(&refs, 1 << 20).unwrap(), together);
     model.save(dir.path(), DType::F16).unwrap();
     let half = CrossEncoder::load(dir.path()).unwrap().predict(&refs, 1 << 20).unwrap();

@@ -37,6 +37,10 @@ pub struct Args {
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Cross-encoder folders (from `stance tune`) only: keep the encoder states of the data's
+    /// texts in this folder and reuse them on the next run.
+    #[arg(long)]
+    pub states_cache: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

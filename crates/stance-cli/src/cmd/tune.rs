@@ -156,7 +156,16 @@ pub fn eval(args: &eval::Args, dir: &Path, global: &Global) -> Result<ExitCode> 
             bail!("{}: no rows", set.spec);
         }
         let started = std::time::Instant::now();
-        let store = build_store(&opened.model, &[&set.examples[..]], model.bottom_layers(), keep, None, "", global.quiet)?;
+        let key = encoder.cache_id();
+        let store = build_store(
+            &opened.model,
+            &[&set.examples[..]],
+            model.bottom_layers(),
+            keep,
+            args.states_cache.as_deref(),
+            &key,
+            global.quiet,
+        )?;
         let states_s = started.elapsed().as_secs_f64();
         let top = std::time::Instant::now();
         let probs = predict_examples(&model, &store, &set.examples, 8192)?;

@@ -12,4 +12,4 @@ exec $B tune --offline --task reply \
   --max-per-source 2500 --max-valid-per-source 800 \
   --top-layers 2 --context-tokens 96 --comment-tokens 160 \
   --epochs 3 --patience 2 --lr 1e-4 --head-lr 1e-3 --train-batch-tokens 4096 --seed 13 \
-  --checkpoint-every 50 --work "$WORK" --out models/tuned/reply
+  --checkpoint-every 50 --work "$WORK" --out models/tuned/reply "$@"

@@ -136,8 +136,10 @@ pub struct CrossEncoder {
     vars: BTreeMap<String, Var>,
     /// Fixed (not trained) per-dimension standardisation of the pooled vector: `pool.mean`
     /// and `pool.std`, `[2·hidden]`, measured on training pairs with the initial weights.
-    /// The encoder's states have a few dimensions of very large, nearly constant magnitude;
-    /// unscaled, they swamp the classifier's updates. Absent in a model without them.
+    /// Added because training on the raw pooled states started very slowly; the suspected
+    /// cause (dimensions of large, nearly constant magnitude dominating the classifier's
+    /// updates) is not established, and with it training is still slow. Absent in a model
+    /// without them.
     buffers: BTreeMap<String, Tensor>,
 }
 

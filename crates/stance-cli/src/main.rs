@@ -45,6 +45,9 @@ enum Command {
     /// Give a flag head (irony, toxicity) decision thresholds per language, chosen on labelled
     /// validation files, without retraining it.
     Calibrate(cmd::calibrate::Args),
+    /// Fine-tune a cross-encoder for stance or reply: the encoder's top layers read target
+    /// (or parent) and comment together (late interaction over cached bottom-layer states).
+    Tune(cmd::tune::Args),
     /// Score a head on labelled files: accuracy, macro-F1, per-class scores, confusion, ECE.
     Eval(cmd::eval::Args),
 }
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd::bench::run(args, &cli.global),
         Command::Train(args) => cmd::train::run(args, &cli.global),
         Command::Calibrate(args) => cmd::calibrate::run(args, &cli.global),
+        Command::Tune(args) => cmd::tune::run(args, &cli.global),
         Command::Eval(args) => cmd::eval::run(args, &cli.global),
     };
     match result {

@@ -54,4 +54,10 @@ pub struct ModelOutput {
 /// the same numbers whatever else is in its batch (up to float rounding).
 pub trait Model: Send + Sync {
     fn forward(&self, batch: &TokenBatch) -> Result<ModelOutput, ModelError>;
+
+    /// The network as a BERT-family encoder, for callers that need its layers (the bottom
+    /// states and layer weights that `stance-tune`'s cross-encoder reads); `None` for others.
+    fn as_bert(&self) -> Option<&arch::bert::Bert> {
+        None
+    }
 }

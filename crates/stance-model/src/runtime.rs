@@ -77,6 +77,11 @@ impl TextModel {
         })
     }
 
+    /// The loaded network itself.
+    pub fn network(&self) -> &dyn Model {
+        self.model.as_ref()
+    }
+
     pub fn pad_id(&self) -> u32 {
         self.pad_id
     }

@@ -42,6 +42,10 @@ pub struct Args {
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Cross-encoder folders (from `stance tune`) only: keep the encoder states of the data's
+    /// texts in this folder and reuse them on the next run.
+    #[arg(long)]
+    pub states_cache: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +70,16 @@ struct DataResult {
 }
 
 pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
+    // A fine-tuned cross-encoder folder (from `stance tune`), given as --head or --model.
+    for dir in args.head.iter().chain(std::iter::once(&PathBuf::from(&args.model.model))) {
+        if crate::cmd::tune::is_cross_encoder(dir) {
+            let dir = dir.clone();
+            if args.head.is_none() {
+                args.model.model = "default".into();
+            }
+            return crate::cmd::tune::eval(&args, &dir, global);
+        }
+    }
     // `--model DIR` naming a head folder: that head on the default encoder.
     if args.head.is_none() && Path::new(&args.model.model).join(stance_heads::head::META_FILE).is_file() {
         args.head = Some(PathBuf::from(std::mem::replace(&mut args.model.model, "default".into())));

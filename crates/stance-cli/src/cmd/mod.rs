@@ -11,5 +11,6 @@ pub mod eval;
 pub mod models;
 pub mod predict;
 pub mod train;
+pub mod tune;
 /// The reader and writer shared by `embed` and `predict`.
 pub mod texts;

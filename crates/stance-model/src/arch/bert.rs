@@ -8,7 +8,7 @@
 use super::inputs;
 use super::layers::{
     layer_norm, EmbeddingTable, EncoderDims, Linear, MatmulMode, PostLnLayer,
-    PostLnNames,
+    PostLnNames, PostLnWeights,
 };
 use crate::config::{FamilySettings, ModelConfig};
 use crate::error::ModelError;
@@ -174,6 +174,40 @@ impl Bert {
         Ok(states)
     }
 
+    /// Number of encoder layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The output of encoder layer `n_layers - 1` (the embeddings' output for 0): the same
+    /// tensor as `hidden_states(batch)[n_layers]`, without running the layers above it.
+    pub fn bottom_states(&self, batch: &TokenBatch, n_layers: usize) -> Result<Tensor, ModelError> {
+        if n_layers > self.layers.len() {
+            return Err(ModelError::InvalidRequest(format!(
+                "asked for the output of {n_layers} layers of a {}-layer encoder",
+                self.layers.len()
+            )));
+        }
+        inputs::validate(batch, self.vocab_size)?;
+        let mut hidden = self.embed(batch)?;
+        let mask_bias = inputs::mask_bias(batch, &self.device)?;
+        for layer in &self.layers[..n_layers] {
+            hidden = layer.forward(&hidden, mask_bias.as_ref())?;
+        }
+        Ok(hidden)
+    }
+
+    /// The f32 parameters of encoder layer `index` (see [`PostLnWeights`]).
+    pub fn layer_weights(&self, index: usize) -> Result<PostLnWeights, ModelError> {
+        let layer = self.layers.get(index).ok_or_else(|| {
+            ModelError::InvalidRequest(format!(
+                "no encoder layer {index} in a {}-layer encoder",
+                self.layers.len()
+            ))
+        })?;
+        Ok(layer.f32_weights()?)
+    }
+
     /// Runs embeddings and layers, showing each stage's output to `observe`; returns the last.
     fn encode(
         &self,
@@ -249,6 +283,10 @@ pub fn roberta_position_ids(batch: &TokenBatch, padding_idx: u32) -> Vec<u32> {
 }
 
 impl Model for Bert {
+    fn as_bert(&self) -> Option<&Bert> {
+        Some(self)
+    }
+
     fn forward(&self, batch: &TokenBatch) -> Result<ModelOutput, ModelError> {
         let last_hidden = self.encode(batch, |_| {})?;
         let logits = match &self.head {

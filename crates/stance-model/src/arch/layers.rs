@@ -62,6 +62,21 @@ impl Linear {
         Ok(Self::F32(candle_nn::Linear::new(weight, bias)))
     }
 
+    /// The weight `[out_dim, in_dim]` and bias as f32 tensors (quantized blocks are expanded).
+    pub fn f32_parts(&self) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+        match self {
+            Self::F32(linear) => Ok((linear.weight().clone(), linear.bias().cloned())),
+            Self::Quantized { weight, bias } => {
+                let w = match weight {
+                    QMatMul::QTensor(q) => q.dequantize(&candle_core::Device::Cpu)?,
+                    QMatMul::Tensor(t) => t.clone(),
+                    QMatMul::TensorF16(t) => t.to_dtype(candle_core::DType::F32)?,
+                };
+                Ok((w, bias.clone()))
+            }
+        }
+    }
+
     pub fn is_quantized(&self) -> bool {
         matches!(
             self,
@@ -171,6 +186,17 @@ pub struct EncoderDims {
     pub activation: Activation,
 }
 
+/// The f32 parameters of one [`PostLnLayer`], named as in Hugging Face's `BertLayer`
+/// (`attention.self.query.weight`, …, `output.LayerNorm.bias`): what a fine-tuning crate needs
+/// to start a trainable copy of the layer. Linear weights are `[out_dim, in_dim]`.
+#[derive(Debug, Clone)]
+pub struct PostLnWeights {
+    pub tensors: Vec<(String, Tensor)>,
+    pub heads: usize,
+    pub eps: f64,
+    pub activation: Activation,
+}
+
 /// One BERT-style layer: self-attention, add & LayerNorm, feed-forward, add & LayerNorm.
 #[derive(Debug)]
 pub struct PostLnLayer {
@@ -184,6 +210,7 @@ pub struct PostLnLayer {
     ffn_norm: candle_nn::LayerNorm,
     heads: usize,
     head_dim: usize,
+    eps: f64,
     activation: Activation,
 }
 
@@ -214,6 +241,7 @@ impl PostLnLayer {
             ffn_norm: layer_norm(store, &format!("{prefix}.{}", names.ffn_norm), h, dims.eps, true)?,
             heads: dims.heads,
             head_dim: h / dims.heads,
+            eps: dims.eps,
             activation: dims.activation,
         })
     }
@@ -229,6 +257,42 @@ impl PostLnLayer {
         ]
         .iter()
         .any(|l| l.is_quantized())
+    }
+
+    /// This layer's parameters as f32 tensors, under BERT's names (whatever names the
+    /// checkpoint used), quantized linears expanded.
+    pub fn f32_weights(&self) -> candle_core::Result<PostLnWeights> {
+        let mut tensors = Vec::with_capacity(16);
+        let linears = [
+            ("attention.self.query", &self.query),
+            ("attention.self.key", &self.key),
+            ("attention.self.value", &self.value),
+            ("attention.output.dense", &self.attention_output),
+            ("intermediate.dense", &self.ffn_in),
+            ("output.dense", &self.ffn_out),
+        ];
+        for (name, linear) in linears {
+            let (w, b) = linear.f32_parts()?;
+            tensors.push((format!("{name}.weight"), w));
+            if let Some(b) = b {
+                tensors.push((format!("{name}.bias"), b));
+            }
+        }
+        for (name, norm) in [
+            ("attention.output.LayerNorm", &self.attention_norm),
+            ("output.LayerNorm", &self.ffn_norm),
+        ] {
+            tensors.push((format!("{name}.weight"), norm.weight().clone()));
+            if let Some(b) = norm.bias() {
+                tensors.push((format!("{name}.bias"), b.clone()));
+            }
+        }
+        Ok(PostLnWeights {
+            tensors,
+            heads: self.heads,
+            eps: self.eps,
+            activation: self.activation,
+        })
     }
 
     /// `mask_bias`: `[batch, 1, 1, seq]`, 0 on real tokens and a huge negative on padding, or

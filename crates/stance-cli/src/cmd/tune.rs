@@ -1,0 +1,207 @@
+//! `stance tune`: a fine-tuned late-interaction cross-encoder for stance or reply (the
+//! encoder's top layers trained over cached bottom states; see the `stance-tune` crate), and
+//! `stance eval` of such a model folder.
+
+use crate::cmd::eval;
+use crate::flags::{Global, ModelFlags};
+use anyhow::{bail, Result};
+use stance_heads::model_encoder::ModelEncoder;
+use stance_heads::{DataSpec, EvalOptions, Task, TextEncoder};
+use stance_model::tokenize::Truncation;
+use stance_tune::train::{build_store, predict_examples, TuneConfig, TuneRequest};
+use stance_tune::CrossEncoder;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelFlags,
+    /// stance (target ↔ comment) or reply (parent ↔ reply).
+    #[arg(long)]
+    pub task: Task,
+    /// Training files with selectors, as for `stance train`.
+    #[arg(long, num_args = 1.., required = true)]
+    pub train: Vec<DataSpec>,
+    /// Validation files: early stopping on their mean macro-F1, and the temperature.
+    #[arg(long, num_args = 1.., required = true)]
+    pub valid: Vec<DataSpec>,
+    /// Folder to write cross_encoder.safetensors (f16) and cross_encoder.json into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Cached encoder states and checkpoints [default: OUT.work]. A rerun of the same command
+    /// resumes from its last checkpoint.
+    #[arg(long)]
+    pub work: Option<PathBuf>,
+    /// Encoder layers to fine-tune (the rest stay frozen and shared).
+    #[arg(long, default_value_t = 2)]
+    pub top_layers: usize,
+    /// Most tokens kept of the target (or parent).
+    #[arg(long, default_value_t = 64)]
+    pub context_tokens: usize,
+    /// Most tokens kept of the comment.
+    #[arg(long, default_value_t = 192)]
+    pub comment_tokens: usize,
+    #[arg(long, default_value_t = 4)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 5e-5)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 1e-3)]
+    pub head_lr: f64,
+    /// Most padded positions per training batch.
+    #[arg(long, default_value_t = 4096)]
+    pub train_batch_tokens: usize,
+    /// Rows sampled from each training file at most (0: all).
+    #[arg(long, default_value_t = 6000)]
+    pub max_per_source: usize,
+    /// Rows sampled from each validation file at most (0: all).
+    #[arg(long, default_value_t = 1200)]
+    pub max_valid_per_source: usize,
+    #[arg(long, default_value_t = 0.1)]
+    pub dropout: f64,
+    #[arg(long, default_value_t = 2)]
+    pub patience: usize,
+    #[arg(long, default_value_t = 13)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 200)]
+    pub checkpoint_every: usize,
+    /// Stop each epoch after this many steps (smoke runs).
+    #[arg(long)]
+    pub max_steps_per_epoch: Option<usize>,
+    /// Train no further: save the best epoch of the checkpoint in --work (same command
+    /// otherwise), to cut a run short.
+    #[arg(long)]
+    pub finish: bool,
+}
+
+fn cap(n: usize) -> Option<usize> {
+    (n > 0).then_some(n)
+}
+
+pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    if !matches!(args.task, Task::Stance | Task::Reply) {
+        bail!("stance tune trains pair tasks only: stance or reply");
+    }
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let opened = args.model.open(global)?;
+    let encoder = ModelEncoder::new(&opened, Truncation::Head, args.model.batch())?;
+    let train = stance_heads::data::read_datasets(&args.train, args.task)?;
+    let valid = stance_heads::data::read_datasets(&args.valid, args.task)?;
+    let work = args.work.clone().unwrap_or_else(|| {
+        let mut p = args.out.clone().into_os_string();
+        p.push(".work");
+        PathBuf::from(p)
+    });
+    let request = TuneRequest {
+        task: args.task,
+        model: &opened.model,
+        encoder_id: encoder.id(),
+        cache_key: encoder.cache_id(),
+        train,
+        valid,
+        out: args.out.clone(),
+        work,
+        config: TuneConfig {
+            top_layers: args.top_layers,
+            context_tokens: args.context_tokens,
+            comment_tokens: args.comment_tokens,
+            epochs: args.epochs,
+            lr: args.lr,
+            head_lr: args.head_lr,
+            batch_tokens: args.train_batch_tokens,
+            max_per_source: cap(args.max_per_source),
+            max_valid_per_source: cap(args.max_valid_per_source),
+            dropout: args.dropout,
+            patience: args.patience,
+            seed: args.seed,
+            checkpoint_every: args.checkpoint_every,
+            max_steps_per_epoch: args.max_steps_per_epoch,
+            ..TuneConfig::default()
+        },
+        command,
+        quiet: global.quiet,
+        finish: args.finish,
+    };
+    stance_tune::tune(&request)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `dir` holds a cross-encoder (rather than a frozen-vector head).
+pub fn is_cross_encoder(dir: &Path) -> bool {
+    dir.join(stance_tune::model::META_FILE).is_file()
+}
+
+/// `stance eval` of a cross-encoder folder.
+pub fn eval(args: &eval::Args, dir: &Path, global: &Global) -> Result<ExitCode> {
+    let model = CrossEncoder::load(dir)?;
+    if model.meta.task != args.task.name() {
+        bail!("{} is a {} model, not {}", dir.display(), model.meta.task, args.task);
+    }
+    let sets = stance_heads::data::read_datasets(&args.data, args.task)?;
+    let opened = args.model.open(global)?;
+    let encoder = ModelEncoder::new(&opened, Truncation::Head, args.model.batch())?;
+    if encoder.id() != model.meta.encoder {
+        bail!(
+            "{} was trained on encoder `{}`, not this one (`{}`)",
+            dir.display(),
+            model.meta.encoder,
+            encoder.id()
+        );
+    }
+    let keep = model.meta.context_tokens.max(model.meta.comment_tokens);
+    let options = EvalOptions { only_labels: args.labels.clone(), by_lang: args.by == Some(eval::By::Lang) };
+    let mut out = Vec::new();
+    for set in &sets {
+        if set.examples.is_empty() {
+            bail!("{}: no rows", set.spec);
+        }
+        let started = std::time::Instant::now();
+        let key = encoder.cache_id();
+        let store = build_store(
+            &opened.model,
+            &[&set.examples[..]],
+            model.bottom_layers(),
+            keep,
+            args.states_cache.as_deref(),
+            &key,
+            global.quiet,
+        )?;
+        let states_s = started.elapsed().as_secs_f64();
+        let top = std::time::Instant::now();
+        let probs = predict_examples(&model, &store, &set.examples, 8192)?;
+        let top_s = top.elapsed().as_secs_f64();
+        let evaluation = stance_heads::evaluate_examples(model.labels(), &set.examples, &probs, &options)?;
+        if args.json {
+            out.push(serde_json::json!({"data": set.spec, "evaluation": evaluation,
+                "seconds": {"bottom_states": states_s, "top_layers": top_s}}));
+            continue;
+        }
+        println!("== {} — {} cross-encoder {}", set.spec, args.task, dir.display());
+        if evaluation.left_out > 0 {
+            println!("({} rows with a gold label outside --labels left out)", evaluation.left_out);
+        }
+        print!("{}", evaluation.overall.to_text());
+        let f1 = |r: &stance_heads::Report, l: &str| r.classes.iter().find(|c| c.label == l).map(|c| c.f1);
+        if let (Some(a), Some(b)) = (f1(&evaluation.overall, "favor"), f1(&evaluation.overall, "against")) {
+            println!("F1avg (favor, against): {:.2}", (a + b) * 50.0);
+        }
+        for (lang, report) in &evaluation.by_lang {
+            println!("-- lang {lang}");
+            print!("{}", report.to_text());
+        }
+        println!(
+            "time: bottom {} layers {:.1} s ({} distinct texts), top {} layers {:.1} s ({} pairs)",
+            model.bottom_layers(),
+            states_s,
+            store.len(),
+            model.meta.top_layers,
+            top_s,
+            set.examples.len()
+        );
+        println!();
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,387 @@
+//! The cross-encoder: the encoder's top `k` layers (trainable copies), a learned segment
+//! embedding, segment-mean pooling and a linear classifier, over the concatenated bottom-layer
+//! states of a context (target or parent) and a comment.
+
+use crate::error::{Result, TuneError};
+use crate::layer::{self, LayerParams, MASKED, PARAM_NAMES};
+use candle_core::{DType, Device, Tensor, Var};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Weights file and metadata file of a saved model folder.
+pub const WEIGHTS_FILE: &str = "cross_encoder.safetensors";
+pub const META_FILE: &str = "cross_encoder.json";
+pub const FORMAT: &str = "stance-tune/cross-encoder/1";
+
+/// Everything about a saved cross-encoder except its weights.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TunedMeta {
+    pub format: String,
+    /// `stance` or `reply`.
+    pub task: String,
+    /// Output labels, in probability-column order.
+    pub labels: Vec<String>,
+    /// The encoder the states come from, as `stance-heads` computes its id (tokenizer digest,
+    /// shape, prefix, pooling): the cross-encoder reads this encoder's states only.
+    pub encoder: String,
+    /// Encoder layers in total (12 for e5-small).
+    pub encoder_layers: usize,
+    /// Frozen encoder layers run on each text alone: the states read are the output of layer
+    /// `bottom_layers - 1` (index `bottom_layers` of `Bert::hidden_states`).
+    pub bottom_layers: usize,
+    /// Trainable top layers run on the concatenated pair (`encoder_layers - bottom_layers`).
+    pub top_layers: usize,
+    pub hidden: usize,
+    pub heads: usize,
+    pub eps: f64,
+    /// The text prefix of the bottom pass (e5: `query: `), prepended to both texts.
+    pub prefix: String,
+    /// Most states kept of the context text (the first `n − 1` tokens plus the last, `</s>`).
+    pub context_tokens: usize,
+    /// Most states kept of the comment text, likewise.
+    pub comment_tokens: usize,
+    /// Logits are divided by this before the softmax (fitted on validation data).
+    pub temperature: f64,
+    /// How the model was trained (data, options, scores, time); free-form.
+    #[serde(default)]
+    pub training: serde_json::Value,
+}
+
+/// Where to put a text's states in the pair: the segment embedding row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment {
+    Context = 0,
+    Comment = 1,
+}
+
+/// A padded batch of pairs, ready for [`CrossEncoder::logits`].
+#[derive(Debug, Clone)]
+pub struct PairBatch {
+    /// `[batch, seq, hidden]`: context states, then comment states, then zero padding.
+    pub x: Tensor,
+    /// `[batch·seq, 2]`: one-hot segment of each position (all zero on padding).
+    pub segments: Tensor,
+    /// `[batch, 1, 1, seq]` additive attention bias, `None` without padding.
+    pub mask_bias: Option<Tensor>,
+    /// `[batch, seq, 2]`: per segment, 1/len on that segment's tokens (mean-pooling weights).
+    pub pool: Tensor,
+}
+
+impl PairBatch {
+    /// Builds a batch from per-pair `(context, comment)` states, each row-major `[n, hidden]`
+    /// f32 (already truncated to the budgets).
+    pub fn new(pairs: &[(&[f32], &[f32])], hidden: usize, device: &Device) -> Result<Self> {
+        if pairs.is_empty() {
+            return Err(TuneError::Invalid("an empty batch".into()));
+        }
+        let lens: Vec<(usize, usize)> = pairs
+            .iter()
+            .map(|(c, t)| (c.len() / hidden, t.len() / hidden))
+            .collect();
+        if lens.iter().any(|&(a, b)| a == 0 || b == 0) {
+            return Err(TuneError::Invalid("a text with no states".into()));
+        }
+        let seq = lens.iter().map(|(a, b)| a + b).max().unwrap_or(0);
+        let n = pairs.len();
+        let mut x = vec![0f32; n * seq * hidden];
+        let mut seg = vec![0f32; n * seq * 2];
+        let mut bias = vec![0f32; n * seq];
+        let mut pool = vec![0f32; n * seq * 2];
+        let mut padded = false;
+        for (r, ((ctx, com), &(a, b))) in pairs.iter().zip(&lens).enumerate() {
+            let row = r * seq;
+            x[row * hidden..(row + a) * hidden].copy_from_slice(ctx);
+            x[(row + a) * hidden..(row + a + b) * hidden].copy_from_slice(com);
+            for i in 0..seq {
+                let pos = row + i;
+                if i < a {
+                    seg[pos * 2] = 1.0;
+                    pool[pos * 2] = 1.0 / a as f32;
+                } else if i < a + b {
+                    seg[pos * 2 + 1] = 1.0;
+                    pool[pos * 2 + 1] = 1.0 / b as f32;
+                } else {
+                    bias[pos] = MASKED;
+                    padded = true;
+                }
+            }
+        }
+        Ok(PairBatch {
+            x: Tensor::from_vec(x, (n, seq, hidden), device)?,
+            segments: Tensor::from_vec(seg, (n * seq, 2), device)?,
+            mask_bias: if padded {
+                Some(Tensor::from_vec(bias, (n, 1, 1, seq), device)?)
+            } else {
+                None
+            },
+            pool: Tensor::from_vec(pool, (n, seq, 2), device)?,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.x.dims()[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A cross-encoder with its weights as candle [`Var`]s (trainable) and its metadata.
+pub struct CrossEncoder {
+    pub meta: TunedMeta,
+    /// Every parameter by name: `layer.{i}.<BertLayer name>`, `segment.weight` `[2, hidden]`,
+    /// `classifier.weight` `[labels, 2·hidden]`, `classifier.bias` `[labels]`.
+    vars: BTreeMap<String, Var>,
+    /// Fixed (not trained) per-dimension standardisation of the pooled vector: `pool.mean`
+    /// and `pool.std`, `[2·hidden]`, measured on training pairs with the initial weights.
+    /// Added because training on the raw pooled states started very slowly; the suspected
+    /// cause (dimensions of large, nearly constant magnitude dominating the classifier's
+    /// updates) is not established, and with it training is still slow. Absent in a model
+    /// without them.
+    buffers: BTreeMap<String, Tensor>,
+}
+
+impl std::fmt::Debug for CrossEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrossEncoder").field("meta", &self.meta).finish_non_exhaustive()
+    }
+}
+
+impl CrossEncoder {
+    /// A new model: the top layers from `layers` (each 16 tensors in [`PARAM_NAMES`] order,
+    /// bottom first), a zero segment embedding and a classifier drawn with `normal` (std 0.02).
+    pub fn new(meta: TunedMeta, layers: &[Vec<Tensor>], normal: &mut dyn FnMut() -> f64) -> Result<Self> {
+        if layers.len() != meta.top_layers {
+            return Err(TuneError::Invalid(format!(
+                "{} layers given for {} top layers",
+                layers.len(),
+                meta.top_layers
+            )));
+        }
+        let device = Device::Cpu;
+        let mut vars = BTreeMap::new();
+        for (i, layer) in layers.iter().enumerate() {
+            for (name, t) in PARAM_NAMES.iter().zip(layer) {
+                let t = t.to_dtype(DType::F32)?.to_device(&device)?.contiguous()?;
+                vars.insert(format!("layer.{i}.{name}"), Var::from_tensor(&t)?);
+            }
+        }
+        let h = meta.hidden;
+        let l = meta.labels.len();
+        vars.insert("segment.weight".into(), Var::zeros((2, h), DType::F32, &device)?);
+        let w: Vec<f32> = (0..l * 2 * h).map(|_| (normal() * 0.02) as f32).collect();
+        vars.insert(
+            "classifier.weight".into(),
+            Var::from_tensor(&Tensor::from_vec(w, (l, 2 * h), &device)?)?,
+        );
+        vars.insert("classifier.bias".into(), Var::zeros(l, DType::F32, &device)?);
+        Ok(CrossEncoder { meta, vars, buffers: BTreeMap::new() })
+    }
+
+    /// Loads a saved model folder (`cross_encoder.json` + `cross_encoder.safetensors`).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let meta_path = dir.join(META_FILE);
+        let text = std::fs::read_to_string(&meta_path).map_err(|e| TuneError::io(&meta_path, e))?;
+        let meta: TunedMeta = serde_json::from_str(&text)
+            .map_err(|e| TuneError::Invalid(format!("{}: {e}", meta_path.display())))?;
+        if meta.format != FORMAT {
+            return Err(TuneError::Invalid(format!(
+                "{}: format `{}`, expected `{FORMAT}`",
+                meta_path.display(),
+                meta.format
+            )));
+        }
+        let tensors = candle_core::safetensors::load(dir.join(WEIGHTS_FILE), &Device::Cpu)?;
+        Self::from_tensors(meta, tensors)
+    }
+
+    /// A model from named tensors (any float dtype), checking that every parameter is there.
+    pub fn from_tensors(meta: TunedMeta, tensors: std::collections::HashMap<String, Tensor>) -> Result<Self> {
+        let mut vars = BTreeMap::new();
+        let mut buffers = BTreeMap::new();
+        for (name, t) in tensors {
+            let t = t.to_dtype(DType::F32)?.contiguous()?;
+            if name.starts_with("pool.") {
+                buffers.insert(name, t);
+            } else {
+                vars.insert(name, Var::from_tensor(&t)?);
+            }
+        }
+        let model = CrossEncoder { meta, vars, buffers };
+        model.check()?;
+        Ok(model)
+    }
+
+    fn check(&self) -> Result<()> {
+        let mut expected: Vec<String> = (0..self.meta.top_layers)
+            .flat_map(|i| PARAM_NAMES.iter().map(move |n| format!("layer.{i}.{n}")))
+            .collect();
+        expected.extend(["segment.weight", "classifier.weight", "classifier.bias"].map(String::from));
+        for name in &expected {
+            if !self.vars.contains_key(name) {
+                return Err(TuneError::Invalid(format!("the weights have no `{name}`")));
+            }
+        }
+        if self.vars.len() != expected.len() {
+            return Err(TuneError::Invalid(format!(
+                "the weights have {} tensors, expected {}",
+                self.vars.len(),
+                expected.len()
+            )));
+        }
+        match (self.buffers.get("pool.mean"), self.buffers.get("pool.std")) {
+            (None, None) if self.buffers.is_empty() => {}
+            (Some(m), Some(s)) if self.buffers.len() == 2 && m.dims() == [2 * self.meta.hidden] && s.dims() == m.dims() => {}
+            _ => return Err(TuneError::Invalid("`pool.mean`/`pool.std` missing, extra or misshapen".into())),
+        }
+        let cls = self.vars["classifier.weight"].dims().to_vec();
+        if cls != [self.meta.labels.len(), 2 * self.meta.hidden] {
+            return Err(TuneError::Invalid(format!("classifier shape {cls:?} does not fit the metadata")));
+        }
+        Ok(())
+    }
+
+    /// Saves weights (as `dtype`: F32, or F16 for a small file) and metadata into `dir`,
+    /// each written to a temporary name and renamed.
+    pub fn save(&self, dir: &Path, dtype: DType) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| TuneError::io(dir, e))?;
+        let tensors = self
+            .vars
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), v.as_tensor().to_dtype(dtype)?)))
+            .chain(self.buffers.iter().map(|(k, t)| Ok((k.clone(), t.clone()))))
+            .collect::<Result<std::collections::HashMap<_, _>>>()?;
+        let tmp = dir.join(format!("{WEIGHTS_FILE}.tmp"));
+        candle_core::safetensors::save(&tensors, &tmp)?;
+        std::fs::rename(&tmp, dir.join(WEIGHTS_FILE)).map_err(|e| TuneError::io(dir, e))?;
+        let meta = serde_json::to_string_pretty(&self.meta).map_err(|e| TuneError::Invalid(e.to_string()))?;
+        let tmp = dir.join(format!("{META_FILE}.tmp"));
+        std::fs::write(&tmp, meta + "\n").map_err(|e| TuneError::io(&tmp, e))?;
+        std::fs::rename(&tmp, dir.join(META_FILE)).map_err(|e| TuneError::io(dir, e))?;
+        Ok(())
+    }
+
+    /// The parameters, by name.
+    pub fn vars(&self) -> &BTreeMap<String, Var> {
+        &self.vars
+    }
+
+    /// The standardisation buffers (see the field), by name.
+    pub fn buffers(&self) -> &BTreeMap<String, Tensor> {
+        &self.buffers
+    }
+
+    /// Sets the pooled vector's standardisation from pooled vectors `[n, 2·hidden]` of the
+    /// current model (std floored at 1e-3).
+    pub fn set_standardisation(&mut self, pooled: &Tensor) -> Result<()> {
+        let pooled = pooled.detach();
+        let mean = pooled.mean(0)?;
+        let std = pooled.broadcast_sub(&mean)?.sqr()?.mean(0)?.sqrt()?.clamp(1e-3f32, f32::MAX)?;
+        self.buffers.insert("pool.mean".into(), mean);
+        self.buffers.insert("pool.std".into(), std);
+        self.check()
+    }
+
+    /// How many frozen encoder layers produce the states this model reads.
+    pub fn bottom_layers(&self) -> usize {
+        self.meta.bottom_layers
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.meta.labels
+    }
+
+    fn layer_params(&self, i: usize) -> LayerParams {
+        let list: Vec<Tensor> = PARAM_NAMES
+            .iter()
+            .map(|n| self.vars[&format!("layer.{i}.{n}")].as_tensor().clone())
+            .collect();
+        LayerParams::from_list(&list)
+    }
+
+    /// Pooled pair vector `[batch, 2·hidden]`: the mean of the top layers' output over the
+    /// context's tokens, then over the comment's, standardised when the model has buffers.
+    pub fn pooled(&self, batch: &PairBatch) -> Result<Tensor> {
+        let (b, s, h) = batch.x.dims3()?;
+        let seg = batch
+            .segments
+            .matmul(self.vars["segment.weight"].as_tensor())?
+            .reshape((b, s, h))?;
+        let mut x = (&batch.x + seg)?;
+        for i in 0..self.meta.top_layers {
+            x = layer::layer_forward(
+                &self.layer_params(i),
+                &x,
+                batch.mask_bias.as_ref(),
+                self.meta.heads,
+                self.meta.eps,
+            )?;
+        }
+        // [b, 2, s] × [b, s, h] → [b, 2, h] → [b, 2h]
+        let pooled = batch.pool.transpose(1, 2)?.contiguous()?.matmul(&x)?.reshape((b, 2 * h))?;
+        Ok(match (self.buffers.get("pool.mean"), self.buffers.get("pool.std")) {
+            (Some(m), Some(s)) => pooled.broadcast_sub(m)?.broadcast_div(s)?,
+            _ => pooled,
+        })
+    }
+
+    /// Raw logits `[batch, labels]` from a pooled vector (after any dropout).
+    pub fn classify(&self, pooled: &Tensor) -> Result<Tensor> {
+        Ok(layer::linear(
+            pooled,
+            self.vars["classifier.weight"].as_tensor(),
+            self.vars["classifier.bias"].as_tensor(),
+        )?)
+    }
+
+    /// Raw logits (no temperature) `[batch, labels]`.
+    pub fn logits(&self, batch: &PairBatch) -> Result<Tensor> {
+        self.classify(&self.pooled(batch)?)
+    }
+
+    /// Keeps at most `budget` rows of a text's states `[n, hidden]`: the first `budget − 1` and
+    /// the last (the end-of-text token), so the cut text still ends as the encoder ends texts.
+    pub fn truncate_states(states: &[f32], hidden: usize, budget: usize) -> Vec<f32> {
+        let n = states.len() / hidden;
+        if n <= budget || budget < 2 {
+            return states[..n.min(budget.max(1)) * hidden].to_vec();
+        }
+        let mut out = Vec::with_capacity(budget * hidden);
+        out.extend_from_slice(&states[..(budget - 1) * hidden]);
+        out.extend_from_slice(&states[(n - 1) * hidden..]);
+        out
+    }
+
+    /// Probabilities (temperature applied), one row per pair, columns in [`Self::labels`] order.
+    /// Each element is `(context_states, comment_states)`: the bottom-layer output of
+    /// `prefix + text` (all of its tokens, `[n, hidden]` row-major f32, as from
+    /// [`crate::states::bottom_states`]); truncation to the budgets is done here. Pairs are
+    /// scored in length-sorted batches of at most `batch_tokens` padded positions; the result
+    /// is in input order.
+    pub fn predict(&self, pairs: &[(&[f32], &[f32])], batch_tokens: usize) -> Result<Vec<Vec<f32>>> {
+        let h = self.meta.hidden;
+        let cut: Vec<(Vec<f32>, Vec<f32>)> = pairs
+            .iter()
+            .map(|(c, t)| {
+                (
+                    Self::truncate_states(c, h, self.meta.context_tokens),
+                    Self::truncate_states(t, h, self.meta.comment_tokens),
+                )
+            })
+            .collect();
+        let lengths: Vec<usize> = cut.iter().map(|(a, b)| (a.len() + b.len()) / h).collect();
+        let mut out = vec![Vec::new(); pairs.len()];
+        for group in stance_model::batch::plan(&lengths, batch_tokens) {
+            let refs: Vec<(&[f32], &[f32])> = group.iter().map(|&i| (&cut[i].0[..], &cut[i].1[..])).collect();
+            let batch = PairBatch::new(&refs, h, &Device::Cpu)?;
+            let logits = (self.logits(&batch)? / self.meta.temperature)?;
+            let probs = layer::softmax(&logits)?.to_vec2::<f32>()?;
+            for (&i, p) in group.iter().zip(probs) {
+                out[i] = p;
+            }
+        }
+        Ok(out)
+    }
+}

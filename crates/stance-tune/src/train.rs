@@ -1,0 +1,771 @@
+//! Training: data → cached bottom states → length-sorted token-budget batches → AdamW on the
+//! top layers, segment embedding and classifier, with early stopping on validation macro-F1,
+//! checkpoints that a rerun resumes from, and temperature scaling at the end.
+
+use crate::error::{Result, TuneError};
+use crate::layer;
+use crate::model::{CrossEncoder, PairBatch, TunedMeta, FORMAT};
+use crate::optim::{AdamW, AdamWConfig};
+use crate::states::StateStore;
+use candle_core::{DType, Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use stance_heads::rng::SeededRng;
+use stance_heads::{Dataset, EvalOptions, Evaluation, Example, Task};
+use stance_model::runtime::TextModel;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The labels of a task's cross-encoder, in output order.
+pub fn task_labels(task: Task) -> Result<Vec<String>> {
+    let l: &[&str] = match task {
+        Task::Stance => &["favor", "against", "none"],
+        Task::Reply => &["agree", "disagree", "none"],
+        other => return Err(TuneError::Invalid(format!("the cross-encoder reads pairs: not for `{other}`"))),
+    };
+    Ok(l.iter().map(|s| s.to_string()).collect())
+}
+
+/// Training options. The defaults are the shipped stance model's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TuneConfig {
+    pub top_layers: usize,
+    pub context_tokens: usize,
+    pub comment_tokens: usize,
+    pub epochs: usize,
+    /// Learning rate of the encoder's top layers.
+    pub lr: f64,
+    /// Learning rate of the new parameters (segment embedding, classifier).
+    pub head_lr: f64,
+    pub weight_decay: f64,
+    /// Share of all steps spent warming the learning rate up (then linear decay to 0).
+    pub warmup: f64,
+    /// Most padded positions (rows × longest pair) per training batch.
+    pub batch_tokens: usize,
+    /// Rows kept of each training file at most (a seeded sample), so big sources do not swamp
+    /// the small ones or the time budget.
+    pub max_per_source: Option<usize>,
+    /// Rows kept of each validation file at most.
+    pub max_valid_per_source: Option<usize>,
+    pub dropout: f64,
+    pub patience: usize,
+    pub seed: u64,
+    /// Save a checkpoint every this many steps (and at every epoch's end).
+    pub checkpoint_every: usize,
+    /// Stop each epoch after this many steps (smoke runs).
+    pub max_steps_per_epoch: Option<usize>,
+}
+
+impl Default for TuneConfig {
+    fn default() -> Self {
+        TuneConfig {
+            top_layers: 2,
+            context_tokens: 64,
+            comment_tokens: 192,
+            epochs: 4,
+            lr: 5e-5,
+            head_lr: 1e-3,
+            weight_decay: 0.01,
+            warmup: 0.06,
+            batch_tokens: 4096,
+            max_per_source: Some(6000),
+            max_valid_per_source: Some(1200),
+            dropout: 0.1,
+            patience: 2,
+            seed: 13,
+            checkpoint_every: 200,
+            max_steps_per_epoch: None,
+        }
+    }
+}
+
+/// What to train on and where.
+pub struct TuneRequest<'a> {
+    pub task: Task,
+    pub model: &'a TextModel,
+    /// The encoder id (`stance-heads`' `ModelEncoder::id`): recorded in the model.
+    pub encoder_id: String,
+    /// Everything that changes a state (the encoder's cache id): keys the state cache.
+    pub cache_key: String,
+    pub train: Vec<Dataset>,
+    pub valid: Vec<Dataset>,
+    pub out: PathBuf,
+    /// States cache and checkpoints (kept after the run; delete to start afresh).
+    pub work: PathBuf,
+    pub config: TuneConfig,
+    /// Recorded in the model's training record.
+    pub command: String,
+    pub quiet: bool,
+    /// Train no further: finish from the checkpoint's best epoch (temperature, save). For
+    /// stopping a long run early; the training record says how many epochs ran.
+    pub finish: bool,
+}
+
+/// One training pair, its texts as keys of the state store.
+#[derive(Debug, Clone)]
+struct Item {
+    context: String,
+    text: String,
+    label: usize,
+    weight: f32,
+    len: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub mean_loss: f64,
+    /// Validation macro-F1 (in %) per validation file, in the order given.
+    pub valid: Vec<(String, f64)>,
+    pub score: f64,
+    pub seconds: f64,
+}
+
+/// Progress saved with each checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Progress {
+    fingerprint: String,
+    epoch: usize,
+    step: usize,
+    loss_sum: f64,
+    loss_n: usize,
+    best_score: f64,
+    best_epoch: Option<usize>,
+    bad_epochs: usize,
+    history: Vec<EpochRecord>,
+    seconds: f64,
+    done: bool,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct TuneReport {
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: usize,
+    pub best_score: f64,
+    pub temperature: f64,
+    pub seconds: f64,
+    pub train_rows: Vec<(String, usize)>,
+}
+
+fn hash_hex(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A seeded sample of at most `cap` examples, kept in file order.
+fn sample(examples: &[Example], cap: Option<usize>, seed: u64, spec: &str) -> Vec<Example> {
+    match cap {
+        Some(cap) if examples.len() > cap => {
+            let mut idx: Vec<usize> = (0..examples.len()).collect();
+            let salt = u64::from_str_radix(&hash_hex(&[spec]), 16).unwrap_or(0);
+            SeededRng::new(seed ^ salt).shuffle(&mut idx);
+            idx.truncate(cap);
+            idx.sort_unstable();
+            idx.into_iter().map(|i| examples[i].clone()).collect()
+        }
+        _ => examples.to_vec(),
+    }
+}
+
+/// Scores over the labels the gold data has when that is a strict subset of the model's
+/// (X-Stance: favor/against only), else over all: the rule every validation uses.
+pub fn eval_options(labels: &[String], examples: &[Example]) -> EvalOptions {
+    let present: Vec<String> = labels
+        .iter()
+        .filter(|l| examples.iter().any(|e| &e.label == *l))
+        .cloned()
+        .collect();
+    EvalOptions {
+        only_labels: if present.len() < labels.len() && present.len() >= 2 { Some(present) } else { None },
+        by_lang: false,
+    }
+}
+
+/// Probabilities for `examples` from states in `store` (context = `example.context`).
+pub fn predict_examples(
+    model: &CrossEncoder,
+    store: &StateStore,
+    examples: &[Example],
+    batch_tokens: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let states: Vec<(Vec<f32>, Vec<f32>)> = examples
+        .iter()
+        .map(|e| {
+            let ctx = e.context.as_deref().unwrap_or("");
+            let get = |t: &str| {
+                store
+                    .get(t)
+                    .ok_or_else(|| TuneError::Invalid(format!("no states for text `{}`", t.chars().take(40).collect::<String>())))
+            };
+            Ok((get(ctx)?, get(&e.text)?))
+        })
+        .collect::<Result<_>>()?;
+    let refs: Vec<(&[f32], &[f32])> = states.iter().map(|(a, b)| (&a[..], &b[..])).collect();
+    model.predict(&refs, batch_tokens)
+}
+
+/// Computes the states of every text of `sets` (contexts and comments).
+pub fn build_store(
+    model: &TextModel,
+    sets: &[&[Example]],
+    n_layers: usize,
+    keep: usize,
+    cache_dir: Option<&Path>,
+    key: &str,
+    quiet: bool,
+) -> Result<StateStore> {
+    let mut texts: Vec<&str> = Vec::new();
+    for set in sets {
+        for e in set.iter() {
+            texts.push(&e.text);
+            if let Some(c) = &e.context {
+                texts.push(c);
+            }
+        }
+    }
+    let bar = progress_bar(0, "encoder states", quiet);
+    let store = StateStore::build(
+        model,
+        &texts,
+        n_layers,
+        keep,
+        stance_model::batch::DEFAULT_BATCH_TOKENS,
+        cache_dir,
+        key,
+        &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok(store)
+}
+
+pub fn progress_bar(len: usize, what: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} {per_sec} [{elapsed} < {eta}]") {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Scores `model` on each set: macro-F1 per [`eval_options`].
+pub fn evaluate_sets(
+    model: &CrossEncoder,
+    store: &StateStore,
+    sets: &[(String, Vec<Example>)],
+    batch_tokens: usize,
+) -> Result<Vec<(String, Evaluation)>> {
+    sets.iter()
+        .map(|(name, examples)| {
+            let probs = predict_examples(model, store, examples, batch_tokens)?;
+            let opts = eval_options(model.labels(), examples);
+            Ok((name.clone(), stance_heads::evaluate_examples(model.labels(), examples, &probs, &opts)?))
+        })
+        .collect()
+}
+
+/// The temperature (from a grid of 0.5–5) that minimises the negative log-likelihood of the
+/// gold labels under `logits / T`.
+pub fn fit_temperature(logits: &[Vec<f32>], gold: &[usize]) -> f64 {
+    let nll = |t: f64| -> f64 {
+        logits
+            .iter()
+            .zip(gold)
+            .map(|(row, &g)| {
+                let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+                let lse = row.iter().map(|&z| ((z as f64 - max) / t).exp()).sum::<f64>().ln();
+                lse - (row[g] as f64 - max) / t
+            })
+            .sum()
+    };
+    let mut best = (1.0, nll(1.0));
+    for i in 0..=90 {
+        let t = 0.5 + 0.05 * i as f64;
+        let v = nll(t);
+        if v < best.1 {
+            best = (t, v);
+        }
+    }
+    best.0
+}
+
+fn lr_factor(step: usize, total: usize, warmup: usize) -> f64 {
+    if step < warmup {
+        (step + 1) as f64 / warmup.max(1) as f64
+    } else {
+        ((total - step.min(total)) as f64 / (total - warmup).max(1) as f64).max(0.0)
+    }
+}
+
+/// Cross-entropy of `logits` against one-hot `gold`, each row weighted, normalised by the
+/// weights' sum.
+pub fn weighted_loss(logits: &Tensor, gold: &[usize], weights: &[f32]) -> Result<Tensor> {
+    let (b, l) = logits.dims2()?;
+    let mut onehot = vec![0f32; b * l];
+    for (r, &g) in gold.iter().enumerate() {
+        onehot[r * l + g] = 1.0;
+    }
+    let onehot = Tensor::from_vec(onehot, (b, l), logits.device())?;
+    let w = Tensor::from_slice(weights, b, logits.device())?;
+    let picked = (layer::log_softmax(logits)? * onehot)?.sum(1)?;
+    let total: f32 = weights.iter().sum();
+    Ok(((picked * w)?.sum_all()? * (-1.0 / total as f64))?)
+}
+
+/// Inverted dropout mask `[rows, cols]` from a seeded generator.
+fn dropout_mask(rows: usize, cols: usize, p: f64, rng: &mut SeededRng) -> Result<Tensor> {
+    let keep = 1.0 - p;
+    let v: Vec<f32> = (0..rows * cols)
+        .map(|_| if rng.next_f64() < keep { (1.0 / keep) as f32 } else { 0.0 })
+        .collect();
+    Ok(Tensor::from_vec(v, (rows, cols), &Device::Cpu)?)
+}
+
+/// Trains a cross-encoder and saves it into `request.out`. A rerun with the same request
+/// resumes from the last checkpoint in `request.work`.
+pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
+    let cfg = &req.config;
+    let labels = task_labels(req.task)?;
+    let bert = req
+        .model
+        .network()
+        .as_bert()
+        .ok_or_else(|| TuneError::Invalid("the cross-encoder needs a BERT-family encoder".into()))?;
+    let n_layers = bert.num_layers();
+    if cfg.top_layers == 0 || cfg.top_layers > n_layers {
+        return Err(TuneError::Invalid(format!("--top-layers must be 1..={n_layers}")));
+    }
+    let bottom = n_layers - cfg.top_layers;
+    let hidden = req.model.config.hidden_size;
+    let say = |s: String| {
+        if !req.quiet {
+            eprintln!("stance tune: {s}");
+        }
+    };
+
+    // Data: seeded samples, label checks, class weights balanced within each source.
+    let mut train_sets: Vec<(String, Vec<Example>)> = Vec::new();
+    for d in &req.train {
+        let ex = sample(&d.examples, cfg.max_per_source, cfg.seed, &d.spec);
+        train_sets.push((d.spec.clone(), ex));
+    }
+    let valid_sets: Vec<(String, Vec<Example>)> = req
+        .valid
+        .iter()
+        .map(|d| (d.spec.clone(), sample(&d.examples, cfg.max_valid_per_source, cfg.seed, &d.spec)))
+        .collect();
+    for (spec, ex) in train_sets.iter().chain(&valid_sets) {
+        if ex.is_empty() {
+            return Err(TuneError::Invalid(format!("{spec}: no rows")));
+        }
+        if let Some(e) = ex.iter().find(|e| !labels.contains(&e.label)) {
+            return Err(TuneError::Invalid(format!("{spec}: label `{}` is not one of {}", e.label, labels.join(", "))));
+        }
+    }
+    let train_rows: Vec<(String, usize)> = train_sets.iter().map(|(s, e)| (s.clone(), e.len())).collect();
+    for (s, n) in &train_rows {
+        say(format!("train {s}: {n} rows"));
+    }
+
+    // `epochs`, `patience` and `checkpoint_every` may change on resume: a run can be extended
+    // (the learning-rate schedule is recomputed for the new length) or cut short.
+    let fixed = TuneConfig { epochs: 0, patience: 0, checkpoint_every: 0, ..cfg.clone() };
+    let fingerprint = hash_hex(&[
+        &serde_json::to_string(&fixed).unwrap_or_default(),
+        &req.cache_key,
+        &train_rows.iter().map(|(s, n)| format!("{s}={n}")).collect::<Vec<_>>().join(";"),
+        &valid_sets.iter().map(|(s, e)| format!("{s}={}", e.len())).collect::<Vec<_>>().join(";"),
+        req.task.name(),
+    ]);
+
+    std::fs::create_dir_all(&req.work).map_err(|e| TuneError::io(&req.work, e))?;
+    let keep = cfg.context_tokens.max(cfg.comment_tokens);
+    let all: Vec<&[Example]> = train_sets.iter().chain(&valid_sets).map(|(_, e)| &e[..]).collect();
+    let t0 = Instant::now();
+    let store = build_store(req.model, &all, bottom, keep, Some(&req.work.join("states")), &req.cache_key, req.quiet)?;
+    let states_seconds = t0.elapsed().as_secs_f64();
+    say(format!("states of {} distinct texts ready ({states_seconds:.0} s)", store.len()));
+
+    let rows_of = |t: &str, budget: usize| store.rows(t).unwrap_or(0).min(budget);
+    let mut items: Vec<Item> = Vec::new();
+    for (_, ex) in &train_sets {
+        let mut counts = vec![0usize; labels.len()];
+        for e in ex {
+            counts[labels.iter().position(|l| *l == e.label).expect("checked")] += 1;
+        }
+        let present = counts.iter().filter(|&&c| c > 0).count();
+        for e in ex {
+            let label = labels.iter().position(|l| *l == e.label).expect("checked");
+            let ctx = e.context.clone().unwrap_or_default();
+            let len = rows_of(&ctx, cfg.context_tokens) + rows_of(&e.text, cfg.comment_tokens);
+            items.push(Item {
+                weight: ex.len() as f32 / (present * counts[label]) as f32,
+                context: ctx,
+                text: e.text.clone(),
+                label,
+                len,
+            });
+        }
+    }
+    let mean_w = items.iter().map(|i| i.weight as f64).sum::<f64>() / items.len() as f64;
+    for i in &mut items {
+        i.weight /= mean_w as f32;
+    }
+    let lengths: Vec<usize> = items.iter().map(|i| i.len).collect();
+    let batches = stance_model::batch::plan(&lengths, cfg.batch_tokens);
+    let steps_per_epoch = cfg.max_steps_per_epoch.map_or(batches.len(), |m| m.min(batches.len()));
+    let total_steps = steps_per_epoch * cfg.epochs;
+    let warmup = (cfg.warmup * total_steps as f64).round() as usize;
+    say(format!(
+        "{} training pairs in {} batches per epoch; {} epochs at most; top {} of {} layers",
+        items.len(),
+        batches.len(),
+        cfg.epochs,
+        cfg.top_layers,
+        n_layers
+    ));
+
+    // Model and optimiser, fresh or from the checkpoint.
+    let layers = (bottom..n_layers)
+        .map(|i| {
+            let w = bert.layer_weights(i)?;
+            crate::layer::PARAM_NAMES
+                .iter()
+                .map(|n| {
+                    w.tensors
+                        .iter()
+                        .find(|(k, _)| k == n)
+                        .map(|(_, t)| t.clone())
+                        .ok_or_else(|| TuneError::Invalid(format!("encoder layer {i} has no `{n}`")))
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let w0 = bert.layer_weights(0)?;
+    let meta = TunedMeta {
+        format: FORMAT.into(),
+        task: req.task.name().into(),
+        labels: labels.clone(),
+        encoder: req.encoder_id.clone(),
+        encoder_layers: n_layers,
+        bottom_layers: bottom,
+        top_layers: cfg.top_layers,
+        hidden,
+        heads: w0.heads,
+        eps: w0.eps,
+        prefix: req.model.prefix(stance_model::embed::EmbedMode::Query).to_string(),
+        context_tokens: cfg.context_tokens,
+        comment_tokens: cfg.comment_tokens,
+        temperature: 1.0,
+        training: serde_json::Value::Null,
+    };
+    let mut init_rng = SeededRng::new(cfg.seed);
+    let mut model = CrossEncoder::new(meta, &layers, &mut || init_rng.normal())?;
+    // Standardise the pooled vector with statistics of (up to) 1,024 training pairs under the
+    // initial weights: deterministic, so a resumed run recomputes the same buffers.
+    {
+        let stride = (items.len() / 1024).max(1);
+        let chosen: Vec<usize> = (0..items.len()).step_by(stride).take(1024).collect();
+        let lens: Vec<usize> = chosen.iter().map(|&i| items[i].len).collect();
+        let mut pooled = Vec::new();
+        for group in stance_model::batch::plan(&lens, cfg.batch_tokens * 2) {
+            let states: Vec<(Vec<f32>, Vec<f32>)> = group
+                .iter()
+                .map(|&g| {
+                    let it = &items[chosen[g]];
+                    (
+                        CrossEncoder::truncate_states(&store.get(&it.context).expect("stored"), hidden, cfg.context_tokens),
+                        CrossEncoder::truncate_states(&store.get(&it.text).expect("stored"), hidden, cfg.comment_tokens),
+                    )
+                })
+                .collect();
+            let refs: Vec<(&[f32], &[f32])> = states.iter().map(|(a, b)| (&a[..], &b[..])).collect();
+            pooled.push(model.pooled(&PairBatch::new(&refs, hidden, &Device::Cpu)?)?.detach());
+        }
+        model.set_standardisation(&Tensor::cat(&pooled, 0)?)?;
+    }
+    let mut opt = AdamW::new(
+        model.vars(),
+        AdamWConfig { weight_decay: cfg.weight_decay, ..Default::default() },
+        |name| usize::from(!name.starts_with("layer.")),
+    )?;
+    let ckpt = req.work.join("checkpoint");
+    let best_dir = req.work.join("best");
+    let state_path = ckpt.join("progress.json");
+    let mut prog = Progress {
+        fingerprint: fingerprint.clone(),
+        epoch: 0,
+        step: 0,
+        loss_sum: 0.0,
+        loss_n: 0,
+        // Below any macro-F1 (and, unlike -inf, representable in JSON).
+        best_score: -1.0,
+        best_epoch: None,
+        bad_epochs: 0,
+        history: Vec::new(),
+        seconds: 0.0,
+        done: false,
+    };
+    if state_path.is_file() {
+        let text = std::fs::read_to_string(&state_path).map_err(|e| TuneError::io(&state_path, e))?;
+        let saved: Progress = serde_json::from_str(&text).map_err(|e| TuneError::Invalid(e.to_string()))?;
+        if saved.fingerprint != fingerprint {
+            return Err(TuneError::Invalid(format!(
+                "{} holds a checkpoint of a different run (other data or options; run {}, this {fingerprint}): delete it or use another --work",
+                req.work.display(),
+                saved.fingerprint
+            )));
+        }
+        let tensors = candle_core::safetensors::load(ckpt.join("model.safetensors"), &Device::Cpu)?;
+        for (name, var) in model.vars() {
+            let t = tensors.get(name).ok_or_else(|| TuneError::Invalid(format!("checkpoint has no `{name}`")))?;
+            var.set(t)?;
+        }
+        opt.load(&ckpt.join("optim.safetensors"))?;
+        say(format!("resuming at epoch {} step {}", saved.epoch + 1, saved.step));
+        prog = saved;
+        // A run extended past where it stopped early trains again.
+        if prog.done && !req.finish && prog.epoch < cfg.epochs && prog.bad_epochs < cfg.patience {
+            prog.done = false;
+        }
+    }
+    let save_ckpt = |model: &CrossEncoder, opt: &AdamW, prog: &Progress| -> Result<()> {
+        std::fs::create_dir_all(&ckpt).map_err(|e| TuneError::io(&ckpt, e))?;
+        let tensors: std::collections::HashMap<String, Tensor> =
+            model.vars().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+        let tmp = ckpt.join("model.tmp");
+        candle_core::safetensors::save(&tensors, &tmp)?;
+        std::fs::rename(&tmp, ckpt.join("model.safetensors")).map_err(|e| TuneError::io(&ckpt, e))?;
+        opt.save(&ckpt.join("optim.safetensors"))?;
+        let tmp = ckpt.join("progress.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(prog).unwrap_or_default()).map_err(|e| TuneError::io(&tmp, e))?;
+        std::fs::rename(&tmp, &state_path).map_err(|e| TuneError::io(&state_path, e))
+    };
+
+    let lrs = |step: usize| {
+        let f = lr_factor(step, total_steps, warmup);
+        [cfg.lr * f, cfg.head_lr * f]
+    };
+    let mut last_save = Instant::now();
+    if req.finish {
+        if prog.best_epoch.is_none() {
+            // No epoch has ended: the checkpoint's weights, scored on validation, are the model.
+            let results = evaluate_sets(&model, &store, &valid_sets, cfg.batch_tokens * 2)?;
+            let valid: Vec<(String, f64)> = results.iter().map(|(n, e)| (n.clone(), e.overall.macro_f1 * 100.0)).collect();
+            let score = valid.iter().map(|(_, s)| s).sum::<f64>() / valid.len().max(1) as f64;
+            say(format!("finishing inside epoch {} at step {}: valid mean {score:.2}", prog.epoch + 1, prog.step));
+            prog.history.push(EpochRecord {
+                epoch: prog.epoch + 1,
+                mean_loss: prog.loss_sum / prog.loss_n.max(1) as f64,
+                valid,
+                score,
+                seconds: 0.0,
+            });
+            prog.best_score = score;
+            prog.best_epoch = Some(prog.epoch + 1);
+            model.save(&best_dir, DType::F32)?;
+        }
+        say(format!("finishing after {} epoch(s), from the best (epoch {})", prog.epoch, prog.best_epoch.unwrap_or(0)));
+        prog.done = true;
+    }
+    while !prog.done && prog.epoch < cfg.epochs {
+        let epoch = prog.epoch;
+        let epoch_start = Instant::now();
+        let mut order: Vec<usize> = (0..batches.len()).collect();
+        SeededRng::new(cfg.seed.wrapping_add(1 + epoch as u64).wrapping_mul(0x9E37_79B9)).shuffle(&mut order);
+        order.truncate(steps_per_epoch);
+        let bar = progress_bar(steps_per_epoch, &format!("epoch {}/{}", epoch + 1, cfg.epochs), req.quiet);
+        bar.set_position(prog.step as u64);
+        bar.reset_eta();
+        for step in prog.step..steps_per_epoch {
+            let group = &batches[order[step]];
+            let states: Vec<(Vec<f32>, Vec<f32>)> = group
+                .iter()
+                .map(|&i| {
+                    let it = &items[i];
+                    let c = store.get(&it.context).expect("stored");
+                    let t = store.get(&it.text).expect("stored");
+                    (
+                        CrossEncoder::truncate_states(&c, hidden, cfg.context_tokens),
+                        CrossEncoder::truncate_states(&t, hidden, cfg.comment_tokens),
+                    )
+                })
+                .collect();
+            let refs: Vec<(&[f32], &[f32])> = states.iter().map(|(a, b)| (&a[..], &b[..])).collect();
+            let batch = PairBatch::new(&refs, hidden, &Device::Cpu)?;
+            let pooled = model.pooled(&batch)?;
+            let pooled = if cfg.dropout > 0.0 {
+                let mut rng = SeededRng::new(cfg.seed ^ ((epoch as u64) << 40) ^ ((step as u64) << 8) ^ 0xD5);
+                let (r, c) = pooled.dims2()?;
+                (pooled * dropout_mask(r, c, cfg.dropout, &mut rng)?)?
+            } else {
+                pooled
+            };
+            let logits = model.classify(&pooled)?;
+            let gold: Vec<usize> = group.iter().map(|&i| items[i].label).collect();
+            let weights: Vec<f32> = group.iter().map(|&i| items[i].weight).collect();
+            let loss = weighted_loss(&logits, &gold, &weights)?;
+            let loss_value = loss.to_scalar::<f32>()? as f64;
+            if !loss_value.is_finite() {
+                return Err(TuneError::Invalid(format!("the loss became {loss_value} at epoch {} step {step}", epoch + 1)));
+            }
+            let grads = loss.backward()?;
+            let global = epoch * steps_per_epoch + step;
+            opt.step(&grads, &lrs(global))?;
+            prog.loss_sum += loss_value;
+            prog.loss_n += 1;
+            prog.step = step + 1;
+            bar.set_position(prog.step as u64);
+            bar.set_message(format!("epoch {}/{} loss {:.4}", epoch + 1, cfg.epochs, prog.loss_sum / prog.loss_n as f64));
+            if cfg.checkpoint_every > 0 && prog.step % cfg.checkpoint_every == 0 && prog.step < steps_per_epoch {
+                prog.seconds += last_save.elapsed().as_secs_f64();
+                last_save = Instant::now();
+                save_ckpt(&model, &opt, &prog)?;
+            }
+        }
+        bar.finish_and_clear();
+        let results = evaluate_sets(&model, &store, &valid_sets, cfg.batch_tokens * 2)?;
+        let valid: Vec<(String, f64)> = results.iter().map(|(n, e)| (n.clone(), e.overall.macro_f1 * 100.0)).collect();
+        let score = valid.iter().map(|(_, s)| s).sum::<f64>() / valid.len().max(1) as f64;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            mean_loss: prog.loss_sum / prog.loss_n.max(1) as f64,
+            valid: valid.clone(),
+            score,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        say(format!(
+            "epoch {}: loss {:.4}; valid {}; mean {:.2}",
+            epoch + 1,
+            record.mean_loss,
+            valid.iter().map(|(n, s)| format!("{n} {s:.2}")).collect::<Vec<_>>().join(", "),
+            score
+        ));
+        prog.history.push(record);
+        if score > prog.best_score {
+            prog.best_score = score;
+            prog.best_epoch = Some(epoch + 1);
+            prog.bad_epochs = 0;
+            model.save(&best_dir, DType::F32)?;
+        } else {
+            prog.bad_epochs += 1;
+            if prog.bad_epochs >= cfg.patience {
+                say(format!("no better for {} epochs: stopping", prog.bad_epochs));
+                prog.done = true;
+            }
+        }
+        prog.epoch += 1;
+        prog.step = 0;
+        prog.loss_sum = 0.0;
+        prog.loss_n = 0;
+        prog.seconds += last_save.elapsed().as_secs_f64();
+        last_save = Instant::now();
+        save_ckpt(&model, &opt, &prog)?;
+    }
+
+    // The best epoch's weights, a temperature fitted on all validation rows, saved as f16.
+    let mut best = CrossEncoder::load(&best_dir)?;
+    best.meta.temperature = 1.0;
+    let mut logits = Vec::new();
+    let mut gold = Vec::new();
+    for (_, ex) in &valid_sets {
+        let probs = predict_examples(&best, &store, ex, cfg.batch_tokens * 2)?;
+        // log-probabilities at T = 1 are logits up to a per-row constant, which the NLL ignores.
+        for (p, e) in probs.iter().zip(ex) {
+            logits.push(p.iter().map(|&v| v.max(1e-30).ln()).collect::<Vec<f32>>());
+            gold.push(labels.iter().position(|l| *l == e.label).expect("checked"));
+        }
+    }
+    let temperature = fit_temperature(&logits, &gold);
+    best.meta.temperature = temperature;
+    let seconds = prog.seconds;
+    let best_epoch = prog.best_epoch.unwrap_or(0);
+    best.meta.training = serde_json::json!({
+        "command": req.command,
+        "train": train_rows.iter().map(|(s, n)| serde_json::json!({"data": s, "rows": n})).collect::<Vec<_>>(),
+        "valid": valid_sets.iter().map(|(s, e)| serde_json::json!({"data": s, "rows": e.len()})).collect::<Vec<_>>(),
+        "config": cfg,
+        "epochs": prog.history,
+        "best_epoch": best_epoch,
+        "best_valid_mean_macro_f1": prog.best_score,
+        "train_seconds": seconds,
+        "states_seconds_this_run": states_seconds,
+    });
+    best.save(&req.out, DType::F16)?;
+    say(format!(
+        "saved {} (best epoch {best_epoch}, valid mean macro-F1 {:.2}, temperature {temperature:.2}, {:.0} s training)",
+        req.out.display(),
+        prog.best_score,
+        seconds
+    ));
+    Ok(TuneReport {
+        history: prog.history,
+        best_epoch,
+        best_score: prog.best_score,
+        temperature,
+        seconds,
+        train_rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_checkpoint_reads_back() {
+        // A checkpoint written before the first epoch ends must resume (a -inf best score
+        // would be written as JSON null and refused).
+        let prog = Progress {
+            fingerprint: "f".into(),
+            epoch: 0,
+            step: 50,
+            loss_sum: 1.0,
+            loss_n: 1,
+            best_score: -1.0,
+            best_epoch: None,
+            bad_epochs: 0,
+            history: Vec::new(),
+            seconds: 1.0,
+            done: false,
+        };
+        let text = serde_json::to_string(&prog).unwrap();
+        let back: Progress = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.step, 50);
+        assert!(back.best_score < 0.0);
+    }
+
+    #[test]
+    fn the_schedule_warms_up_then_decays_to_zero() {
+        assert!((lr_factor(0, 100, 10) - 0.1).abs() < 1e-12);
+        assert!((lr_factor(9, 100, 10) - 1.0).abs() < 1e-12);
+        assert!((lr_factor(10, 100, 10) - 1.0).abs() < 1e-12);
+        assert!(lr_factor(99, 100, 10) > 0.0);
+        assert_eq!(lr_factor(100, 100, 10), 0.0);
+    }
+
+    #[test]
+    fn samples_are_seeded_and_keep_file_order() {
+        let ex: Vec<Example> = (0..50)
+            .map(|i| Example { text: format!("t{i}"), context: Some("c".into()), label: "favor".into(), lang: None })
+            .collect();
+        let a = sample(&ex, Some(10), 1, "x");
+        assert_eq!(a.len(), 10);
+        assert_eq!(a, sample(&ex, Some(10), 1, "x"));
+        assert_ne!(a, sample(&ex, Some(10), 2, "x"));
+        let idx: Vec<usize> = a.iter().map(|e| e.text[1..].parse().unwrap()).collect();
+        assert!(idx.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(sample(&ex, None, 1, "x").len(), 50);
+    }
+}

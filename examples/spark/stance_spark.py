@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -107,8 +108,12 @@ def created_at_millis(raw):
     return None
 
 
-def read_table(spark, path):
-    """A file or folder of Parquet or JSONL tables (by extension), strings for all-null columns."""
+def read_table(spark, path, kind=None):
+    """A file or folder of Parquet or JSONL tables (by extension; `kind` for a URL such as
+    hdfs://…, which Spark lists itself), strings for all-null columns."""
+    if "://" in path:
+        df = spark.read.json(path) if kind == "jsonl" else spark.read.parquet(path)
+        return with_typed_nulls(df)
     files = [path] if os.path.isfile(path) else sorted(
         os.path.join(root, f) for root, _, names in os.walk(path) for f in names
         if not f.startswith((".", "_")))
@@ -118,7 +123,10 @@ def read_table(spark, path):
         sys.exit(f"stance-spark: {path} mixes Parquet and JSONL files; give one kind")
     if not parquet and not jsonl:
         sys.exit(f"stance-spark: no .parquet or .jsonl files in {path}")
-    df = spark.read.parquet(*parquet) if parquet else spark.read.json(jsonl)
+    return with_typed_nulls(spark.read.parquet(*parquet) if parquet else spark.read.json(jsonl))
+
+
+def with_typed_nulls(df):
     for field in df.schema.fields:
         if isinstance(field.dataType, T.NullType):
             df = df.withColumn(field.name, F.col(field.name).cast("string"))
@@ -175,7 +183,11 @@ def main():
     p.add_argument("out")
     p.add_argument("--articles", help="articles table (file or folder, Parquet or JSONL)")
     p.add_argument("--stance", default=os.environ.get("STANCE_BIN", "stance"),
-                   help="the stance binary: a path on every executor, or a name shipped with --files")
+                   help="the stance binary on the driver (and on executors unless --executor-stance)")
+    p.add_argument("--executor-stance",
+                   help="the stance binary on executors, e.g. ./bundle/stance from --archives bundle.tar.gz#bundle")
+    p.add_argument("--input-format", choices=["parquet", "jsonl"],
+                   help="format of a URL input (hdfs://, s3a://, …); local folders go by extension")
     p.add_argument("--model", help="encoder folder on every executor (else $STANCE_MODEL_DIR, ../shared)")
     p.add_argument("--partitions", type=int, default=0,
                    help="partitions (stance processes) [default: spark.default.parallelism]")
@@ -195,7 +207,8 @@ def main():
     if os.path.exists(stance):
         stance = os.path.abspath(stance)
 
-    comments = read_table(spark, args.input)
+    comments = read_table(spark, args.input, args.input_format)
+    executor_stance = args.executor_stance or stance
     articles_file = None
     if args.articles:
         # Articles are small: validated once by `stance ingest` on the driver (the same reader
@@ -210,20 +223,30 @@ def main():
 
     def command():
         shipped = SparkFiles.get("articles.jsonl") if articles_file else None
-        return stance_command(stance, shipped, flags)
+        return stance_command(executor_stance, shipped, flags)
 
     # The output schema: stance's on one comment, with the same flags and input columns, plus
-    # the columns ingest adds only when a thread needs them (an orphan, a broken cycle).
-    probe = run_stance(stance_command(stance, articles_file, flags), comments.limit(1).toArrow()).schema
-    fields = list(probe)
-    at = probe.get_field_index("n_tokens")
+    # the columns ingest adds only when a thread needs them (an orphan, a broken cycle). The
+    # probe's stance process runs while Spark plans the partitions.
+    probe_input = comments.limit(1).toArrow()
+    probe = {}
+    prober = threading.Thread(target=lambda: probe.update(
+        schema=run_stance(stance_command(stance, articles_file, flags), probe_input).schema))
+    prober.start()
+    n = args.partitions or sc.defaultParallelism
+    buckets = balanced_buckets(spark, comments, n)
+    prober.join()
+    if "schema" not in probe:
+        sys.exit("stance-spark: stance failed on the first comment (see above)")
+    fields = list(probe["schema"])
+    at = probe["schema"].get_field_index("n_tokens")
     for name in OPTIONAL:
-        if probe.get_field_index(name) < 0:
+        if probe["schema"].get_field_index(name) < 0:
             fields.insert(at, pa.field(name, pa.string()))
             at += 1
     out_arrow = spark_arrow_schema(pa.schema(fields))
-    clock.lap("output schema (stance on one comment)")
     out_schema = from_arrow_schema(out_arrow)
+    clock.lap(f"output schema (stance on one comment) and {n} balanced partitions")
 
     def classify(batches):
         batches = list(batches)
@@ -236,8 +259,9 @@ def main():
         for batch in table.select(out_arrow.names).cast(out_arrow).to_batches():
             yield batch
 
-    n = args.partitions or sc.defaultParallelism
-    classified = (comments.repartition(n, "article_id")
+    key = F.col("article_id").cast("string")
+    classified = (comments.join(F.broadcast(buckets), key == F.col("__article"), "left")
+                  .repartitionById(n, "__bucket").drop("__article", "__bucket")
                   .sortWithinPartitions("article_id", "comment_id")
                   .mapInArrow(classify, out_schema))
     # Not `_`-prefixed: Spark skips such paths as hidden.
@@ -277,6 +301,21 @@ class Clock:
 
     def __str__(self):
         return f"{', '.join(self.laps)}; total {time.time() - self.start:.1f}s"
+
+
+def balanced_buckets(spark, comments, n):
+    """(article, partition) with whole threads and about the same encoder work per partition:
+    threads by text length, longest first, each to the lightest partition so far. One row per
+    article is collected to the driver (a few million articles is fine)."""
+    weights = (comments.groupBy(F.col("article_id").cast("string").alias("a"))
+               .agg(F.sum(F.length("text") + 16).alias("w")).collect())
+    load = [0] * n
+    rows = []
+    for r in sorted(weights, key=lambda r: (-(r["w"] or 0), r["a"] or "")):
+        b = min(range(n), key=lambda i: (load[i], i))
+        load[b] += r["w"] or 0
+        rows.append((r["a"], b))
+    return spark.createDataFrame(rows, "__article string, __bucket int")
 
 
 def prepared(comments):
@@ -383,7 +422,7 @@ def ordered(df):
 
 def aggregate(spark, comments, articles):
     cols = set(comments.columns)
-    df = prepared(comments)
+    df = prepared(comments).cache()  # read by all three tables
     out = {}
 
     metrics = group_metrics("threads", cols)

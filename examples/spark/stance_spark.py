@@ -18,12 +18,15 @@ conversion, every column type kept). OUT_DIR gets
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from datetime import datetime, timezone
 
@@ -213,13 +216,14 @@ def main():
     if args.articles:
         # Articles are small: validated once by `stance ingest` on the driver (the same reader
         # as one machine), then one JSONL file shipped to every executor and read by each process.
-        staging = os.path.join(args.out, "_articles")
+        staging = tempfile.mkdtemp(prefix="stance-articles-")
         paths = [args.articles] if os.path.isfile(args.articles) else sorted(
             os.path.join(root, f) for root, _, names in os.walk(args.articles) for f in names
             if not f.startswith((".", "_")))
-        subprocess.run([stance, "ingest", *paths, "--out", staging, "--quiet"], check=True)
-        articles_file = os.path.abspath(os.path.join(staging, "articles.jsonl"))
+        subprocess.run([stance, "ingest", *paths, "--out", os.path.join(staging, "out"), "--quiet"], check=True)
+        articles_file = os.path.join(staging, "out", "articles.jsonl")
         sc.addFile(articles_file)
+        staging_articles = staging
 
     def command():
         shipped = SparkFiles.get("articles.jsonl") if articles_file else None
@@ -273,18 +277,38 @@ def main():
     present = staged.select(*[F.count(c).alias(c) for c in OPTIONAL]).first().asDict()
     comments_dir = os.path.join(args.out, "comments")
     staged.drop(*[c for c in OPTIONAL if present[c] == 0]).write.mode("overwrite").parquet(comments_dir)
-    shutil.rmtree(staging)
+    delete(sc, staging)
     clock.lap(f"classify ({n} partitions) and write comments/")
     # Aggregates from the written comments (stance does not run twice).
     scored = spark.read.parquet(comments_dir)
-    articles = spark.read.json(articles_file) if articles_file else None
-    for name, df in aggregate(spark, scored, articles).items():
-        df.coalesce(1).write.mode("overwrite").parquet(os.path.join(args.out, name))
+    articles = local_articles(spark, articles_file) if articles_file else None
+    # The three tables are independent jobs: run them side by side so the cores stay busy.
+    tables = aggregate(spark, scored, articles)
+    with ThreadPoolExecutor(len(tables)) as pool:
+        list(pool.map(lambda item: item[1].coalesce(1).write.mode("overwrite").parquet(
+            os.path.join(args.out, item[0])), tables.items()))
     if articles_file:
-        shutil.rmtree(os.path.dirname(articles_file))
+        shutil.rmtree(staging_articles)
     clock.lap("threads, authors, daily")
     spark.stop()
     print(f"stance-spark: {clock}", file=sys.stderr)
+
+
+def delete(sc, path):
+    """Removes a folder on any Hadoop file system (local, hdfs://, s3a://, …)."""
+    jvm = sc._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    hadoop_path.getFileSystem(sc._jsc.hadoopConfiguration()).delete(hadoop_path, True)
+
+
+def local_articles(spark, path):
+    """The ingested articles (a local file on the driver) as a DataFrame of the thread columns."""
+    names = ["article_id", "title", "target", "lang", "url", "published"]
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    text = lambda v: None if v is None else v if isinstance(v, str) else json.dumps(v)
+    return spark.createDataFrame([tuple(text(r.get(c)) for c in names) for r in rows],
+                                 ", ".join(f"{c} string" for c in names))
 
 
 class Clock:

@@ -223,3 +223,64 @@ fn zero_shot_stance_with_an_nli_model() {
         assert!((got - direct[0].candidates[i].score).abs() < 1e-6, "{column}: {got} vs {}", direct[0].candidates[i].score);
     }
 }
+
+/// `stance classify - --stdout FORMAT`: one Spark task's work. The comments table on stdout is
+/// the folder run's, bit for bit; and threads scored apart (as Spark partitions score them, a
+/// thread never split) keep every id and label, with probabilities within float rounding.
+#[test]
+fn stdin_to_stdout_is_the_folder_run_and_does_not_depend_on_partitioning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("comments.jsonl");
+    bench_sample(120, &input);
+    let articles = shared("data/bench/articles.jsonl");
+    let tasks = ["--offline", "--tasks", "sentiment,stance,reply", "--articles"];
+    let out = tmp.path().join("folder");
+    stance().arg("classify").args(tasks).arg(&articles).arg("--out").arg(&out).arg(&input).assert().success();
+    let reference = read_parquet(&out.join("comments.parquet"));
+
+    let stream = |stdin: Vec<u8>, format: &str| -> Vec<u8> {
+        let assert = stance()
+            .args(["classify", "-", "--stdout", format])
+            .args(tasks)
+            .arg(&articles)
+            .write_stdin(stdin)
+            .assert()
+            .success();
+        assert.get_output().stdout.clone()
+    };
+    let lines: Vec<String> = std::fs::read_to_string(&input).unwrap().lines().map(str::to_string).collect();
+    let parquet = |bytes: Vec<u8>| ParquetReader::new(std::io::Cursor::new(bytes)).finish().unwrap();
+    let whole = parquet(stream(lines.join("\n").into_bytes(), "parquet"));
+    assert_eq!(whole.get_column_names(), reference.get_column_names());
+    assert!(whole.equals_missing(&reference), "the streamed table differs from the folder run's");
+    let jsonl = String::from_utf8(stream(lines.join("\n").into_bytes(), "jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(jsonl.lines().count(), 120);
+    assert_eq!(first["p_favor"].as_f64().unwrap() as f32, f32s(&reference, "p_favor")[0].unwrap(), "JSONL keeps f32 exactly");
+
+    // Two partitions by article, in another order than the file's.
+    let article = |line: &String| serde_json::from_str::<serde_json::Value>(line).unwrap()["article_id"].as_str().unwrap().to_string();
+    let (even, odd): (Vec<String>, Vec<String>) =
+        lines.iter().cloned().partition(|l| article(l).bytes().map(u32::from).sum::<u32>() % 2 == 0);
+    assert!(!even.is_empty() && !odd.is_empty());
+    let mut parts = parquet(stream(odd.into_iter().rev().collect::<Vec<_>>().join("\n").into_bytes(), "parquet"));
+    parts.vstack_mut(&parquet(stream(even.join("\n").into_bytes(), "parquet"))).unwrap();
+    let order = |df: &DataFrame| df.sort(["comment_id"], SortMultipleOptions::default()).unwrap();
+    let (reference, parts) = (order(&reference), order(&parts));
+    assert_eq!(parts.get_column_names(), reference.get_column_names());
+    let mut largest = 0f32;
+    for name in reference.get_column_names() {
+        let (a, b) = (reference.column(name).unwrap(), parts.column(name).unwrap());
+        if name.starts_with("p_") {
+            for (x, y) in a.f32().unwrap().iter().zip(b.f32().unwrap().iter()) {
+                assert_eq!(x.is_none(), y.is_none(), "{name}: nulls differ");
+                if let (Some(x), Some(y)) = (x, y) {
+                    largest = largest.max((x - y).abs());
+                }
+            }
+        } else {
+            assert!(a.equals_missing(b), "{name} differs when threads are scored apart");
+        }
+    }
+    assert!(largest <= 1e-6, "probabilities moved by {largest} when threads were scored apart");
+}

@@ -88,9 +88,10 @@ impl RunKey {
     }
 }
 
-/// An open work directory for one [`RunKey`].
+/// An open work directory for one [`RunKey`], or none at all ([`WorkDir::memory`]).
 pub struct WorkDir {
-    dir: PathBuf,
+    /// `None`: nothing is committed or resumed.
+    dir: Option<PathBuf>,
     key: RunKey,
 }
 
@@ -121,19 +122,28 @@ impl WorkDir {
                 w.write_all(text.as_bytes()).map_err(ClassifyError::io(&key_path))
             })?;
         }
-        Ok(WorkDir { dir: dir.to_path_buf(), key })
+        Ok(WorkDir { dir: Some(dir.to_path_buf()), key })
+    }
+
+    /// No directory: chunks are scored exactly as with one (same rows, same batches) but
+    /// neither committed nor resumed. For runs whose results are streamed, not written.
+    pub fn memory(key: RunKey) -> Result<WorkDir> {
+        if key.chunk_size == 0 {
+            return Err(ClassifyError::Invalid("the chunk size must be at least 1".into()));
+        }
+        Ok(WorkDir { dir: None, key })
     }
 
     pub fn key(&self) -> &RunKey {
         &self.key
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
-    fn chunk_path(&self, index: usize) -> PathBuf {
-        self.dir.join(format!("chunk-{index:06}.parquet"))
+    fn chunk_path(&self, index: usize) -> Option<PathBuf> {
+        Some(self.dir.as_ref()?.join(format!("chunk-{index:06}.parquet")))
     }
 
     /// Rows of the comments table that chunk `index` covers.
@@ -144,7 +154,7 @@ impl WorkDir {
 
     /// The chunk's predictions if a previous run committed them.
     pub fn load_chunk(&self, index: usize) -> Result<Option<DataFrame>> {
-        let path = self.chunk_path(index);
+        let Some(path) = self.chunk_path(index) else { return Ok(None) };
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -161,7 +171,7 @@ impl WorkDir {
 
     /// Commits chunk `index`.
     pub fn save_chunk(&self, index: usize, predictions: &mut DataFrame) -> Result<()> {
-        let path = self.chunk_path(index);
+        let Some(path) = self.chunk_path(index) else { return Ok(()) };
         stance_io::table::write_parquet(&path, predictions, |e| ClassifyError::Checkpoint {
             path: path.clone(),
             message: e.to_string(),
@@ -170,7 +180,10 @@ impl WorkDir {
 
     /// Deletes the work directory once the final outputs are in place.
     pub fn remove(self) -> Result<()> {
-        fs::remove_dir_all(&self.dir).map_err(ClassifyError::io(&self.dir))
+        match &self.dir {
+            Some(dir) => fs::remove_dir_all(dir).map_err(ClassifyError::io(dir)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -23,7 +23,7 @@ pub use checkpoint::{InputFingerprint, RunKey, WorkDir};
 pub use error::{ClassifyError, Result};
 pub use heads::HeadSet;
 pub use lock::OutputLock;
-pub use run::{run, ClassifyRequest, Event, ModelChoice, Outcome, ZeroShotRequest};
+pub use run::{run, ClassifyRequest, Destination, Event, ModelChoice, Outcome, ZeroShotRequest};
 pub use score::StageTimes;
 pub use zero_shot::{Templates, ZeroShotStance};
 

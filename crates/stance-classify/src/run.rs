@@ -20,6 +20,7 @@ use stance_model::source::{ModelRef, ResolveOptions};
 use stance_model::tokenize::Truncation;
 use stance_model::LoadOptions;
 use stance_report::{HeadInfo, InputFile, ModelRecord, OutputOptions, RunInfo};
+use polars::prelude::DataFrame;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,18 @@ pub struct ZeroShotRequest {
     pub multi_label: bool,
 }
 
+/// Where a run's results go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Every output into this folder (comments, aggregates, reports, rejects), locked for the
+    /// run, with checkpoints in `WORK_DIR` so a rerun resumes.
+    Dir(PathBuf),
+    /// Nothing written: the comments table comes back in [`Outcome::comments`], for a caller
+    /// that streams it (a Spark task reading `stance classify --stdout`). No aggregates, no
+    /// checkpoints, no lock: the chunks are scored exactly as for a folder.
+    Memory,
+}
+
 /// Everything one classify run needs.
 #[derive(Debug, Clone)]
 pub struct ClassifyRequest {
@@ -64,7 +77,8 @@ pub struct ClassifyRequest {
     pub chunk_size: usize,
     /// Add each head's raw scores to the comments table.
     pub logits: bool,
-    pub out: PathBuf,
+    pub out: Destination,
+    /// Table formats and layout of a [`Destination::Dir`] run.
     pub output: OutputOptions,
     /// Discard the checkpoints of a different earlier run in `out` instead of refusing.
     pub fresh: bool,
@@ -99,9 +113,12 @@ pub struct Outcome {
     pub write: Duration,
     /// (layers, hidden, intermediate) of the encoder, for its FLOP count.
     pub encoder_shape: (usize, usize, usize),
+    /// The comments table with predictions, for a [`Destination::Memory`] run.
+    pub comments: Option<DataFrame>,
 }
 
-/// Runs the whole job for `request`, writing every output into `request.out`.
+/// Runs the whole job for `request`, writing every output into `request.out` (or returning
+/// the comments table, for [`Destination::Memory`]).
 ///
 /// Only one run may write an output folder at a time: a second one is refused while the first
 /// holds the folder's lock. A killed run leaves its committed chunks in `out/.stance-work`;
@@ -110,7 +127,10 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
     if request.chunk_size == 0 {
         return Err(ClassifyError::Invalid("the chunk size must be at least 1".into()));
     }
-    let _lock = OutputLock::acquire(&request.out)?;
+    let _lock = match &request.out {
+        Destination::Dir(out) => Some(OutputLock::acquire(out)?),
+        Destination::Memory => None,
+    };
     let zero_shot_stance = request.zero_shot.is_some() && request.tasks.contains(&Task::Stance);
     let head_sources: Vec<(Task, HeadSource)> = request
         .tasks
@@ -180,7 +200,10 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
     };
     // Standard input cannot be fingerprinted, so a run that reads it never resumes.
     let fresh = request.fresh || inputs.iter().any(|i| i.sha256.is_empty());
-    let work = WorkDir::open(&request.out.join(WORK_DIR), key, fresh)?;
+    let work = match &request.out {
+        Destination::Dir(out) => WorkDir::open(&out.join(WORK_DIR), key, fresh)?,
+        Destination::Memory => WorkDir::memory(key)?,
+    };
 
     let mut resumed = 0;
     let classified = crate::classify(&ingested, &encoder, &heads, &work, zero_shot.as_ref(), request.target.as_deref(), &mut |p| {
@@ -190,33 +213,40 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
         progress(Event::Chunk(p));
     })?;
 
-    let clock = Instant::now();
-    let articles = stance_ingest::articles_frame(&ingested.articles)?;
-    let aggregates =
-        stance_aggregate::aggregate(&classified.table, &articles, &stance_aggregate::AggregateOptions::default())?;
-    let aggregate = clock.elapsed();
-
-    let clock = Instant::now();
-    let run = run_info(&opened, nli.as_ref().map(|(o, _, m)| (o, *m)), &heads, &inputs, request);
-    let written = stance_report::write_outputs(&request.out, &classified.table, &aggregates, &run, &request.output)?;
-    stance_ingest::write_rejects(&request.out.join("rejects.jsonl"), &ingested.rejects)?;
-    work.remove()?;
-    let write = clock.elapsed();
-
     let config = &opened.model.config;
-    Ok(Outcome {
+    let mut outcome = Outcome {
         n_comments: ingested.comments.len(),
         resumed,
         rejected: ingested.error_count(),
         tasks: request.tasks.clone(),
-        summary: written.summary,
         read,
         load,
         scoring: classified.times,
-        aggregate,
-        write,
         encoder_shape: (config.num_hidden_layers, config.hidden_size, config.intermediate_size),
-    })
+        ..Outcome::default()
+    };
+    let out = match &request.out {
+        Destination::Dir(out) => out,
+        Destination::Memory => {
+            outcome.comments = Some(classified.table);
+            return Ok(outcome);
+        }
+    };
+
+    let clock = Instant::now();
+    let articles = stance_ingest::articles_frame(&ingested.articles)?;
+    let aggregates =
+        stance_aggregate::aggregate(&classified.table, &articles, &stance_aggregate::AggregateOptions::default())?;
+    outcome.aggregate = clock.elapsed();
+
+    let clock = Instant::now();
+    let run = run_info(&opened, nli.as_ref().map(|(o, _, m)| (o, *m)), &heads, &inputs, request);
+    let written = stance_report::write_outputs(out, &classified.table, &aggregates, &run, &request.output)?;
+    stance_ingest::write_rejects(&out.join("rejects.jsonl"), &ingested.rejects)?;
+    work.remove()?;
+    outcome.write = clock.elapsed();
+    outcome.summary = written.summary;
+    Ok(outcome)
 }
 
 fn open_model(reference: &ModelRef, choice: &ModelChoice) -> Result<OpenModel> {

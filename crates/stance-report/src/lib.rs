@@ -33,7 +33,7 @@ mod values;
 pub use stance_io::{write_dir_atomic, write_file_atomic};
 pub use error::ReportError;
 pub use run::{AggregationInfo, HeadInfo, InputFile, ModelRecord, RunInfo};
-pub use table::{write_table, Format, PartitionBy, WrittenTable, HIVE_NULL};
+pub use table::{write_frame, write_table, Format, PartitionBy, WrittenTable, HIVE_NULL};
 
 use model::ReportModel;
 use polars::prelude::*;

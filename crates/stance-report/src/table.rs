@@ -198,7 +198,8 @@ fn partitions(df: &DataFrame, key: &str) -> Result<Vec<(String, DataFrame)>, Rep
     Ok(parts)
 }
 
-fn write_frame(
+/// Writes `df` as one table in `format` to `w` (a pipe, stdout): what [`write_table`] puts in a file.
+pub fn write_frame(
     w: &mut dyn Write,
     df: &DataFrame,
     format: Format,

@@ -4,12 +4,13 @@
 use crate::cmd::texts;
 use crate::flags::{Global, InputFlags, ModelFlags, STRICT_FAILURE};
 use anyhow::{Context, Result};
-use stance_classify::{ClassifyRequest, Event, Outcome, ZeroShotRequest};
+use stance_classify::{ClassifyRequest, Destination, Event, Outcome, ZeroShotRequest};
 use stance_core::Task;
 use stance_heads::HeadSource;
 use stance_ingest::InputFormat;
 use stance_model::source::ModelRef;
 use stance_report::{Format, OutputOptions, PartitionBy};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -56,8 +57,13 @@ pub struct Args {
     #[arg(long)]
     pub target: Option<String>,
     /// Output directory (created if missing).
-    #[arg(long, short, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, short, value_name = "DIR", required_unless_present = "stdout")]
+    pub out: Option<PathBuf>,
+    /// Write only the comments table, in this format, to standard output instead of a folder:
+    /// no aggregates, reports, rejects file or checkpoints (`stance classify - --stdout parquet`
+    /// is one Spark task's work; see examples/spark). Rejected records are counted on stderr.
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with_all = ["out", "format", "partition_by", "print", "fresh"])]
+    pub stdout: Option<Format>,
     /// Table format.
     #[arg(long, value_enum, default_value_t = Format::Parquet)]
     pub format: Format,
@@ -81,12 +87,23 @@ pub struct Args {
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let started = Instant::now();
     let strict = args.input.strict;
-    let (print, out) = (args.print, args.out.clone());
+    let (print, stdout) = (args.print, args.stdout);
     let request = request(args, global)?;
-    let outcome = pipeline(&request, global)?;
+    let mut outcome = pipeline(&request, global)?;
     if print {
         print!("{}", outcome.summary);
     }
+    let out = match (&request.out, stdout) {
+        (Destination::Dir(out), _) => out.display().to_string(),
+        (Destination::Memory, format) => {
+            let comments = outcome.comments.take().context("the run returned no comments table")?;
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            stance_report::write_frame(&mut w, &comments, format.unwrap_or_default(), &[])
+                .context("cannot write the comments table to stdout")?;
+            w.flush().context("cannot write the comments table to stdout")?;
+            "the comments table to stdout".to_string()
+        }
+    };
     if !global.quiet {
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
@@ -95,15 +112,15 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
             outcome.resumed,
             outcome.tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "),
             (outcome.n_comments - outcome.resumed) as f64 / seconds.max(1e-9),
-            out.display()
+            out
         );
     }
     if strict && outcome.rejected > 0 {
-        eprintln!(
-            "stance: error: --strict: {} record(s) rejected with an error (see {})",
-            outcome.rejected,
-            out.join("rejects.jsonl").display()
-        );
+        let see = match &request.out {
+            Destination::Dir(out) => format!(" (see {})", out.join("rejects.jsonl").display()),
+            Destination::Memory => String::new(),
+        };
+        eprintln!("stance: error: --strict: {} record(s) rejected with an error{see}", outcome.rejected);
         return Ok(ExitCode::from(STRICT_FAILURE));
     }
     Ok(ExitCode::SUCCESS)
@@ -135,7 +152,10 @@ pub fn request(mut args: Args, global: &Global) -> Result<ClassifyRequest> {
         target: args.target,
         chunk_size: args.chunk_size,
         logits: args.logits,
-        out: args.out,
+        out: match args.out {
+            Some(out) if args.stdout.is_none() => Destination::Dir(out),
+            _ => Destination::Memory,
+        },
         output: OutputOptions { format: args.format, partition_by: args.partition_by },
         fresh: args.fresh,
         extra,

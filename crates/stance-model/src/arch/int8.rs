@@ -122,7 +122,7 @@ impl Int8Linear {
             let inv = 1.0 / scale;
             let mut sum = 0i32;
             for (k, &w) in row.iter().enumerate() {
-                let q = (w * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+                let q = round_even(w * inv).clamp(-127.0, 127.0) as i8;
                 sum += q as i32;
                 packed[pack_index(n, k, k4)] = q;
             }
@@ -233,17 +233,20 @@ impl Int8Linear {
             // The epilogue, shared by every path: zero-point correction, scales, bias.
             let c0 = p0 * PANEL;
             let c1 = ((p0 + np) * PANEL).min(self.out_dim);
+            // Written as zipped slices so that it vectorizes (no FMA contraction: the same bits
+            // as the naive reference).
+            let (sums, scales) = (&self.code_sums[c0..c1], &self.scales[c0..c1]);
             for m in 0..rows {
                 let (sx, zx) = (row_scale[m], row_zero[m]);
-                let out_row = &mut out[m * self.out_dim..(m + 1) * self.out_dim];
-                let acc_row = &acc[m * TILE_COLS..(m + 1) * TILE_COLS];
-                for c in c0..c1 {
-                    let dot = acc_row[c - c0] - zx * self.code_sums[c];
-                    let mut y = dot as f32 * (sx * self.scales[c]);
-                    if let Some(b) = &self.bias {
-                        y += b[c];
+                let out_row = &mut out[m * self.out_dim + c0..m * self.out_dim + c1];
+                let acc_row = &acc[m * TILE_COLS..m * TILE_COLS + (c1 - c0)];
+                for ((y, &a), (&cs, &sw)) in out_row.iter_mut().zip(acc_row).zip(sums.iter().zip(scales)) {
+                    *y = (a - zx * cs) as f32 * (sx * sw);
+                }
+                if let Some(b) = &self.bias {
+                    for (y, &b) in out_row.iter_mut().zip(&b[c0..c1]) {
+                        *y += b;
                     }
-                    out_row[c] = y;
                 }
             }
             p0 += np;
@@ -348,12 +351,22 @@ pub fn quantize_row(x: &[f32], codes: &mut [u8]) -> (f32, i32) {
     }
     let range = hi - lo;
     let scale = if range > 0.0 && range.is_finite() { range / 255.0 } else { 1.0 };
-    let zero = (-lo / scale).round_ties_even().clamp(0.0, 255.0);
+    let zero = round_even(-lo / scale).clamp(0.0, 255.0);
     let inv = 1.0 / scale;
     for (c, &v) in codes.iter_mut().zip(x) {
-        *c = ((v * inv).round_ties_even() + zero).clamp(0.0, 255.0) as u8;
+        *c = (round_even(v * inv) + zero).clamp(0.0, 255.0) as u8;
     }
     (scale, zero as i32)
+}
+
+/// Rounds half to even for |v| < 2^22 (every value quantized here is within ±256): adding
+/// and subtracting 1.5·2^23 leaves no fraction bits, and IEEE addition rounds to even. The
+/// same result as `f32::round_ties_even`, without its libm call (`rintf`: 15 % of the int8
+/// encoder's time in a profile), and it vectorizes.
+#[inline(always)]
+fn round_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (v + MAGIC) - MAGIC
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -525,6 +538,17 @@ mod tests {
                 let same = got.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "{} at {rows}×{k}×{n}", kernel.name());
             }
+        }
+    }
+
+    #[test]
+    fn rounding_is_ties_to_even() {
+        for i in -600_000..600_000 {
+            let v = i as f32 / 1000.0;
+            assert_eq!(round_even(v), v.round_ties_even(), "{v}");
+        }
+        for v in [0.5f32, 1.5, 2.5, -0.5, -1.5, 254.5, -255.5, 0.0] {
+            assert_eq!(round_even(v), v.round_ties_even(), "{v}");
         }
     }
 

@@ -213,12 +213,24 @@ impl PostLnLayer {
         mode: MatmulMode,
     ) -> Result<Self, ModelError> {
         let h = dims.hidden;
-        let linear = |name: &str, i, o| Linear::load(store, &format!("{prefix}.{name}"), i, o, true, mode);
+        // Experiment knob (not a supported option): `STANCE_INT8_F32_LAYERS=qkv,attn_out,
+        // ffn_in,ffn_out` keeps those linears of an int8 model in f32.
+        let keep_f32 = std::env::var("STANCE_INT8_F32_LAYERS").unwrap_or_default();
+        let mode_for = |kind: &str| {
+            if mode == MatmulMode::Int8 && keep_f32.split(',').any(|k| k.trim() == kind) {
+                MatmulMode::F32LinearsQuantizedTables
+            } else {
+                mode
+            }
+        };
+        let linear = |name: &str, i, o, kind: &str| {
+            Linear::load(store, &format!("{prefix}.{name}"), i, o, true, mode_for(kind))
+        };
         Ok(Self {
-            query: linear(names.query, h, h)?,
-            key: linear(names.key, h, h)?,
-            value: linear(names.value, h, h)?,
-            attention_output: linear(names.attention_output, h, h)?,
+            query: linear(names.query, h, h, "qkv")?,
+            key: linear(names.key, h, h, "qkv")?,
+            value: linear(names.value, h, h, "qkv")?,
+            attention_output: linear(names.attention_output, h, h, "attn_out")?,
             attention_norm: layer_norm(
                 store,
                 &format!("{prefix}.{}", names.attention_norm),
@@ -226,8 +238,8 @@ impl PostLnLayer {
                 dims.eps,
                 true,
             )?,
-            ffn_in: linear(names.ffn_in, h, dims.intermediate)?,
-            ffn_out: linear(names.ffn_out, dims.intermediate, h)?,
+            ffn_in: linear(names.ffn_in, h, dims.intermediate, "ffn_in")?,
+            ffn_out: linear(names.ffn_out, dims.intermediate, h, "ffn_out")?,
             ffn_norm: layer_norm(store, &format!("{prefix}.{}", names.ffn_norm), h, dims.eps, true)?,
             heads: dims.heads,
             head_dim: h / dims.heads,

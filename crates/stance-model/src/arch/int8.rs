@@ -344,10 +344,12 @@ fn pack_index(n: usize, k: usize, k4: usize) -> usize {
 
 /// Quantizes one activation row to uint8 codes; returns its scale and zero point.
 pub fn quantize_row(x: &[f32], codes: &mut [u8]) -> (f32, i32) {
+    // Plain comparisons rather than `f32::min`/`max` (whose NaN rules keep them scalar): this
+    // form compiles to `minps`/`maxps`.
     let (mut lo, mut hi) = (0f32, 0f32);
     for &v in x {
-        lo = lo.min(v);
-        hi = hi.max(v);
+        lo = if v < lo { v } else { lo };
+        hi = if v > hi { v } else { hi };
     }
     let range = hi - lo;
     let scale = if range > 0.0 && range.is_finite() { range / 255.0 } else { 1.0 };

@@ -281,8 +281,9 @@ mod e5 {
         shared_dir().join("models/multilingual-e5-small-q4")
     }
 
-    /// The int8 path's tolerance against the f32 reference vectors (measured: see
-    /// `int8_embeddings_match` and BENCH.md).
+    /// The int8 path's tolerance against the f32 reference vectors: the target (min cos
+    /// ≥ 0.999) and a mean bound. Measured on AVX-512 VNNI (the paths give the same bits): min
+    /// cos 0.99935, mean 0.99967, max |Δ| 5.9e-3, single and in batches of 16.
     const INT8_MIN_COS: f64 = 0.999;
     const INT8_MEAN_COS: f64 = 0.9995;
 

@@ -292,6 +292,7 @@ fn run_info(
     extra.insert("target".into(), serde_json::json!(request.target));
     extra.insert("truncate".into(), serde_json::json!(request.model.truncation.to_string()));
     extra.insert("quantized_matmul".into(), serde_json::json!(opened.info.quantized_matmul));
+    extra.insert("compute".into(), serde_json::json!(opened.info.compute.name()));
     RunInfo {
         stance_version: env!("CARGO_PKG_VERSION").to_string(),
         models: std::iter::once(model_record("encoder", opened))

@@ -49,6 +49,11 @@ pub struct GgufFlags {
     /// the f32 vectors).
     #[arg(long)]
     pub quantized_matmul: bool,
+    /// Arithmetic of the encoder's linear layers: f32, or int8 (weights per output channel,
+    /// activations per token, on AVX-512 VNNI where the CPU has it; faster, with a small
+    /// measured error, see BENCH.md).
+    #[arg(long, default_value = "f32", conflicts_with = "quantized_matmul")]
+    pub compute: stance_model::Compute,
 }
 
 impl GgufFlags {
@@ -60,7 +65,10 @@ impl GgufFlags {
         } else {
             stance_model::GgufMode::DequantizeLinears
         };
-        stance_model::LoadOptions { gguf }
+        stance_model::LoadOptions {
+            gguf,
+            compute: self.compute,
+        }
     }
 }
 

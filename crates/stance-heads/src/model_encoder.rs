@@ -42,8 +42,14 @@ impl<'a> ModelEncoder<'a> {
             model.settings.pooling.name(),
             model.settings.normalize
         );
+        // The precision belongs to the cache id (vectors differ), never to `id` (heads read
+        // the vectors of every precision). f32 keeps the id it always had.
+        let compute = match opened.info.compute {
+            stance_model::Compute::F32 => String::new(),
+            other => format!(";compute={other}"),
+        };
         let cache_id = format!(
-            "{id};weights={};max_tokens={};truncate={truncation};quantized_matmul={}",
+            "{id};weights={};max_tokens={};truncate={truncation};quantized_matmul={}{compute}",
             file_digest(&files.weights)?,
             model.tokenizer.max_tokens(),
             opened.info.quantized_matmul

@@ -26,7 +26,7 @@ pub mod zero_shot;
 
 pub use config::{ClassifierConfig, Family, ModelConfig, ProblemType};
 pub use error::ModelError;
-pub use load::{load, load_with_config, GgufMode, LoadOptions, LoadedModel};
+pub use load::{load, load_with_config, Compute, GgufMode, LoadOptions, LoadedModel};
 pub use weights::{TensorType, WeightsFormat, WeightsInfo};
 
 use candle_core::Tensor;

@@ -30,10 +30,50 @@ pub enum GgufMode {
     DequantizeF32,
 }
 
+/// The arithmetic of the linear layers of BERT-family and DistilBERT encoders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compute {
+    /// f32 weights and activations (GGUF blocks expanded at load as `GgufMode` says).
+    #[default]
+    F32,
+    /// int8 weights (per output channel, quantized at load from the f32 weights) and int8
+    /// activations (per token, at run time), on AVX-512 VNNI where the CPU has it. Overrides
+    /// `GgufMode::KeepQuantized` for the linear layers.
+    Int8,
+}
+
+impl Compute {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Int8 => "int8",
+        }
+    }
+}
+
+impl std::fmt::Display for Compute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Compute {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "int8" => Ok(Self::Int8),
+            other => Err(format!("unknown compute `{other}` (expected f32 or int8)")),
+        }
+    }
+}
+
 /// Options of [`load`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoadOptions {
     pub gguf: GgufMode,
+    pub compute: Compute,
 }
 
 /// A model ready to run, with what it was loaded from.
@@ -62,25 +102,27 @@ pub fn load_with_config(
 ) -> Result<LoadedModel, ModelError> {
     let store = WeightStore::open(weights, device)?;
     let mode = match (store.format(), opts.gguf) {
+        _ if opts.compute == Compute::Int8 => MatmulMode::Int8,
         (WeightsFormat::Gguf, GgufMode::KeepQuantized) => MatmulMode::Quantized,
         (WeightsFormat::Gguf, GgufMode::DequantizeLinears) => MatmulMode::F32LinearsQuantizedTables,
         _ => MatmulMode::F32,
     };
-    let (model, quantized): (Box<dyn Model>, bool) = match config.family {
+    let (model, quantized, int8): (Box<dyn Model>, bool, bool) = match config.family {
         Family::Bert | Family::Roberta => {
             let model = Bert::load(&config, &store, mode)?;
-            let quantized = model.uses_quantized_matmul();
-            (Box::new(model), quantized)
+            let (quantized, int8) = (model.uses_quantized_matmul(), model.uses_int8());
+            (Box::new(model), quantized, int8)
         }
         Family::DistilBert => {
             let model = DistilBert::load(&config, &store, mode)?;
-            let quantized = model.uses_quantized_matmul();
-            (Box::new(model), quantized)
+            let (quantized, int8) = (model.uses_quantized_matmul(), model.uses_int8());
+            (Box::new(model), quantized, int8)
         }
-        Family::DebertaV2 => (Box::new(DebertaV2::load(&config, &store)?), false),
-        Family::ModernBert => (Box::new(ModernBert::load(&config, &store)?), false),
+        Family::DebertaV2 => (Box::new(DebertaV2::load(&config, &store)?), false, false),
+        Family::ModernBert => (Box::new(ModernBert::load(&config, &store)?), false, false),
     };
-    let info = store.info(quantized);
+    let mut info = store.info(quantized);
+    info.compute = if int8 { Compute::Int8 } else { Compute::F32 };
     Ok(LoadedModel {
         config,
         model,

@@ -95,6 +95,8 @@ pub struct WeightsInfo {
     /// True when the linear layers run as quantized matmuls on the stored blocks (activations
     /// quantized to Q8_0 per block, as ggml does); false when everything is computed in f32.
     pub quantized_matmul: bool,
+    /// The linear layers' arithmetic: `Int8` when they run on int8 kernels.
+    pub compute: crate::load::Compute,
 }
 
 impl WeightsInfo {
@@ -114,6 +116,8 @@ impl WeightsInfo {
             self.bytes_on_disk as f64 / 1e6,
             if self.quantized_matmul {
                 "quantized matmul"
+            } else if self.compute == crate::load::Compute::Int8 {
+                "int8 compute"
             } else {
                 "f32 compute"
             }
@@ -253,6 +257,7 @@ impl WeightStore {
             bytes_on_disk: self.bytes_on_disk,
             tensor_types,
             quantized_matmul,
+            compute: crate::load::Compute::F32,
         }
     }
 

@@ -852,7 +852,7 @@ mod e5 {
         open(
             &ModelRef::Default,
             &ResolveOptions::new(true, false),
-            &LoadOptions { gguf },
+            &LoadOptions { gguf, ..Default::default() },
         )
         .expect("default model")
     }

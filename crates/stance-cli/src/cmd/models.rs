@@ -177,6 +177,8 @@ fn describe(opened: &OpenModel) -> String {
         .join(" + ");
     let compute = if info.quantized_matmul {
         "quantized matmul on the stored blocks, Q8_0 activations"
+    } else if info.compute == stance_model::Compute::Int8 {
+        "linear layers in int8: per-channel weights, per-token activations"
     } else {
         "computed in f32"
     };

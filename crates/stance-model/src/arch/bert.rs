@@ -166,6 +166,11 @@ impl Bert {
         self.layers.iter().any(PostLnLayer::is_quantized)
     }
 
+    /// Whether the encoder's linear layers run in int8.
+    pub fn uses_int8(&self) -> bool {
+        self.layers.iter().any(PostLnLayer::is_int8)
+    }
+
     /// Hidden states of every stage: index 0 is the embeddings output (after its LayerNorm),
     /// index i the output of encoder layer i. Each is `[batch, seq, hidden]`.
     pub fn hidden_states(&self, batch: &TokenBatch) -> Result<Vec<Tensor>, ModelError> {

@@ -119,6 +119,11 @@ impl DistilBert {
     pub fn uses_quantized_matmul(&self) -> bool {
         self.layers.iter().any(PostLnLayer::is_quantized)
     }
+
+    /// Whether the encoder's linear layers run in int8.
+    pub fn uses_int8(&self) -> bool {
+        self.layers.iter().any(PostLnLayer::is_int8)
+    }
 }
 
 impl Model for DistilBert {

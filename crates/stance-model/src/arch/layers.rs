@@ -2,6 +2,7 @@
 //! either f32 or quantized, embedding tables that may stay quantized, LayerNorm, activations,
 //! and the post-LN transformer layer of BERT and DistilBERT.
 
+use super::int8::Int8Linear;
 use super::kernels;
 use crate::config::Activation;
 use crate::error::ModelError;
@@ -22,6 +23,10 @@ pub enum MatmulMode {
     /// Keep Q4_0/Q8_0 blocks and multiply with candle's `QMatMul` (activations are quantized to
     /// Q8_0 per 32-block, as in ggml); embedding rows are dequantized only when looked up.
     Quantized,
+    /// Linear layers in int8 (per-channel weight scales from the f32-expanded weights,
+    /// per-token activation scales at run time; see [`super::int8`]); lookup tables as in
+    /// `F32LinearsQuantizedTables`.
+    Int8,
 }
 
 /// A dense layer `y = x W^T + b`, with `W` in f32 or as GGML blocks.
@@ -32,6 +37,8 @@ pub enum Linear {
         weight: QMatMul,
         bias: Option<Tensor>,
     },
+    /// Int8 weights and the f32 bias, run by [`super::int8`]'s kernels.
+    Int8(std::sync::Arc<Int8Linear>),
 }
 
 impl Linear {
@@ -59,6 +66,11 @@ impl Linear {
             }
         }
         let weight = store.f32_tensor(&weight_name, &[out_dim, in_dim])?;
+        if mode == MatmulMode::Int8 && weight.device().is_cpu() {
+            let w: Vec<f32> = weight.flatten_all()?.to_vec1()?;
+            let b = bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
+            return Ok(Self::Int8(std::sync::Arc::new(Int8Linear::new(&w, out_dim, in_dim, b))));
+        }
         Ok(Self::F32(candle_nn::Linear::new(weight, bias)))
     }
 
@@ -74,6 +86,9 @@ impl Linear {
                 };
                 Ok((w, bias.clone()))
             }
+            Self::Int8(_) => Err(candle_core::Error::Msg(
+                "int8 layers keep no f32 weights: load the model with --compute f32 to read them".into(),
+            )),
         }
     }
 
@@ -87,9 +102,14 @@ impl Linear {
         )
     }
 
+    pub fn is_int8(&self) -> bool {
+        matches!(self, Self::Int8(_))
+    }
+
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Self::F32(linear) => linear.forward(x),
+            Self::Int8(layer) => x.contiguous()?.apply_op1_no_bwd(layer.as_ref()),
             Self::Quantized { weight, bias } => {
                 let y = weight.forward(x)?;
                 match bias {
@@ -293,6 +313,12 @@ impl PostLnLayer {
             eps: self.eps,
             activation: self.activation,
         })
+    }
+
+    pub fn is_int8(&self) -> bool {
+        [&self.query, &self.key, &self.value, &self.attention_output, &self.ffn_in, &self.ffn_out]
+            .iter()
+            .any(|l| l.is_int8())
     }
 
     /// `mask_bias`: `[batch, 1, 1, seq]`, 0 on real tokens and a huge negative on padding, or

@@ -9,6 +9,7 @@ pub mod bert;
 pub mod deberta;
 pub mod distilbert;
 pub mod inputs;
+pub mod int8;
 pub mod kernels;
 pub mod layers;
 pub mod modernbert;

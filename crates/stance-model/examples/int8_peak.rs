@@ -1,0 +1,107 @@
+//! This CPU's int8 peak and the int8 GEMM's rate on e5's layer shapes.
+//!
+//! ```sh
+//! cargo run --release -p stance-model --example int8_peak [-- THREADS]
+//! ```
+//!
+//! - **Peak**: each thread runs a tight loop of `vpdpbusd zmm` on 16 independent accumulators
+//!   (no loads, no dependencies within an iteration), 64 multiply-adds = 128 ops per
+//!   instruction; best of 5 runs of 2^26 instructions per thread.
+//! - **GEMM**: `Int8Linear::forward` (quantizing the activations included) against candle's f32
+//!   matmul on the same `[rows, k] × [k, n]`, best of 5, for e5's three linear shapes.
+
+use candle_core::{Device, Tensor};
+use stance_model::arch::int8::{Int8Kernel, Int8Linear};
+use std::time::Instant;
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn vnni_loop(iters: u64) -> i32 {
+    use std::arch::x86_64::*;
+    let a = _mm512_set1_epi32(0x0102_0304);
+    let b = _mm512_set1_epi32(0x0101_0101);
+    let mut acc = [_mm512_setzero_si512(); 16];
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = _mm512_dpbusd_epi32(*x, a, b);
+        }
+    }
+    let mut total = _mm512_setzero_si512();
+    for x in acc {
+        total = _mm512_add_epi32(total, x);
+    }
+    _mm512_reduce_add_epi32(total)
+}
+
+fn peak(threads: usize) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !Int8Kernel::Vnni.supported() {
+            return None;
+        }
+        let iters: u64 = 1 << 22; // × 16 instructions
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| {
+                        // SAFETY: the CPU supports AVX-512F and VNNI (checked above).
+                        std::hint::black_box(unsafe { vnni_loop(std::hint::black_box(iters)) })
+                    });
+                }
+            });
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        Some((threads as u64 * iters * 16 * 128) as f64 / best / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+fn best_of<F: FnMut()>(mut f: F) -> f64 {
+    f();
+    (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    let threads: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2);
+    stance_model::threads::limit_threads(threads).expect("threads");
+    println!("int8 kernel: {}", Int8Kernel::detect().name());
+    for t in [1, threads] {
+        match peak(t) {
+            Some(gops) => println!("vpdpbusd peak, {t} thread(s): {gops:.1} GOP/s"),
+            None => println!("no AVX-512 VNNI on this CPU"),
+        }
+    }
+    let rows = 2048;
+    for (k, n) in [(384, 384), (384, 1536), (1536, 384)] {
+        let x: Vec<f32> = (0..rows * k).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| ((i * 104_729 % 1000) as f32 / 5000.0) - 0.1).collect();
+        let layer = Int8Linear::new(&w, n, k, Some(vec![0.1; n]));
+        let ops = 2.0 * (rows * k * n) as f64;
+        let t_int8 = best_of(|| {
+            std::hint::black_box(layer.forward(&x));
+        });
+        let xt = Tensor::from_vec(x.clone(), (rows, k), &Device::Cpu).unwrap();
+        let wt = Tensor::from_vec(w.clone(), (n, k), &Device::Cpu).unwrap();
+        let lin = candle_nn::Linear::new(wt, Some(Tensor::from_vec(vec![0.1f32; n], n, &Device::Cpu).unwrap()));
+        let t_f32 = best_of(|| {
+            std::hint::black_box(candle_core::Module::forward(&lin, &xt).unwrap());
+        });
+        println!(
+            "[{rows}×{k}]·[{k}×{n}]: int8 {:.1} GOP/s ({:.2} ms), candle f32 {:.1} GFLOP/s ({:.2} ms), {:.2}×",
+            ops / t_int8 / 1e9,
+            t_int8 * 1e3,
+            ops / t_f32 / 1e9,
+            t_f32 * 1e3,
+            t_f32 / t_int8
+        );
+    }
+}

@@ -14,6 +14,10 @@ train() { # skipped with EVAL_ONLY=1
   if [[ ${EVAL_ONLY:-0} == 1 ]]; then return; fi
   stance train "$@"
 }
+calibrate() { # skipped with EVAL_ONLY=1
+  if [[ ${EVAL_ONLY:-0} == 1 ]]; then return; fi
+  stance calibrate "$@"
+}
 eval_head() { # task, then data specs and extra flags; echoes the command before its output
   local task=$1; shift
   echo "\$ stance eval --offline --task $task --head models/heads/$task --by lang $*"
@@ -44,18 +48,37 @@ for task in ${tasks[*]}; do
               $D/irony/multipico/valid.jsonl#part=0-70 \
       --valid $D/irony/tweeteval-irony/valid.jsonl $D/irony/isarcasmeval/train.jsonl#part=85-100 \
               $D/irony/multipico/valid.jsonl#part=70-85
+    # Thresholds per language with the best validation macro-F1 (weights unchanged): the argmax
+    # flagged 44 % / 23 % / 21 % of the non-ironic validation rows of the three files.
+    calibrate --offline --task irony --head models/heads/irony --out models/heads/irony \
+      --valid $D/irony/tweeteval-irony/valid.jsonl $D/irony/isarcasmeval/train.jsonl#part=85-100 \
+              $D/irony/multipico/valid.jsonl#part=70-85
     eval_head irony --data $D/irony/tweeteval-irony/test.jsonl $D/irony/isarcasmeval/test.jsonl \
       $D/irony/multipico/valid.jsonl#part=85-100 ;;
   toxicity)
-    # Classes balanced within each file: MLMA, the only French file, is 80 % toxic, and balanced
-    # over all rows the head learnt French as a sign of toxicity (valid 68.66 against 66.49).
+    # Every toxicity source (fr, de, it, es, pt besides en/ar/fr MLMA and TweetEval), in similar
+    # amounts, classes balanced within each file, so that no language is learnt as a sign of
+    # toxicity. Then thresholds per language that flag at most 20 % of each language's non-toxic
+    # validation rows (chosen on validation against the macro-F1-only thresholds and 15 % / 25 %
+    # bounds: the French operating point the issue asks for, see the card).
+    VALID=($D/toxicity/tweeteval-offensive/valid.jsonl#part=0-40 $D/toxicity/tweeteval-hate/valid.jsonl#part=0-50
+           $D/toxicity/mlma/valid.jsonl#part=0-60 $D/toxicity/ftr-fr/valid.jsonl $D/toxicity/germeval2018-de/valid.jsonl#part=0-70
+           $D/toxicity/haspeede2020-it/valid.jsonl#part=0-60 $D/toxicity/hateval2019-es/valid.jsonl#part=0-70
+           $D/toxicity/hatebr-pt/valid.jsonl#part=0-60 $D/toxicity/toldbr-pt/valid.jsonl#part=0-20
+           $D/toxicity/hatecheck-multi/valid.jsonl#part=0-40)
     train --offline --task toxicity --out models/heads/toxicity --balance per-source \
-      --train $D/toxicity/tweeteval-offensive/train.jsonl#part=0-40 $D/toxicity/tweeteval-hate/train.jsonl#part=0-40 \
-              $D/toxicity/mlma/train.jsonl#part=0-50 \
-      --valid $D/toxicity/tweeteval-offensive/valid.jsonl $D/toxicity/tweeteval-hate/valid.jsonl \
-              $D/toxicity/mlma/valid.jsonl
+      --train $D/toxicity/tweeteval-offensive/train.jsonl#part=0-15 $D/toxicity/tweeteval-hate/train.jsonl#part=0-18 \
+              $D/toxicity/mlma/train.jsonl#part=0-20 $D/toxicity/ftr-fr/train.jsonl#part=0-70 $D/toxicity/germeval2018-de/train.jsonl#part=0-35 \
+              $D/toxicity/haspeede2020-it/train.jsonl#part=0-25 $D/toxicity/hateval2019-es/train.jsonl#part=0-35 \
+              $D/toxicity/hatebr-pt/train.jsonl#part=0-28 $D/toxicity/toldbr-pt/train.jsonl#part=0-10 \
+              $D/toxicity/hatecheck-multi/train.jsonl#part=0-12 \
+      --valid "${VALID[@]}"
+    calibrate --offline --task toxicity --head models/heads/toxicity --max-false-positives 0.2 --out models/heads/toxicity \
+      --valid "${VALID[@]}"
     eval_head toxicity --data $D/toxicity/tweeteval-offensive/test.jsonl $D/toxicity/tweeteval-hate/test.jsonl \
-      $D/toxicity/mlma/test.jsonl ;;
+      $D/toxicity/mlma/test.jsonl $D/toxicity/ftr-fr/test.jsonl $D/toxicity/hatecheck-multi/test.jsonl \
+      $D/toxicity/germeval2018-de/test.jsonl $D/toxicity/haspeede2020-it/test.jsonl $D/toxicity/hateval2019-es/test.jsonl \
+      $D/toxicity/hatebr-pt/test.jsonl $D/toxicity/toldbr-pt/test.jsonl ;;
   reply)
     train --offline --task reply --out models/heads/reply \
       --train $D/reply-stance/rumoureval2019/train.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=0-70 \

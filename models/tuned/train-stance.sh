@@ -1,15 +1,20 @@
 #!/bin/sh
-# Rebuilds models/tuned/stance (the fine-tuned stance cross-encoder). Rerunning resumes from
-# the last checkpoint in $WORK. Run from the repository root with ../shared beside it.
+# Trains a stance cross-encoder into models/tuned/stance (load it with `stance classify --head
+# stance=models/tuned/stance`; not shipped: it has not beaten the default head, see
+# models/tuned/README.md): a late-interaction
+# cross-encoder (the encoder's top 3 layers fine-tuned over the frozen bottom 9 layers' states of
+# target and comment). Rerunning resumes from the last checkpoint in $WORK (delete it to start
+# afresh). Run from the repository root with ../shared beside it; then rebuild the binary, which
+# compiles the model in.
 set -e
-B=${STANCE:-target/release/stance}
+B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
 D=../shared/data/stance
-WORK=${WORK:-/work/tune-work/stance5}
-exec $B tune --offline --task stance \
+WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-stance}
+exec "$B" tune --offline --task stance \
   --train $D/wahlomat-de/train.jsonl "$D/xstance/valid.jsonl#lang=de" $D/cic/train.jsonl \
           $D/semeval2016/train.jsonl $D/efra-macron/train.jsonl $D/rit-referendum/train.jsonl \
   --valid "$D/xstance/valid.jsonl#lang=fr" $D/cic/valid.jsonl $D/semeval2016/valid.jsonl $D/wahlomat-de/valid.jsonl \
-  --max-per-source 2500 --max-valid-per-source 800 \
-  --top-layers 2 --context-tokens 64 --comment-tokens 192 \
-  --epochs 1 --max-steps-per-epoch 300 --lr 5e-5 --head-lr 1e-3 --train-batch-tokens 2048 --seed 13 \
-  --checkpoint-every 25 --work "$WORK" --out models/tuned/stance "$@"
+  --max-per-source 5000 --max-valid-per-source 600 \
+  --top-layers 3 --context-tokens 48 --comment-tokens 128 \
+  --epochs 5 --max-steps-per-epoch 350 --lr 3e-5 --head-lr 2e-3 --train-batch-tokens 2048 --seed 13 \
+  --patience 3 --checkpoint-every 25 --work "$WORK" --out models/tuned/stance "$@"

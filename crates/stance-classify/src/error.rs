@@ -40,6 +40,8 @@ pub enum ClassifyError {
     Report(#[from] stance_report::ReportError),
     #[error(transparent)]
     Heads(#[from] stance_heads::HeadsError),
+    #[error("cross-encoder: {0}")]
+    CrossEncoder(#[from] stance_tune::TuneError),
     #[error(transparent)]
     Polars(#[from] polars::prelude::PolarsError),
 }

@@ -184,9 +184,9 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
         inputs: inputs.clone(),
         encoder: encoder.cache_id(),
         heads: heads
-            .heads
+            .models
             .iter()
-            .map(|h| (h.task().name().to_string(), h.sha256.clone()))
+            .map(|m| (m.task().name().to_string(), m.sha256().to_string()))
             .chain(nli.as_ref().map(|(opened, templates, multi_label)| {
                 let weights = file_sha256(&opened.resolved.files.weights).unwrap_or_default();
                 let templates = serde_json::to_string(templates).unwrap_or_default();
@@ -299,13 +299,13 @@ fn run_info(
             .chain(nli.map(|(nli, _)| model_record("stance (zero-shot NLI)", nli)))
             .collect(),
         heads: heads
-            .heads
+            .models
             .iter()
-            .map(|h| HeadInfo {
-                task: h.task().name().to_string(),
-                labels: h.head.labels().to_vec(),
-                source: Some(h.describe()),
-                thresholds: h.head.meta.thresholds.iter().flat_map(threshold_entries).collect(),
+            .map(|m| HeadInfo {
+                task: m.task().name().to_string(),
+                labels: m.labels().to_vec(),
+                source: Some(m.describe()),
+                thresholds: m.thresholds().into_iter().flat_map(threshold_entries).collect(),
             })
             .chain(nli.map(|(_, multi_label)| HeadInfo {
                 task: "stance".into(),

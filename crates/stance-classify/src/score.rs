@@ -1,14 +1,16 @@
 //! Scoring one chunk of comments: every distinct text of the chunk (comments, their article
-//! targets, their parents) goes through the encoder once, then every head reads the vectors.
+//! targets, their parents) goes through the encoder once, then every task model reads that
+//! pass: heads its pooled vectors, cross-encoders its bottom-layer states of both texts.
 
 use crate::error::Result;
-use crate::heads::HeadSet;
+use crate::heads::{HeadSet, TaskModel};
 use crate::zero_shot::ZeroShotStance;
 use polars::prelude::{Column, DataFrame};
 use stance_core::{Article, Comment, LabelKind, Task, TaskInput};
 use stance_heads::features::pair_features;
 use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::InputKind;
+use stance_model::batch::DEFAULT_BATCH_TOKENS;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -78,15 +80,15 @@ pub fn score_chunk(
     let started = Instant::now();
     let mut texts = Texts::default();
     let own: Vec<usize> = comments.iter().map(|c| texts.add(c.text.as_str())).collect();
-    let mut contexts: Vec<Vec<Option<usize>>> = Vec::with_capacity(heads.heads.len());
-    for h in &heads.heads {
-        contexts.push(match h.task().input() {
+    let mut contexts: Vec<Vec<Option<usize>>> = Vec::with_capacity(heads.models.len());
+    for m in &heads.models {
+        contexts.push(match m.task().input() {
             TaskInput::TargetAndComment => comments.iter().map(|c| lookup.target(c).map(|t| texts.add(t))).collect(),
             TaskInput::ParentAndComment => comments.iter().map(|c| lookup.parent(c).map(|t| texts.add(t))).collect(),
             TaskInput::Comment => vec![None; comments.len()],
         });
     }
-    let embeddings = encoder.embed_detailed(&texts.unique)?;
+    let embeddings = encoder.embed_detailed(&texts.unique, heads.keep_states()?)?;
     times.encode += started.elapsed();
     times.texts_encoded += texts.unique.len();
     times.tokens_encoded += embeddings.iter().map(|e| e.n_tokens).sum::<usize>();
@@ -97,35 +99,48 @@ pub fn score_chunk(
         Column::new("n_tokens".into(), own.iter().map(|&i| embeddings[i].n_tokens as u32).collect::<Vec<u32>>()),
         Column::new("truncated".into(), own.iter().map(|&i| embeddings[i].truncated).collect::<Vec<bool>>()),
     ];
-    for (h, context) in heads.heads.iter().zip(&contexts) {
-        // Rows the head can score, and their inputs.
-        let mut rows = Vec::with_capacity(comments.len());
-        let mut features = Vec::with_capacity(comments.len());
-        for (row, (&v, u)) in own.iter().zip(context).enumerate() {
-            let v = &embeddings[v].vector;
-            match (h.head.input_kind(), u) {
-                (InputKind::Single, _) => features.push(v.clone()),
-                (InputKind::Pair, Some(u)) => features.push(pair_features(&embeddings[*u].vector, v)),
-                (InputKind::Pair, None) => continue,
+    for (m, context) in heads.models.iter().zip(&contexts) {
+        // Rows the model can score (a pair model needs the row's context) and their raw scores.
+        let (rows, raw): (Vec<usize>, Vec<Vec<f32>>) = match m {
+            TaskModel::Head(h) => {
+                let mut rows = Vec::with_capacity(comments.len());
+                let mut features = Vec::with_capacity(comments.len());
+                for (row, (&v, u)) in own.iter().zip(context).enumerate() {
+                    let v = &embeddings[v].vector;
+                    match (h.head.input_kind(), u) {
+                        (InputKind::Single, _) => features.push(v.clone()),
+                        (InputKind::Pair, Some(u)) => features.push(pair_features(&embeddings[*u].vector, v)),
+                        (InputKind::Pair, None) => continue,
+                    }
+                    rows.push(row);
+                }
+                let raw = h.head.logits(&features)?;
+                (rows, raw)
             }
-            rows.push(row);
-        }
-        let raw = h.head.logits(&features)?;
-        let probs: Vec<Vec<f32>> = raw
-            .iter()
-            .map(|z| stance_heads::calibrate::softmax(z, h.head.meta.temperature))
-            .collect();
+            TaskModel::CrossEncoder(c) => {
+                let states = |i: usize| embeddings[i].states.as_deref().expect("the encoder pass kept states for cross-encoders");
+                let (rows, pairs): (Vec<usize>, Vec<(&[f32], &[f32])>) = own
+                    .iter()
+                    .zip(context)
+                    .enumerate()
+                    .filter_map(|(row, (&v, u))| u.map(|u| (row, (states(u), states(v)))))
+                    .unzip();
+                let raw = c.model.raw_logits(&pairs, DEFAULT_BATCH_TOKENS)?;
+                (rows, raw)
+            }
+        };
+        let probs: Vec<Vec<f32>> = raw.iter().map(|z| stance_heads::calibrate::softmax(z, m.temperature())).collect();
         let mut scored: Vec<Option<usize>> = vec![None; comments.len()];
         for (k, &row) in rows.iter().enumerate() {
             scored[row] = Some(k);
         }
         let decisions: Vec<usize> =
-            rows.iter().zip(&probs).map(|(&row, p)| h.head.decide(p, comments[row].lang.as_deref())).collect();
-        columns.extend(task_columns(h.task(), h.head.labels(), &scored, &probs, &decisions));
+            rows.iter().zip(&probs).map(|(&row, p)| m.decide(p, comments[row].lang.as_deref())).collect();
+        columns.extend(task_columns(m.task(), m.labels(), &scored, &probs, &decisions));
         if logits {
-            for (j, label) in h.head.labels().iter().enumerate() {
+            for (j, label) in m.labels().iter().enumerate() {
                 let values: Vec<Option<f32>> = scored.iter().map(|k| k.map(|k| raw[k][j])).collect();
-                columns.push(Column::new(format!("logit_{}_{label}", h.task()).into(), values));
+                columns.push(Column::new(format!("logit_{}_{label}", m.task()).into(), values));
             }
         }
     }

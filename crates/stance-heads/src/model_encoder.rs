@@ -4,7 +4,7 @@
 use crate::encoder::TextEncoder;
 use crate::error::{HeadsError, Result};
 use sha2::{Digest, Sha256};
-use stance_model::batch::BatchOptions;
+use stance_model::batch::{BatchOptions, KeepStates};
 use stance_model::embed::{EmbedMode, EmbedOptions, Embedding};
 use stance_model::runtime::OpenModel;
 use stance_model::tokenize::Truncation;
@@ -88,18 +88,21 @@ pub fn file_sha256(path: &Path) -> Result<String> {
 }
 
 impl ModelEncoder<'_> {
-    /// Vectors with their token counts and truncation flags, in input order.
-    pub fn embed_detailed(&self, texts: &[&str]) -> Result<Vec<Embedding>> {
-        self.opened
-            .model
-            .embed(texts, &self.options, &|_| {})
-            .map_err(|e| HeadsError::Encoder(e.to_string()))
+    /// Vectors with their token counts and truncation flags, in input order; with `keep`, each
+    /// text's intermediate states from the same pass too (for cross-encoders).
+    pub fn embed_detailed(&self, texts: &[&str], keep: Option<KeepStates>) -> Result<Vec<Embedding>> {
+        let model = &self.opened.model;
+        match keep {
+            None => model.embed(texts, &self.options, &|_| {}),
+            Some(keep) => model.embed_keeping_states(texts, &self.options, keep, &|_| {}),
+        }
+        .map_err(|e| HeadsError::Encoder(e.to_string()))
     }
 }
 
 impl TextEncoder for ModelEncoder<'_> {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        Ok(self.embed_detailed(texts)?.into_iter().map(|e| e.vector).collect())
+        Ok(self.embed_detailed(texts, None)?.into_iter().map(|e| e.vector).collect())
     }
 
     fn id(&self) -> String {

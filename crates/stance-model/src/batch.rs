@@ -9,6 +9,7 @@
 use crate::error::ModelError;
 use crate::tokenize::{Encoded, Segment};
 use crate::{Model, ModelOutput, TokenBatch};
+use candle_core::{DType, Tensor};
 
 /// Padded tokens per batch (rows × longest row) when nothing else is asked for.
 pub const DEFAULT_BATCH_TOKENS: usize = 8192;
@@ -82,12 +83,36 @@ pub fn pad(segments: &[&Segment], pad_id: u32) -> TokenBatch {
     batch
 }
 
+/// Which intermediate states to keep from each forward pass (see [`Model::forward_keeping`]):
+/// the output of the first `layers` layers, at most `max_rows` of each sequence's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepStates {
+    pub layers: usize,
+    pub max_rows: usize,
+}
+
+/// At most `max_rows` rows of `[n, width]` row-major states: the first `max_rows − 1` and the
+/// last, so a cut sequence still ends with its end-of-text token, as every sequence the
+/// encoder sees does.
+pub fn head_and_tail_rows(states: &[f32], width: usize, max_rows: usize) -> Vec<f32> {
+    let n = states.len() / width;
+    if n <= max_rows || max_rows < 2 {
+        return states[..n.min(max_rows.max(1)) * width].to_vec();
+    }
+    let mut out = Vec::with_capacity(max_rows * width);
+    out.extend_from_slice(&states[..(max_rows - 1) * width]);
+    out.extend_from_slice(&states[(n - 1) * width..]);
+    out
+}
+
 /// What the model gave for one segment: a vector (pooled embedding or logits) and the number
-/// of tokens it covered, the segment's weight when windows are pooled.
+/// of tokens it covered, the segment's weight when windows are pooled; with [`KeepStates`],
+/// its intermediate states too (`[rows, hidden]` row-major).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentResult {
     pub vector: Vec<f32>,
     pub n_tokens: usize,
+    pub states: Option<Vec<f32>>,
 }
 
 /// One input's results, in the order of its segments.
@@ -126,6 +151,7 @@ pub struct Runner<'a> {
     pub model: &'a dyn Model,
     pub pad_id: u32,
     pub options: BatchOptions,
+    pub keep: Option<KeepStates>,
 }
 
 impl Runner<'_> {
@@ -209,7 +235,7 @@ impl Runner<'_> {
             .iter()
             .map(|&(i, s)| chunk[i].segments[s].ids.len())
             .collect();
-        let mut vectors: Vec<Vec<Option<Vec<f32>>>> =
+        let mut vectors: Vec<Vec<Option<(Vec<f32>, Option<Vec<f32>>)>>> =
             chunk.iter().map(|e| vec![None; e.segments.len()]).collect();
         let mut missing: Vec<usize> = chunk.iter().map(|e| e.segments.len()).collect();
         let done_without_model = missing.iter().filter(|m| **m == 0).count();
@@ -222,7 +248,14 @@ impl Runner<'_> {
                 .map(|&r| &chunk[owners[r].0].segments[owners[r].1])
                 .collect();
             let batch = pad(&segments, self.pad_id);
-            let output = self.model.forward(&batch)?;
+            let (output, kept) = match self.keep {
+                Some(keep) => {
+                    let (output, states) = self.model.forward_keeping(&batch, keep.layers)?;
+                    let rows = split_rows(&states, &segments, keep.max_rows)?;
+                    (output, rows.into_iter().map(Some).collect())
+                }
+                None => (self.model.forward(&batch)?, vec![None; rows.len()]),
+            };
             let row_vectors = extract(&output, &batch)?;
             if row_vectors.len() != rows.len() {
                 return Err(ModelError::InvalidBatch(format!(
@@ -232,9 +265,9 @@ impl Runner<'_> {
                 )));
             }
             let mut completed = 0;
-            for (&r, vector) in rows.iter().zip(row_vectors) {
+            for ((&r, vector), states) in rows.iter().zip(row_vectors).zip(kept) {
                 let (input, segment) = owners[r];
-                vectors[input][segment] = Some(vector);
+                vectors[input][segment] = Some((vector, states));
                 missing[input] -= 1;
                 if missing[input] == 0 {
                     completed += 1;
@@ -251,12 +284,13 @@ impl Runner<'_> {
                     .iter()
                     .zip(vectors)
                     .map(|(seg, v)| {
-                        let vector = v.ok_or_else(|| {
+                        let (vector, states) = v.ok_or_else(|| {
                             ModelError::InvalidBatch("a segment was never run".into())
                         })?;
                         Ok(SegmentResult {
                             vector,
                             n_tokens: seg.ids.len(),
+                            states,
                         })
                     })
                     .collect::<Result<Vec<_>, ModelError>>()?;
@@ -268,6 +302,21 @@ impl Runner<'_> {
             })
             .collect()
     }
+}
+
+/// Each row's states `[seq, hidden]` of a padded batch, cut to its own tokens and then to at
+/// most `max_rows` rows ([`head_and_tail_rows`]).
+fn split_rows(states: &Tensor, segments: &[&Segment], max_rows: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+    let (_, seq, hidden) = states.dims3()?;
+    let flat = states.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    Ok(segments
+        .iter()
+        .enumerate()
+        .map(|(row, seg)| {
+            let start = row * seq * hidden;
+            head_and_tail_rows(&flat[start..start + seg.ids.len() * hidden], hidden, max_rows)
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -321,13 +370,24 @@ mod tests {
                 SegmentResult {
                     vector: vec![1.0, 0.0],
                     n_tokens: 3,
+                    states: None,
                 },
                 SegmentResult {
                     vector: vec![0.0, 2.0],
                     n_tokens: 1,
+                    states: None,
                 },
             ],
         };
         assert_eq!(r.weighted_mean(), vec![0.75, 0.5]);
+    }
+
+    #[test]
+    fn head_and_tail_rows_keep_the_last_row() {
+        let states: Vec<f32> = (0..10).map(|v| v as f32).collect(); // 5 rows of width 2
+        assert_eq!(head_and_tail_rows(&states, 2, 3), vec![0., 1., 2., 3., 8., 9.]);
+        assert_eq!(head_and_tail_rows(&states, 2, 5), states);
+        assert_eq!(head_and_tail_rows(&states, 2, 9), states);
+        assert_eq!(head_and_tail_rows(&states, 2, 1), vec![0., 1.]);
     }
 }

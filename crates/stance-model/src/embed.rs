@@ -2,7 +2,7 @@
 //! settings say so. The e5 prefix of the chosen [`EmbedMode`] comes from the model's settings;
 //! callers pass bare text.
 
-use crate::batch::BatchOptions;
+use crate::batch::{BatchOptions, KeepStates};
 use crate::error::ModelError;
 use crate::conventions::Pooling;
 use crate::pooling;
@@ -43,6 +43,9 @@ pub struct Embedding {
     pub vector: Vec<f32>,
     pub n_tokens: usize,
     pub truncated: bool,
+    /// With [`TextModel::embed_keeping_states`]: the intermediate states of the text's first
+    /// segment (the head of a windowed text), `[rows, hidden]` row-major.
+    pub states: Option<Vec<f32>>,
 }
 
 impl TextModel {
@@ -62,17 +65,40 @@ impl TextModel {
         options: &EmbedOptions,
         progress: &dyn Fn(usize),
     ) -> Result<Vec<Embedding>, ModelError> {
+        self.embed_with(texts, options, None, progress)
+    }
+
+    /// [`Self::embed`], keeping each text's states after the first `keep.layers` layers from
+    /// the same pass (BERT-family encoders only): what the fine-tuned cross-encoders read.
+    pub fn embed_keeping_states<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        options: &EmbedOptions,
+        keep: KeepStates,
+        progress: &dyn Fn(usize),
+    ) -> Result<Vec<Embedding>, ModelError> {
+        self.embed_with(texts, options, Some(keep), progress)
+    }
+
+    fn embed_with<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        options: &EmbedOptions,
+        keep: Option<KeepStates>,
+        progress: &dyn Fn(usize),
+    ) -> Result<Vec<Embedding>, ModelError> {
         let prefix = self.prefix(options.mode);
         let encode = |text: &S| {
             self.tokenizer
                 .encode(text.as_ref(), prefix, options.truncation)
         };
-        let results = self
-            .runner(options.batch)
-            .run(texts, encode, |output, batch| pooled(output, batch, self.settings.pooling), progress)?;
+        let mut runner = self.runner(options.batch);
+        runner.keep = keep;
+        let results = runner.run(texts, encode, |output, batch| pooled(output, batch, self.settings.pooling), progress)?;
         results
             .into_iter()
-            .map(|r| {
+            .map(|mut r| {
+                let states = r.segments.first_mut().and_then(|s| s.states.take());
                 let mean = r.weighted_mean();
                 let vector = if self.settings.normalize {
                     l2_normalized(mean)?
@@ -83,6 +109,7 @@ impl TextModel {
                     vector,
                     n_tokens: r.n_tokens,
                     truncated: r.truncated,
+                    states,
                 })
             })
             .collect()

@@ -60,4 +60,15 @@ pub trait Model: Send + Sync {
     fn as_bert(&self) -> Option<&arch::bert::Bert> {
         None
     }
+
+    /// A forward pass that also returns the hidden states after the first `layers` encoder
+    /// layers (`[batch, seq, hidden]`; 0 is the embeddings' output). The fine-tuned
+    /// cross-encoders read these, so the shared bottom of the encoder runs once per text for
+    /// every task. Only BERT-family encoders give them.
+    fn forward_keeping(&self, batch: &TokenBatch, layers: usize) -> Result<(ModelOutput, Tensor), ModelError> {
+        let _ = (batch, layers);
+        Err(ModelError::InvalidRequest(
+            "this architecture does not give intermediate states (BERT-family encoders do)".into(),
+        ))
+    }
 }

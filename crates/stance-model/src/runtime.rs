@@ -91,6 +91,7 @@ impl TextModel {
             model: self.model.as_ref(),
             pad_id: self.pad_id,
             options: batch,
+            keep: None,
         }
     }
 

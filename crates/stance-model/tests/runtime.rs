@@ -971,6 +971,37 @@ mod e5 {
         );
     }
 
+    /// The pass that keeps bottom-layer states for the cross-encoders gives the same vectors
+    /// as the plain pass, and states equal to a separate run of the bottom layers alone (each
+    /// row's own tokens, cut to the head and the final token).
+    #[test]
+    fn kept_states_are_the_bottom_layers_output_of_the_same_pass() {
+        use stance_model::batch::{head_and_tail_rows, pad, KeepStates};
+        let records = records();
+        let opened = open_default(GgufMode::default());
+        let model = &opened.model;
+        let texts: Vec<&str> = records.iter().step_by(10).map(|r| r["text"].as_str().unwrap()).collect();
+        let options = EmbedOptions { mode: EmbedMode::Query, truncation: Truncation::Head, batch: BatchOptions { batch_tokens: 4096 } };
+        let keep = KeepStates { layers: 9, max_rows: 48 };
+        let plain = model.embed(&texts, &options, &|_| {}).unwrap();
+        let kept = model.embed_keeping_states(&texts, &options, keep, &|_| {}).unwrap();
+        let bert = model.network().as_bert().expect("e5 is a BERT");
+        let hidden = model.config.hidden_size;
+        let mut cut = 0;
+        for ((text, p), k) in texts.iter().zip(&plain).zip(&kept) {
+            assert_eq!(p.vector, k.vector, "{text}");
+            assert!(p.states.is_none());
+            let states = k.states.as_ref().expect("states kept");
+            let segment = model.tokenizer.encode(text, model.prefix(EmbedMode::Query), Truncation::Head).unwrap().segments.remove(0);
+            let alone = bert.bottom_states(&pad(&[&segment], model.pad_id()), keep.layers).unwrap();
+            let alone = head_and_tail_rows(&alone.flatten_all().unwrap().to_vec1::<f32>().unwrap(), hidden, keep.max_rows);
+            assert_eq!(states.len(), segment.ids.len().min(keep.max_rows) * hidden);
+            assert!(max_abs_diff(states, &alone) < 1e-3, "{text}");
+            cut += usize::from(segment.ids.len() > keep.max_rows);
+        }
+        assert!(cut > 0, "some texts are longer than the rows kept");
+    }
+
     #[test]
     fn quantized_embeddings_match_one_by_one_and_batched() {
         check_budgets(

@@ -7,12 +7,18 @@ use crate::layer::{self, LayerParams, MASKED, PARAM_NAMES};
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use stance_model::batch::head_and_tail_rows;
 use std::path::Path;
 
 /// Weights file and metadata file of a saved model folder.
 pub const WEIGHTS_FILE: &str = "cross_encoder.safetensors";
 pub const META_FILE: &str = "cross_encoder.json";
 pub const FORMAT: &str = "stance-tune/cross-encoder/1";
+
+/// Whether `dir` holds a cross-encoder saved by `stance tune`.
+pub fn is_cross_encoder(dir: &Path) -> bool {
+    dir.join(META_FILE).is_file()
+}
 
 /// Everything about a saved cross-encoder except its weights.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -341,33 +347,26 @@ impl CrossEncoder {
         self.classify(&self.pooled(batch)?)
     }
 
-    /// Keeps at most `budget` rows of a text's states `[n, hidden]`: the first `budget − 1` and
-    /// the last (the end-of-text token), so the cut text still ends as the encoder ends texts.
-    pub fn truncate_states(states: &[f32], hidden: usize, budget: usize) -> Vec<f32> {
-        let n = states.len() / hidden;
-        if n <= budget || budget < 2 {
-            return states[..n.min(budget.max(1)) * hidden].to_vec();
-        }
-        let mut out = Vec::with_capacity(budget * hidden);
-        out.extend_from_slice(&states[..(budget - 1) * hidden]);
-        out.extend_from_slice(&states[(n - 1) * hidden..]);
-        out
-    }
-
     /// Probabilities (temperature applied), one row per pair, columns in [`Self::labels`] order.
     /// Each element is `(context_states, comment_states)`: the bottom-layer output of
-    /// `prefix + text` (all of its tokens, `[n, hidden]` row-major f32, as from
-    /// [`crate::states::bottom_states`]); truncation to the budgets is done here. Pairs are
-    /// scored in length-sorted batches of at most `batch_tokens` padded positions; the result
-    /// is in input order.
+    /// `prefix + text` (its tokens, `[n, hidden]` row-major f32, as from
+    /// [`crate::states::bottom_states`] or the encoder pass of `stance classify`); truncation to
+    /// the budgets is done here. Pairs are scored in length-sorted batches of at most
+    /// `batch_tokens` padded positions; the result is in input order.
     pub fn predict(&self, pairs: &[(&[f32], &[f32])], batch_tokens: usize) -> Result<Vec<Vec<f32>>> {
+        let logits = self.raw_logits(pairs, batch_tokens)?;
+        Ok(logits.iter().map(|z| stance_heads::calibrate::softmax(z, self.meta.temperature)).collect())
+    }
+
+    /// Raw logits (no temperature) of pairs, as [`Self::predict`] takes them.
+    pub fn raw_logits(&self, pairs: &[(&[f32], &[f32])], batch_tokens: usize) -> Result<Vec<Vec<f32>>> {
         let h = self.meta.hidden;
         let cut: Vec<(Vec<f32>, Vec<f32>)> = pairs
             .iter()
             .map(|(c, t)| {
                 (
-                    Self::truncate_states(c, h, self.meta.context_tokens),
-                    Self::truncate_states(t, h, self.meta.comment_tokens),
+                    head_and_tail_rows(c, h, self.meta.context_tokens),
+                    head_and_tail_rows(t, h, self.meta.comment_tokens),
                 )
             })
             .collect();
@@ -376,10 +375,9 @@ impl CrossEncoder {
         for group in stance_model::batch::plan(&lengths, batch_tokens) {
             let refs: Vec<(&[f32], &[f32])> = group.iter().map(|&i| (&cut[i].0[..], &cut[i].1[..])).collect();
             let batch = PairBatch::new(&refs, h, &Device::Cpu)?;
-            let logits = (self.logits(&batch)? / self.meta.temperature)?;
-            let probs = layer::softmax(&logits)?.to_vec2::<f32>()?;
-            for (&i, p) in group.iter().zip(probs) {
-                out[i] = p;
+            let logits = self.logits(&batch)?.to_vec2::<f32>()?;
+            for (&i, z) in group.iter().zip(logits) {
+                out[i] = z;
             }
         }
         Ok(out)

@@ -3,7 +3,6 @@
 //! folder is given, in shards so a killed run keeps what it finished).
 
 use crate::error::{Result, TuneError};
-use crate::model::CrossEncoder;
 use candle_core::{DType, Device, Tensor};
 use half::f16;
 use sha2::{Digest, Sha256};
@@ -20,7 +19,7 @@ const SHARD: usize = 512;
 /// The bottom-layer states of `prefix + text` for each text (the model's `query: ` prefix,
 /// head-truncated to the model's token limit, as `stance classify` encodes texts): one
 /// `[n_tokens, hidden]` row-major f32 block per text, in input order. These are what
-/// [`CrossEncoder::predict`] reads. Texts are run in length-sorted batches of at most
+/// [`crate::model::CrossEncoder::predict`] reads. Texts are run in length-sorted batches of at most
 /// `batch_tokens` padded positions; a text's states do not depend on its batch.
 pub fn bottom_states(
     model: &TextModel,
@@ -69,7 +68,7 @@ pub struct StateStore {
 
 impl StateStore {
     /// Computes (or reads from `cache_dir`) the states of every text, keeping at most `keep`
-    /// rows of each (see [`CrossEncoder::truncate_states`]). `key` must name everything that
+    /// rows of each (see [`batch::head_and_tail_rows`]). `key` must name everything that
     /// changes a state (encoder weights, tokenizer, layers): cached shards are found by it.
     #[allow(clippy::too_many_arguments)]
     pub fn build(
@@ -112,7 +111,7 @@ impl StateStore {
                     let blocks: Vec<Vec<f16>> = states
                         .iter()
                         .map(|s| {
-                            CrossEncoder::truncate_states(s, hidden, keep)
+                            batch::head_and_tail_rows(s, hidden, keep)
                                 .into_iter()
                                 .map(f16::from_f32)
                                 .collect()

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stance_heads::rng::SeededRng;
 use stance_heads::{Dataset, EvalOptions, Evaluation, Example, Task};
+use stance_model::batch::head_and_tail_rows;
 use stance_model::runtime::TextModel;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -332,6 +333,28 @@ fn dropout_mask(rows: usize, cols: usize, p: f64, rng: &mut SeededRng) -> Result
     Ok(Tensor::from_vec(v, (rows, cols), &Device::Cpu)?)
 }
 
+/// Training pairs whose pooled vectors set the standardisation and the linear probe.
+const PROBE_ROWS: usize = 4096;
+
+/// Fits the classifier (only) on fixed pooled vectors `[n, 2·hidden]` by full-batch AdamW;
+/// returns the final weighted loss.
+pub fn fit_classifier(model: &CrossEncoder, pooled: &Tensor, gold: &[usize], weights: &[f32], weight_decay: f64) -> Result<f64> {
+    let vars: std::collections::BTreeMap<String, candle_core::Var> = model
+        .vars()
+        .iter()
+        .filter(|(k, _)| k.starts_with("classifier."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut opt = AdamW::new(&vars, AdamWConfig { weight_decay, clip_norm: 0.0, ..Default::default() }, |_| 0)?;
+    let mut last = f64::NAN;
+    for _ in 0..300 {
+        let loss = weighted_loss(&model.classify(pooled)?, gold, weights)?;
+        last = loss.to_scalar::<f32>()? as f64;
+        opt.step(&loss.backward()?, &[5e-3])?;
+    }
+    Ok(last)
+}
+
 /// Trains a cross-encoder and saves it into `request.out`. A rerun with the same request
 /// resumes from the last checkpoint in `request.work`.
 pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
@@ -472,28 +495,45 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
     };
     let mut init_rng = SeededRng::new(cfg.seed);
     let mut model = CrossEncoder::new(meta, &layers, &mut || init_rng.normal())?;
-    // Standardise the pooled vector with statistics of (up to) 1,024 training pairs under the
-    // initial weights: deterministic, so a resumed run recomputes the same buffers.
+    // Standardise the pooled vector with statistics of (up to) `PROBE_ROWS` training pairs
+    // under the initial weights (deterministic, so a resumed run recomputes the same buffers),
+    // then, on a fresh start, fit the classifier alone on those pooled vectors ("linear probe,
+    // then fine-tune"): started from a random classifier, the first hundreds of steps sent
+    // large, noisy gradients into the pretrained layers and training stayed at chance.
+    let resuming = req.work.join("checkpoint").join("progress.json").is_file();
     {
-        let stride = (items.len() / 1024).max(1);
-        let chosen: Vec<usize> = (0..items.len()).step_by(stride).take(1024).collect();
+        let stride = (items.len() / PROBE_ROWS).max(1);
+        let chosen: Vec<usize> = (0..items.len()).step_by(stride).take(PROBE_ROWS).collect();
         let lens: Vec<usize> = chosen.iter().map(|&i| items[i].len).collect();
         let mut pooled = Vec::new();
+        let mut order = Vec::new();
         for group in stance_model::batch::plan(&lens, cfg.batch_tokens * 2) {
             let states: Vec<(Vec<f32>, Vec<f32>)> = group
                 .iter()
                 .map(|&g| {
                     let it = &items[chosen[g]];
                     (
-                        CrossEncoder::truncate_states(&store.get(&it.context).expect("stored"), hidden, cfg.context_tokens),
-                        CrossEncoder::truncate_states(&store.get(&it.text).expect("stored"), hidden, cfg.comment_tokens),
+                        head_and_tail_rows(&store.get(&it.context).expect("stored"), hidden, cfg.context_tokens),
+                        head_and_tail_rows(&store.get(&it.text).expect("stored"), hidden, cfg.comment_tokens),
                     )
                 })
                 .collect();
             let refs: Vec<(&[f32], &[f32])> = states.iter().map(|(a, b)| (&a[..], &b[..])).collect();
             pooled.push(model.pooled(&PairBatch::new(&refs, hidden, &Device::Cpu)?)?.detach());
+            order.extend(group.iter().map(|&g| chosen[g]));
         }
-        model.set_standardisation(&Tensor::cat(&pooled, 0)?)?;
+        let pooled = Tensor::cat(&pooled, 0)?;
+        model.set_standardisation(&pooled)?;
+        if !resuming {
+            let standardised = match (model.buffers().get("pool.mean"), model.buffers().get("pool.std")) {
+                (Some(m), Some(s)) => pooled.broadcast_sub(m)?.broadcast_div(s)?,
+                _ => pooled,
+            };
+            let gold: Vec<usize> = order.iter().map(|&i| items[i].label).collect();
+            let weights: Vec<f32> = order.iter().map(|&i| items[i].weight).collect();
+            let loss = fit_classifier(&model, &standardised, &gold, &weights, cfg.weight_decay)?;
+            say(format!("linear probe on {} pairs: weighted loss {loss:.4}", gold.len()));
+        }
     }
     let mut opt = AdamW::new(
         model.vars(),
@@ -597,8 +637,8 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
                     let c = store.get(&it.context).expect("stored");
                     let t = store.get(&it.text).expect("stored");
                     (
-                        CrossEncoder::truncate_states(&c, hidden, cfg.context_tokens),
-                        CrossEncoder::truncate_states(&t, hidden, cfg.comment_tokens),
+                        head_and_tail_rows(&c, hidden, cfg.context_tokens),
+                        head_and_tail_rows(&t, hidden, cfg.comment_tokens),
                     )
                 })
                 .collect();

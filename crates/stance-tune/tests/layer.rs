@@ -254,14 +254,6 @@ fn predictions_do_not_depend_on_the_batch_and_survive_save_and_load() {
 }
 
 #[test]
-fn truncation_keeps_the_head_and_the_final_token() {
-    let s: Vec<f32> = (0..10).map(|v| v as f32).collect(); // 5 rows of 2
-    assert_eq!(CrossEncoder::truncate_states(&s, 2, 3), vec![0., 1., 2., 3., 8., 9.]);
-    assert_eq!(CrossEncoder::truncate_states(&s, 2, 5), s);
-    assert_eq!(CrossEncoder::truncate_states(&s, 2, 9), s);
-}
-
-#[test]
 fn training_steps_lower_the_loss() {
     use stance_tune::optim::{AdamW, AdamWConfig};
     let model = tiny_model(21);
@@ -283,6 +275,26 @@ fn training_steps_lower_the_loss() {
     let mut other = AdamW::new(model.vars(), AdamWConfig::default(), |_| 0).unwrap();
     other.load(&p).unwrap();
     assert_eq!(other.step, 30);
+}
+
+#[test]
+fn the_linear_probe_fits_the_classifier_alone() {
+    use stance_tune::train::fit_classifier;
+    let model = tiny_model(23);
+    let (batch, gold, weights) = tiny_batch(24);
+    let before: Vec<(String, Vec<f32>)> = model
+        .vars()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .collect();
+    let pooled = model.pooled(&batch).unwrap().detach();
+    let first = weighted_loss(&model.classify(&pooled).unwrap(), &gold, &weights).unwrap().to_scalar::<f32>().unwrap();
+    let last = fit_classifier(&model, &pooled, &gold, &weights, 0.0).unwrap();
+    assert!(last < first as f64 * 0.5, "loss {first} → {last}");
+    for (name, old) in before {
+        let now = model.vars()[&name].as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(now != old, name.starts_with("classifier."), "{name}");
+    }
 }
 
 #[test]

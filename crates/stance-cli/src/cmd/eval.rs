@@ -7,6 +7,7 @@ use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Result};
 use serde::Serialize;
 use stance_core::LabelKind;
+use stance_classify::heads::TaskModel;
 use stance_heads::metrics::argmax;
 use stance_heads::{features, DataSpec, EvalOptions, Evaluation, HeadSource, Report, Task, TextEncoder};
 use std::path::{Path, PathBuf};
@@ -70,18 +71,11 @@ struct DataResult {
 }
 
 pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
-    // A fine-tuned cross-encoder folder (from `stance tune`), given as --head or --model.
-    for dir in args.head.iter().chain(std::iter::once(&PathBuf::from(&args.model.model))) {
-        if crate::cmd::tune::is_cross_encoder(dir) {
-            let dir = dir.clone();
-            if args.head.is_none() {
-                args.model.model = "default".into();
-            }
-            return crate::cmd::tune::eval(&args, &dir, global);
-        }
-    }
-    // `--model DIR` naming a head folder: that head on the default encoder.
-    if args.head.is_none() && Path::new(&args.model.model).join(stance_heads::head::META_FILE).is_file() {
+    // `--model DIR` naming a head or cross-encoder folder: that model on the default encoder.
+    let model_dir = Path::new(&args.model.model);
+    if args.head.is_none()
+        && (model_dir.join(stance_heads::head::META_FILE).is_file() || stance_tune::is_cross_encoder(model_dir))
+    {
         args.head = Some(PathBuf::from(std::mem::replace(&mut args.model.model, "default".into())));
     }
     let source = match &args.head {
@@ -89,7 +83,10 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         None if args.model.model == "default" => HeadSource::Default,
         None => bail!("--model {} has no shipped heads: name the head to score with --head", args.model.model),
     };
-    let loaded = source.load(args.task)?;
+    let loaded = match TaskModel::load(args.task, &source)? {
+        TaskModel::CrossEncoder(c) => return crate::cmd::tune::eval(&args, &c, global),
+        TaskModel::Head(head) => head,
+    };
     let sets = stance_heads::data::read_datasets(&args.data, args.task)?;
     let opened = args.model.open(global)?;
     let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;

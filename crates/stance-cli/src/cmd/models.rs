@@ -5,6 +5,7 @@ use crate::flags::{GgufFlags, Global};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use stance_core::Task;
+use stance_classify::heads::TaskModel;
 use stance_heads::HeadSource;
 use stance_model::manifest::Manifest;
 use stance_model::runtime::OpenModel;
@@ -74,9 +75,9 @@ fn list() -> Result<ExitCode> {
         Err(e) => println!("  encoder\tNOT FOUND: {e}"),
     }
     for task in Task::ALL {
-        match HeadSource::Default.load(task) {
-            Ok(head) => println!("  head\t{task}\t{}", head.describe()),
-            Err(e) => println!("  head\t{task}\tUNREADABLE: {e}"),
+        match TaskModel::load(task, &HeadSource::Default) {
+            Ok(model) => println!("  model\t{task}\t{}", model.describe()),
+            Err(e) => println!("  model\t{task}\tUNREADABLE: {e}"),
         }
     }
     match source::hub_cache_dir() {
@@ -221,8 +222,8 @@ fn describe(opened: &OpenModel) -> String {
     let heads = match resolved.reference {
         ModelRef::Default => Task::ALL
             .iter()
-            .map(|&task| match HeadSource::Default.load(task) {
-                Ok(head) => head.describe(),
+            .map(|&task| match TaskModel::load(task, &HeadSource::Default) {
+                Ok(model) => model.describe(),
                 Err(e) => format!("{task}: UNREADABLE ({e})"),
             })
             .collect::<Vec<_>>()

@@ -1,6 +1,6 @@
 //! `stance tune`: a fine-tuned late-interaction cross-encoder for stance or reply (the
 //! encoder's top layers trained over cached bottom states; see the `stance-tune` crate), and
-//! `stance eval` of such a model folder.
+//! `stance eval` of such a model.
 
 use crate::cmd::eval;
 use crate::flags::{Global, ModelFlags};
@@ -9,8 +9,10 @@ use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::{DataSpec, EvalOptions, Task, TextEncoder};
 use stance_model::tokenize::Truncation;
 use stance_tune::train::{build_store, predict_examples, TuneConfig, TuneRequest};
-use stance_tune::CrossEncoder;
-use std::path::{Path, PathBuf};
+use stance_classify::heads::SourcedCrossEncoder;
+use stance_heads::source::check_encoder_id;
+use stance_model::batch::DEFAULT_BATCH_TOKENS;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -126,27 +128,15 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether `dir` holds a cross-encoder (rather than a frozen-vector head).
-pub fn is_cross_encoder(dir: &Path) -> bool {
-    dir.join(stance_tune::model::META_FILE).is_file()
-}
-
-/// `stance eval` of a cross-encoder folder.
-pub fn eval(args: &eval::Args, dir: &Path, global: &Global) -> Result<ExitCode> {
-    let model = CrossEncoder::load(dir)?;
-    if model.meta.task != args.task.name() {
-        bail!("{} is a {} model, not {}", dir.display(), model.meta.task, args.task);
-    }
+/// `stance eval` of a cross-encoder.
+pub fn eval(args: &eval::Args, sourced: &SourcedCrossEncoder, global: &Global) -> Result<ExitCode> {
+    let model = &sourced.model;
+    let name = sourced.describe();
     let sets = stance_heads::data::read_datasets(&args.data, args.task)?;
     let opened = args.model.open(global)?;
     let encoder = ModelEncoder::new(&opened, Truncation::Head, args.model.batch())?;
-    if encoder.id() != model.meta.encoder {
-        bail!(
-            "{} was trained on encoder `{}`, not this one (`{}`)",
-            dir.display(),
-            model.meta.encoder,
-            encoder.id()
-        );
+    if let Err(message) = check_encoder_id(&model.meta.encoder, &encoder.id()) {
+        bail!("{name} {message}");
     }
     let keep = model.meta.context_tokens.max(model.meta.comment_tokens);
     let options = EvalOptions { only_labels: args.labels.clone(), by_lang: args.by == Some(eval::By::Lang) };
@@ -168,7 +158,7 @@ pub fn eval(args: &eval::Args, dir: &Path, global: &Global) -> Result<ExitCode> 
         )?;
         let states_s = started.elapsed().as_secs_f64();
         let top = std::time::Instant::now();
-        let probs = predict_examples(&model, &store, &set.examples, 8192)?;
+        let probs = predict_examples(model, &store, &set.examples, DEFAULT_BATCH_TOKENS)?;
         let top_s = top.elapsed().as_secs_f64();
         let evaluation = stance_heads::evaluate_examples(model.labels(), &set.examples, &probs, &options)?;
         if args.json {
@@ -176,7 +166,7 @@ pub fn eval(args: &eval::Args, dir: &Path, global: &Global) -> Result<ExitCode> 
                 "seconds": {"bottom_states": states_s, "top_layers": top_s}}));
             continue;
         }
-        println!("== {} — {} cross-encoder {}", set.spec, args.task, dir.display());
+        println!("== {} — {} cross-encoder {name}", set.spec, args.task);
         if evaluation.left_out > 0 {
             println!("({} rows with a gold label outside --labels left out)", evaluation.left_out);
         }

@@ -161,6 +161,18 @@ impl Bert {
         })
     }
 
+    /// The pass's output from the last layer's states (with the classification head's logits).
+    fn output(&self, last_hidden: Tensor) -> Result<ModelOutput, ModelError> {
+        let logits = match &self.head {
+            Some(head) => Some(head.forward(&last_hidden)?),
+            None => None,
+        };
+        Ok(ModelOutput {
+            last_hidden: Some(last_hidden),
+            logits,
+        })
+    }
+
     /// Whether any linear layer runs as a quantized matmul.
     pub fn uses_quantized_matmul(&self) -> bool {
         self.layers.iter().any(PostLnLayer::is_quantized)
@@ -294,16 +306,29 @@ impl Model for Bert {
 
     fn forward(&self, batch: &TokenBatch) -> Result<ModelOutput, ModelError> {
         let last_hidden = self.encode(batch, |_| {})?;
-        let logits = match &self.head {
-            Some(head) => Some(head.forward(&last_hidden)?),
-            None => None,
-        };
-        Ok(ModelOutput {
-            last_hidden: Some(last_hidden),
-            logits,
-        })
+        self.output(last_hidden)
+    }
+
+    fn forward_keeping(&self, batch: &TokenBatch, layers: usize) -> Result<(ModelOutput, Tensor), ModelError> {
+        if layers > self.layers.len() {
+            return Err(ModelError::InvalidRequest(format!(
+                "asked for the output of {layers} layers of a {}-layer encoder",
+                self.layers.len()
+            )));
+        }
+        let mut stage = 0;
+        let mut kept = None;
+        let last_hidden = self.encode(batch, |state| {
+            if stage == layers {
+                kept = Some(state.clone());
+            }
+            stage += 1;
+        })?;
+        let kept = kept.expect("encode shows every stage");
+        Ok((self.output(last_hidden)?, kept))
     }
 }
+
 
 #[cfg(test)]
 mod tests {

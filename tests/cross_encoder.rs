@@ -1,0 +1,113 @@
+//! `stance classify` with a fine-tuned cross-encoder (`stance tune`'s model folder) as the
+//! stance model: it reads the bottom-layer states of the one shared encoder pass, gives the
+//! probabilities of the training and eval path (states from a separate bottom pass), and
+//! leaves the other heads' numbers exactly as they are without it.
+
+mod common;
+
+use common::*;
+use stance_heads::model_encoder::ModelEncoder;
+use stance_heads::rng::SeededRng;
+use stance_heads::TextEncoder;
+use stance_model::batch::BatchOptions;
+use stance_model::runtime::open;
+use stance_model::source::{ModelRef, ResolveOptions};
+use stance_model::tokenize::Truncation;
+use stance_model::LoadOptions;
+use stance_tune::layer::PARAM_NAMES;
+use stance_tune::model::{CrossEncoder, TunedMeta, FORMAT};
+use std::io::{BufRead, Write};
+
+const TARGET: &str = "Sollen Ausländer/-innen, die seit mindestens zehn Jahren in der Schweiz leben, das Stimm- und Wahlrecht auf Gemeindeebene erhalten?";
+
+#[test]
+fn a_cross_encoder_reads_the_shared_pass_and_matches_its_training_path() {
+    let tmp = tempfile::tempdir().unwrap();
+
+    // A one-layer cross-encoder on the default encoder: its top layer and a seeded classifier,
+    // with budgets small enough that long texts are cut.
+    let opened = open(&ModelRef::Default, &ResolveOptions::new(true, false), &LoadOptions::default()).unwrap();
+    let encoder_id = ModelEncoder::new(&opened, Truncation::Head, BatchOptions::default()).unwrap().id();
+    let bert = opened.model.network().as_bert().unwrap();
+    let top = bert.num_layers() - 1;
+    let weights = bert.layer_weights(top).unwrap();
+    let layer = PARAM_NAMES
+        .iter()
+        .map(|n| weights.tensors.iter().find(|(k, _)| k == n).unwrap().1.clone())
+        .collect::<Vec<_>>();
+    let meta = TunedMeta {
+        format: FORMAT.into(),
+        task: "stance".into(),
+        labels: ["favor", "against", "none"].map(String::from).to_vec(),
+        encoder: encoder_id,
+        encoder_layers: bert.num_layers(),
+        bottom_layers: top,
+        top_layers: 1,
+        hidden: opened.model.config.hidden_size,
+        heads: weights.heads,
+        eps: weights.eps,
+        prefix: "query: ".into(),
+        context_tokens: 16,
+        comment_tokens: 24,
+        temperature: 1.3,
+        training: serde_json::Value::Null,
+    };
+    let mut rng = SeededRng::new(5);
+    let model = CrossEncoder::new(meta, &[layer], &mut || rng.normal()).unwrap();
+    let dir = tmp.path().join("cross-encoder");
+    model.save(&dir, candle_core::DType::F32).unwrap();
+
+    // Twelve comments of one thread, read against a long question (cut to the budget).
+    let input = tmp.path().join("comments.jsonl");
+    let mut texts = Vec::new();
+    {
+        let file = std::fs::File::open(shared("data/bench/comments-2k.jsonl")).unwrap();
+        let mut w = std::fs::File::create(&input).unwrap();
+        for line in std::io::BufReader::new(file).lines().map(Result::unwrap) {
+            let row: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if row["article_id"] == "tweeteval-stance-hillary" && texts.len() < 12 {
+                texts.push((row["comment_id"].as_str().unwrap().to_string(), row["text"].as_str().unwrap().to_string()));
+                writeln!(w, "{line}").unwrap();
+            }
+        }
+    }
+    assert_eq!(texts.len(), 12);
+    let run = |name: &str, stance_model: Option<&std::path::Path>| {
+        let out = tmp.path().join(name);
+        let mut cmd = stance();
+        cmd.args(["classify", "--offline", "--tasks", "sentiment,stance", "--target", TARGET, "--out"]).arg(&out).arg(&input);
+        if let Some(dir) = stance_model {
+            cmd.arg("--head").arg(format!("stance={}", dir.display()));
+        }
+        cmd.assert().success();
+        out
+    };
+    let with = run("with", Some(&dir));
+    let without = run("without", None);
+
+    // The states of a separate bottom pass, as `stance tune` and `stance eval` compute them.
+    let mut all: Vec<&str> = vec![TARGET];
+    all.extend(texts.iter().map(|(_, t)| t.as_str()));
+    let states = stance_tune::bottom_states(&opened.model, &all, top, 8192, &|_| {}).unwrap();
+    let pairs: Vec<(&[f32], &[f32])> = states[1..].iter().map(|s| (&states[0][..], &s[..])).collect();
+    let expected = model.predict(&pairs, 8192).unwrap();
+
+    let table = read_parquet(&with.join("comments.parquet"));
+    let ids = strs(&table, "comment_id");
+    let probs: Vec<Vec<Option<f32>>> = ["p_favor", "p_against", "p_none"].iter().map(|c| f32s(&table, c)).collect();
+    for (row, id) in ids.iter().enumerate() {
+        let k = texts.iter().position(|(i, _)| Some(i) == id.as_ref()).unwrap();
+        for (j, column) in probs.iter().enumerate() {
+            let got = column[row].unwrap();
+            assert!((got - expected[k][j]).abs() < 1e-4, "row {row} class {j}: {got} vs {}", expected[k][j]);
+        }
+    }
+    let recorded = std::fs::read_to_string(with.join("run.json")).unwrap();
+    assert!(recorded.contains(&format!("{} (sha256 ", dir.display())), "{recorded}");
+
+    // Keeping the states for the cross-encoder leaves the sentiment head's numbers untouched.
+    let plain = read_parquet(&without.join("comments.parquet"));
+    for column in ["sentiment", "p_negative", "p_neutral", "p_positive", "n_tokens"] {
+        assert_eq!(table.column(column).unwrap(), plain.column(column).unwrap(), "{column}");
+    }
+}

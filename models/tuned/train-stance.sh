@@ -1,11 +1,9 @@
 #!/bin/sh
-# Trains a stance cross-encoder into models/tuned/stance (load it with `stance classify --head
-# stance=models/tuned/stance`; not shipped: it has not beaten the default head, see
-# models/tuned/README.md): a late-interaction
-# cross-encoder (the encoder's top 3 layers fine-tuned over the frozen bottom 9 layers' states of
-# target and comment). Rerunning resumes from the last checkpoint in $WORK (delete it to start
-# afresh). Run from the repository root with ../shared beside it; then rebuild the binary, which
-# compiles the model in.
+# Trains a stance cross-encoder into models/tuned/stance: the encoder's top 3 layers fine-tuned
+# over the frozen bottom 9 layers' states of target and comment. Load it with `stance classify
+# --head stance=models/tuned/stance`. Not shipped: no run has beaten the default head yet (see
+# models/tuned/README.md). Rerunning resumes from the last checkpoint in $WORK (delete it to
+# start afresh). Run from the repository root with ../shared beside it.
 set -e
 B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
 D=../shared/data/stance

@@ -119,12 +119,14 @@ pub fn score_chunk(
             }
             TaskModel::CrossEncoder(c) => {
                 let states = |i: usize| embeddings[i].states.as_deref().expect("the encoder pass kept states for cross-encoders");
-                let (rows, pairs): (Vec<usize>, Vec<(&[f32], &[f32])>) = own
-                    .iter()
-                    .zip(context)
-                    .enumerate()
-                    .filter_map(|(row, (&v, u))| u.map(|u| (row, (states(u), states(v)))))
-                    .unzip();
+                let mut rows = Vec::with_capacity(comments.len());
+                let mut pairs = Vec::with_capacity(comments.len());
+                for (row, (&v, u)) in own.iter().zip(context).enumerate() {
+                    if let Some(u) = *u {
+                        rows.push(row);
+                        pairs.push((states(u), states(v)));
+                    }
+                }
                 let raw = c.model.raw_logits(&pairs, DEFAULT_BATCH_TOKENS)?;
                 (rows, raw)
             }

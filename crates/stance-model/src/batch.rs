@@ -235,7 +235,7 @@ impl Runner<'_> {
             .iter()
             .map(|&(i, s)| chunk[i].segments[s].ids.len())
             .collect();
-        let mut vectors: Vec<Vec<Option<(Vec<f32>, Option<Vec<f32>>)>>> =
+        let mut vectors: Vec<Vec<Option<RowOutput>>> =
             chunk.iter().map(|e| vec![None; e.segments.len()]).collect();
         let mut missing: Vec<usize> = chunk.iter().map(|e| e.segments.len()).collect();
         let done_without_model = missing.iter().filter(|m| **m == 0).count();
@@ -303,6 +303,9 @@ impl Runner<'_> {
             .collect()
     }
 }
+
+/// What one forward pass gave for one row: its vector and, with [`KeepStates`], its states.
+type RowOutput = (Vec<f32>, Option<Vec<f32>>);
 
 /// Each row's states `[seq, hidden]` of a padded batch, cut to its own tokens and then to at
 /// most `max_rows` rows ([`head_and_tail_rows`]).

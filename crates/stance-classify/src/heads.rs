@@ -44,7 +44,7 @@ impl TaskModel {
             HeadSource::Folder(dir) if stance_tune::is_cross_encoder(dir) => dir,
             _ => return Ok(TaskModel::Head(source.load(task)?)),
         };
-        let fail = |message: String| ClassifyError::Head { task: task.name().to_string(), message: format!("{source}: {message}") };
+        let fail = |message: String| head_error(task, source, message);
         let sha256 = file_sha256(&dir.join(stance_tune::model::WEIGHTS_FILE))?;
         let model = CrossEncoder::load(dir).map_err(|e| fail(e.to_string()))?;
         if model.meta.task != task.name() {
@@ -111,10 +111,9 @@ impl TaskModel {
     fn check_encoder(&self, encoder_id: &str) -> Result<()> {
         match self {
             TaskModel::Head(h) => Ok(h.check_encoder(encoder_id)?),
-            TaskModel::CrossEncoder(c) => check_encoder_id(&c.model.meta.encoder, encoder_id).map_err(|message| ClassifyError::Head {
-                task: c.model.meta.task.clone(),
-                message: format!("{}: {message}", c.source),
-            }),
+            TaskModel::CrossEncoder(c) => {
+                check_encoder_id(&c.model.meta.encoder, encoder_id).map_err(|message| head_error(c.task, &c.source, message))
+            }
         }
     }
 }
@@ -132,8 +131,7 @@ impl HeadSet {
         for (task, source) in sources {
             let loaded = TaskModel::load(*task, source)?;
             loaded.check_encoder(encoder_id)?;
-            check_labels(*task, loaded.labels())
-                .map_err(|message| ClassifyError::Head { task: task.name().to_string(), message: format!("{source}: {message}") })?;
+            check_labels(*task, loaded.labels()).map_err(|message| head_error(*task, source, message))?;
             models.push(loaded);
         }
         let set = HeadSet { models };
@@ -169,6 +167,11 @@ impl HeadSet {
         }
         Ok(keep)
     }
+}
+
+/// The error about `task`'s model from `source`.
+fn head_error(task: Task, source: &HeadSource, message: String) -> ClassifyError {
+    ClassifyError::Head { task: task.name().to_string(), message: format!("{source}: {message}") }
 }
 
 /// A model must output exactly its task's classes (the catalogue's `model_labels`), in any order.

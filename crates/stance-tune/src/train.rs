@@ -495,12 +495,16 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
     };
     let mut init_rng = SeededRng::new(cfg.seed);
     let mut model = CrossEncoder::new(meta, &layers, &mut || init_rng.normal())?;
+    let ckpt = req.work.join("checkpoint");
+    let best_dir = req.work.join("best");
+    let state_path = ckpt.join("progress.json");
     // Standardise the pooled vector with statistics of (up to) `PROBE_ROWS` training pairs
     // under the initial weights (deterministic, so a resumed run recomputes the same buffers),
     // then, on a fresh start, fit the classifier alone on those pooled vectors ("linear probe,
-    // then fine-tune"): started from a random classifier, the first hundreds of steps sent
-    // large, noisy gradients into the pretrained layers and training stayed at chance.
-    let resuming = req.work.join("checkpoint").join("progress.json").is_file();
+    // then fine-tune"), so the pretrained layers do not first receive the gradients of a random
+    // classifier. It did not, on its own, keep fine-tuning off chance level: see
+    // models/tuned/README.md.
+    let resuming = state_path.is_file();
     {
         let stride = (items.len() / PROBE_ROWS).max(1);
         let chosen: Vec<usize> = (0..items.len()).step_by(stride).take(PROBE_ROWS).collect();
@@ -540,9 +544,6 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         AdamWConfig { weight_decay: cfg.weight_decay, ..Default::default() },
         |name| usize::from(!name.starts_with("layer.")),
     )?;
-    let ckpt = req.work.join("checkpoint");
-    let best_dir = req.work.join("best");
-    let state_path = ckpt.join("progress.json");
     let mut prog = Progress {
         fingerprint: fingerprint.clone(),
         epoch: 0,

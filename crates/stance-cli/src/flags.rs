@@ -49,9 +49,10 @@ pub struct GgufFlags {
     /// the f32 vectors).
     #[arg(long)]
     pub quantized_matmul: bool,
-    /// Arithmetic of the encoder's linear layers: f32, or int8 (weights per output channel,
-    /// activations per token, on AVX-512 VNNI where the CPU has it; faster, with a small
-    /// measured error, see BENCH.md).
+    /// Arithmetic of the encoder's linear layers: f32; bf16 (bfloat16 operands, f32 sums, on
+    /// AVX-512 BF16 where the CPU has it); or int8 (weights per output channel, activations per
+    /// token, on AVX-512 VNNI where the CPU has it). bf16 and int8 are faster with a small
+    /// measured error: see BENCH.md.
     #[arg(long, default_value = "f32", conflicts_with = "quantized_matmul")]
     pub compute: stance_model::Compute,
 }

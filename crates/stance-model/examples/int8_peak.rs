@@ -1,4 +1,4 @@
-//! This CPU's int8 peak and the int8 GEMM's rate on e5's layer shapes.
+//! This CPU's int8 and bf16 peaks and the int8 and bf16 GEMMs' rates on e5's layer shapes.
 //!
 //! ```sh
 //! cargo run --release -p stance-model --example int8_peak [-- THREADS]
@@ -7,10 +7,13 @@
 //! - **Peak**: each thread runs a tight loop of `vpdpbusd zmm` on 16 independent accumulators
 //!   (no loads, no dependencies within an iteration), 64 multiply-adds = 128 ops per
 //!   instruction; best of 5 runs of 2^26 instructions per thread.
-//! - **GEMM**: `Int8Linear::forward` (quantizing the activations included) against candle's f32
-//!   matmul on the same `[rows, k] × [k, n]`, best of 5, for e5's three linear shapes.
+//!   The bf16 peak likewise with `vdpbf16ps zmm` (32 multiply-adds = 64 ops per instruction).
+//! - **GEMM**: `Int8Linear::forward` (quantizing the activations included) and
+//!   `Bf16Linear::forward` (rounding them included) against candle's f32 matmul on the same
+//!   `[rows, k] × [k, n]`, best of 5, for e5's three linear shapes.
 
 use candle_core::{Device, Tensor};
+use stance_model::arch::bf16::{Bf16Kernel, Bf16Linear};
 use stance_model::arch::int8::{Int8Kernel, Int8Linear};
 use std::time::Instant;
 
@@ -33,10 +36,31 @@ unsafe fn vnni_loop(iters: u64) -> i32 {
     _mm512_reduce_add_epi32(total)
 }
 
-fn peak(threads: usize) -> Option<f64> {
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn bf16_loop(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let a: __m512bh = std::mem::transmute(_mm512_set1_epi32(0x3F80_3F80));
+    let b: __m512bh = std::mem::transmute(_mm512_set1_epi32(0x3C00_3C00));
+    let mut acc = [_mm512_setzero_ps(); 16];
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = _mm512_dpbf16_ps(*x, a, b);
+        }
+    }
+    let mut total = _mm512_setzero_ps();
+    for x in acc {
+        total = _mm512_add_ps(total, x);
+    }
+    _mm512_reduce_add_ps(total)
+}
+
+/// Peak GOP/s of `threads` threads running the int8 (`bf16 == false`) or bf16 loop.
+fn peak(threads: usize, bf16: bool) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     {
-        if !Int8Kernel::Vnni.supported() {
+        let supported = if bf16 { Bf16Kernel::Avx512.supported() } else { Int8Kernel::Vnni.supported() };
+        if !supported {
             return None;
         }
         let iters: u64 = 1 << 22; // × 16 instructions
@@ -46,14 +70,22 @@ fn peak(threads: usize) -> Option<f64> {
             std::thread::scope(|s| {
                 for _ in 0..threads {
                     s.spawn(|| {
-                        // SAFETY: the CPU supports AVX-512F and VNNI (checked above).
-                        std::hint::black_box(unsafe { vnni_loop(std::hint::black_box(iters)) })
+                        let iters = std::hint::black_box(iters);
+                        // SAFETY: the CPU supports the loop's instructions (checked above).
+                        unsafe {
+                            if bf16 {
+                                std::hint::black_box(bf16_loop(iters));
+                            } else {
+                                std::hint::black_box(vnni_loop(iters));
+                            }
+                        }
                     });
                 }
             });
             best = best.min(start.elapsed().as_secs_f64());
         }
-        Some((threads as u64 * iters * 16 * 128) as f64 / best / 1e9)
+        let ops_per_instruction = if bf16 { 64 } else { 128 };
+        Some((threads as u64 * iters * 16 * ops_per_instruction) as f64 / best / 1e9)
     }
     #[cfg(not(target_arch = "x86_64"))]
     None
@@ -73,11 +105,13 @@ fn best_of<F: FnMut()>(mut f: F) -> f64 {
 fn main() {
     let threads: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2);
     stance_model::threads::limit_threads(threads).expect("threads");
-    println!("int8 kernel: {}", Int8Kernel::detect().name());
-    for t in [1, threads] {
-        match peak(t) {
-            Some(gops) => println!("vpdpbusd peak, {t} thread(s): {gops:.1} GOP/s"),
-            None => println!("no AVX-512 VNNI on this CPU"),
+    println!("int8 kernel: {}, bf16 kernel: {}", Int8Kernel::detect().name(), Bf16Kernel::detect().name());
+    for (bf16, name) in [(false, "vpdpbusd"), (true, "vdpbf16ps")] {
+        for t in [1, threads] {
+            match peak(t, bf16) {
+                Some(gops) => println!("{name} peak, {t} thread(s): {gops:.1} GOP/s"),
+                None => println!("{name}: not on this CPU"),
+            }
         }
     }
     let rows = 2048;
@@ -89,6 +123,10 @@ fn main() {
         let t_int8 = best_of(|| {
             std::hint::black_box(layer.forward(&x));
         });
+        let bf16_layer = Bf16Linear::new(&w, n, k, Some(vec![0.1; n]));
+        let t_bf16 = best_of(|| {
+            std::hint::black_box(bf16_layer.forward(&x));
+        });
         let xt = Tensor::from_vec(x.clone(), (rows, k), &Device::Cpu).unwrap();
         let wt = Tensor::from_vec(w.clone(), (n, k), &Device::Cpu).unwrap();
         let lin = candle_nn::Linear::new(wt, Some(Tensor::from_vec(vec![0.1f32; n], n, &Device::Cpu).unwrap()));
@@ -96,9 +134,11 @@ fn main() {
             std::hint::black_box(candle_core::Module::forward(&lin, &xt).unwrap());
         });
         println!(
-            "[{rows}×{k}]·[{k}×{n}]: int8 {:.1} GOP/s ({:.2} ms), candle f32 {:.1} GFLOP/s ({:.2} ms), {:.2}×",
+            "[{rows}×{k}]·[{k}×{n}]: int8 {:.1} GOP/s ({:.2} ms), bf16 {:.1} GFLOP/s ({:.2} ms), candle f32 {:.1} GFLOP/s ({:.2} ms), int8 {:.2}×",
             ops / t_int8 / 1e9,
             t_int8 * 1e3,
+            ops / t_bf16 / 1e9,
+            t_bf16 * 1e3,
             ops / t_f32 / 1e9,
             t_f32 * 1e3,
             t_f32 / t_int8

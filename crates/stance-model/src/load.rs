@@ -40,6 +40,10 @@ pub enum Compute {
     /// activations (per token, at run time), on AVX-512 VNNI where the CPU has it. Overrides
     /// `GgufMode::KeepQuantized` for the linear layers.
     Int8,
+    /// bfloat16 weights (rounded at load) and activations (at run time), products summed in
+    /// f32, on AVX-512 BF16 where the CPU has it (portable code, much slower, elsewhere).
+    /// Overrides `GgufMode::KeepQuantized` for the linear layers.
+    Bf16,
 }
 
 impl Compute {
@@ -47,6 +51,7 @@ impl Compute {
         match self {
             Self::F32 => "f32",
             Self::Int8 => "int8",
+            Self::Bf16 => "bf16",
         }
     }
 }
@@ -64,7 +69,8 @@ impl std::str::FromStr for Compute {
         match s {
             "f32" => Ok(Self::F32),
             "int8" => Ok(Self::Int8),
-            other => Err(format!("unknown compute `{other}` (expected f32 or int8)")),
+            "bf16" => Ok(Self::Bf16),
+            other => Err(format!("unknown compute `{other}` (expected f32, bf16 or int8)")),
         }
     }
 }
@@ -103,26 +109,27 @@ pub fn load_with_config(
     let store = WeightStore::open(weights, device)?;
     let mode = match (store.format(), opts.gguf) {
         _ if opts.compute == Compute::Int8 => MatmulMode::Int8,
+        _ if opts.compute == Compute::Bf16 => MatmulMode::Bf16,
         (WeightsFormat::Gguf, GgufMode::KeepQuantized) => MatmulMode::Quantized,
         (WeightsFormat::Gguf, GgufMode::DequantizeLinears) => MatmulMode::F32LinearsQuantizedTables,
         _ => MatmulMode::F32,
     };
-    let (model, quantized, int8): (Box<dyn Model>, bool, bool) = match config.family {
+    let (model, quantized, compute): (Box<dyn Model>, bool, Compute) = match config.family {
         Family::Bert | Family::Roberta => {
             let model = Bert::load(&config, &store, mode)?;
-            let (quantized, int8) = (model.uses_quantized_matmul(), model.uses_int8());
-            (Box::new(model), quantized, int8)
+            let (quantized, compute) = (model.uses_quantized_matmul(), model.compute());
+            (Box::new(model), quantized, compute)
         }
         Family::DistilBert => {
             let model = DistilBert::load(&config, &store, mode)?;
-            let (quantized, int8) = (model.uses_quantized_matmul(), model.uses_int8());
-            (Box::new(model), quantized, int8)
+            let (quantized, compute) = (model.uses_quantized_matmul(), model.compute());
+            (Box::new(model), quantized, compute)
         }
-        Family::DebertaV2 => (Box::new(DebertaV2::load(&config, &store)?), false, false),
-        Family::ModernBert => (Box::new(ModernBert::load(&config, &store)?), false, false),
+        Family::DebertaV2 => (Box::new(DebertaV2::load(&config, &store)?), false, Compute::F32),
+        Family::ModernBert => (Box::new(ModernBert::load(&config, &store)?), false, Compute::F32),
     };
     let mut info = store.info(quantized);
-    info.compute = if int8 { Compute::Int8 } else { Compute::F32 };
+    info.compute = compute;
     Ok(LoadedModel {
         config,
         model,

@@ -116,10 +116,12 @@ impl WeightsInfo {
             self.bytes_on_disk as f64 / 1e6,
             if self.quantized_matmul {
                 "quantized matmul"
-            } else if self.compute == crate::load::Compute::Int8 {
-                "int8 compute"
             } else {
-                "f32 compute"
+                match self.compute {
+                    crate::load::Compute::F32 => "f32 compute",
+                    crate::load::Compute::Int8 => "int8 compute",
+                    crate::load::Compute::Bf16 => "bf16 compute",
+                }
             }
         )
     }

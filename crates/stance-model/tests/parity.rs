@@ -286,6 +286,10 @@ mod e5 {
     /// cos 0.99935, mean 0.99967, max |Δ| 5.9e-3, single and in batches of 16.
     const INT8_MIN_COS: f64 = 0.999;
     const INT8_MEAN_COS: f64 = 0.9995;
+    /// bfloat16 keeps 8 significant bits of every operand wherever it lies (measured: see
+    /// BENCH.md); its bounds are set an order of magnitude tighter than int8's.
+    const BF16_MIN_COS: f64 = 0.9999;
+    const BF16_MEAN_COS: f64 = 0.99995;
 
     fn embed(model: &dyn Model, batch: &TokenBatch) -> Vec<Vec<f32>> {
         let output = model.forward(batch).expect("forward");
@@ -433,35 +437,42 @@ mod e5 {
         }
     }
 
-    /// The int8 path (per-channel int8 weights from the expanded Q4_0 values, per-token uint8
-    /// activations) against the f32 reference vectors, one at a time and in padded batches;
-    /// and a row's vector must not depend on its batch (per-row activation scales).
-    #[test]
-    fn int8_embeddings_match() {
+    /// The embeddings of `compute`'s linear layers against the f32 reference vectors, one at
+    /// a time and in padded batches (a row's vector must not depend on its batch).
+    fn compute_embeddings_match(compute: stance_model::Compute, kernel: &str, min_cos: f64, mean_cos: f64) {
         let records = read_jsonl(&fixtures().join("e5/reference.jsonl"));
         let loaded = load(
             &model_dir().join("config.json"),
             &model_dir().join("model.gguf"),
             &Device::Cpu,
-            &LoadOptions {
-                compute: stance_model::Compute::Int8,
-                ..Default::default()
-            },
+            &LoadOptions { compute, ..Default::default() },
         )
         .expect("load");
-        assert_eq!(loaded.info.compute, stance_model::Compute::Int8);
+        assert_eq!(loaded.info.compute, compute);
         assert!(!loaded.info.quantized_matmul);
-        eprintln!(
-            "int8 kernel: {}",
-            stance_model::arch::int8::Int8Kernel::detect().name()
-        );
+        eprintln!("{compute} kernel: {kernel}");
         let (single, batched) = agreement(loaded.model.as_ref(), &records);
-        report("int8", "single", &single);
-        report("int8", "batched16", &batched);
+        report(compute.name(), "single", &single);
+        report(compute.name(), "batched16", &batched);
         for (mode, a) in [("single", &single), ("batched", &batched)] {
-            assert!(a.min_cos >= INT8_MIN_COS, "{mode}: min cos {}", a.min_cos);
-            assert!(a.mean_cos >= INT8_MEAN_COS, "{mode}: mean cos {}", a.mean_cos);
+            assert!(a.min_cos >= min_cos, "{mode}: min cos {}", a.min_cos);
+            assert!(a.mean_cos >= mean_cos, "{mode}: mean cos {}", a.mean_cos);
         }
+    }
+
+    /// The int8 path: per-channel int8 weights from the expanded Q4_0 values, per-token uint8
+    /// activations.
+    #[test]
+    fn int8_embeddings_match() {
+        let kernel = stance_model::arch::int8::Int8Kernel::detect().name();
+        compute_embeddings_match(stance_model::Compute::Int8, kernel, INT8_MIN_COS, INT8_MEAN_COS);
+    }
+
+    /// The bf16 path: weights and activations rounded to bfloat16, sums in f32.
+    #[test]
+    fn bf16_embeddings_match() {
+        let kernel = stance_model::arch::bf16::Bf16Kernel::detect().name();
+        compute_embeddings_match(stance_model::Compute::Bf16, kernel, BF16_MIN_COS, BF16_MEAN_COS);
     }
 }
 

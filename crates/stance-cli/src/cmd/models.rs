@@ -178,10 +178,12 @@ fn describe(opened: &OpenModel) -> String {
         .join(" + ");
     let compute = if info.quantized_matmul {
         "quantized matmul on the stored blocks, Q8_0 activations"
-    } else if info.compute == stance_model::Compute::Int8 {
-        "linear layers in int8: per-channel weights, per-token activations"
     } else {
-        "computed in f32"
+        match info.compute {
+            stance_model::Compute::Int8 => "linear layers in int8: per-channel weights, per-token activations",
+            stance_model::Compute::Bf16 => "linear layers in bfloat16, sums in f32",
+            stance_model::Compute::F32 => "computed in f32",
+        }
     };
     lines.push(("dtype", format!("{types} ({compute})")));
     lines.push((

@@ -178,9 +178,9 @@ impl Bert {
         self.layers.iter().any(PostLnLayer::is_quantized)
     }
 
-    /// Whether the encoder's linear layers run in int8.
-    pub fn uses_int8(&self) -> bool {
-        self.layers.iter().any(PostLnLayer::is_int8)
+    /// The arithmetic of the encoder's linear layers.
+    pub fn compute(&self) -> crate::load::Compute {
+        self.layers.first().map_or(crate::load::Compute::F32, PostLnLayer::compute)
     }
 
     /// Hidden states of every stage: index 0 is the embeddings output (after its LayerNorm),

@@ -120,9 +120,9 @@ impl DistilBert {
         self.layers.iter().any(PostLnLayer::is_quantized)
     }
 
-    /// Whether the encoder's linear layers run in int8.
-    pub fn uses_int8(&self) -> bool {
-        self.layers.iter().any(PostLnLayer::is_int8)
+    /// The arithmetic of the encoder's linear layers.
+    pub fn compute(&self) -> crate::load::Compute {
+        self.layers.first().map_or(crate::load::Compute::F32, PostLnLayer::compute)
     }
 }
 

@@ -20,6 +20,7 @@
 //! tests check that against a naive reference. The path is chosen at run time from the CPU's
 //! features.
 
+use super::kernels::rows_per_task;
 use rayon::prelude::*;
 
 /// Output channels per packed panel (one 512-bit register of i32 lanes).
@@ -175,14 +176,7 @@ impl Int8Linear {
         if rows == 0 || n == 0 {
             return out;
         }
-        // Enough tasks for every thread to get a couple, each a multiple of the tile height.
-        let threads = rayon::current_num_threads().max(1);
-        let task_rows = rows
-            .div_ceil(2 * threads)
-            .div_ceil(TILE_ROWS)
-            .max(1)
-            .saturating_mul(TILE_ROWS)
-            .min(MAX_TASK_ROWS);
+        let task_rows = rows_per_task(rows, TILE_ROWS, MAX_TASK_ROWS);
         out.par_chunks_mut(task_rows * n)
             .zip(x.par_chunks(task_rows * k))
             .for_each(|(out, x)| self.task(x, out, kernel));

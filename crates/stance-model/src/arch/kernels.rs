@@ -1,13 +1,15 @@
-//! CPU kernels for the two element-wise steps that profiling showed costing as much as a third
-//! of the encoder's matmuls: the erf GELU and the attention softmax.
+//! CPU kernels for the element-wise steps that profiling showed costing as much as a third of
+//! the encoder's matmuls: the erf GELU and the attention softmax.
 //!
 //! candle computes both with scalar libm calls. Its softmax exponentiates every masked
 //! (padding) score, and each such underflow takes glibc's slow errno path; its GELU evaluates
 //! a full-precision `erff`. These kernels give the same numbers to float rounding (see the
 //! tests) at a fraction of the cost, on contiguous f32 CPU tensors; anything else goes to
-//! candle's own op.
+//! candle's own ops. Both work in place on a tensor the caller has just computed: each new
+//! `[batch, heads, seq, seq]` or `[tokens, 4·hidden]` tensor costs fresh pages (zeroed by the
+//! kernel) and a pass over memory, which a profile showed as large as the arithmetic.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Tensor};
 use rayon::prelude::*;
 
 /// Below this, `exp` is under f32's smallest normal number: treated as exactly 0.
@@ -16,22 +18,59 @@ const EXP_UNDERFLOW: f32 = -87.0;
 /// Rows handed to one rayon task: large enough to amortise scheduling.
 const MIN_ELEMENTS_PER_TASK: usize = 1 << 14;
 
-/// `softmax` over the last axis.
-pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
-    if fast_path(x) {
-        x.contiguous()?.apply_op1_no_bwd(&SoftmaxLastDim)
-    } else {
-        candle_nn::ops::softmax_last_dim(x)
+/// `softmax(scores · scale + mask_bias)` over the last axis: the attention probabilities.
+/// `scores` is `[batch, heads, queries, keys]`, `mask_bias` `[batch, 1, 1, keys]` (or `None`).
+/// The same operations in the same order as `(scores * scale).broadcast_add(mask_bias)`
+/// followed by a softmax. On the fast path `scores` is overwritten: pass the fresh output of
+/// the `QKᵀ` product, never a tensor that shares its storage.
+pub fn attention_softmax(scores: Tensor, scale: f64, mask_bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    let op = AttentionSoftmax { scale: scale as f32 };
+    match mask_bias {
+        _ if !(fast_path(&scores) && scores.is_contiguous() && scores.rank() == 4) => {
+            let scaled = (scores * scale)?;
+            let scaled = match mask_bias {
+                Some(bias) => scaled.broadcast_add(bias)?,
+                None => scaled,
+            };
+            candle_nn::ops::softmax_last_dim(&scaled)
+        }
+        None => {
+            scores.inplace_op1(&op)?;
+            Ok(scores)
+        }
+        Some(bias) => {
+            let (batch, _, _, keys) = scores.dims4()?;
+            let bias = bias.contiguous()?;
+            if bias.dims() != [batch, 1, 1, keys] {
+                candle_core::bail!("attention mask {:?} for scores {:?}", bias.dims(), scores.dims());
+            }
+            scores.inplace_op2(&bias, &op)?;
+            Ok(scores)
+        }
     }
 }
 
-/// GELU with the exact erf form, `x · Φ(x)`.
-pub fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
-    if fast_path(x) {
-        x.contiguous()?.apply_op1_no_bwd(&GeluErf)
+/// GELU with the exact erf form, `x · Φ(x)`. On the fast path `x` is overwritten: pass a
+/// freshly computed tensor, never one that shares its storage.
+pub fn gelu_erf_in_place(x: Tensor) -> candle_core::Result<Tensor> {
+    if fast_path(&x) && x.is_contiguous() {
+        x.inplace_op1(&GeluErf)?;
+        Ok(x)
     } else {
         x.gelu_erf()
     }
+}
+
+/// Rows per parallel task of a row-independent kernel (the int8 and bf16 GEMMs): enough tasks
+/// for every thread to get a couple, each a multiple of the micro-kernel's `tile_rows`, at
+/// most `max_rows`.
+pub fn rows_per_task(rows: usize, tile_rows: usize, max_rows: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    rows.div_ceil(2 * threads)
+        .div_ceil(tile_rows)
+        .max(1)
+        .saturating_mul(tile_rows)
+        .min(max_rows)
 }
 
 fn fast_path(x: &Tensor) -> bool {
@@ -47,61 +86,112 @@ fn input<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'
     }
 }
 
-struct SoftmaxLastDim;
-
-impl CustomOp1 for SoftmaxLastDim {
-    fn name(&self) -> &'static str {
-        "stance-softmax-last-dim"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = input(storage, layout)?;
-        let width = layout.shape().dims().last().copied().unwrap_or(1).max(1);
-        let mut out = vec![0f32; x.len()];
-        let rows_per_task = (MIN_ELEMENTS_PER_TASK / width).max(1);
-        out.par_chunks_mut(width * rows_per_task)
-            .zip(x.par_chunks(width * rows_per_task))
-            .for_each(|(out, x)| {
-                for (out, x) in out.chunks_mut(width).zip(x.chunks(width)) {
-                    softmax_row(x, out);
-                }
-            });
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
+/// The mutable contiguous f32 data of an in-place kernel's tensor.
+fn input_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout) -> candle_core::Result<&'a mut [f32]> {
+    let (start, end) = match layout.contiguous_offsets() {
+        Some(range) => range,
+        None => candle_core::bail!("kernel input must be contiguous"),
+    };
+    match storage {
+        CpuStorage::F32(data) => Ok(&mut data[start..end]),
+        _ => candle_core::bail!("kernel input must be f32"),
     }
 }
 
-fn softmax_row(x: &[f32], out: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+struct AttentionSoftmax {
+    scale: f32,
+}
+
+impl AttentionSoftmax {
+    /// Every row of `scores` (`rows_per_batch` consecutive rows per batch entry, each `width`
+    /// wide), with the batch entry's bias row when there is one.
+    fn run(&self, scores: &mut [f32], width: usize, rows_per_batch: usize, bias: Option<&[f32]>) {
+        let rows_per_task = (MIN_ELEMENTS_PER_TASK / width).max(1);
+        scores
+            .par_chunks_mut(width * rows_per_task)
+            .enumerate()
+            .for_each(|(task, chunk)| {
+                for (i, row) in chunk.chunks_mut(width).enumerate() {
+                    for v in row.iter_mut() {
+                        // As candle's affine (`v · mul + add`, add = 0).
+                        *v = *v * self.scale + 0.0;
+                    }
+                    if let Some(bias) = bias {
+                        let batch = (task * rows_per_task + i) / rows_per_batch;
+                        for (v, b) in row.iter_mut().zip(&bias[batch * width..(batch + 1) * width]) {
+                            *v += b;
+                        }
+                    }
+                    softmax_in_place(row);
+                }
+            });
+    }
+}
+
+impl InplaceOp1 for AttentionSoftmax {
+    fn name(&self) -> &'static str {
+        "stance-attention-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let width = layout.shape().dims().last().copied().unwrap_or(1).max(1);
+        let scores = input_mut(storage, layout)?;
+        let rows = scores.len() / width;
+        self.run(scores, width, rows.max(1), None);
+        Ok(())
+    }
+}
+
+impl InplaceOp2 for AttentionSoftmax {
+    fn name(&self) -> &'static str {
+        "stance-attention-softmax-masked"
+    }
+
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<()> {
+        let dims = l1.shape().dims().to_vec();
+        let (batch, width) = (dims[0].max(1), dims[dims.len() - 1].max(1));
+        let bias = input(s2, l2)?;
+        if bias.len() != batch * width {
+            candle_core::bail!("attention mask of {} values for {batch} × {width}", bias.len());
+        }
+        let scores = input_mut(s1, l1)?;
+        let rows_per_batch = (scores.len() / width / batch).max(1);
+        self.run(scores, width, rows_per_batch, Some(bias));
+        Ok(())
+    }
+}
+
+/// Softmax of one row, in place.
+fn softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f32;
-    for (o, &v) in out.iter_mut().zip(x) {
-        let d = v - max;
-        *o = if d < EXP_UNDERFLOW { 0.0 } else { d.exp() };
-        sum += *o;
+    for v in row.iter_mut() {
+        let d = *v - max;
+        *v = if d < EXP_UNDERFLOW { 0.0 } else { d.exp() };
+        sum += *v;
     }
     let scale = 1.0 / sum;
-    for o in out.iter_mut() {
-        *o *= scale;
+    for v in row.iter_mut() {
+        *v *= scale;
     }
 }
 
 struct GeluErf;
 
-impl CustomOp1 for GeluErf {
+impl InplaceOp1 for GeluErf {
     fn name(&self) -> &'static str {
         "stance-gelu-erf"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = input(storage, layout)?;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(MIN_ELEMENTS_PER_TASK)
-            .zip(x.par_chunks(MIN_ELEMENTS_PER_TASK))
-            .for_each(|(out, x)| {
-                for (o, &v) in out.iter_mut().zip(x) {
-                    *o = gelu_erf_scalar(v);
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        input_mut(storage, layout)?
+            .par_chunks_mut(MIN_ELEMENTS_PER_TASK)
+            .for_each(|chunk| {
+                for v in chunk.iter_mut() {
+                    *v = gelu_erf_scalar(*v);
                 }
             });
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
+        Ok(())
     }
 }
 
@@ -134,42 +224,57 @@ mod tests {
         (-4000..=4000).map(|i| i as f32 / 400.0).collect()
     }
 
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap()
+    }
+
     #[test]
     fn gelu_matches_candles_erf_gelu() {
         let x = Tensor::new(values(), &Device::Cpu).unwrap();
-        let ours: Vec<f32> = gelu_erf(&x).unwrap().to_vec1().unwrap();
         let reference: Vec<f32> = x.gelu_erf().unwrap().to_vec1().unwrap();
+        let ours: Vec<f32> = gelu_erf_in_place(x.copy().unwrap()).unwrap().to_vec1().unwrap();
         let worst = ours.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(worst < 5e-7, "max |Δ| {worst}");
     }
 
+    /// Scores `[2, 3, 4, 2667]` and a mask that pads the second batch entry's last 700 keys.
+    fn attention_inputs() -> (Tensor, Tensor) {
+        let v: Vec<f32> = (0..24).flat_map(|i| values().into_iter().skip(i).take(2667)).collect();
+        let scores = Tensor::from_vec(v, (2, 3, 4, 2667), &Device::Cpu).unwrap();
+        let bias: Vec<f32> = (0..2 * 2667).map(|i| if i >= 2667 + 1967 { f32::MIN } else { 0.0 }).collect();
+        (scores, Tensor::from_vec(bias, (2, 1, 1, 2667), &Device::Cpu).unwrap())
+    }
+
     #[test]
-    fn softmax_matches_candle_with_masked_rows() {
-        let mut v = values();
-        // A padded row: a huge negative bias, as the attention mask adds.
-        for x in v.iter_mut().skip(7000) {
-            *x -= 3.0e38;
-        }
-        let x = Tensor::new(v, &Device::Cpu).unwrap().reshape((3, 2667)).unwrap();
-        let ours = softmax_last_dim(&x).unwrap();
-        let reference = candle_nn::ops::softmax_last_dim(&x).unwrap();
-        let diff: f32 = (ours - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
-        assert!(diff < 1e-7, "max |Δ| {diff}");
-        let sums: Vec<f32> = reference.sum(1).unwrap().to_vec1().unwrap();
+    fn attention_softmax_matches_candle_with_a_mask() {
+        let (scores, bias) = attention_inputs();
+        let scale = 1.0 / 32f64.sqrt();
+        let reference = candle_nn::ops::softmax_last_dim(&(&scores * scale).unwrap().broadcast_add(&bias).unwrap()).unwrap();
+        let ours = attention_softmax(scores.copy().unwrap(), scale, Some(&bias)).unwrap();
+        assert!(max_diff(&ours, &reference) < 1e-7, "max |Δ| {}", max_diff(&ours, &reference));
+        // The padded keys get no weight, and every row sums to 1.
+        let padded: f32 = ours.narrow(0, 1, 1).unwrap().narrow(3, 1967, 700).unwrap().max_all().unwrap().to_scalar().unwrap();
+        assert_eq!(padded, 0.0);
+        let sums: Vec<f32> = ours.sum(3).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5));
     }
 
     #[test]
-    fn non_contiguous_input_is_handled() {
-        let x = Tensor::new(values()[..12].to_vec(), &Device::Cpu).unwrap().reshape((3, 4)).unwrap();
-        let t = x.t().unwrap();
-        assert!(!t.is_contiguous());
-        let ours: Vec<Vec<f32>> = softmax_last_dim(&t).unwrap().to_vec2().unwrap();
-        let reference: Vec<Vec<f32>> =
-            candle_nn::ops::softmax_last_dim(&t.contiguous().unwrap()).unwrap().to_vec2().unwrap();
-        assert_eq!(ours.len(), 4);
-        for (a, b) in ours.iter().flatten().zip(reference.iter().flatten()) {
-            assert!((a - b).abs() < 1e-7);
-        }
+    fn attention_softmax_matches_candle_without_a_mask() {
+        let (scores, _) = attention_inputs();
+        let reference = candle_nn::ops::softmax_last_dim(&(&scores * 0.5).unwrap()).unwrap();
+        let ours = attention_softmax(scores.copy().unwrap(), 0.5, None).unwrap();
+        assert!(max_diff(&ours, &reference) < 1e-7);
+    }
+
+    #[test]
+    fn non_contiguous_input_takes_candles_path_with_the_same_result() {
+        let (scores, bias) = attention_inputs();
+        let fast = attention_softmax(scores.copy().unwrap(), 0.25, Some(&bias)).unwrap();
+        // The same values behind a transposed view.
+        let view = scores.transpose(2, 3).unwrap().contiguous().unwrap().transpose(2, 3).unwrap();
+        assert!(!view.is_contiguous());
+        let slow = attention_softmax(view, 0.25, Some(&bias)).unwrap();
+        assert!(max_diff(&fast, &slow) < 1e-7);
     }
 }

@@ -2,10 +2,12 @@
 //! either f32 or quantized, embedding tables that may stay quantized, LayerNorm, activations,
 //! and the post-LN transformer layer of BERT and DistilBERT.
 
+use super::bf16::Bf16Linear;
 use super::int8::Int8Linear;
 use super::kernels;
 use crate::config::Activation;
 use crate::error::ModelError;
+use crate::load::Compute;
 use crate::weights::WeightStore;
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{Module, Tensor};
@@ -27,6 +29,9 @@ pub enum MatmulMode {
     /// per-token activation scales at run time; see [`super::int8`]); lookup tables as in
     /// `F32LinearsQuantizedTables`.
     Int8,
+    /// Linear layers in bfloat16 (weights rounded at load, activations at run time, sums in
+    /// f32; see [`super::bf16`]); lookup tables as in `F32LinearsQuantizedTables`.
+    Bf16,
 }
 
 /// A dense layer `y = x W^T + b`, with `W` in f32 or as GGML blocks.
@@ -39,6 +44,8 @@ pub enum Linear {
     },
     /// Int8 weights and the f32 bias, run by [`super::int8`]'s kernels.
     Int8(std::sync::Arc<Int8Linear>),
+    /// Bfloat16 weights and the f32 bias, run by [`super::bf16`]'s kernels.
+    Bf16(std::sync::Arc<Bf16Linear>),
 }
 
 impl Linear {
@@ -66,10 +73,14 @@ impl Linear {
             }
         }
         let weight = store.f32_tensor(&weight_name, &[out_dim, in_dim])?;
-        if mode == MatmulMode::Int8 && weight.device().is_cpu() {
+        if matches!(mode, MatmulMode::Int8 | MatmulMode::Bf16) && weight.device().is_cpu() {
             let w: Vec<f32> = weight.flatten_all()?.to_vec1()?;
             let b = bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
-            return Ok(Self::Int8(std::sync::Arc::new(Int8Linear::new(&w, out_dim, in_dim, b))));
+            return Ok(if mode == MatmulMode::Int8 {
+                Self::Int8(std::sync::Arc::new(Int8Linear::new(&w, out_dim, in_dim, b)))
+            } else {
+                Self::Bf16(std::sync::Arc::new(Bf16Linear::new(&w, out_dim, in_dim, b)))
+            });
         }
         Ok(Self::F32(candle_nn::Linear::new(weight, bias)))
     }
@@ -86,9 +97,10 @@ impl Linear {
                 };
                 Ok((w, bias.clone()))
             }
-            Self::Int8(_) => Err(candle_core::Error::Msg(
-                "int8 layers keep no f32 weights: load the model with --compute f32 to read them".into(),
-            )),
+            Self::Int8(_) | Self::Bf16(_) => Err(candle_core::Error::Msg(format!(
+                "{} layers keep no f32 weights: load the model with --compute f32 to read them",
+                self.compute()
+            ))),
         }
     }
 
@@ -102,14 +114,20 @@ impl Linear {
         )
     }
 
-    pub fn is_int8(&self) -> bool {
-        matches!(self, Self::Int8(_))
+    /// The arithmetic this layer runs in (`F32` for f32 and GGUF-block layers).
+    pub fn compute(&self) -> Compute {
+        match self {
+            Self::Int8(_) => Compute::Int8,
+            Self::Bf16(_) => Compute::Bf16,
+            Self::F32(_) | Self::Quantized { .. } => Compute::F32,
+        }
     }
 
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Self::F32(linear) => linear.forward(x),
             Self::Int8(layer) => x.contiguous()?.apply_op1_no_bwd(layer.as_ref()),
+            Self::Bf16(layer) => x.contiguous()?.apply_op1_no_bwd(layer.as_ref()),
             Self::Quantized { weight, bias } => {
                 let y = weight.forward(x)?;
                 match bias {
@@ -175,9 +193,10 @@ pub fn layer_norm(
     })
 }
 
-pub fn activate(x: &Tensor, activation: Activation) -> candle_core::Result<Tensor> {
+/// `x` is consumed: the erf GELU overwrites it (pass a freshly computed tensor).
+pub fn activate(x: Tensor, activation: Activation) -> candle_core::Result<Tensor> {
     match activation {
-        Activation::GeluErf => kernels::gelu_erf(x),
+        Activation::GeluErf => kernels::gelu_erf_in_place(x),
         Activation::GeluTanh => x.gelu(),
         Activation::Relu => x.relu(),
         Activation::Silu => x.silu(),
@@ -315,10 +334,9 @@ impl PostLnLayer {
         })
     }
 
-    pub fn is_int8(&self) -> bool {
-        [&self.query, &self.key, &self.value, &self.attention_output, &self.ffn_in, &self.ffn_out]
-            .iter()
-            .any(|l| l.is_int8())
+    /// The arithmetic of the layer's linears (all load in the same mode).
+    pub fn compute(&self) -> Compute {
+        self.query.compute()
     }
 
     /// `mask_bias`: `[batch, 1, 1, seq]`, 0 on real tokens and a huge negative on padding, or
@@ -333,12 +351,8 @@ impl PostLnLayer {
         let q = split_heads(self.query.forward(x)?)?;
         let k = split_heads(self.key.forward(x)?)?;
         let v = split_heads(self.value.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (self.head_dim as f64).sqrt()))?;
-        let scores = match mask_bias {
-            Some(bias) => scores.broadcast_add(bias)?,
-            None => scores,
-        };
-        let probs = kernels::softmax_last_dim(&scores)?;
+        let scores = q.matmul(&k.t()?)?;
+        let probs = kernels::attention_softmax(scores, 1.0 / (self.head_dim as f64).sqrt(), mask_bias)?;
         let context = probs
             .matmul(&v)?
             .transpose(1, 2)?
@@ -347,7 +361,7 @@ impl PostLnLayer {
         let attended = self
             .attention_norm
             .forward(&(self.attention_output.forward(&context)? + x)?)?;
-        let inner = activate(&self.ffn_in.forward(&attended)?, self.activation)?;
+        let inner = activate(self.ffn_in.forward(&attended)?, self.activation)?;
         self.ffn_norm
             .forward(&(self.ffn_out.forward(&inner)? + attended)?)
     }

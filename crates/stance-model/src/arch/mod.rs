@@ -6,6 +6,7 @@
 //! - [`modernbert`]: ModernBERT (candle-transformers' encoder, own logits head), f32.
 
 pub mod bert;
+pub mod bf16;
 pub mod deberta;
 pub mod distilbert;
 pub mod inputs;

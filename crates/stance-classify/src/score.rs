@@ -92,6 +92,7 @@ pub fn score_chunk(
     times.encode += started.elapsed();
     times.texts_encoded += texts.unique.len();
     times.tokens_encoded += embeddings.iter().map(|e| e.n_tokens).sum::<usize>();
+    times.padded_tokens += embeddings.iter().map(|e| e.padded_tokens).sum::<usize>();
     times.attention_cost += embeddings.iter().map(|e| (e.n_tokens * e.n_tokens) as f64).sum::<f64>();
     let started = Instant::now();
 
@@ -176,6 +177,8 @@ pub struct StageTimes {
     pub texts_encoded: usize,
     /// Tokens the encoder saw (after truncation).
     pub tokens_encoded: usize,
+    /// Positions the encoder computed, padding included (`≥ tokens_encoded`).
+    pub padded_tokens: usize,
     /// Σ n_tokens² over encoded texts: the attention's share of the work grows with it.
     pub attention_cost: f64,
 }

@@ -9,21 +9,32 @@ mod flags;
 
 /// The encoder allocates and frees large activation tensors on every batch; glibc hands those
 /// back to the kernel each time and a fifth of the run went to page faults. mimalloc keeps them,
-/// once told not to purge (see [`keep_freed_pages`]).
+/// once told not to purge and not to use transparent huge pages (see [`keep_freed_pages`]).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc returns pages that stay free for 10 ms to the kernel ("purging"); a batch of the
-/// encoder takes longer than that, so the next batch faulted the same memory back in, zeroed
-/// page by page (14 % of an f32 run's samples in `clear_page_erms`; 300 comments: 18.8 s with
-/// purging, 14.6 s without). Never purging keeps the pages for reuse. Peak RSS, which the
-/// largest batch sets, rose by about 8 % in the same measurement.
+/// Freed memory comes back zeroed, page by page, when the kernel has to fault it in again, and a
+/// profile of the encoder spent 12–14 % of its samples there (`clear_page_erms`). Two causes:
+/// - mimalloc returns pages that stay free for a while to the kernel ("purging"), and the next
+///   batch faults them back in (300 comments: 18.8 s with purging, 14.6 s without). Never
+///   purging keeps them for reuse.
+/// - mimalloc asks for transparent huge pages on its arenas; each fault on one zeroes 2 MiB,
+///   and memory handed back in smaller pieces splits and refaults them (300 comments, three
+///   runs each: 12.1–12.9 s with, 10.9–11.3 s without; system time 2.6 s → 0.8 s). The process
+///   opts out of THP (Linux `PR_SET_THP_DISABLE`; other systems are left as they are).
+/// Peak RSS went 1.29 GB → 0.94 → 0.90 GB over these and the in-place kernels.
 fn keep_freed_pages() {
     // `mi_option_purge_delay` is entry 15 of `mi_option_t` in both mimalloc v2's and v3's
     // `mimalloc.h`; libmimalloc-sys 0.1.49 names no constant for it. -1: never purge.
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     // SAFETY: sets a plain integer option; valid at any time, from any thread.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: a process-wide flag with no pointer arguments; failure (an old kernel) only
+    // leaves THP as it was, so the result is ignored.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }
 
 use clap::{Parser, Subcommand};

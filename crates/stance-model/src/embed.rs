@@ -42,6 +42,9 @@ pub struct EmbedOptions {
 pub struct Embedding {
     pub vector: Vec<f32>,
     pub n_tokens: usize,
+    /// Positions the encoder computed for this text, padding included (the padded width of
+    /// the batch each of its segments ran in).
+    pub padded_tokens: usize,
     pub truncated: bool,
     /// With [`TextModel::embed_keeping_states`]: the intermediate states of the text's first
     /// segment (the head of a windowed text), `[rows, hidden]` row-major.
@@ -99,6 +102,7 @@ impl TextModel {
             .into_iter()
             .map(|mut r| {
                 let states = r.segments.first_mut().and_then(|s| s.states.take());
+                let padded_tokens = r.segments.iter().map(|s| s.padded_len).sum();
                 let mean = r.weighted_mean();
                 let vector = if self.settings.normalize {
                     l2_normalized(mean)?
@@ -108,6 +112,7 @@ impl TextModel {
                 Ok(Embedding {
                     vector,
                     n_tokens: r.n_tokens,
+                    padded_tokens,
                     truncated: r.truncated,
                     states,
                 })

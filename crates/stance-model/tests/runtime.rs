@@ -201,6 +201,11 @@ mod probe {
                 );
                 assert_eq!((g.n_tokens, g.truncated), (r.n_tokens, r.truncated));
             }
+            if batch.batch_tokens == 100_000 {
+                // One batch: every text is computed at the width of the longest.
+                let widest = got.iter().map(|e| e.n_tokens).max().unwrap();
+                assert!(got.iter().all(|e| e.padded_tokens == widest));
+            }
             let reversed: Vec<&String> = texts.iter().rev().collect();
             let back = model.embed(&reversed, &options, &|_| {}).unwrap();
             for (g, r) in back.iter().rev().zip(&reference) {
@@ -218,6 +223,8 @@ mod probe {
             assert!(e.n_tokens <= 16);
         }
         assert!(reference.iter().any(|e| e.truncated));
+        // Alone in its batch, a text is computed without padding.
+        assert!(reference.iter().all(|e| e.padded_tokens == e.n_tokens));
     }
 
     #[test]

@@ -56,6 +56,8 @@ struct BenchReport {
     encoder_gflop_per_s: f64,
     seconds: Stages,
     tokens: usize,
+    /// Share of the positions the encoder computed that were padding, in %.
+    padding_waste_pct: f64,
     peak_rss_mb: f64,
 }
 
@@ -160,6 +162,7 @@ fn summarize(args: &Args, runs: &[(Stages, Outcome)]) -> BenchReport {
             write: pick(&|s| s.write),
         },
         tokens: first.scoring.tokens_encoded,
+        padding_waste_pct: 100.0 * (1.0 - first.scoring.tokens_encoded as f64 / first.scoring.padded_tokens.max(1) as f64),
         peak_rss_mb: peak_rss_bytes().map(|b| b as f64 / 1e6).unwrap_or(f64::NAN),
     }
 }
@@ -169,7 +172,7 @@ fn render(r: &BenchReport) -> String {
     let share = |x: f64| 100.0 * x / s.total;
     format!(
         "stance bench: {} ({} comments, {} tokens encoded), median of {} run(s), {} thread(s) on {}\n\
-         \x20 {:.1} comments/s, {:.0} tokens/s, encoder {:.1} GFLOP/s, peak RSS {:.0} MB\n\
+         \x20 {:.1} comments/s, {:.0} tokens/s, encoder {:.1} GFLOP/s, padding {:.1}% of positions, peak RSS {:.0} MB\n\
          \x20 time: total {:.2}s = read {:.2}s ({:.0}%) + model load {:.2}s ({:.0}%) + encode {:.2}s ({:.0}%) \
          + heads {:.2}s ({:.0}%) + aggregate {:.2}s ({:.0}%) + write {:.2}s ({:.0}%)\n",
         r.input,
@@ -181,6 +184,7 @@ fn render(r: &BenchReport) -> String {
         r.comments_per_s,
         r.tokens_per_s,
         r.encoder_gflop_per_s,
+        r.padding_waste_pct,
         r.peak_rss_mb,
         s.total,
         s.read,

@@ -125,7 +125,19 @@ impl Linear {
 
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
-            Self::F32(linear) => linear.forward(x),
+            Self::F32(linear) => {
+                // candle_nn's forward, with the bias added in place on rayon (see
+                // `kernels::add_bias_in_place`).
+                let (rows, width) = (x.elem_count() / x.dim(candle_core::D::Minus1)?, x.dim(candle_core::D::Minus1)?);
+                let mut dims = x.dims().to_vec();
+                let y = x.contiguous()?.reshape((rows, width))?.matmul(&linear.weight().t()?)?;
+                *dims.last_mut().expect("rank ≥ 1") = y.dim(1)?;
+                let y = y.reshape(dims)?;
+                match linear.bias() {
+                    Some(bias) => kernels::add_bias_in_place(y, bias),
+                    None => Ok(y),
+                }
+            }
             Self::Int8(layer) => x.contiguous()?.apply_op1_no_bwd(layer.as_ref()),
             Self::Bf16(layer) => x.contiguous()?.apply_op1_no_bwd(layer.as_ref()),
             Self::Quantized { weight, bias } => {
@@ -247,6 +259,9 @@ pub struct PostLnLayer {
     ffn_in: Linear,
     ffn_out: Linear,
     ffn_norm: candle_nn::LayerNorm,
+    /// The two LayerNorms' parameters for the in-place add & norm kernel.
+    attention_norm_params: kernels::NormParams,
+    ffn_norm_params: kernels::NormParams,
     heads: usize,
     head_dim: usize,
     eps: f64,
@@ -263,21 +278,19 @@ impl PostLnLayer {
     ) -> Result<Self, ModelError> {
         let h = dims.hidden;
         let linear = |name: &str, i, o| Linear::load(store, &format!("{prefix}.{name}"), i, o, true, mode);
+        let attention_norm = layer_norm(store, &format!("{prefix}.{}", names.attention_norm), h, dims.eps, true)?;
+        let ffn_norm = layer_norm(store, &format!("{prefix}.{}", names.ffn_norm), h, dims.eps, true)?;
         Ok(Self {
             query: linear(names.query, h, h)?,
             key: linear(names.key, h, h)?,
             value: linear(names.value, h, h)?,
             attention_output: linear(names.attention_output, h, h)?,
-            attention_norm: layer_norm(
-                store,
-                &format!("{prefix}.{}", names.attention_norm),
-                h,
-                dims.eps,
-                true,
-            )?,
+            attention_norm_params: kernels::NormParams::from_layer_norm(&attention_norm, dims.eps)?,
+            attention_norm,
             ffn_in: linear(names.ffn_in, h, dims.intermediate)?,
             ffn_out: linear(names.ffn_out, dims.intermediate, h)?,
-            ffn_norm: layer_norm(store, &format!("{prefix}.{}", names.ffn_norm), h, dims.eps, true)?,
+            ffn_norm_params: kernels::NormParams::from_layer_norm(&ffn_norm, dims.eps)?,
+            ffn_norm,
             heads: dims.heads,
             head_dim: h / dims.heads,
             eps: dims.eps,
@@ -358,11 +371,13 @@ impl PostLnLayer {
             .transpose(1, 2)?
             .contiguous()?
             .reshape((batch, seq, hidden))?;
-        let attended = self
-            .attention_norm
-            .forward(&(self.attention_output.forward(&context)? + x)?)?;
+        let attended = kernels::add_norm_in_place(
+            self.attention_output.forward(&context)?,
+            x,
+            &self.attention_norm_params,
+            &self.attention_norm,
+        )?;
         let inner = activate(self.ffn_in.forward(&attended)?, self.activation)?;
-        self.ffn_norm
-            .forward(&(self.ffn_out.forward(&inner)? + attended)?)
+        kernels::add_norm_in_place(self.ffn_out.forward(&inner)?, &attended, &self.ffn_norm_params, &self.ffn_norm)
     }
 }

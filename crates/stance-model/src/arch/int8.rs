@@ -20,7 +20,7 @@
 //! tests check that against a naive reference. The path is chosen at run time from the CPU's
 //! features.
 
-use super::kernels::rows_per_task;
+use super::kernels::{linear_cpu_fwd, rows_per_task};
 use rayon::prelude::*;
 
 /// Output channels per packed panel (one 512-bit register of i32 lanes).
@@ -317,17 +317,7 @@ impl candle_core::CustomOp1 for Int8Linear {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let data = storage.as_slice::<f32>()?;
-        let x = match layout.contiguous_offsets() {
-            Some((start, end)) => &data[start..end],
-            None => candle_core::bail!("int8 linear input must be contiguous"),
-        };
-        let mut dims = layout.shape().dims().to_vec();
-        match dims.last_mut() {
-            Some(last) if *last == self.in_dim => *last = self.out_dim,
-            _ => candle_core::bail!("int8 linear: input {:?}, expected last dim {}", dims, self.in_dim),
-        }
-        Ok((candle_core::CpuStorage::F32(self.forward(x)), candle_core::Shape::from(dims)))
+        linear_cpu_fwd("int8", storage, layout, self.in_dim, self.out_dim, |x| self.forward(x))
     }
 }
 

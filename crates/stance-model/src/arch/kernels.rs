@@ -9,7 +9,7 @@
 //! `[batch, heads, seq, seq]` or `[tokens, 4·hidden]` tensor costs fresh pages (zeroed by the
 //! kernel) and a pass over memory, which a profile showed as large as the arithmetic.
 
-use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Tensor};
+use candle_core::{CpuStorage, CustomOp3, InplaceOp1, InplaceOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Below this, `exp` is under f32's smallest normal number: treated as exactly 0.
@@ -58,6 +58,125 @@ pub fn gelu_erf_in_place(x: Tensor) -> candle_core::Result<Tensor> {
         Ok(x)
     } else {
         x.gelu_erf()
+    }
+}
+
+/// Multi-head self-attention's core, `softmax(Q Kᵀ · scale + mask_bias) V` per head, from the
+/// projections `q`, `k`, `v` (`[batch, seq, hidden]`, heads side by side in `hidden`) to the
+/// context `[batch, seq, hidden]`; `mask_bias` is `[batch, 1, 1, seq]` or `None`.
+///
+/// Why not candle's matmuls: `gemm`'s order of summation over the keys depends on how many
+/// there are, so a row's context changed in its last bits with the padded width of its batch,
+/// and a comment's probabilities with the batch size. Here a row's numbers depend on its own
+/// tokens only: scores are summed over the head's dimensions in order, and the context over the
+/// row's keys in order, skipping the padded keys (weight exactly 0). Each (batch row, head) is
+/// one rayon task that reads its head's columns where they lie, without the transposed copies.
+/// Equal to candle's path to float rounding (a test holds them within 1e-5); as fast (BENCH.md).
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask_bias: Option<&Tensor>, heads: usize, scale: f64) -> candle_core::Result<Tensor> {
+    let fast = [q, k, v].iter().all(|t| fast_path(t) && t.is_contiguous() && t.rank() == 3 && t.dims() == q.dims());
+    let (batch, seq, hidden) = q.dims3()?;
+    if !fast || heads == 0 || hidden % heads != 0 {
+        let split = |t: &Tensor| -> candle_core::Result<Tensor> {
+            t.reshape((batch, seq, heads, hidden / heads))?.transpose(1, 2)?.contiguous()
+        };
+        let scores = split(q)?.matmul(&split(k)?.t()?)?;
+        let probs = attention_softmax(scores, scale, mask_bias)?;
+        return probs.matmul(&split(v)?)?.transpose(1, 2)?.contiguous()?.reshape((batch, seq, hidden));
+    }
+    let mask = match mask_bias {
+        Some(m) => {
+            let m: Vec<f32> = m.flatten_all()?.to_vec1()?;
+            if m.len() != batch * seq {
+                candle_core::bail!("attention mask of {} values for {batch} × {seq}", m.len());
+            }
+            Some(m)
+        }
+        None => None,
+    };
+    q.apply_op3_no_bwd(k, v, &Attention { heads, scale: scale as f32, mask })
+}
+
+struct Attention {
+    heads: usize,
+    scale: f32,
+    /// `[batch, seq]` additive bias on the keys.
+    mask: Option<Vec<f32>>,
+}
+
+impl CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "stance-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (q, k, v) = (input(s1, l1)?, input(s2, l2)?, input(s3, l3)?);
+        let (batch, seq, hidden) = l1.shape().dims3()?;
+        let d = hidden / self.heads;
+        // One task per (batch row, head): its context, [seq, d].
+        let contexts: Vec<Vec<f32>> = (0..batch * self.heads)
+            .into_par_iter()
+            .map(|task| {
+                let (b, h) = (task / self.heads, task % self.heads);
+                let at = |j: usize| -> usize { (b * seq + j) * hidden + h * d };
+                // The head's keys transposed, [d, seq]: each query's scores are then `d`
+                // vectorizable passes over the keys.
+                let mut kt = vec![0f32; d * seq];
+                for j in 0..seq {
+                    for (c, &x) in k[at(j)..at(j) + d].iter().enumerate() {
+                        kt[c * seq + j] = x;
+                    }
+                }
+                let bias = self.mask.as_ref().map(|m| &m[b * seq..(b + 1) * seq]);
+                let mut scores = vec![0f32; seq];
+                let mut context = vec![0f32; seq * d];
+                for i in 0..seq {
+                    scores.fill(0.0);
+                    for (c, &qc) in q[at(i)..at(i) + d].iter().enumerate() {
+                        for (s, &kc) in scores.iter_mut().zip(&kt[c * seq..(c + 1) * seq]) {
+                            *s += qc * kc;
+                        }
+                    }
+                    for s in scores.iter_mut() {
+                        // As candle's affine (`v · mul + add`, add = 0), then the mask.
+                        *s = *s * self.scale + 0.0;
+                    }
+                    if let Some(bias) = bias {
+                        for (s, b) in scores.iter_mut().zip(bias) {
+                            *s += b;
+                        }
+                    }
+                    softmax_in_place(&mut scores);
+                    let out = &mut context[i * d..(i + 1) * d];
+                    for (j, &p) in scores.iter().enumerate() {
+                        // Padded keys have weight exactly 0: skipping them keeps a row's sum
+                        // independent of its batch's width.
+                        if p != 0.0 {
+                            for (o, &x) in out.iter_mut().zip(&v[at(j)..at(j) + d]) {
+                                *o += p * x;
+                            }
+                        }
+                    }
+                }
+                context
+            })
+            .collect();
+        let mut out = vec![0f32; batch * seq * hidden];
+        for (task, context) in contexts.iter().enumerate() {
+            let (b, h) = (task / self.heads, task % self.heads);
+            for (i, row) in context.chunks_exact(d).enumerate() {
+                let at = (b * seq + i) * hidden + h * d;
+                out[at..at + d].copy_from_slice(row);
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((batch, seq, hidden))))
     }
 }
 
@@ -168,6 +287,26 @@ impl InplaceOp2 for AddNorm<'_> {
             });
         Ok(())
     }
+}
+
+/// The CPU forward of a linear layer run by one of this crate's GEMMs (`super::int8`,
+/// `super::bf16`): `forward` maps `[rows, in_dim]` f32 to `[rows, out_dim]`; `what` names
+/// the layer kind in errors.
+pub fn linear_cpu_fwd(
+    what: &str,
+    storage: &CpuStorage,
+    layout: &Layout,
+    in_dim: usize,
+    out_dim: usize,
+    forward: impl FnOnce(&[f32]) -> Vec<f32>,
+) -> candle_core::Result<(CpuStorage, candle_core::Shape)> {
+    let x = input(storage, layout)?;
+    let mut dims = layout.shape().dims().to_vec();
+    match dims.last_mut() {
+        Some(last) if *last == in_dim => *last = out_dim,
+        _ => candle_core::bail!("{what} linear: input {dims:?}, expected last dim {in_dim}"),
+    }
+    Ok((CpuStorage::F32(forward(x)), candle_core::Shape::from(dims)))
 }
 
 /// Rows per parallel task of a row-independent kernel (the int8 and bf16 GEMMs): enough tasks
@@ -374,6 +513,40 @@ mod tests {
         let reference = candle_nn::ops::softmax_last_dim(&(&scores * 0.5).unwrap()).unwrap();
         let ours = attention_softmax(scores.copy().unwrap(), 0.5, None).unwrap();
         assert!(max_diff(&ours, &reference) < 1e-7);
+    }
+
+    #[test]
+    fn attention_matches_candles_matmuls_and_ignores_padding_width() {
+        let (batch, seq, hidden, heads) = (3, 37, 96, 3);
+        let v = |seed: usize| -> Vec<f32> {
+            values().into_iter().cycle().skip(seed * 977).take(batch * seq * hidden).map(|x| x * 0.3).collect()
+        };
+        let t = |seed| Tensor::from_vec(v(seed), (batch, seq, hidden), &Device::Cpu).unwrap();
+        let (q, k, vv) = (t(1), t(2), t(3));
+        // The last row has 12 padded positions.
+        let bias: Vec<f32> = (0..batch * seq).map(|i| if i >= 2 * seq + 25 { f32::MIN } else { 0.0 }).collect();
+        let bias = Tensor::from_vec(bias, (batch, 1, 1, seq), &Device::Cpu).unwrap();
+        let scale = 1.0 / 32f64.sqrt();
+        let split = |t: &Tensor| t.reshape((batch, seq, heads, hidden / heads)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
+        let reference = |mask: Option<&Tensor>| {
+            let scores = (split(&q).matmul(&split(&k).t().unwrap()).unwrap() * scale).unwrap();
+            let scores = match mask {
+                Some(m) => scores.broadcast_add(m).unwrap(),
+                None => scores,
+            };
+            let probs = candle_nn::ops::softmax_last_dim(&scores).unwrap();
+            probs.matmul(&split(&vv)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap().reshape((batch, seq, hidden)).unwrap()
+        };
+        for mask in [Some(&bias), None] {
+            let ours = attention(&q, &k, &vv, mask, heads, scale).unwrap();
+            let want = reference(mask);
+            assert!(max_diff(&ours, &want) < 1e-5, "max |Δ| {}", max_diff(&ours, &want));
+        }
+        // The padded row alone, cut to its 25 tokens: the same bits at its real positions.
+        let full = attention(&q, &k, &vv, Some(&bias), heads, scale).unwrap();
+        let cut = |t: &Tensor| t.narrow(0, 2, 1).unwrap().narrow(1, 0, 25).unwrap().contiguous().unwrap();
+        let alone = attention(&cut(&q), &cut(&k), &cut(&vv), None, heads, scale).unwrap();
+        assert_eq!(max_diff(&alone, &cut(&full)), 0.0);
     }
 
     #[test]

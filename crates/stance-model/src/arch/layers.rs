@@ -355,22 +355,14 @@ impl PostLnLayer {
     /// `mask_bias`: `[batch, 1, 1, seq]`, 0 on real tokens and a huge negative on padding, or
     /// `None` when the batch has no padding.
     pub fn forward(&self, x: &Tensor, mask_bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
-        let (batch, seq, hidden) = x.dims3()?;
-        let split_heads = |t: Tensor| -> candle_core::Result<Tensor> {
-            t.reshape((batch, seq, self.heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let q = split_heads(self.query.forward(x)?)?;
-        let k = split_heads(self.key.forward(x)?)?;
-        let v = split_heads(self.value.forward(x)?)?;
-        let scores = q.matmul(&k.t()?)?;
-        let probs = kernels::attention_softmax(scores, 1.0 / (self.head_dim as f64).sqrt(), mask_bias)?;
-        let context = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((batch, seq, hidden))?;
+        let context = kernels::attention(
+            &self.query.forward(x)?,
+            &self.key.forward(x)?,
+            &self.value.forward(x)?,
+            mask_bias,
+            self.heads,
+            1.0 / (self.head_dim as f64).sqrt(),
+        )?;
         let attended = kernels::add_norm_in_place(
             self.attention_output.forward(&context)?,
             x,

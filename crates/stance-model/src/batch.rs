@@ -39,9 +39,16 @@ impl Default for BatchOptions {
 /// comments). Sorted lengths make each batch's padding small at little cost in batch size.
 pub const MAX_PADDING_SHARE: f64 = 0.05;
 
+/// The attention's scores take rows × width² values per head, the batch's largest tensor for
+/// long texts: a batch keeps rows × width² within `budget × ATTENTION_WIDTH`. At 512 tokens
+/// and the default budget that is 4 rows instead of 16 (about 50 MB of f32 scores per layer
+/// for 12 heads, not 200); batches up to 128 tokens wide are not affected.
+pub const ATTENTION_WIDTH: usize = 128;
+
 /// Groups sequence indices into batches, longest first, so that rows × longest row stays
-/// within `budget` and at most [`MAX_PADDING_SHARE`] of those positions are padding (a batch
-/// holds at least one row). Equal lengths keep their input order.
+/// within `budget`, rows × longest row² within `budget ×` [`ATTENTION_WIDTH`], and at most
+/// [`MAX_PADDING_SHARE`] of the positions are padding (a batch holds at least one row). Equal
+/// lengths keep their input order.
 pub fn plan(lengths: &[usize], budget: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
@@ -54,7 +61,11 @@ pub fn plan(lengths: &[usize], budget: usize) -> Vec<Vec<usize>> {
         if !current.is_empty() {
             let positions = (current.len() + 1) * width;
             let padding = positions - (real + lengths[i]);
-            if positions > budget || padding as f64 > MAX_PADDING_SHARE * positions as f64 {
+            let attention = positions.saturating_mul(width);
+            if positions > budget
+                || attention > budget.saturating_mul(ATTENTION_WIDTH)
+                || padding as f64 > MAX_PADDING_SHARE * positions as f64
+            {
                 batches.push(std::mem::take(&mut current));
             }
         }
@@ -369,6 +380,16 @@ mod tests {
         }
         // Still batches, not rows one by one: at least the ten rows of each length together.
         assert!(batches.len() <= 90, "{} batches", batches.len());
+    }
+
+    #[test]
+    fn plan_bounds_the_attention_of_long_rows() {
+        let lengths = vec![512; 40];
+        let batches = plan(&lengths, 8192);
+        assert!(batches.iter().all(|b| b.len() * 512 * 512 <= 8192 * ATTENTION_WIDTH));
+        assert_eq!(batches.len(), 10);
+        // Short rows are held by the token budget alone.
+        assert_eq!(plan(&vec![64; 256], 8192).len(), 2);
     }
 
     #[test]

@@ -1,13 +1,13 @@
-//! CPU kernels for the element-wise steps that profiling showed costing as much as a third of
-//! the encoder's matmuls: the erf GELU and the attention softmax.
+//! CPU kernels for the encoder's steps around its linear layers, which profiling showed
+//! costing as much as the matmuls: attention, the erf GELU, bias adds, add & LayerNorm.
 //!
-//! candle computes both with scalar libm calls. Its softmax exponentiates every masked
-//! (padding) score, and each such underflow takes glibc's slow errno path; its GELU evaluates
-//! a full-precision `erff`. These kernels give the same numbers to float rounding (see the
-//! tests) at a fraction of the cost, on contiguous f32 CPU tensors; anything else goes to
-//! candle's own ops. Both work in place on a tensor the caller has just computed: each new
-//! `[batch, heads, seq, seq]` or `[tokens, 4·hidden]` tensor costs fresh pages (zeroed by the
-//! kernel) and a pass over memory, which a profile showed as large as the arithmetic.
+//! candle computes softmax and GELU with scalar libm calls (its softmax exponentiates every
+//! masked score, and each underflow takes glibc's slow errno path), runs its element-wise ops
+//! on a second, spinning thread pool beside rayon's, and allocates a new tensor for each step.
+//! These kernels give the same numbers to float rounding (see the tests), on contiguous f32 CPU
+//! tensors (anything else goes to candle's own ops), and most work in place on a tensor the
+//! caller has just computed: each new `[tokens, 4·hidden]` tensor costs fresh pages and a pass
+//! over memory, which a profile showed as large as the arithmetic.
 
 use candle_core::{CpuStorage, CustomOp3, InplaceOp1, InplaceOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -17,38 +17,6 @@ const EXP_UNDERFLOW: f32 = -87.0;
 
 /// Rows handed to one rayon task: large enough to amortise scheduling.
 const MIN_ELEMENTS_PER_TASK: usize = 1 << 14;
-
-/// `softmax(scores · scale + mask_bias)` over the last axis: the attention probabilities.
-/// `scores` is `[batch, heads, queries, keys]`, `mask_bias` `[batch, 1, 1, keys]` (or `None`).
-/// The same operations in the same order as `(scores * scale).broadcast_add(mask_bias)`
-/// followed by a softmax. On the fast path `scores` is overwritten: pass the fresh output of
-/// the `QKᵀ` product, never a tensor that shares its storage.
-pub fn attention_softmax(scores: Tensor, scale: f64, mask_bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
-    let op = AttentionSoftmax { scale: scale as f32 };
-    match mask_bias {
-        _ if !(fast_path(&scores) && scores.is_contiguous() && scores.rank() == 4) => {
-            let scaled = (scores * scale)?;
-            let scaled = match mask_bias {
-                Some(bias) => scaled.broadcast_add(bias)?,
-                None => scaled,
-            };
-            candle_nn::ops::softmax_last_dim(&scaled)
-        }
-        None => {
-            scores.inplace_op1(&op)?;
-            Ok(scores)
-        }
-        Some(bias) => {
-            let (batch, _, _, keys) = scores.dims4()?;
-            let bias = bias.contiguous()?;
-            if bias.dims() != [batch, 1, 1, keys] {
-                candle_core::bail!("attention mask {:?} for scores {:?}", bias.dims(), scores.dims());
-            }
-            scores.inplace_op2(&bias, &op)?;
-            Ok(scores)
-        }
-    }
-}
 
 /// GELU with the exact erf form, `x · Φ(x)`. On the fast path `x` is overwritten: pass a
 /// freshly computed tensor, never one that shares its storage.
@@ -79,8 +47,12 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask_bias: Option<&Tensor>,
         let split = |t: &Tensor| -> candle_core::Result<Tensor> {
             t.reshape((batch, seq, heads, hidden / heads))?.transpose(1, 2)?.contiguous()
         };
-        let scores = split(q)?.matmul(&split(k)?.t()?)?;
-        let probs = attention_softmax(scores, scale, mask_bias)?;
+        let scores = (split(q)?.matmul(&split(k)?.t()?)? * scale)?;
+        let scores = match mask_bias {
+            Some(bias) => scores.broadcast_add(bias)?,
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         return probs.matmul(&split(v)?)?.transpose(1, 2)?.contiguous()?.reshape((batch, seq, hidden));
     }
     let mask = match mask_bias {
@@ -346,69 +318,6 @@ fn input_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout) -> candle_core::R
     }
 }
 
-struct AttentionSoftmax {
-    scale: f32,
-}
-
-impl AttentionSoftmax {
-    /// Every row of `scores` (`rows_per_batch` consecutive rows per batch entry, each `width`
-    /// wide), with the batch entry's bias row when there is one.
-    fn run(&self, scores: &mut [f32], width: usize, rows_per_batch: usize, bias: Option<&[f32]>) {
-        let rows_per_task = (MIN_ELEMENTS_PER_TASK / width).max(1);
-        scores
-            .par_chunks_mut(width * rows_per_task)
-            .enumerate()
-            .for_each(|(task, chunk)| {
-                for (i, row) in chunk.chunks_mut(width).enumerate() {
-                    for v in row.iter_mut() {
-                        // As candle's affine (`v · mul + add`, add = 0).
-                        *v = *v * self.scale + 0.0;
-                    }
-                    if let Some(bias) = bias {
-                        let batch = (task * rows_per_task + i) / rows_per_batch;
-                        for (v, b) in row.iter_mut().zip(&bias[batch * width..(batch + 1) * width]) {
-                            *v += b;
-                        }
-                    }
-                    softmax_in_place(row);
-                }
-            });
-    }
-}
-
-impl InplaceOp1 for AttentionSoftmax {
-    fn name(&self) -> &'static str {
-        "stance-attention-softmax"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        let width = layout.shape().dims().last().copied().unwrap_or(1).max(1);
-        let scores = input_mut(storage, layout)?;
-        let rows = scores.len() / width;
-        self.run(scores, width, rows.max(1), None);
-        Ok(())
-    }
-}
-
-impl InplaceOp2 for AttentionSoftmax {
-    fn name(&self) -> &'static str {
-        "stance-attention-softmax-masked"
-    }
-
-    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<()> {
-        let dims = l1.shape().dims().to_vec();
-        let (batch, width) = (dims[0].max(1), dims[dims.len() - 1].max(1));
-        let bias = input(s2, l2)?;
-        if bias.len() != batch * width {
-            candle_core::bail!("attention mask of {} values for {batch} × {width}", bias.len());
-        }
-        let scores = input_mut(s1, l1)?;
-        let rows_per_batch = (scores.len() / width / batch).max(1);
-        self.run(scores, width, rows_per_batch, Some(bias));
-        Ok(())
-    }
-}
-
 /// Softmax of one row, in place.
 fn softmax_in_place(row: &mut [f32]) {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -485,36 +394,6 @@ mod tests {
         assert!(worst < 5e-7, "max |Δ| {worst}");
     }
 
-    /// Scores `[2, 3, 4, 2667]` and a mask that pads the second batch entry's last 700 keys.
-    fn attention_inputs() -> (Tensor, Tensor) {
-        let v: Vec<f32> = (0..24).flat_map(|i| values().into_iter().skip(i).take(2667)).collect();
-        let scores = Tensor::from_vec(v, (2, 3, 4, 2667), &Device::Cpu).unwrap();
-        let bias: Vec<f32> = (0..2 * 2667).map(|i| if i >= 2667 + 1967 { f32::MIN } else { 0.0 }).collect();
-        (scores, Tensor::from_vec(bias, (2, 1, 1, 2667), &Device::Cpu).unwrap())
-    }
-
-    #[test]
-    fn attention_softmax_matches_candle_with_a_mask() {
-        let (scores, bias) = attention_inputs();
-        let scale = 1.0 / 32f64.sqrt();
-        let reference = candle_nn::ops::softmax_last_dim(&(&scores * scale).unwrap().broadcast_add(&bias).unwrap()).unwrap();
-        let ours = attention_softmax(scores.copy().unwrap(), scale, Some(&bias)).unwrap();
-        assert!(max_diff(&ours, &reference) < 1e-7, "max |Δ| {}", max_diff(&ours, &reference));
-        // The padded keys get no weight, and every row sums to 1.
-        let padded: f32 = ours.narrow(0, 1, 1).unwrap().narrow(3, 1967, 700).unwrap().max_all().unwrap().to_scalar().unwrap();
-        assert_eq!(padded, 0.0);
-        let sums: Vec<f32> = ours.sum(3).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5));
-    }
-
-    #[test]
-    fn attention_softmax_matches_candle_without_a_mask() {
-        let (scores, _) = attention_inputs();
-        let reference = candle_nn::ops::softmax_last_dim(&(&scores * 0.5).unwrap()).unwrap();
-        let ours = attention_softmax(scores.copy().unwrap(), 0.5, None).unwrap();
-        assert!(max_diff(&ours, &reference) < 1e-7);
-    }
-
     #[test]
     fn attention_matches_candles_matmuls_and_ignores_padding_width() {
         let (batch, seq, hidden, heads) = (3, 37, 96, 3);
@@ -569,12 +448,14 @@ mod tests {
 
     #[test]
     fn non_contiguous_input_takes_candles_path_with_the_same_result() {
-        let (scores, bias) = attention_inputs();
-        let fast = attention_softmax(scores.copy().unwrap(), 0.25, Some(&bias)).unwrap();
+        let (batch, seq, hidden) = (2, 9, 64);
+        let v: Vec<f32> = values().into_iter().take(batch * seq * hidden).map(|x| x * 0.2).collect();
+        let q = Tensor::from_vec(v, (batch, seq, hidden), &Device::Cpu).unwrap();
         // The same values behind a transposed view.
-        let view = scores.transpose(2, 3).unwrap().contiguous().unwrap().transpose(2, 3).unwrap();
+        let view = q.transpose(1, 2).unwrap().contiguous().unwrap().transpose(1, 2).unwrap();
         assert!(!view.is_contiguous());
-        let slow = attention_softmax(view, 0.25, Some(&bias)).unwrap();
-        assert!(max_diff(&fast, &slow) < 1e-7);
+        let fast = attention(&q, &q, &q, None, 4, 0.25).unwrap();
+        let slow = attention(&view, &q, &q, None, 4, 0.25).unwrap();
+        assert!(max_diff(&fast, &slow) < 1e-5);
     }
 }

@@ -95,8 +95,58 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("stance: error: {err:#}");
+            eprintln!("stance: error: {}", error_text(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and its causes, outermost first, joined by ": ", leaving out a cause whose text
+/// the message so far already holds: several library errors print their source in their own
+/// message, and anyhow's `{:#}` then printed it twice.
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    /// An error that prints its source in its own message, as several library errors do.
+    #[derive(Debug)]
+    struct Wrapping {
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "model `m`: {}", self.source)
+        }
+    }
+
+    impl std::error::Error for Wrapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_printed_once() {
+        let inner = std::io::Error::new(std::io::ErrorKind::NotFound, "config.json not found");
+        let err = anyhow::Error::new(Wrapping { source: inner }).context("cannot open model `m`");
+        assert_eq!(error_text(&err), "cannot open model `m`: model `m`: config.json not found");
+        let plain = anyhow::anyhow!("disk full").context("cannot write out/");
+        assert_eq!(error_text(&plain), "cannot write out/: disk full");
     }
 }

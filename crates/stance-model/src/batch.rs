@@ -328,8 +328,8 @@ impl Runner<'_> {
     }
 }
 
-/// What one forward pass gave for one row: its vector and, with [`KeepStates`], its states.
-/// A row's vector, kept states and padded width.
+/// What one forward pass gave for one row: its vector, its states (with [`KeepStates`]) and
+/// the padded width of its batch.
 type RowOutput = (Vec<f32>, Option<Vec<f32>>, usize);
 
 /// Each row's states `[seq, hidden]` of a padded batch, cut to its own tokens and then to at

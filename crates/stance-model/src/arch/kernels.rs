@@ -116,14 +116,9 @@ impl CustomOp3 for Attention {
                             *s += qc * kc;
                         }
                     }
-                    for s in scores.iter_mut() {
-                        // As candle's affine (`v · mul + add`, add = 0), then the mask.
-                        *s = *s * self.scale + 0.0;
-                    }
-                    if let Some(bias) = bias {
-                        for (s, b) in scores.iter_mut().zip(bias) {
-                            *s += b;
-                        }
+                    match bias {
+                        Some(bias) => scores.iter_mut().zip(bias).for_each(|(s, b)| *s = *s * self.scale + b),
+                        None => scores.iter_mut().for_each(|s| *s *= self.scale),
                     }
                     softmax_in_place(&mut scores);
                     let out = &mut context[i * d..(i + 1) * d];

@@ -128,9 +128,9 @@ impl Linear {
             Self::F32(linear) => {
                 // candle_nn's forward, with the bias added in place on rayon (see
                 // `kernels::add_bias_in_place`).
-                let (rows, width) = (x.elem_count() / x.dim(candle_core::D::Minus1)?, x.dim(candle_core::D::Minus1)?);
+                let width = x.dim(candle_core::D::Minus1)?;
                 let mut dims = x.dims().to_vec();
-                let y = x.contiguous()?.reshape((rows, width))?.matmul(&linear.weight().t()?)?;
+                let y = x.contiguous()?.reshape((x.elem_count() / width, width))?.matmul(&linear.weight().t()?)?;
                 *dims.last_mut().expect("rank ≥ 1") = y.dim(1)?;
                 let y = y.reshape(dims)?;
                 match linear.bias() {

@@ -111,3 +111,40 @@ fn a_cross_encoder_reads_the_shared_pass_and_matches_its_training_path() {
         assert_eq!(table.column(column).unwrap(), plain.column(column).unwrap(), "{column}");
     }
 }
+
+/// The shipped stance cross-encoder (`models/tuned/stance`) loads on the default encoder and
+/// reads an answer against its question: "yes" and "no" answers in French and German (German
+/// trained it, French never did) come out favor and against. The default head, which sees the
+/// two texts as separate vectors, calls the last one `favor`.
+#[test]
+fn the_shipped_stance_cross_encoder_reads_answers_against_their_question() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("answers.jsonl");
+    let answers = [
+        ("oui", "Oui, il faut absolument l'interdire, elle fait souffrir les animaux pour rien.", "favor"),
+        ("non", "Non, la chasse est une tradition et elle régule les populations de sangliers.", "against"),
+        ("ja", "Ja, unbedingt, das ist längst überfällig.", "favor"),
+        ("nein", "Nein, das lehnen wir klar ab.", "against"),
+    ];
+    let mut w = std::fs::File::create(&input).unwrap();
+    for (id, text, _) in answers {
+        writeln!(w, "{}", serde_json::json!({"comment_id": id, "text": text})).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tuned/stance");
+    stance()
+        .args(["classify", "--offline", "--tasks", "stance", "--target", "Faut-il interdire la chasse ?", "--out"])
+        .arg(&out)
+        .arg("--head")
+        .arg(format!("stance={}", model.display()))
+        .arg(&input)
+        .assert()
+        .success();
+    let table = read_parquet(&out.join("comments.parquet"));
+    let ids = strs(&table, "comment_id");
+    let labels = strs(&table, "stance");
+    for (id, _, want) in answers {
+        let row = ids.iter().position(|i| i.as_deref() == Some(id)).unwrap();
+        assert_eq!(labels[row].as_deref(), Some(want), "{id}");
+    }
+}

@@ -299,26 +299,44 @@ impl CrossEncoder {
         &self.meta.labels
     }
 
-    fn layer_params(&self, i: usize) -> LayerParams {
+    /// A parameter as a tensor: the variable itself when gradients must reach it, else a
+    /// detached view of the same storage. Operations on a variable record their inputs for
+    /// the backward pass, so inference through the variables keeps every intermediate of a
+    /// batch alive (gigabytes of attention scores on a classify chunk).
+    fn param(&self, name: &str, track: bool) -> Tensor {
+        let t = self.vars[name].as_tensor();
+        if track {
+            t.clone()
+        } else {
+            t.detach()
+        }
+    }
+
+    fn layer_params(&self, i: usize, track: bool) -> LayerParams {
         let list: Vec<Tensor> = PARAM_NAMES
             .iter()
-            .map(|n| self.vars[&format!("layer.{i}.{n}")].as_tensor().clone())
+            .map(|n| self.param(&format!("layer.{i}.{n}"), track))
             .collect();
         LayerParams::from_list(&list)
     }
 
     /// Pooled pair vector `[batch, 2·hidden]`: the mean of the top layers' output over the
     /// context's tokens, then over the comment's, standardised when the model has buffers.
+    /// Differentiable in the parameters (for training).
     pub fn pooled(&self, batch: &PairBatch) -> Result<Tensor> {
+        self.pooled_tracked(batch, true)
+    }
+
+    fn pooled_tracked(&self, batch: &PairBatch, track: bool) -> Result<Tensor> {
         let (b, s, h) = batch.x.dims3()?;
         let seg = batch
             .segments
-            .matmul(self.vars["segment.weight"].as_tensor())?
+            .matmul(&self.param("segment.weight", track))?
             .reshape((b, s, h))?;
         let mut x = (&batch.x + seg)?;
         for i in 0..self.meta.top_layers {
             x = layer::layer_forward(
-                &self.layer_params(i),
+                &self.layer_params(i, track),
                 &x,
                 batch.mask_bias.as_ref(),
                 self.meta.heads,
@@ -333,16 +351,20 @@ impl CrossEncoder {
         })
     }
 
-    /// Raw logits `[batch, labels]` from a pooled vector (after any dropout).
+    /// Raw logits `[batch, labels]` from a pooled vector (after any dropout), differentiable.
     pub fn classify(&self, pooled: &Tensor) -> Result<Tensor> {
+        self.classify_tracked(pooled, true)
+    }
+
+    fn classify_tracked(&self, pooled: &Tensor, track: bool) -> Result<Tensor> {
         Ok(layer::linear(
             pooled,
-            self.vars["classifier.weight"].as_tensor(),
-            self.vars["classifier.bias"].as_tensor(),
+            &self.param("classifier.weight", track),
+            &self.param("classifier.bias", track),
         )?)
     }
 
-    /// Raw logits (no temperature) `[batch, labels]`.
+    /// Raw logits (no temperature) `[batch, labels]`, differentiable.
     pub fn logits(&self, batch: &PairBatch) -> Result<Tensor> {
         self.classify(&self.pooled(batch)?)
     }
@@ -375,7 +397,8 @@ impl CrossEncoder {
         for group in stance_model::batch::plan(&lengths, batch_tokens) {
             let refs: Vec<(&[f32], &[f32])> = group.iter().map(|&i| (&cut[i].0[..], &cut[i].1[..])).collect();
             let batch = PairBatch::new(&refs, h, &Device::Cpu)?;
-            let logits = self.logits(&batch)?.to_vec2::<f32>()?;
+            // Inference: through detached parameters, so no gradient graph holds the batch.
+            let logits = self.classify_tracked(&self.pooled_tracked(&batch, false)?, false)?.to_vec2::<f32>()?;
             for (&i, z) in group.iter().zip(logits) {
                 out[i] = z;
             }

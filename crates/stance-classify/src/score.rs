@@ -11,13 +11,13 @@ use stance_heads::features::pair_features;
 use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::InputKind;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// Padded positions per batch of a cross-encoder's top layers. They run in candle's general
 /// ops, which hold several `[rows, heads, width, width]` attention tensors at once. With the
 /// stance cross-encoder on 1,000 bench comments (all tasks), peak RSS was 1,209 MB at the
 /// encoder's 8,192 and is 918 MB at 2,048 (657 MB without it), at the same speed.
 const CROSS_ENCODER_BATCH_TOKENS: usize = 2048;
-use std::time::{Duration, Instant};
 
 /// What a comment may need from outside its chunk: its article's target and its parent's text.
 pub struct Lookup<'a> {

@@ -327,7 +327,8 @@ impl CrossEncoder {
         self.pooled_tracked(batch, true)
     }
 
-    fn pooled_tracked(&self, batch: &PairBatch, track: bool) -> Result<Tensor> {
+    /// [`Self::pooled`], or with `track` false through detached parameters (no gradient graph).
+    pub(crate) fn pooled_tracked(&self, batch: &PairBatch, track: bool) -> Result<Tensor> {
         let (b, s, h) = batch.x.dims3()?;
         let seg = batch
             .segments

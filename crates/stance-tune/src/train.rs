@@ -501,7 +501,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
                 })
                 .collect();
             let refs: Vec<(&[f32], &[f32])> = states.iter().map(|(a, b)| (&a[..], &b[..])).collect();
-            pooled.push(model.pooled(&PairBatch::new(&refs, hidden, &Device::Cpu)?)?.detach());
+            pooled.push(model.pooled_tracked(&PairBatch::new(&refs, hidden, &Device::Cpu)?, false)?);
         }
         model.set_standardisation(&Tensor::cat(&pooled, 0)?)?;
     }

@@ -15,9 +15,11 @@
 //!   pair (`vdpbf16ps`'s definition), within blocks of [`K_BLOCK`] inputs. A row's result
 //!   depends on that row alone: the same bits whatever the batch or thread count.
 //!
-//! Two code paths: AVX-512 BF16 and portable scalar code that follows the same order (the tests
-//! hold them within float rounding of each other; the instruction flushes subnormals, the
-//! scalar code does not). The path is chosen at run time from the CPU's features.
+//! Three code paths: AMX tiles (`super::amx`, whose `tdpbf16ps` sums each chunk of 32 inputs in
+//! its own order), AVX-512 BF16, and portable scalar code that follows the AVX-512 order (the
+//! tests hold all three within float rounding of each other; the instructions flush subnormals,
+//! the scalar code does not). The path is chosen at run time from the CPU's features; on every
+//! path a row's result depends on that row alone.
 
 use super::kernels::{linear_cpu_fwd, rows_per_task};
 use rayon::prelude::*;
@@ -35,10 +37,17 @@ const TILE_ROWS: usize = 4;
 const K_BLOCK: usize = 128;
 /// Most rows one parallel task converts and multiplies.
 const MAX_TASK_ROWS: usize = 64;
+/// Inputs are padded with zeros to a multiple of this: whole AMX tiles of A and B.
+const K_PAD: usize = 32;
+/// Rows an AMX block covers (two row tiles), and the most one task multiplies.
+const AMX_BLOCK_ROWS: usize = 32;
+const AMX_MAX_TASK_ROWS: usize = 256;
 
 /// Which instructions compute the products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bf16Kernel {
+    /// AMX tiles' `tdpbf16ps` (Xeon from Sapphire Rapids on).
+    Amx,
     /// AVX-512 BF16 `vdpbf16ps` on 512-bit registers.
     Avx512,
     /// Portable scalar code (other CPUs, and the tests' reference).
@@ -48,7 +57,9 @@ pub enum Bf16Kernel {
 impl Bf16Kernel {
     /// The fastest path this CPU supports.
     pub fn detect() -> Self {
-        if Self::Avx512.supported() {
+        if Self::Amx.supported() {
+            Self::Amx
+        } else if Self::Avx512.supported() {
             Self::Avx512
         } else {
             Self::Scalar
@@ -64,13 +75,16 @@ impl Bf16Kernel {
                 std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bf16")
             }
+            #[cfg(target_arch = "x86_64")]
+            Self::Amx => super::amx::bf16_usable(),
             #[cfg(not(target_arch = "x86_64"))]
-            Self::Avx512 => false,
+            Self::Avx512 | Self::Amx => false,
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
+            Self::Amx => "amx-bf16",
             Self::Avx512 => "avx512-bf16",
             Self::Scalar => "scalar",
         }
@@ -98,7 +112,7 @@ pub fn from_bf16(code: u16) -> f32 {
 pub struct Bf16Linear {
     out_dim: usize,
     in_dim: usize,
-    /// `in_dim` rounded up to even (zero weights in the padding).
+    /// `in_dim` rounded up to a multiple of [`K_PAD`] (zero weights in the padding).
     k2: usize,
     /// `[out_dim.div_ceil(16)][k2 / 2][16][2]` codes; padding channels are zero.
     packed: Vec<u16>,
@@ -112,7 +126,7 @@ impl Bf16Linear {
         if let Some(b) = &bias {
             assert_eq!(b.len(), out_dim, "bias shape");
         }
-        let k2 = in_dim.div_ceil(2) * 2;
+        let k2 = in_dim.div_ceil(K_PAD) * K_PAD;
         let mut packed = vec![0u16; out_dim.div_ceil(PANEL) * k2 * PANEL];
         for (n, row) in weight.chunks_exact(in_dim.max(1)).enumerate().take(out_dim) {
             for (k, &w) in row.iter().enumerate() {
@@ -157,11 +171,68 @@ impl Bf16Linear {
         if rows == 0 || n == 0 {
             return out;
         }
-        let task_rows = rows_per_task(rows, TILE_ROWS, MAX_TASK_ROWS);
+        let task_rows = match kernel {
+            Bf16Kernel::Amx => rows_per_task(rows, AMX_BLOCK_ROWS, AMX_MAX_TASK_ROWS),
+            _ => rows_per_task(rows, TILE_ROWS, MAX_TASK_ROWS),
+        };
         out.par_chunks_mut(task_rows * n)
             .zip(x.par_chunks(task_rows * k))
-            .for_each(|(out, x)| self.task(x, out, kernel));
+            .for_each(|(out, x)| match kernel {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `supported` checked the CPU, the OS and the permission.
+                Bf16Kernel::Amx => unsafe { self.task_amx(x, out) },
+                _ => self.task(x, out, kernel),
+            });
         out
+    }
+
+    /// One task on AMX tiles: round its rows (padded with zero rows to whole row tiles), then
+    /// for each block of 32 rows × 32 output channels run the whole reduction in the tiles.
+    ///
+    /// # Safety
+    /// `Bf16Kernel::Amx` must be supported.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn task_amx(&self, x: &[f32], out: &mut [f32]) {
+        use super::amx::{self, Tiles, TILE_COLS as T_COLS, TILE_K, TILE_ROWS as T_ROWS};
+        let (k, k2, n) = (self.in_dim, self.k2, self.out_dim);
+        let rows = x.len() / k;
+        let row_tiles = rows.div_ceil(T_ROWS);
+        let mut codes = vec![0u16; row_tiles * T_ROWS * k2];
+        for (row, codes) in x.chunks_exact(k).zip(codes.chunks_exact_mut(k2)) {
+            amx::round_to_bf16(row, &mut codes[..k]);
+        }
+        let panels = n.div_ceil(PANEL);
+        let panel_len = k2 * PANEL;
+        let chunks = k2 / TILE_K;
+        let mut block = [0f32; 2 * T_ROWS * 2 * T_COLS];
+        let tiles = Tiles::new();
+        for t0 in (0..row_tiles).step_by(2) {
+            let nt = (row_tiles - t0).min(2);
+            let a = codes.as_ptr().add(t0 * T_ROWS * k2);
+            for p0 in (0..panels).step_by(2) {
+                let np = (panels - p0).min(2);
+                let b = self.packed.as_ptr().add(p0 * panel_len);
+                let c = block.as_mut_ptr();
+                match (nt, np) {
+                    (2, 2) => tiles.bf16_block::<2, 2>(a, k2, b, panel_len, chunks, c),
+                    (2, _) => tiles.bf16_block::<2, 1>(a, k2, b, panel_len, chunks, c),
+                    (_, 2) => tiles.bf16_block::<1, 2>(a, k2, b, panel_len, chunks, c),
+                    _ => tiles.bf16_block::<1, 1>(a, k2, b, panel_len, chunks, c),
+                }
+                let (c0, c1) = (p0 * PANEL, ((p0 + np) * PANEL).min(n));
+                let m0 = t0 * T_ROWS;
+                for (i, m) in (m0..(m0 + nt * T_ROWS).min(rows)).enumerate() {
+                    let out_row = &mut out[m * n + c0..m * n + c1];
+                    out_row.copy_from_slice(&block[i * 2 * T_COLS..i * 2 * T_COLS + (c1 - c0)]);
+                    if let Some(bias) = &self.bias {
+                        for (y, &b) in out_row.iter_mut().zip(&bias[c0..c1]) {
+                            *y += b;
+                        }
+                    }
+                }
+            }
+        }
+        drop(tiles);
     }
 
     /// One task: round its rows, then multiply them tile by tile: for each block of 64 output
@@ -390,7 +461,7 @@ mod tests {
     }
 
     fn kernels() -> Vec<Bf16Kernel> {
-        [Bf16Kernel::Avx512, Bf16Kernel::Scalar]
+        [Bf16Kernel::Amx, Bf16Kernel::Avx512, Bf16Kernel::Scalar]
             .into_iter()
             .filter(|k| k.supported())
             .collect()

@@ -5,6 +5,8 @@
 //! - [`deberta`]: DeBERTa-v2/v3 (candle-transformers' encoder), f32.
 //! - [`modernbert`]: ModernBERT (candle-transformers' encoder, own logits head), f32.
 
+#[cfg(target_arch = "x86_64")]
+pub mod amx;
 pub mod bert;
 pub mod bf16;
 pub mod deberta;

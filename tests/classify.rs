@@ -131,36 +131,39 @@ fn predictions_do_not_depend_on_batch_size_or_threads() {
     }
 }
 
-/// The int8 path too: per-token activation scales and no reduction across rows, so the same
-/// bits whatever the batch size and thread count; and it records its precision in run.json.
+/// The int8 and bf16 paths too: no reduction across rows (per-token activation scales, tiles
+/// of rows summed chunk by chunk), so the same bits whatever the batch size and thread count;
+/// and each records its precision in run.json.
 #[test]
-fn int8_predictions_do_not_depend_on_batch_size_or_threads() {
+fn int8_and_bf16_predictions_do_not_depend_on_batch_size_or_threads() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("comments.jsonl");
     bench_sample(60, &input);
-    let run = |name: &str, extra: &[&str]| {
-        let out = tmp.path().join(name);
-        stance()
-            .args(["classify", "--offline", "--compute", "int8", "--tasks", "sentiment,stance", "--out"])
-            .arg(&out)
-            .arg(&input)
-            .args(extra)
-            .assert()
-            .success();
-        let run: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
-        assert_eq!(run["extra"]["compute"], "int8", "{run}");
-        read_parquet(&out.join("comments.parquet"))
-    };
-    let reference = run("a", &[]);
-    assert_eq!(reference.height(), 60);
-    let other = run("b", &["--batch-tokens", "300", "--threads", "1"]);
-    for column in prediction_columns(&reference) {
-        assert_eq!(
-            reference.column(&column).unwrap(),
-            other.column(&column).unwrap(),
-            "{column} differs between batch sizes / thread counts on the int8 path"
-        );
+    for compute in ["int8", "bf16"] {
+        let run = |name: &str, extra: &[&str]| {
+            let out = tmp.path().join(format!("{compute}-{name}"));
+            stance()
+                .args(["classify", "--offline", "--compute", compute, "--tasks", "sentiment,stance", "--out"])
+                .arg(&out)
+                .arg(&input)
+                .args(extra)
+                .assert()
+                .success();
+            let run: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+            assert_eq!(run["extra"]["compute"], compute, "{run}");
+            read_parquet(&out.join("comments.parquet"))
+        };
+        let reference = run("a", &[]);
+        assert_eq!(reference.height(), 60);
+        let other = run("b", &["--batch-tokens", "300", "--threads", "1"]);
+        for column in prediction_columns(&reference) {
+            assert_eq!(
+                reference.column(&column).unwrap(),
+                other.column(&column).unwrap(),
+                "{column} differs between batch sizes / thread counts with --compute {compute}"
+            );
+        }
     }
 }
 

@@ -12,6 +12,18 @@
 use candle_core::{CpuStorage, CustomOp3, InplaceOp1, InplaceOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+/// Compiles a kernel for AVX-512, AVX2 and the baseline, the best the CPU has chosen at run time
+/// (`multiversion`'s own "simd" preset leaves AVX-512 out).
+macro_rules! simd_kernel {
+    ($kernel:item) => {
+        #[multiversion::multiversion(targets(
+            "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
+            "x86_64+avx2+fma",
+        ))]
+        $kernel
+    };
+}
+
 /// Below this, `exp` is under f32's smallest normal number: treated as exactly 0.
 const EXP_UNDERFLOW: f32 = -87.0;
 
@@ -124,81 +136,105 @@ struct Head {
     offset: usize,
 }
 
-/// Keys whose scores one pass accumulates in registers (four AVX-512 vectors).
-const KEY_BLOCK: usize = 64;
-/// Context values one pass accumulates in registers (one AVX-512 vector).
-const VALUE_BLOCK: usize = 16;
+/// Queries computed together: their independent sums keep the vector units busy (one query's
+/// sums form chains that wait on each addition's latency).
+const QUERY_BLOCK: usize = 4;
+/// Keys (for scores) and context values accumulated in registers per query of a block: with
+/// [`QUERY_BLOCK`] queries, eight AVX-512 vectors.
+const LANE_BLOCK: usize = 32;
 
-/// One head's attention for one batch row: its context, `[seq, d]`.
-///
-/// The loops are written so that the compiler turns them into wide vector code (compiled for
-/// AVX-512 and AVX2 beside the baseline, chosen at run time) without changing any sum's order:
-/// a score sums its `d` products in order, a context value its keys in order, so every target
-/// gives the same bits (Rust never fuses a multiply and an add on its own).
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx512bw+avx512dq", "x86_64+avx2+fma"))]
-fn attend_head(q: &[f32], k: &[f32], v: &[f32], head: Head, bias: Option<&[f32]>, scale: f32) -> Vec<f32> {
-    let Head { seq, hidden, d, offset } = head;
-    let at = |j: usize| -> usize { offset + j * hidden };
-    // The head's keys transposed, [d, seq]: a block of keys' scores then accumulates in
-    // registers over the `d` dimensions.
-    let mut kt = vec![0f32; d * seq];
-    for j in 0..seq {
-        for (c, &x) in k[at(j)..at(j) + d].iter().enumerate() {
-            kt[c * seq + j] = x;
+simd_kernel! {
+    /// One head's attention for one batch row: its context, `[seq, d]`.
+    ///
+    /// Like every `simd_kernel!` here, it is compiled for each SIMD level and chosen at run
+    /// time, and its loops are written so that the compiler vectorizes them without changing
+    /// any sum's order: a score sums its `d` products in order, a context value its keys in
+    /// order, a softmax its exponentials in order, so every level gives the same bits (Rust
+    /// never fuses a multiply and an add on its own).
+    fn attend_head(q: &[f32], k: &[f32], v: &[f32], head: Head, bias: Option<&[f32]>, scale: f32) -> Vec<f32> {
+        let Head { seq, hidden, d, offset } = head;
+        if seq == 0 {
+            return Vec::new();
         }
-    }
-    let mut scores = vec![0f32; seq];
-    let mut context = vec![0f32; seq * d];
-    for i in 0..seq {
-        let query = &q[at(i)..at(i) + d];
-        let whole = seq - seq % KEY_BLOCK;
-        for j0 in (0..whole).step_by(KEY_BLOCK) {
-            let mut acc = [0f32; KEY_BLOCK];
-            for (c, &qc) in query.iter().enumerate() {
-                let keys = &kt[c * seq + j0..c * seq + j0 + KEY_BLOCK];
-                for (a, &kc) in acc.iter_mut().zip(keys) {
-                    *a += qc * kc;
+        let at = |j: usize| -> usize { offset + j * hidden };
+        // The head's keys transposed, [d, width], zero past `seq` to whole lane blocks: a block
+        // of keys' scores then accumulates in registers over the `d` dimensions.
+        let width = seq.next_multiple_of(LANE_BLOCK);
+        let mut kt = vec![0f32; d * width];
+        for j in 0..seq {
+            for (c, &x) in k[at(j)..at(j) + d].iter().enumerate() {
+                kt[c * width + j] = x;
+            }
+        }
+        let value_blocks = d - d % LANE_BLOCK;
+        // A block's queries by dimension, [d][QUERY_BLOCK] (zeros past the last query), and
+        // their scores, then probabilities, [QUERY_BLOCK][width] (the first `seq` of each row).
+        let mut queries = vec![[0f32; QUERY_BLOCK]; d];
+        let mut scores = vec![0f32; QUERY_BLOCK * width];
+        let mut context = vec![0f32; seq * d];
+        for i0 in (0..seq).step_by(QUERY_BLOCK) {
+            let block = (seq - i0).min(QUERY_BLOCK);
+            for (c, query) in queries.iter_mut().enumerate() {
+                for (r, x) in query.iter_mut().enumerate() {
+                    *x = if r < block { q[at(i0 + r) + c] } else { 0.0 };
                 }
             }
-            scores[j0..j0 + KEY_BLOCK].copy_from_slice(&acc);
-        }
-        let tail = &mut scores[whole..];
-        tail.fill(0.0);
-        for (c, &qc) in query.iter().enumerate() {
-            for (s, &kc) in tail.iter_mut().zip(&kt[c * seq + whole..(c + 1) * seq]) {
-                *s += qc * kc;
+            for j0 in (0..width).step_by(LANE_BLOCK) {
+                let mut acc = [[0f32; LANE_BLOCK]; QUERY_BLOCK];
+                for (c, query) in queries.iter().enumerate() {
+                    let keys = lanes(&kt[c * width + j0..]);
+                    for l in 0..LANE_BLOCK {
+                        for r in 0..QUERY_BLOCK {
+                            acc[r][l] += query[r] * keys[l];
+                        }
+                    }
+                }
+                for (r, acc) in acc.iter().enumerate() {
+                    scores[r * width + j0..r * width + j0 + LANE_BLOCK].copy_from_slice(acc);
+                }
             }
-        }
-        match bias {
-            Some(bias) => scores.iter_mut().zip(bias).for_each(|(s, b)| *s = *s * scale + b),
-            None => scores.iter_mut().for_each(|s| *s *= scale),
-        }
-        softmax_in_place(&mut scores);
-        // Padded keys have weight exactly 0: skipping them keeps a row's sums independent of
-        // its batch's width.
-        let out = &mut context[i * d..(i + 1) * d];
-        let whole = d - d % VALUE_BLOCK;
-        for c0 in (0..whole).step_by(VALUE_BLOCK) {
-            let mut acc = [0f32; VALUE_BLOCK];
-            for (j, &p) in scores.iter().enumerate() {
-                if p != 0.0 {
-                    let values = &v[at(j) + c0..at(j) + c0 + VALUE_BLOCK];
-                    for (a, &x) in acc.iter_mut().zip(values) {
-                        *a += p * x;
+            for row in scores.chunks_exact_mut(width) {
+                let row = &mut row[..seq];
+                match bias {
+                    Some(bias) => row.iter_mut().zip(bias).for_each(|(s, b)| *s = *s * scale + b),
+                    None => row.iter_mut().for_each(|s| *s *= scale),
+                }
+            }
+            softmax_rows(&mut scores, width, seq);
+            // Keys past the last one with a nonzero weight (the padding) are left out, so a
+            // row's sums do not depend on its batch's width; a zero weight inside adds 0.
+            let keys = scores
+                .chunks_exact(width)
+                .map(|row| row[..seq].iter().rposition(|&p| p != 0.0).map_or(0, |j| j + 1))
+                .max()
+                .unwrap_or(0);
+            for c0 in (0..value_blocks).step_by(LANE_BLOCK) {
+                let mut acc = [[0f32; LANE_BLOCK]; QUERY_BLOCK];
+                for j in 0..keys {
+                    let values = lanes(&v[at(j) + c0..]);
+                    let p: [f32; QUERY_BLOCK] = std::array::from_fn(|r| scores[r * width + j]);
+                    for l in 0..LANE_BLOCK {
+                        for r in 0..QUERY_BLOCK {
+                            acc[r][l] += p[r] * values[l];
+                        }
+                    }
+                }
+                for (r, acc) in acc.iter().enumerate().take(block) {
+                    context[(i0 + r) * d + c0..(i0 + r) * d + c0 + LANE_BLOCK].copy_from_slice(acc);
+                }
+            }
+            for r in 0..block {
+                let out = &mut context[(i0 + r) * d + value_blocks..(i0 + r + 1) * d];
+                for j in 0..keys {
+                    let p = scores[r * width + j];
+                    for (o, &x) in out.iter_mut().zip(&v[at(j) + value_blocks..at(j) + d]) {
+                        *o += p * x;
                     }
                 }
             }
-            out[c0..c0 + VALUE_BLOCK].copy_from_slice(&acc);
         }
-        for (j, &p) in scores.iter().enumerate() {
-            if p != 0.0 {
-                for (o, &x) in out[whole..].iter_mut().zip(&v[at(j) + whole..at(j) + d]) {
-                    *o += p * x;
-                }
-            }
-        }
+        context
     }
-    context
 }
 
 /// `y + bias` (bias `[n]` added to every row of `y`, `[.., n]`). On the fast path `y` is
@@ -264,13 +300,7 @@ impl InplaceOp2 for AddBias {
         let y = input_mut(s1, l1)?;
         let width = bias.len().max(1);
         let rows_per_task = (MIN_ELEMENTS_PER_TASK / width).max(1);
-        y.par_chunks_mut(width * rows_per_task).for_each(|chunk| {
-            for row in chunk.chunks_mut(width) {
-                for (v, b) in row.iter_mut().zip(bias) {
-                    *v += b;
-                }
-            }
-        });
+        y.par_chunks_mut(width * rows_per_task).for_each(|rows| add_bias_rows(rows, bias));
         Ok(())
     }
 }
@@ -290,23 +320,42 @@ impl InplaceOp2 for AddNorm<'_> {
         let rows_per_task = (MIN_ELEMENTS_PER_TASK / width).max(1);
         y.par_chunks_mut(width * rows_per_task)
             .zip(residual.par_chunks(width * rows_per_task))
-            .for_each(|(chunk, res)| {
-                for (row, res) in chunk.chunks_mut(width).zip(res.chunks(width)) {
-                    let (mut sum, mut sum2) = (0f32, 0f32);
-                    for (v, r) in row.iter_mut().zip(res) {
-                        *v += r;
-                        sum += *v;
-                        sum2 += *v * *v;
-                    }
-                    let mean = sum / width as f32;
-                    let var = sum2 / width as f32 - mean * mean;
-                    let inv_std = (var + p.eps).sqrt().recip();
-                    for ((v, w), b) in row.iter_mut().zip(&p.weight).zip(&p.bias) {
-                        *v = (*v - mean) * inv_std * w + b;
-                    }
-                }
-            });
+            .for_each(|(rows, residual)| add_norm_rows(rows, residual, p));
         Ok(())
+    }
+}
+
+simd_kernel! {
+    fn add_bias_rows(rows: &mut [f32], bias: &[f32]) {
+        for row in rows.chunks_mut(bias.len()) {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v += b;
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// Add & LayerNorm of whole rows: the adds and the normalization vectorize; the two sums run in
+    /// order, as in candle's LayerNorm (the same bits).
+    fn add_norm_rows(rows: &mut [f32], residual: &[f32], p: &NormParams) {
+        let width = p.weight.len();
+        for (row, res) in rows.chunks_mut(width).zip(residual.chunks(width)) {
+            for (v, r) in row.iter_mut().zip(res) {
+                *v += r;
+            }
+            let (mut sum, mut sum2) = (0f32, 0f32);
+            for &v in row.iter() {
+                sum += v;
+                sum2 += v * v;
+            }
+            let mean = sum / width as f32;
+            let var = sum2 / width as f32 - mean * mean;
+            let inv_std = (var + p.eps).sqrt().recip();
+            for ((v, w), b) in row.iter_mut().zip(&p.weight).zip(&p.bias) {
+                *v = (*v - mean) * inv_std * w + b;
+            }
+        }
     }
 }
 
@@ -367,20 +416,72 @@ fn input_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout) -> candle_core::R
     }
 }
 
-/// Softmax of one row, in place.
+/// The first [`LANE_BLOCK`] values of `x`, as an array (so that the loops over it have a known
+/// length and vectorize).
 #[inline(always)]
-fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
-    for v in row.iter_mut() {
-        let d = *v - max;
-        *v = if d < EXP_UNDERFLOW { 0.0 } else { d.exp() };
-        sum += *v;
+fn lanes(x: &[f32]) -> &[f32; LANE_BLOCK] {
+    x[..LANE_BLOCK].try_into().expect("a whole lane block")
+}
+
+/// Softmax of the first `len` values of each of the [`QUERY_BLOCK`] rows of `rows` (`width`
+/// apart), in place. Each row's maximum and sum run in order, the rows' chains side by side
+/// (their latencies overlap); the exponentials and the division vectorize where this is
+/// inlined into a `simd_kernel!`.
+#[inline(always)]
+fn softmax_rows(rows: &mut [f32], width: usize, len: usize) {
+    debug_assert_eq!(rows.len(), QUERY_BLOCK * width);
+    let mut max = [f32::NEG_INFINITY; QUERY_BLOCK];
+    for j in 0..len {
+        for (r, m) in max.iter_mut().enumerate() {
+            *m = m.max(rows[r * width + j]);
+        }
     }
-    let scale = 1.0 / sum;
-    for v in row.iter_mut() {
-        *v *= scale;
+    for (row, &max) in rows.chunks_exact_mut(width).zip(&max) {
+        for v in row[..len].iter_mut() {
+            let d = *v - max;
+            *v = if d < EXP_UNDERFLOW { 0.0 } else { exp(d) };
+        }
     }
+    let mut sum = [0f32; QUERY_BLOCK];
+    for j in 0..len {
+        for (r, s) in sum.iter_mut().enumerate() {
+            *s += rows[r * width + j];
+        }
+    }
+    for (row, &sum) in rows.chunks_exact_mut(width).zip(&sum) {
+        let scale = 1.0 / sum;
+        for v in row[..len].iter_mut() {
+            *v *= scale;
+        }
+    }
+}
+
+/// `eˣ` for `x` in [-87.3, 88.3] (clamped to it), within 2 ulp of the exact value (a test checks
+/// against f64): Cody–Waite reduction to `r = x − n·ln 2`, |r| ≤ ½ ln 2, Cephes' degree-6
+/// polynomial for `eʳ`, and `2ⁿ` built from its exponent bits.
+///
+/// Why not `f32::exp`: libm's is a call per element, so the loops around it stay scalar; this is
+/// plain arithmetic that vectorizes, and it gives the same bits on every CPU and libc.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    // Adding 1.5 · 2²³ rounds to an integer, which then sits in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.3, 88.3);
+    let t = x * std::f32::consts::LOG2_E + ROUND;
+    let n = t - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let poly = (((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1)
+        * (r * r)
+        + r
+        + 1.0;
+    // 2ⁿ: n + 127 in the exponent field (n is in [-126, 128) after the clamp).
+    let two_n = f32::from_bits(t.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23);
+    poly * two_n
 }
 
 struct GeluErf;
@@ -391,35 +492,27 @@ impl InplaceOp1 for GeluErf {
     }
 
     fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        input_mut(storage, layout)?
-            .par_chunks_mut(MIN_ELEMENTS_PER_TASK)
-            .for_each(|chunk| {
-                for v in chunk.iter_mut() {
-                    *v = gelu_erf_scalar(*v);
-                }
-            });
+        input_mut(storage, layout)?.par_chunks_mut(MIN_ELEMENTS_PER_TASK).for_each(gelu_erf_slice);
         Ok(())
     }
 }
 
-/// `x · ½(1 + erf(x/√2))` with erf from Abramowitz & Stegun 7.1.26 (absolute error under
-/// 1.5e-7, the size of f32 rounding near 1). The exponent stays above -16, clear of expf's
-/// slow underflow path.
-fn gelu_erf_scalar(x: f32) -> f32 {
-    let z = x * std::f32::consts::FRAC_1_SQRT_2;
-    let a = z.abs();
-    // erf(a) = 1 to f32 precision beyond 4.
-    let erf_abs = if a > 4.0 {
-        1.0
-    } else {
-        let t = 1.0 / (1.0 + 0.327_591_1 * a);
-        let poly = t
-            * (0.254_829_6
-                + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
-        1.0 - poly * (-a * a).exp()
-    };
-    let erf = if z < 0.0 { -erf_abs } else { erf_abs };
-    0.5 * x * (1.0 + erf)
+simd_kernel! {
+    /// `x · ½(1 + erf(x/√2))` for each value, with erf from Abramowitz & Stegun 7.1.26 (absolute
+    /// error under 1.5e-7, the size of f32 rounding near 1). Branch-free, so that it vectorizes.
+    fn gelu_erf_slice(values: &mut [f32]) {
+        for v in values.iter_mut() {
+            let x = *v;
+            let z = x * std::f32::consts::FRAC_1_SQRT_2;
+            let a = z.abs();
+            let t = 1.0 / (1.0 + 0.327_591_1 * a);
+            let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+            // erf(a) = 1 to f32 precision beyond 4.
+            let erf_abs = if a > 4.0 { 1.0 } else { 1.0 - poly * exp(-a * a) };
+            let erf = if z < 0.0 { -erf_abs } else { erf_abs };
+            *v = 0.5 * x * (1.0 + erf);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -433,6 +526,20 @@ mod tests {
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap()
+    }
+
+    #[test]
+    fn exp_is_within_two_ulp_of_the_exact_value() {
+        let mut x = -87.3f32;
+        while x < 88.3 {
+            let exact = (x as f64).exp();
+            let ulp = f64::from(f32::EPSILON) * exact;
+            let err = (f64::from(exp(x)) - exact).abs();
+            assert!(err <= 2.0 * ulp, "exp({x}): {} against {exact}", exp(x));
+            x += 0.0137;
+        }
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-1000.0), exp(-87.3));
     }
 
     #[test]

@@ -223,12 +223,15 @@ simd_kernel! {
                     context[(i0 + r) * d + c0..(i0 + r) * d + c0 + LANE_BLOCK].copy_from_slice(acc);
                 }
             }
-            for r in 0..block {
-                let out = &mut context[(i0 + r) * d + value_blocks..(i0 + r + 1) * d];
-                for j in 0..keys {
-                    let p = scores[r * width + j];
-                    for (o, &x) in out.iter_mut().zip(&v[at(j) + value_blocks..at(j) + d]) {
-                        *o += p * x;
+            // Values past the last whole lane block (none when `d` is a multiple of it).
+            if value_blocks < d {
+                for r in 0..block {
+                    let out = &mut context[(i0 + r) * d + value_blocks..(i0 + r + 1) * d];
+                    for j in 0..keys {
+                        let p = scores[r * width + j];
+                        for (o, &x) in out.iter_mut().zip(&v[at(j) + value_blocks..at(j) + d]) {
+                            *o += p * x;
+                        }
                     }
                 }
             }

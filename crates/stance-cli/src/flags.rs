@@ -50,11 +50,12 @@ pub struct GgufFlags {
     #[arg(long)]
     pub quantized_matmul: bool,
     /// Arithmetic of the encoder's linear layers: f32; bf16 (bfloat16 operands, f32 sums, on
-    /// AVX-512 BF16 where the CPU has it); or int8 (weights per output channel, activations per
-    /// token, on AVX-512 VNNI where the CPU has it). bf16 and int8 are faster with a small
-    /// measured error: see BENCH.md.
-    #[arg(long, default_value = "f32", conflicts_with = "quantized_matmul")]
-    pub compute: stance_model::Compute,
+    /// AMX tiles or AVX-512 BF16 where the CPU has them); or int8 (weights per output channel,
+    /// activations per token, on AVX-512 VNNI where the CPU has it). Default: bf16 where the
+    /// CPU has AMX tiles, f32 elsewhere (the fastest within the accuracy targets; run.json
+    /// records the choice). Errors and speeds: BENCH.md.
+    #[arg(long, conflicts_with_all = ["quantized_matmul", "dequantize"])]
+    pub compute: Option<stance_model::Compute>,
 }
 
 impl GgufFlags {
@@ -66,10 +67,14 @@ impl GgufFlags {
         } else {
             stance_model::GgufMode::DequantizeLinears
         };
-        stance_model::LoadOptions {
-            gguf,
-            compute: self.compute,
-        }
+        // `--dequantize` is the exact reference and `--quantized-matmul` keeps the 4-bit
+        // blocks: both mean f32 arithmetic unless said otherwise.
+        let compute = match (self.compute, gguf) {
+            (Some(compute), _) => compute,
+            (None, stance_model::GgufMode::DequantizeLinears) => stance_model::Compute::fastest_accurate(),
+            (None, _) => stance_model::Compute::F32,
+        };
+        stance_model::LoadOptions { gguf, compute }
     }
 }
 
@@ -88,6 +93,13 @@ impl ModelFlags {
             stance_model::threads::limit_threads(n as usize)?;
         }
         Ok(())
+    }
+
+    /// For the commands that train or measure models (`train`, `tune`, `calibrate`, `eval`):
+    /// f32 arithmetic unless `--compute` says otherwise, so that what they write and print is
+    /// the same on every CPU (elsewhere the default depends on the CPU).
+    pub fn use_reference_arithmetic(&mut self) {
+        self.gguf.compute.get_or_insert(stance_model::Compute::F32);
     }
 
     /// The model these flags name, and how to run it.

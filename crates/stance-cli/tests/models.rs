@@ -80,6 +80,10 @@ fn predict_matches(name: &str) {
         "predict",
         "--quiet",
         "--offline",
+        // The maths against transformers' own outputs: the exact path, whatever this CPU's
+        // default arithmetic.
+        "--compute",
+        "f32",
         "--logits",
         "--batch-tokens",
         "1000",
@@ -341,7 +345,11 @@ fn models_info_default_tells_the_truth() {
         "query \"query: \", passage \"passage: \"",
         "max tokens    512",
         "117,505,920 (117.5M)",
-        "F32 ×124 + Q4_0 ×73 (computed in f32)",
+        // The default arithmetic depends on the CPU (bf16 where it has AMX tiles).
+        match stance_model::Compute::fastest_accurate() {
+            stance_model::Compute::Bf16 => "F32 ×124 + Q4_0 ×73 (linear layers in bfloat16, sums in f32)",
+            _ => "F32 ×124 + Q4_0 ×73 (computed in f32)",
+        },
         "model.gguf (GGUF, 67,000,224 bytes)",
         "250,002 pieces",
         "multilingual-e5-small-q4",

@@ -47,6 +47,19 @@ pub enum Compute {
 }
 
 impl Compute {
+    /// The fastest arithmetic on this CPU that stays within the accuracy targets (min cosine
+    /// ≥ 0.999 to the f32 vectors, ≥ 99.5 % label agreement per task; BENCH.md): bf16 where
+    /// the CPU, the OS and the process allow AMX tiles, f32 elsewhere. int8 is faster still but
+    /// misses the label target; AVX-512 BF16 without AMX was slower than f32 on the one such
+    /// CPU measured.
+    pub fn fastest_accurate() -> Self {
+        if crate::arch::bf16::Bf16Kernel::Amx.supported() {
+            Self::Bf16
+        } else {
+            Self::F32
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::F32 => "f32",

@@ -35,7 +35,8 @@ pub struct Args {
     pub no_cache: bool,
 }
 
-pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
+    args.model.use_reference_arithmetic();
     if !matches!(args.task.kind(), LabelKind::Flag { .. }) {
         bail!("stance calibrate chooses a flag's thresholds: irony or toxicity, not {}", args.task);
     }

@@ -71,6 +71,7 @@ struct DataResult {
 }
 
 pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
+    args.model.use_reference_arithmetic();
     // `--model DIR` naming a head or cross-encoder folder: that model on the default encoder.
     let model_dir = Path::new(&args.model.model);
     if args.head.is_none()

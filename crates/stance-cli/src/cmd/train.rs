@@ -83,7 +83,8 @@ pub enum ThresholdChoice {
     PerLang,
 }
 
-pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
+    args.model.use_reference_arithmetic();
     if args.thresholds == ThresholdChoice::PerLang && !matches!(args.task.kind(), LabelKind::Flag { .. }) {
         bail!("--thresholds per-lang is for flag tasks (irony, toxicity), not {}", args.task);
     }

@@ -80,7 +80,8 @@ fn cap(n: usize) -> Option<usize> {
     (n > 0).then_some(n)
 }
 
-pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
+    args.model.use_reference_arithmetic();
     if !matches!(args.task, Task::Stance | Task::Reply) {
         bail!("stance tune trains pair tasks only: stance or reply");
     }

@@ -52,7 +52,19 @@ pub fn gelu_erf_in_place(x: Tensor) -> candle_core::Result<Tensor> {
 /// row's keys in order, skipping the padded keys (weight exactly 0). Each (batch row, head) is
 /// one rayon task that reads its head's columns where they lie, without the transposed copies.
 /// Equal to candle's path to float rounding (a test holds them within 1e-5); as fast (BENCH.md).
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask_bias: Option<&Tensor>, heads: usize, scale: f64) -> candle_core::Result<Tensor> {
+///
+/// `fused`: multiply-adds in one rounding (FMA). Faster, but the last bits then depend on
+/// whether the CPU has FMA; the bf16 path, whose error is far larger, takes it, while f32 keeps
+/// separate multiplies and adds so that every CPU gives the same bits.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask_bias: Option<&Tensor>,
+    heads: usize,
+    scale: f64,
+    fused: bool,
+) -> candle_core::Result<Tensor> {
     let fast = [q, k, v].iter().all(|t| fast_path(t) && t.is_contiguous() && t.rank() == 3 && t.dims() == q.dims());
     let (batch, seq, hidden) = q.dims3()?;
     if !fast || heads == 0 || hidden % heads != 0 {
@@ -77,7 +89,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask_bias: Option<&Tensor>,
         }
         None => None,
     };
-    q.apply_op3_no_bwd(k, v, &Attention { heads, scale: scale as f32, mask })
+    q.apply_op3_no_bwd(k, v, &Attention { heads, scale: scale as f32, mask, fused })
 }
 
 struct Attention {
@@ -85,6 +97,7 @@ struct Attention {
     scale: f32,
     /// `[batch, seq]` additive bias on the keys.
     mask: Option<Vec<f32>>,
+    fused: bool,
 }
 
 impl CustomOp3 for Attention {
@@ -111,7 +124,10 @@ impl CustomOp3 for Attention {
                 let (b, h) = (task / self.heads, task % self.heads);
                 let head = Head { seq, hidden, d, offset: b * seq * hidden + h * d };
                 let bias = self.mask.as_ref().map(|m| &m[b * seq..(b + 1) * seq]);
-                attend_head(q, k, v, head, bias, self.scale)
+                match self.fused {
+                    true => attend_head::<true>(q, k, v, head, bias, self.scale),
+                    false => attend_head::<false>(q, k, v, head, bias, self.scale),
+                }
             })
             .collect();
         let mut out = vec![0f32; batch * seq * hidden];
@@ -151,7 +167,14 @@ simd_kernel! {
     /// any sum's order: a score sums its `d` products in order, a context value its keys in
     /// order, a softmax its exponentials in order, so every level gives the same bits (Rust
     /// never fuses a multiply and an add on its own).
-    fn attend_head(q: &[f32], k: &[f32], v: &[f32], head: Head, bias: Option<&[f32]>, scale: f32) -> Vec<f32> {
+    fn attend_head<const FUSED: bool>(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        head: Head,
+        bias: Option<&[f32]>,
+        scale: f32,
+    ) -> Vec<f32> {
         let Head { seq, hidden, d, offset } = head;
         if seq == 0 {
             return Vec::new();
@@ -185,7 +208,7 @@ simd_kernel! {
                     let keys = lanes(&kt[c * width + j0..]);
                     for l in 0..LANE_BLOCK {
                         for r in 0..QUERY_BLOCK {
-                            acc[r][l] += query[r] * keys[l];
+                            acc[r][l] = multiply_add::<FUSED>(query[r], keys[l], acc[r][l]);
                         }
                     }
                 }
@@ -215,7 +238,7 @@ simd_kernel! {
                     let p: [f32; QUERY_BLOCK] = std::array::from_fn(|r| scores[r * width + j]);
                     for l in 0..LANE_BLOCK {
                         for r in 0..QUERY_BLOCK {
-                            acc[r][l] += p[r] * values[l];
+                            acc[r][l] = multiply_add::<FUSED>(p[r], values[l], acc[r][l]);
                         }
                     }
                 }
@@ -230,7 +253,7 @@ simd_kernel! {
                     for j in 0..keys {
                         let p = scores[r * width + j];
                         for (o, &x) in out.iter_mut().zip(&v[at(j) + value_blocks..at(j) + d]) {
-                            *o += p * x;
+                            *o = multiply_add::<FUSED>(p, x, *o);
                         }
                     }
                 }
@@ -419,6 +442,17 @@ fn input_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout) -> candle_core::R
     }
 }
 
+/// `acc + a · b`, in one rounding when `FUSED` (an FMA instruction where the kernel is compiled
+/// for a CPU that has one).
+#[inline(always)]
+fn multiply_add<const FUSED: bool>(a: f32, b: f32, acc: f32) -> f32 {
+    if FUSED {
+        a.mul_add(b, acc)
+    } else {
+        acc + a * b
+    }
+}
+
 /// The first [`LANE_BLOCK`] values of `x`, as an array (so that the loops over it have a known
 /// length and vectorize).
 #[inline(always)]
@@ -576,16 +610,18 @@ mod tests {
             let probs = candle_nn::ops::softmax_last_dim(&scores).unwrap();
             probs.matmul(&split(&vv)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap().reshape((batch, seq, hidden)).unwrap()
         };
-        for mask in [Some(&bias), None] {
-            let ours = attention(&q, &k, &vv, mask, heads, scale).unwrap();
-            let want = reference(mask);
-            assert!(max_diff(&ours, &want) < 1e-5, "max |Δ| {}", max_diff(&ours, &want));
+        for fused in [false, true] {
+            for mask in [Some(&bias), None] {
+                let ours = attention(&q, &k, &vv, mask, heads, scale, fused).unwrap();
+                let want = reference(mask);
+                assert!(max_diff(&ours, &want) < 1e-5, "fused {fused}: max |Δ| {}", max_diff(&ours, &want));
+            }
+            // The padded row alone, cut to its 25 tokens: the same bits at its real positions.
+            let full = attention(&q, &k, &vv, Some(&bias), heads, scale, fused).unwrap();
+            let cut = |t: &Tensor| t.narrow(0, 2, 1).unwrap().narrow(1, 0, 25).unwrap().contiguous().unwrap();
+            let alone = attention(&cut(&q), &cut(&k), &cut(&vv), None, heads, scale, fused).unwrap();
+            assert_eq!(max_diff(&alone, &cut(&full)), 0.0, "fused {fused}");
         }
-        // The padded row alone, cut to its 25 tokens: the same bits at its real positions.
-        let full = attention(&q, &k, &vv, Some(&bias), heads, scale).unwrap();
-        let cut = |t: &Tensor| t.narrow(0, 2, 1).unwrap().narrow(1, 0, 25).unwrap().contiguous().unwrap();
-        let alone = attention(&cut(&q), &cut(&k), &cut(&vv), None, heads, scale).unwrap();
-        assert_eq!(max_diff(&alone, &cut(&full)), 0.0);
     }
 
     #[test]
@@ -614,8 +650,8 @@ mod tests {
         // The same values behind a transposed view.
         let view = q.transpose(1, 2).unwrap().contiguous().unwrap().transpose(1, 2).unwrap();
         assert!(!view.is_contiguous());
-        let fast = attention(&q, &q, &q, None, 4, 0.25).unwrap();
-        let slow = attention(&view, &q, &q, None, 4, 0.25).unwrap();
+        let fast = attention(&q, &q, &q, None, 4, 0.25, false).unwrap();
+        let slow = attention(&view, &q, &q, None, 4, 0.25, false).unwrap();
         assert!(max_diff(&fast, &slow) < 1e-5);
     }
 }

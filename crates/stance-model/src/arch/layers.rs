@@ -362,6 +362,7 @@ impl PostLnLayer {
             mask_bias,
             self.heads,
             1.0 / (self.head_dim as f64).sqrt(),
+            self.compute() != Compute::F32,
         )?;
         let attended = kernels::add_norm_in_place(
             self.attention_output.forward(&context)?,

@@ -8,6 +8,9 @@
 //!   (no loads, no dependencies within an iteration), 64 multiply-adds = 128 ops per
 //!   instruction; best of 5 runs of 2^26 instructions per thread.
 //!   The bf16 peak likewise with `vdpbf16ps zmm` (32 multiply-adds = 64 ops per instruction).
+//!   Where the CPU has AMX tiles, the same for `tdpbf16ps` (16 × 16 × 32 multiply-adds = 16,384
+//!   ops per instruction) and `tdpbusd` (16 × 16 × 64 = 32,768 ops) on four independent
+//!   accumulator tiles, 2^22 instructions per thread.
 //! - **GEMM**: `Int8Linear::forward` (quantizing the activations included) and
 //!   `Bf16Linear::forward` (rounding them included) against candle's f32 matmul on the same
 //!   `[rows, k] × [k, n]`, best of 5, for e5's three linear shapes.
@@ -91,6 +94,53 @@ fn peak(threads: usize, bf16: bool) -> Option<f64> {
     None
 }
 
+/// Peak GOP/s of `threads` threads running AMX `tdpbusd` (`int8`) or `tdpbf16ps` on four
+/// accumulator tiles; `None` without AMX (AMX-INT8 is CPUID leaf 7, EDX bit 25).
+fn amx_peak(threads: usize, int8: bool) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use stance_model::arch::amx::{bf16_usable, Tiles};
+        use std::arch::asm;
+        // SAFETY: CPUID exists on every x86-64 CPU.
+        #[allow(unused_unsafe)]
+        let amx_int8 = unsafe { std::arch::x86_64::__cpuid_count(7, 0) }.edx & (1 << 25) != 0;
+        if !bf16_usable() || (int8 && !amx_int8) {
+            return None;
+        }
+        let iters: u64 = 1 << 20; // × 4 instructions
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| {
+                        let iters = std::hint::black_box(iters);
+                        // SAFETY: the CPU, the OS and the process allow tiles (checked above);
+                        // the loop touches tile registers only.
+                        unsafe {
+                            let _tiles = Tiles::new();
+                            for _ in 0..iters {
+                                if int8 {
+                                    asm!("tdpbusd tmm0, tmm4, tmm6", "tdpbusd tmm1, tmm4, tmm7",
+                                         "tdpbusd tmm2, tmm5, tmm6", "tdpbusd tmm3, tmm5, tmm7", options(nostack, nomem));
+                                } else {
+                                    asm!("tdpbf16ps tmm0, tmm4, tmm6", "tdpbf16ps tmm1, tmm4, tmm7",
+                                         "tdpbf16ps tmm2, tmm5, tmm6", "tdpbf16ps tmm3, tmm5, tmm7", options(nostack, nomem));
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        let ops_per_instruction = if int8 { 32_768 } else { 16_384 };
+        Some((threads as u64 * iters * 4 * ops_per_instruction) as f64 / best / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
 fn best_of<F: FnMut()>(mut f: F) -> f64 {
     f();
     (0..5)
@@ -109,6 +159,14 @@ fn main() {
     for (bf16, name) in [(false, "vpdpbusd"), (true, "vdpbf16ps")] {
         for t in [1, threads] {
             match peak(t, bf16) {
+                Some(gops) => println!("{name} peak, {t} thread(s): {gops:.1} GOP/s"),
+                None => println!("{name}: not on this CPU"),
+            }
+        }
+    }
+    for (int8, name) in [(true, "AMX tdpbusd (int8)"), (false, "AMX tdpbf16ps (bf16)")] {
+        for t in [1, threads] {
+            match amx_peak(t, int8) {
                 Some(gops) => println!("{name} peak, {t} thread(s): {gops:.1} GOP/s"),
                 None => println!("{name}: not on this CPU"),
             }

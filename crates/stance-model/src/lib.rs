@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod source;
 pub mod threads;
 pub mod tokenize;
+pub mod unigram;
 pub mod zero_shot;
 
 pub use config::{ClassifierConfig, Family, ModelConfig, ProblemType};

@@ -9,7 +9,12 @@
 
 use crate::error::ModelError;
 use std::path::{Path, PathBuf};
-use tokenizers::tokenizer::{Encoding, Tokenizer};
+use crate::unigram::VocabModel;
+use tokenizers::decoders::DecoderWrapper;
+use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::processors::PostProcessorWrapper;
+use tokenizers::tokenizer::{Encoding, TokenizerImpl};
 use tokenizers::utils::truncation::{truncate_encodings, TruncationDirection, TruncationParams};
 use tokenizers::PostProcessor;
 
@@ -76,10 +81,13 @@ pub struct Encoded {
     pub truncated: bool,
 }
 
+/// `tokenizers`' pipeline around the model of [`VocabModel`] (compact Unigram vocabularies).
+type Pipeline = TokenizerImpl<VocabModel, NormalizerWrapper, PreTokenizerWrapper, PostProcessorWrapper, DecoderWrapper>;
+
 /// A `tokenizer.json` with truncation and padding switched off (both are done here).
 #[derive(Clone)]
 pub struct TextTokenizer {
-    inner: Tokenizer,
+    inner: Pipeline,
     path: PathBuf,
     max_tokens: usize,
     added_single: usize,
@@ -102,8 +110,9 @@ impl TextTokenizer {
             path: path.to_path_buf(),
             message,
         };
-        let mut inner = Tokenizer::from_file(path)
-            .map_err(|e| file_error(format!("cannot load tokenizer: {e}")))?;
+        let json = std::fs::read_to_string(path).map_err(|e| file_error(format!("cannot read tokenizer: {e}")))?;
+        let mut inner: Pipeline =
+            serde_json::from_str(&json).map_err(|e| file_error(format!("cannot load tokenizer: {e}")))?;
         inner
             .with_truncation(None)
             .map_err(|e| file_error(e.to_string()))?;

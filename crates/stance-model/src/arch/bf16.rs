@@ -167,22 +167,31 @@ impl Bf16Linear {
         assert!(k > 0 && x.len() % k == 0, "input width must be {k}");
         let rows = x.len() / k;
         let n = self.out_dim;
-        let mut out = vec![0f32; rows * n];
         if rows == 0 || n == 0 {
-            return out;
+            return vec![0f32; rows * n];
         }
         let task_rows = match kernel {
             Bf16Kernel::Amx => rows_per_task(rows, AMX_BLOCK_ROWS, AMX_MAX_TASK_ROWS),
             _ => rows_per_task(rows, TILE_ROWS, MAX_TASK_ROWS),
         };
-        out.par_chunks_mut(task_rows * n)
+        // Each task zeroes its own rows before filling them: in parallel and while they are in
+        // cache, where `vec![0.0; ..]` zeroed the whole output on one thread first (3.4 % of a
+        // bf16 run).
+        let mut out: Vec<f32> = Vec::with_capacity(rows * n);
+        out.spare_capacity_mut()[..rows * n]
+            .par_chunks_mut(task_rows * n)
             .zip(x.par_chunks(task_rows * k))
-            .for_each(|(out, x)| match kernel {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `supported` checked the CPU, the OS and the permission.
-                Bf16Kernel::Amx => unsafe { self.task_amx(x, out) },
-                _ => self.task(x, out, kernel),
+            .for_each(|(slots, x)| {
+                let out = zeroed(slots);
+                match kernel {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `supported` checked the CPU, the OS and the permission.
+                    Bf16Kernel::Amx => unsafe { self.task_amx(x, out) },
+                    _ => self.task(x, out, kernel),
+                }
             });
+        // SAFETY: the chunks cover `rows * n` slots, and `zeroed` wrote every one of them.
+        unsafe { out.set_len(rows * n) };
         out
     }
 
@@ -428,6 +437,15 @@ mod x86 {
             }
         }
     }
+}
+
+/// Writes zeros into `slots` and hands them back as initialized values.
+fn zeroed(slots: &mut [std::mem::MaybeUninit<f32>]) -> &mut [f32] {
+    for slot in slots.iter_mut() {
+        slot.write(0.0);
+    }
+    // SAFETY: every slot was just written, and `MaybeUninit<f32>` has `f32`'s layout.
+    unsafe { &mut *(slots as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) }
 }
 
 #[cfg(test)]

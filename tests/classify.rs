@@ -131,15 +131,15 @@ fn predictions_do_not_depend_on_batch_size_or_threads() {
     }
 }
 
-/// The int8 and bf16 paths too: no reduction across rows (per-token activation scales, tiles
-/// of rows summed chunk by chunk), so the same bits whatever the batch size and thread count;
-/// and each records its precision in run.json.
+/// Every arithmetic, whichever is this CPU's default: no reduction across rows (per-token
+/// activation scales, tiles of rows summed chunk by chunk), so the same bits whatever the batch
+/// size and thread count; and each records its precision in run.json.
 #[test]
-fn int8_and_bf16_predictions_do_not_depend_on_batch_size_or_threads() {
+fn predictions_of_every_compute_do_not_depend_on_batch_size_or_threads() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("comments.jsonl");
     bench_sample(60, &input);
-    for compute in ["int8", "bf16"] {
+    for compute in ["f32", "int8", "bf16"] {
         let run = |name: &str, extra: &[&str]| {
             let out = tmp.path().join(format!("{compute}-{name}"));
             stance()

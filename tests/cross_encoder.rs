@@ -75,7 +75,10 @@ fn a_cross_encoder_reads_the_shared_pass_and_matches_its_training_path() {
     let run = |name: &str, stance_model: Option<&std::path::Path>| {
         let out = tmp.path().join(name);
         let mut cmd = stance();
-        cmd.args(["classify", "--offline", "--tasks", "sentiment,stance", "--target", TARGET, "--out"]).arg(&out).arg(&input);
+        // f32, as the reference below (the default arithmetic depends on the CPU).
+        cmd.args(["classify", "--offline", "--compute", "f32", "--tasks", "sentiment,stance", "--target", TARGET, "--out"])
+            .arg(&out)
+            .arg(&input);
         if let Some(dir) = stance_model {
             cmd.arg("--head").arg(format!("stance={}", dir.display()));
         }

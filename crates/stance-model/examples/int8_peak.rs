@@ -58,6 +58,21 @@ unsafe fn bf16_loop(iters: u64) -> f32 {
     _mm512_reduce_add_ps(total)
 }
 
+/// GOP/s of `threads` threads each running `per_thread` (which does `ops` operations), best of 5.
+fn rate(threads: usize, ops: u64, per_thread: impl Fn() + Sync) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(&per_thread);
+            }
+        });
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    (threads as u64 * ops) as f64 / best / 1e9
+}
+
 /// Peak GOP/s of `threads` threads running the int8 (`bf16 == false`) or bf16 loop.
 fn peak(threads: usize, bf16: bool) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
@@ -67,28 +82,18 @@ fn peak(threads: usize, bf16: bool) -> Option<f64> {
             return None;
         }
         let iters: u64 = 1 << 22; // × 16 instructions
-        let mut best = f64::INFINITY;
-        for _ in 0..5 {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..threads {
-                    s.spawn(|| {
-                        let iters = std::hint::black_box(iters);
-                        // SAFETY: the CPU supports the loop's instructions (checked above).
-                        unsafe {
-                            if bf16 {
-                                std::hint::black_box(bf16_loop(iters));
-                            } else {
-                                std::hint::black_box(vnni_loop(iters));
-                            }
-                        }
-                    });
-                }
-            });
-            best = best.min(start.elapsed().as_secs_f64());
-        }
         let ops_per_instruction = if bf16 { 64 } else { 128 };
-        Some((threads as u64 * iters * 16 * ops_per_instruction) as f64 / best / 1e9)
+        Some(rate(threads, iters * 16 * ops_per_instruction, || {
+            let iters = std::hint::black_box(iters);
+            // SAFETY: the CPU supports the loop's instructions (checked above).
+            unsafe {
+                if bf16 {
+                    std::hint::black_box(bf16_loop(iters));
+                } else {
+                    std::hint::black_box(vnni_loop(iters));
+                }
+            }
+        }))
     }
     #[cfg(not(target_arch = "x86_64"))]
     None
@@ -108,34 +113,24 @@ fn amx_peak(threads: usize, int8: bool) -> Option<f64> {
             return None;
         }
         let iters: u64 = 1 << 20; // × 4 instructions
-        let mut best = f64::INFINITY;
-        for _ in 0..5 {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..threads {
-                    s.spawn(|| {
-                        let iters = std::hint::black_box(iters);
-                        // SAFETY: the CPU, the OS and the process allow tiles (checked above);
-                        // the loop touches tile registers only.
-                        unsafe {
-                            let _tiles = Tiles::new();
-                            for _ in 0..iters {
-                                if int8 {
-                                    asm!("tdpbusd tmm0, tmm4, tmm6", "tdpbusd tmm1, tmm4, tmm7",
-                                         "tdpbusd tmm2, tmm5, tmm6", "tdpbusd tmm3, tmm5, tmm7", options(nostack, nomem));
-                                } else {
-                                    asm!("tdpbf16ps tmm0, tmm4, tmm6", "tdpbf16ps tmm1, tmm4, tmm7",
-                                         "tdpbf16ps tmm2, tmm5, tmm6", "tdpbf16ps tmm3, tmm5, tmm7", options(nostack, nomem));
-                                }
-                            }
-                        }
-                    });
-                }
-            });
-            best = best.min(start.elapsed().as_secs_f64());
-        }
         let ops_per_instruction = if int8 { 32_768 } else { 16_384 };
-        Some((threads as u64 * iters * 4 * ops_per_instruction) as f64 / best / 1e9)
+        Some(rate(threads, iters * 4 * ops_per_instruction, || {
+            let iters = std::hint::black_box(iters);
+            // SAFETY: the CPU, the OS and the process allow tiles (checked above); the loop
+            // touches tile registers only.
+            unsafe {
+                let _tiles = Tiles::new();
+                for _ in 0..iters {
+                    if int8 {
+                        asm!("tdpbusd tmm0, tmm4, tmm6", "tdpbusd tmm1, tmm4, tmm7",
+                             "tdpbusd tmm2, tmm5, tmm6", "tdpbusd tmm3, tmm5, tmm7", options(nostack, nomem));
+                    } else {
+                        asm!("tdpbf16ps tmm0, tmm4, tmm6", "tdpbf16ps tmm1, tmm4, tmm7",
+                             "tdpbf16ps tmm2, tmm5, tmm6", "tdpbf16ps tmm3, tmm5, tmm7", options(nostack, nomem));
+                    }
+                }
+            }
+        }))
     }
     #[cfg(not(target_arch = "x86_64"))]
     None

@@ -339,6 +339,7 @@ mod tests {
             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
             "http://example.com/a_b-c?d=e&f=g#h @user #hashtag",
             "1234567890 3,14 10 000 € $ £ ¥ % ‰ ° № ™ ©",
+            "Sollen Ausländer/-innen, die seit mindestens zehn Jahren in der Schweiz leben, das Stimm- und Wahlrecht auf Gemeindeebene erhalten?",
         ]
         .iter()
         .map(|s| s.to_string())

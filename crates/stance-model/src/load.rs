@@ -41,8 +41,8 @@ pub enum Compute {
     /// `GgufMode::KeepQuantized` for the linear layers.
     Int8,
     /// bfloat16 weights (rounded at load) and activations (at run time), products summed in
-    /// f32, on AVX-512 BF16 where the CPU has it (portable code, much slower, elsewhere).
-    /// Overrides `GgufMode::KeepQuantized` for the linear layers.
+    /// f32, on AMX tiles or AVX-512 BF16 where the CPU has them (portable code, much slower,
+    /// elsewhere). Overrides `GgufMode::KeepQuantized` for the linear layers.
     Bf16,
 }
 

@@ -132,7 +132,7 @@ pub fn open(
     let resolved = resolve(reference, resolve_options)?;
     let config = ModelConfig::from_file(&resolved.files.config)?;
     let limit = max_tokens(&resolved.settings, &config);
-    // Parsing a large vocabulary (a third of a second for e5's 250,000 pieces) overlaps with
+    // Parsing a large vocabulary (a quarter of a second for e5's 250,000 pieces) overlaps with
     // reading the weights.
     let (loaded, tokenizer) = std::thread::scope(|scope| {
         let tokenizer = scope.spawn(|| TextTokenizer::from_file(&resolved.files.tokenizer, limit));

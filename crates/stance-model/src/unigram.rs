@@ -25,7 +25,7 @@ const UNKNOWN_PENALTY: f64 = 10.0;
 #[derive(Clone)]
 pub enum VocabModel {
     Unigram(CompactUnigram),
-    Other(ModelWrapper),
+    Other(Box<ModelWrapper>),
 }
 
 /// A Unigram (sentencepiece) model: pieces with log-probabilities, text split by the most
@@ -293,7 +293,7 @@ impl<'de> Deserialize<'de> for VocabModel {
             let UnigramSection { vocab, unk_id, byte_fallback } = serde_json::from_value(section).map_err(D::Error::custom)?;
             CompactUnigram::new(vocab, unk_id, byte_fallback).map(Self::Unigram).map_err(D::Error::custom)
         } else {
-            ModelWrapper::deserialize(section).map(Self::Other).map_err(D::Error::custom)
+            ModelWrapper::deserialize(section).map(|m| Self::Other(Box::new(m))).map_err(D::Error::custom)
         }
     }
 }

@@ -146,7 +146,7 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
     }
 
     let clock = Instant::now();
-    let ingested = stance_ingest::read_inputs(&request.inputs, &request.ingest)?;
+    let mut ingested = stance_ingest::read_inputs(&request.inputs, &request.ingest)?;
     if request.target.is_some() && ingested.articles.len() > 1 {
         return Err(ClassifyError::Invalid(format!(
             "a target applies to a single article, but the input has {} articles: give each article its own `target` instead",
@@ -213,9 +213,12 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
         progress(Event::Chunk(p));
     })?;
 
+    // The comments table holds everything the later stages read; the records themselves (a
+    // second copy of every text) go before the aggregates and the writers add their own memory.
+    let n_comments = std::mem::take(&mut ingested.comments).len();
     let config = &opened.model.config;
     let mut outcome = Outcome {
-        n_comments: ingested.comments.len(),
+        n_comments,
         resumed,
         rejected: ingested.error_count(),
         tasks: request.tasks.clone(),

@@ -68,7 +68,7 @@ impl GgufFlags {
             stance_model::GgufMode::DequantizeLinears
         };
         // `--dequantize` is the exact reference and `--quantized-matmul` keeps the 4-bit
-        // blocks: both mean f32 arithmetic unless said otherwise.
+        // blocks: both mean f32 arithmetic (`--compute` conflicts with them).
         let compute = match (self.compute, gguf) {
             (Some(compute), _) => compute,
             (None, stance_model::GgufMode::DequantizeLinears) => stance_model::Compute::fastest_accurate(),

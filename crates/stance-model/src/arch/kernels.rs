@@ -54,8 +54,8 @@ pub fn gelu_erf_in_place(x: Tensor) -> candle_core::Result<Tensor> {
 /// Equal to candle's path to float rounding (a test holds them within 1e-5); as fast (BENCH.md).
 ///
 /// `fused`: multiply-adds in one rounding (FMA). Faster, but the last bits then depend on
-/// whether the CPU has FMA; the bf16 path, whose error is far larger, takes it, while f32 keeps
-/// separate multiplies and adds so that every CPU gives the same bits.
+/// whether the CPU has FMA; the bf16 and int8 paths, whose errors are far larger, take it,
+/// while f32 keeps separate multiplies and adds so that every CPU gives the same bits.
 pub fn attention(
     q: &Tensor,
     k: &Tensor,

@@ -4,7 +4,8 @@
 //! Layout of the work directory (`OUT/.stance-work/` for `stance classify`):
 //! - `run-key.json`: what the chunks were computed from ([`RunKey`]); a rerun with other
 //!   inputs, model, heads or options is refused instead of mixing results;
-//! - `chunk-000000.parquet`, …: the prediction columns of comments `[i·size, (i+1)·size)`.
+//! - `chunk-000000.parquet`, …: the prediction columns of comments `[i·size, (i+1)·size)`;
+//! - `input/`: the run's comments themselves ([`crate::Spill`]), rewritten by every run.
 //!
 //! Every file is written to a temporary name, synced, and renamed, so a chunk file exists
 //! only when complete. Chunks are scored with the same batch composition on every run, so
@@ -15,7 +16,9 @@ use polars::prelude::{DataFrame, ParquetReader, SerReader};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::Write;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 const KEY_FILE: &str = "run-key.json";
 
@@ -90,9 +93,10 @@ impl RunKey {
 
 /// An open work directory for one [`RunKey`], or none at all ([`WorkDir::memory`]).
 pub struct WorkDir {
-    /// `None`: nothing is committed or resumed.
+    /// `None`: chunks are held in `held` instead, and nothing is resumed.
     dir: Option<PathBuf>,
     key: RunKey,
+    held: Mutex<HashMap<usize, DataFrame>>,
 }
 
 impl WorkDir {
@@ -103,8 +107,8 @@ impl WorkDir {
             return Err(ClassifyError::Invalid("the chunk size must be at least 1".into()));
         }
         let key_path = dir.join(KEY_FILE);
-        if fresh && dir.exists() {
-            fs::remove_dir_all(dir).map_err(ClassifyError::io(dir))?;
+        if fresh {
+            remove_checkpoints(dir)?;
         }
         if key_path.exists() {
             let text = fs::read_to_string(&key_path).map_err(ClassifyError::io(&key_path))?;
@@ -122,16 +126,28 @@ impl WorkDir {
                 w.write_all(text.as_bytes()).map_err(ClassifyError::io(&key_path))
             })?;
         }
-        Ok(WorkDir { dir: Some(dir.to_path_buf()), key })
+        Ok(WorkDir { dir: Some(dir.to_path_buf()), key, held: Mutex::default() })
     }
 
-    /// No directory: chunks are scored exactly as with one (same rows, same batches) but
-    /// neither committed nor resumed. For runs whose results are streamed, not written.
+    /// No directory: chunks are scored exactly as with one (same rows, same batches) and held
+    /// in memory, never resumed. For runs whose results are streamed, not written.
     pub fn memory(key: RunKey) -> Result<WorkDir> {
         if key.chunk_size == 0 {
             return Err(ClassifyError::Invalid("the chunk size must be at least 1".into()));
         }
-        Ok(WorkDir { dir: None, key })
+        Ok(WorkDir { dir: None, key, held: Mutex::default() })
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<usize, DataFrame>> {
+        self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether chunk `index` is committed (by this run or an earlier one).
+    pub fn has_chunk(&self, index: usize) -> Result<bool> {
+        match self.chunk_path(index) {
+            Some(path) => Ok(path.exists()),
+            None => Ok(self.held().contains_key(&index)),
+        }
     }
 
     pub fn key(&self) -> &RunKey {
@@ -152,9 +168,9 @@ impl WorkDir {
         start..(start + self.key.chunk_size).min(self.key.n_comments)
     }
 
-    /// The chunk's predictions if a previous run committed them.
+    /// The chunk's predictions if they are committed.
     pub fn load_chunk(&self, index: usize) -> Result<Option<DataFrame>> {
-        let Some(path) = self.chunk_path(index) else { return Ok(None) };
+        let Some(path) = self.chunk_path(index) else { return Ok(self.held().get(&index).cloned()) };
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -171,7 +187,10 @@ impl WorkDir {
 
     /// Commits chunk `index`.
     pub fn save_chunk(&self, index: usize, predictions: &mut DataFrame) -> Result<()> {
-        let Some(path) = self.chunk_path(index) else { return Ok(()) };
+        let Some(path) = self.chunk_path(index) else {
+            self.held().insert(index, predictions.clone());
+            return Ok(());
+        };
         stance_io::table::write_parquet(&path, predictions, |e| ClassifyError::Checkpoint {
             path: path.clone(),
             message: e.to_string(),
@@ -185,6 +204,24 @@ impl WorkDir {
             None => Ok(()),
         }
     }
+}
+
+/// Removes the files a work directory holds for a run key (the key and the chunks), leaving
+/// anything else in it (the run's spilled inputs) alone.
+fn remove_checkpoints(dir: &Path) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(ClassifyError::io(dir)(e)),
+    };
+    for entry in entries {
+        let path = entry.map_err(ClassifyError::io(dir))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name == KEY_FILE || name.starts_with("chunk-") || name.starts_with(".chunk-") {
+            fs::remove_file(&path).map_err(ClassifyError::io(&path))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

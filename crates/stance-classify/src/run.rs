@@ -9,6 +9,7 @@ use crate::error::{ClassifyError, Result};
 use crate::heads::HeadSet;
 use crate::lock::OutputLock;
 use crate::score::StageTimes;
+use crate::spill::Spill;
 use crate::zero_shot::{Templates, ZeroShotStance};
 use stance_heads::model_encoder::{file_sha256, ModelEncoder};
 use stance_heads::{HeadSource, TextEncoder};
@@ -93,6 +94,9 @@ pub enum Event<'a> {
     Ingested(&'a Summary),
     /// A chunk's predictions are committed (or were found committed by an earlier run).
     Chunk(crate::ChunkProgress),
+    /// Every comment is scored and the models are dropped: the memory they held is free (an
+    /// allocator that keeps freed pages may hand them back now).
+    Scored,
 }
 
 /// What one run did, and where its time went (what `stance bench` reports).
@@ -146,7 +150,7 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
     }
 
     let clock = Instant::now();
-    let mut ingested = stance_ingest::read_inputs(&request.inputs, &request.ingest)?;
+    let ingested = stance_ingest::read_inputs(&request.inputs, &request.ingest)?;
     if request.target.is_some() && ingested.articles.len() > 1 {
         return Err(ClassifyError::Invalid(format!(
             "a target applies to a single article, but the input has {} articles: give each article its own `target` instead",
@@ -155,6 +159,21 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
     }
     progress(Event::Ingested(&ingested.summary));
     let inputs = fingerprint_inputs(&request.inputs)?;
+    // The comments go to disk before the model loads, and the records are dropped: from here on
+    // memory holds a chunk of comments at a time, however big the archive.
+    let spill_dir = match &request.out {
+        Destination::Dir(out) => Some(out.join(WORK_DIR).join("input")),
+        Destination::Memory => None,
+    };
+    let spill = Spill::write(
+        spill_dir.as_deref(),
+        &ingested.comments,
+        &ingested.articles,
+        request.target.as_deref(),
+        request.chunk_size,
+    )?;
+    let rejected = ingested.error_count();
+    let stance_ingest::Ingested { articles, rejects, .. } = ingested;
     let read = clock.elapsed();
 
     let clock = Instant::now();
@@ -196,7 +215,7 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
         target: request.target.clone(),
         logits: request.logits,
         chunk_size: request.chunk_size,
-        n_comments: ingested.comments.len(),
+        n_comments: spill.n_comments(),
     };
     // Standard input cannot be fingerprinted, so a run that reads it never resumes.
     let fresh = request.fresh || inputs.iter().any(|i| i.sha256.is_empty());
@@ -206,46 +225,51 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
     };
 
     let mut resumed = 0;
-    let classified = crate::classify(&ingested, &encoder, &heads, &work, zero_shot.as_ref(), request.target.as_deref(), &mut |p| {
+    let times = crate::classify(&spill, &encoder, &heads, &work, zero_shot.as_ref(), &mut |p| {
         if p.resumed {
             resumed = p.done;
         }
         progress(Event::Chunk(p));
     })?;
 
-    // The comments table holds everything the later stages read; the records themselves (a
-    // second copy of every text) go before the aggregates and the writers add their own memory.
-    let n_comments = std::mem::take(&mut ingested.comments).len();
     let config = &opened.model.config;
     let mut outcome = Outcome {
-        n_comments,
+        n_comments: spill.n_comments(),
         resumed,
-        rejected: ingested.error_count(),
+        rejected,
         tasks: request.tasks.clone(),
         read,
         load,
-        scoring: classified.times,
+        scoring: times,
         encoder_shape: (config.num_hidden_layers, config.hidden_size, config.intermediate_size),
         ..Outcome::default()
     };
+    let run = run_info(&opened, nli.as_ref().map(|(o, _, m)| (o, *m)), &heads, &inputs, request);
+    // The models are done with: their memory goes before the aggregates and writers take theirs.
+    drop(zero_shot);
+    drop((encoder, heads));
+    drop((nli, opened));
+    progress(Event::Scored);
+
+    let comments = crate::ClassifiedComments { spill: &spill, work: &work };
     let out = match &request.out {
         Destination::Dir(out) => out,
         Destination::Memory => {
-            outcome.comments = Some(classified.table);
+            outcome.comments = Some(stance_report::concat_chunks(&comments)?);
             return Ok(outcome);
         }
     };
 
     let clock = Instant::now();
-    let articles = stance_ingest::articles_frame(&ingested.articles)?;
-    let aggregates =
-        stance_aggregate::aggregate(&classified.table, &articles, &stance_aggregate::AggregateOptions::default())?;
+    let overview = comments.overview()?;
+    let articles = stance_ingest::articles_frame(&articles)?;
+    let aggregates = stance_aggregate::aggregate(&overview, &articles, &stance_aggregate::AggregateOptions::default())?;
     outcome.aggregate = clock.elapsed();
 
     let clock = Instant::now();
-    let run = run_info(&opened, nli.as_ref().map(|(o, _, m)| (o, *m)), &heads, &inputs, request);
-    let written = stance_report::write_outputs(out, &classified.table, &aggregates, &run, &request.output)?;
-    stance_ingest::write_rejects(&out.join("rejects.jsonl"), &ingested.rejects)?;
+    let written = stance_report::write_outputs_chunked(out, &comments, &overview, &aggregates, &run, &request.output)?;
+    stance_ingest::write_rejects(&out.join("rejects.jsonl"), &rejects)?;
+    drop(spill);
     work.remove()?;
     outcome.write = clock.elapsed();
     outcome.summary = written.summary;

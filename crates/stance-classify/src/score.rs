@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::heads::{HeadSet, TaskModel};
 use crate::zero_shot::ZeroShotStance;
 use polars::prelude::{Column, DataFrame};
-use stance_core::{Article, Comment, LabelKind, Task, TaskInput};
+use stance_core::{LabelKind, Task, TaskInput};
 use stance_heads::features::pair_features;
 use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::InputKind;
@@ -19,38 +19,15 @@ use std::time::{Duration, Instant};
 /// encoder's 8,192 and is 918 MB at 2,048 (657 MB without it), at the same speed.
 const CROSS_ENCODER_BATCH_TOKENS: usize = 2048;
 
-/// What a comment may need from outside its chunk: its article's target and its parent's text.
-pub struct Lookup<'a> {
-    targets: HashMap<&'a str, &'a str>,
-    texts: HashMap<(&'a str, &'a str), &'a str>,
-}
-
-impl<'a> Lookup<'a> {
-    /// `target` overrides every article's own (`target`, else `title`). Articles with an empty
-    /// target (placeholders for unknown articles) get no stance.
-    pub fn new(articles: &'a [Article], comments: &'a [Comment], target: Option<&'a str>) -> Self {
-        let targets = articles
-            .iter()
-            .filter_map(|a| {
-                let t = target.or(a.target.as_deref()).unwrap_or(a.title.as_str()).trim();
-                (!t.is_empty()).then_some((a.article_id.as_str(), t))
-            })
-            .collect();
-        let texts = comments
-            .iter()
-            .map(|c| ((c.article_id.as_str(), c.comment_id.as_str()), c.text.as_str()))
-            .collect();
-        Lookup { targets, texts }
-    }
-
-    fn target(&self, c: &Comment) -> Option<&'a str> {
-        self.targets.get(c.article_id.as_str()).copied()
-    }
-
-    fn parent(&self, c: &Comment) -> Option<&'a str> {
-        let parent = c.parent_id.as_deref()?;
-        self.texts.get(&(c.article_id.as_str(), parent)).copied()
-    }
+/// What scoring reads of one comment.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreInput<'a> {
+    pub text: &'a str,
+    pub lang: Option<&'a str>,
+    /// The text stance is measured toward (the article's target); `None`: no stance.
+    pub target: Option<&'a str>,
+    /// The parent comment's text; `None` for a top-level comment or an unknown parent.
+    pub parent: Option<&'a str>,
 }
 
 /// Interns texts so that each distinct one is embedded once.
@@ -76,20 +53,19 @@ impl<'a> Texts<'a> {
 pub fn score_chunk(
     encoder: &ModelEncoder<'_>,
     heads: &HeadSet,
-    comments: &[Comment],
-    lookup: &Lookup<'_>,
+    comments: &[ScoreInput<'_>],
     zero_shot: Option<&ZeroShotStance<'_>>,
     logits: bool,
     times: &mut StageTimes,
 ) -> Result<DataFrame> {
     let started = Instant::now();
     let mut texts = Texts::default();
-    let own: Vec<usize> = comments.iter().map(|c| texts.add(c.text.as_str())).collect();
+    let own: Vec<usize> = comments.iter().map(|c| texts.add(c.text)).collect();
     let mut contexts: Vec<Vec<Option<usize>>> = Vec::with_capacity(heads.models.len());
     for m in &heads.models {
         contexts.push(match m.task().input() {
-            TaskInput::TargetAndComment => comments.iter().map(|c| lookup.target(c).map(|t| texts.add(t))).collect(),
-            TaskInput::ParentAndComment => comments.iter().map(|c| lookup.parent(c).map(|t| texts.add(t))).collect(),
+            TaskInput::TargetAndComment => comments.iter().map(|c| c.target.map(|t| texts.add(t))).collect(),
+            TaskInput::ParentAndComment => comments.iter().map(|c| c.parent.map(|t| texts.add(t))).collect(),
             TaskInput::Comment => vec![None; comments.len()],
         });
     }
@@ -143,7 +119,7 @@ pub fn score_chunk(
             scored[row] = Some(k);
         }
         let decisions: Vec<usize> =
-            rows.iter().zip(&probs).map(|(&row, p)| m.decide(p, comments[row].lang.as_deref())).collect();
+            rows.iter().zip(&probs).map(|(&row, p)| m.decide(p, comments[row].lang)).collect();
         columns.extend(task_columns(m.task(), m.labels(), &scored, &probs, &decisions));
         if logits {
             for (j, label) in m.labels().iter().enumerate() {
@@ -156,9 +132,9 @@ pub fn score_chunk(
         let mut rows = Vec::with_capacity(comments.len());
         let mut scored: Vec<Option<usize>> = vec![None; comments.len()];
         for (row, c) in comments.iter().enumerate() {
-            if let Some(target) = lookup.target(c) {
+            if let Some(target) = c.target {
                 scored[row] = Some(rows.len());
-                rows.push((c.text.as_str(), target, c.lang.as_deref()));
+                rows.push((c.text, target, c.lang));
             }
         }
         let probs = zero_shot.score(&rows)?;

@@ -9,26 +9,49 @@ mod flags;
 
 /// The encoder allocates and frees large activation tensors on every batch; glibc hands those
 /// back to the kernel each time and a fifth of the run went to page faults. mimalloc keeps them,
-/// once told not to purge and not to use transparent huge pages (see [`keep_freed_pages`]).
+/// once told to purge late and not to use transparent huge pages (see [`keep_freed_pages`]).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` is entry 15 of `mi_option_t` in both mimalloc v2's and v3's
+/// `mimalloc.h`; libmimalloc-sys 0.1.49 names no constant for it. Milliseconds a freed block
+/// stays committed before it is handed back; 0: at once; -1: never.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// How long freed memory is kept while the encoder runs. Its activation buffers come back
+/// within a batch, well under a second, so a second keeps them; memory that stays free longer
+/// (the tokenizer's parse, a phase that is over) goes back to the kernel. On 1,000 bench
+/// comments (all tasks, two runs each, alternated): never purging ran at 189.6–198.8
+/// comments/s with a peak RSS of 505–522 MB; 1,000 ms at 188.6–196.2 comments/s, 444–465 MB;
+/// 250 ms at 181.4–184.6 comments/s, 406 MB.
+const KEEP_FREED_MS: std::os::raw::c_long = 1000;
+
+/// Hands the memory freed so far back to the kernel and purges at once from now on: called when
+/// the encoder's work is over and the models are dropped, so that the aggregate and write
+/// stages do not stack their memory on top of pages kept for a model that is gone.
+pub(crate) fn return_freed_pages() {
+    // SAFETY: sets a plain integer option, then asks mimalloc to collect; both are valid at
+    // any time, from any thread.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        libmimalloc_sys::mi_collect(true);
+    }
+}
 
 /// Freed memory comes back zeroed, page by page, when the kernel has to fault it in again, and a
 /// profile of the encoder spent 12–14 % of its samples there (`clear_page_erms`). Two causes:
 /// - mimalloc returns pages that stay free for a while to the kernel ("purging"), and the next
-///   batch faults them back in (300 comments: 18.8 s with purging, 14.6 s without). Never
-///   purging keeps them for reuse.
+///   batch faults them back in (300 comments: 18.8 s with mimalloc's 10 ms delay, 14.6 s
+///   without purging). Purging only what stays free for a second ([`KEEP_FREED_MS`]) keeps
+///   the batch buffers for reuse.
 /// - mimalloc asks for transparent huge pages on its arenas; each fault on one zeroes 2 MiB,
 ///   and memory handed back in smaller pieces splits and refaults them (300 comments, three
 ///   runs each: 12.1–12.9 s with, 10.9–11.3 s without; system time 2.6 s → 0.8 s). The process
 ///   opts out of THP (Linux `PR_SET_THP_DISABLE`; other systems are left as they are).
 /// Peak RSS went 1.29 GB → 0.94 → 0.90 GB over these and the in-place kernels.
-fn keep_freed_pages() {
-    // `mi_option_purge_delay` is entry 15 of `mi_option_t` in both mimalloc v2's and v3's
-    // `mimalloc.h`; libmimalloc-sys 0.1.49 names no constant for it. -1: never purge.
-    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+pub(crate) fn keep_freed_pages() {
     // SAFETY: sets a plain integer option; valid at any time, from any thread.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, KEEP_FREED_MS) }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     // SAFETY: a process-wide flag with no pointer arguments; failure (an old kernel) only
     // leaves THP as it was, so the result is ignored.

@@ -138,6 +138,17 @@ fn opt_column<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> 
 
 /// The comments as a table: the stance fields as typed columns, then every extra column.
 pub fn comments_frame(comments: &[Comment]) -> polars::prelude::PolarsResult<DataFrame> {
+    let extras: Vec<&Extra> = comments.iter().map(|c| &c.extra).collect();
+    comments_frame_with(comments, &ExtraSchema::infer(&extras))
+}
+
+/// The comments as [`comments_frame`] makes them, but with the extra columns of `schema`: frames
+/// of consecutive slices of one archive, each built with the archive's schema, stack into the
+/// frame of the whole.
+pub fn comments_frame_with(
+    comments: &[Comment],
+    schema: &ExtraSchema,
+) -> polars::prelude::PolarsResult<DataFrame> {
     let mut columns = vec![
         str_column("comment_id", comments.iter().map(|c| c.comment_id.as_str())),
         str_column("article_id", comments.iter().map(|c| c.article_id.as_str())),
@@ -155,10 +166,8 @@ pub fn comments_frame(comments: &[Comment]) -> polars::prelude::PolarsResult<Dat
         str_column("text", comments.iter().map(|c| c.text.as_str())),
         opt_column("lang", comments.iter().map(|c| c.lang.as_deref())),
     ];
-    extra_columns(
-        &mut columns,
-        &comments.iter().map(|c| &c.extra).collect::<Vec<_>>(),
-    );
+    let extras: Vec<&Extra> = comments.iter().map(|c| &c.extra).collect();
+    schema.push_columns(&mut columns, &extras);
     DataFrame::new(comments.len(), columns)
 }
 
@@ -173,14 +182,12 @@ pub fn articles_frame(articles: &[Article]) -> polars::prelude::PolarsResult<Dat
         opt_column("url", articles.iter().map(|a| a.url.as_deref())),
         opt_column("published", articles.iter().map(|a| a.published.as_deref())),
     ];
-    extra_columns(
-        &mut columns,
-        &articles.iter().map(|a| &a.extra).collect::<Vec<_>>(),
-    );
+    let extras: Vec<&Extra> = articles.iter().map(|a| &a.extra).collect();
+    ExtraSchema::infer(&extras).push_columns(&mut columns, &extras);
     DataFrame::new(articles.len(), columns)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ExtraType {
     Bool,
     Int,
@@ -200,75 +207,97 @@ fn value_type(v: &Value) -> Option<ExtraType> {
     }
 }
 
-/// One column per extra key (first-seen order), typed when its values agree.
-fn extra_columns(columns: &mut Vec<Column>, extras: &[&Extra]) {
-    let mut keys: Vec<&str> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for extra in extras {
-        for key in extra.keys() {
-            if seen.insert(key.as_str()) {
-                keys.push(key.as_str());
+/// The extra columns of a table: one per extra key (first-seen order), typed when its values
+/// agree (see the module's documentation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraSchema {
+    /// (key, column type).
+    columns: Vec<(String, ExtraType)>,
+}
+
+impl ExtraSchema {
+    /// The schema that `extras` (every record of a table) call for.
+    pub fn infer(extras: &[&Extra]) -> ExtraSchema {
+        let mut columns: Vec<(String, Option<ExtraType>)> = Vec::new();
+        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for extra in extras {
+            for (key, value) in extra.iter() {
+                let slot = *index.entry(key.as_str()).or_insert_with(|| {
+                    columns.push((key.clone(), None));
+                    columns.len() - 1
+                });
+                let Some(t) = value_type(value) else { continue };
+                let column_type = &mut columns[slot].1;
+                *column_type = Some(match (*column_type, t) {
+                    (None, t) => t,
+                    (Some(a), b) if a == b => a,
+                    (Some(ExtraType::Int), ExtraType::Float)
+                    | (Some(ExtraType::Float), ExtraType::Int) => ExtraType::Float,
+                    _ => ExtraType::Json,
+                });
             }
         }
-    }
-    for key in keys {
-        let values: Vec<Option<&Value>> = extras
-            .iter()
-            .map(|e| e.get(key).filter(|v| !v.is_null()))
-            .collect();
-        let mut column_type: Option<ExtraType> = None;
-        for t in values.iter().flatten().filter_map(|v| value_type(v)) {
-            column_type = Some(match (column_type, t) {
-                (None, t) => t,
-                (Some(a), b) if a == b => a,
-                (Some(ExtraType::Int), ExtraType::Float)
-                | (Some(ExtraType::Float), ExtraType::Int) => ExtraType::Float,
-                _ => ExtraType::Json,
-            });
+        ExtraSchema {
+            columns: columns
+                .into_iter()
+                .map(|(key, t)| (key, t.unwrap_or(ExtraType::Str)))
+                .collect(),
         }
-        let taken = columns.iter().any(|c| c.name().as_str() == key);
-        let name = if taken {
-            format!("input_{key}")
-        } else {
-            key.to_string()
-        };
-        let column = match column_type.unwrap_or(ExtraType::Str) {
-            ExtraType::Bool => Column::new(
-                name.into(),
-                values
-                    .iter()
-                    .map(|v| v.and_then(Value::as_bool))
-                    .collect::<Vec<_>>(),
-            ),
-            ExtraType::Int => Column::new(
-                name.into(),
-                values
-                    .iter()
-                    .map(|v| v.and_then(Value::as_i64))
-                    .collect::<Vec<_>>(),
-            ),
-            ExtraType::Float => Column::new(
-                name.into(),
-                values
-                    .iter()
-                    .map(|v| v.and_then(Value::as_f64))
-                    .collect::<Vec<_>>(),
-            ),
-            ExtraType::Str => Column::new(
-                name.into(),
-                values
-                    .iter()
-                    .map(|v| v.and_then(Value::as_str))
-                    .collect::<Vec<_>>(),
-            ),
-            ExtraType::Json => Column::new(
-                name.into(),
-                values
-                    .iter()
-                    .map(|v| v.map(|v| v.to_string()))
-                    .collect::<Vec<Option<String>>>(),
-            ),
-        };
-        columns.push(column);
+    }
+
+    /// Appends one column per key of the schema, valued from `extras` (one per row). A key
+    /// that names a column already there becomes `input_<key>`.
+    fn push_columns(&self, columns: &mut Vec<Column>, extras: &[&Extra]) {
+        for (key, column_type) in &self.columns {
+            let key = key.as_str();
+            let values: Vec<Option<&Value>> = extras
+                .iter()
+                .map(|e| e.get(key).filter(|v| !v.is_null()))
+                .collect();
+            let taken = columns.iter().any(|c| c.name().as_str() == key);
+            let name = if taken {
+                format!("input_{key}")
+            } else {
+                key.to_string()
+            };
+            let column = match column_type {
+                ExtraType::Bool => Column::new(
+                    name.into(),
+                    values
+                        .iter()
+                        .map(|v| v.and_then(Value::as_bool))
+                        .collect::<Vec<_>>(),
+                ),
+                ExtraType::Int => Column::new(
+                    name.into(),
+                    values
+                        .iter()
+                        .map(|v| v.and_then(Value::as_i64))
+                        .collect::<Vec<_>>(),
+                ),
+                ExtraType::Float => Column::new(
+                    name.into(),
+                    values
+                        .iter()
+                        .map(|v| v.and_then(Value::as_f64))
+                        .collect::<Vec<_>>(),
+                ),
+                ExtraType::Str => Column::new(
+                    name.into(),
+                    values
+                        .iter()
+                        .map(|v| v.and_then(Value::as_str))
+                        .collect::<Vec<_>>(),
+                ),
+                ExtraType::Json => Column::new(
+                    name.into(),
+                    values
+                        .iter()
+                        .map(|v| v.map(|v| v.to_string()))
+                        .collect::<Vec<Option<String>>>(),
+                ),
+            };
+            columns.push(column);
+        }
     }
 }

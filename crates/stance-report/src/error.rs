@@ -31,6 +31,9 @@ pub enum ReportError {
     /// A table lacks a column the writer needs.
     #[error("the {table} table has no `{column}` column")]
     MissingColumn { table: String, column: String },
+    /// The comments table could not be read from where its chunks are kept.
+    #[error("reading the comments table: {0}")]
+    Source(String),
     #[error("run metadata: {0}")]
     Json(#[from] serde_json::Error),
     #[error(transparent)]

@@ -20,6 +20,7 @@
 //! a reader sees the previous complete output or the new one, never a half-written file.
 
 mod cells;
+mod chunks;
 mod error;
 mod fmt;
 mod html;
@@ -33,7 +34,8 @@ mod values;
 pub use stance_io::{write_dir_atomic, write_file_atomic};
 pub use error::ReportError;
 pub use run::{AggregationInfo, HeadInfo, InputFile, ModelRecord, RunInfo};
-pub use table::{write_frame, write_table, Format, PartitionBy, WrittenTable, HIVE_NULL};
+pub use chunks::{concat_chunks, CommentChunks};
+pub use table::{write_chunked_table, write_frame, write_table, Format, PartitionBy, WrittenTable, HIVE_NULL};
 
 use model::ReportModel;
 use polars::prelude::*;
@@ -74,24 +76,46 @@ pub fn write_outputs(
     run: &RunInfo,
     options: &OutputOptions,
 ) -> Result<Written, ReportError> {
+    write_outputs_chunked(dir, comments, comments, aggregates, run, options)
+}
+
+/// [`write_outputs`] for a comments table read chunk by chunk. `overview` holds the same rows
+/// with the columns the reports read for every comment (ids, parents, times, labels; it may
+/// leave out the texts, which come from `comments` for the few comments quoted). The comments
+/// table is written a chunk at a time, except when partitioned: then it is gathered first.
+pub fn write_outputs_chunked(
+    dir: &Path,
+    comments: &dyn CommentChunks,
+    overview: &DataFrame,
+    aggregates: &Aggregates,
+    run: &RunInfo,
+    options: &OutputOptions,
+) -> Result<Written, ReportError> {
     std::fs::create_dir_all(dir).map_err(ReportError::io("create", dir))?;
     let mut run = run.clone();
     run.aggregation = AggregationInfo::from(&aggregates.options);
 
-    let mut comments_out = comments.clone();
-    if options.partition_by == Some(PartitionBy::Day) && comments.column("day").is_err() {
-        comments_out.with_column(utc_days(comments)?)?;
-    }
-    // (name, table, is an aggregate table, may be partitioned)
-    let tables: [(&str, &DataFrame, bool, bool); 4] = [
-        ("comments", &comments_out, false, true),
-        ("threads", &aggregates.threads, true, false),
-        ("authors", &aggregates.authors, true, false),
-        ("daily", &aggregates.daily, true, true),
+    let mut written = Vec::with_capacity(4);
+    let metadata = parquet_metadata(&run, "comments", None)?;
+    written.push(match options.partition_by {
+        None => write_chunked_table(dir, "comments", comments, options.format, &metadata)?,
+        Some(partition_by) => {
+            let mut all = chunks::concat_chunks(comments)?;
+            if partition_by == PartitionBy::Day && all.column("day").is_err() {
+                let days = utc_days(&all)?;
+                all.with_column(days)?;
+            }
+            write_table(dir, "comments", &all, options.format, Some(partition_by), &metadata)?
+        }
+    });
+    // (name, table, may be partitioned)
+    let tables: [(&str, &DataFrame, bool); 3] = [
+        ("threads", &aggregates.threads, false),
+        ("authors", &aggregates.authors, false),
+        ("daily", &aggregates.daily, true),
     ];
-    let mut written = Vec::with_capacity(tables.len());
-    for (name, df, is_aggregate, partitionable) in tables {
-        let metadata = parquet_metadata(&run, name, is_aggregate.then_some(df))?;
+    for (name, df, partitionable) in tables {
+        let metadata = parquet_metadata(&run, name, Some(df))?;
         let partition_by = options.partition_by.filter(|_| partitionable);
         written.push(write_table(
             dir,
@@ -107,7 +131,7 @@ pub fn write_outputs(
     let run_text = serde_json::to_string_pretty(&run)?;
     write_text(&run_json, &run_text)?;
 
-    let model = ReportModel::new(comments, aggregates, &run)?;
+    let model = ReportModel::new(overview, aggregates, &run, comments)?;
     let summary = summary::summary_text(&model);
     let summary_txt = dir.join("summary.txt");
     write_text(&summary_txt, &summary)?;
@@ -180,7 +204,7 @@ pub fn render_summary_text(
     run: &RunInfo,
 ) -> Result<String, ReportError> {
     Ok(summary::summary_text(&ReportModel::new(
-        comments, aggregates, run,
+        comments, aggregates, run, comments,
     )?))
 }
 
@@ -191,7 +215,7 @@ pub fn render_summary_markdown(
     run: &RunInfo,
 ) -> Result<String, ReportError> {
     Ok(summary::summary_markdown(&ReportModel::new(
-        comments, aggregates, run,
+        comments, aggregates, run, comments,
     )?))
 }
 
@@ -202,7 +226,7 @@ pub fn render_report_html(
     run: &RunInfo,
 ) -> Result<String, ReportError> {
     Ok(html::report_html(&ReportModel::new(
-        comments, aggregates, run,
+        comments, aggregates, run, comments,
     )?))
 }
 

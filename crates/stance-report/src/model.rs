@@ -2,7 +2,7 @@
 //! that the text, Markdown and HTML renderers share, so the three never disagree.
 
 use crate::cells::{bool_at, f64_at, millis_at, str_at, strings, u64_at};
-use crate::{ReportError, RunInfo};
+use crate::{CommentChunks, ReportError, RunInfo};
 use polars::prelude::*;
 use stance_aggregate::{created_at_millis, Aggregates, Task};
 use std::collections::HashMap;
@@ -83,6 +83,8 @@ impl ThreadView {
 /// One comment as the reports show it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CommentView {
+    /// The comment's row in the comments table.
+    pub row: usize,
     pub comment_id: String,
     pub author: Option<String>,
     pub created_ms: Option<i64>,
@@ -182,10 +184,12 @@ pub(crate) const REPLIES_SHOWN: usize = 3;
 const MAX_BUCKETS: i64 = 240;
 
 impl ReportModel {
+    /// `comments` has a row per comment; the texts it lacks are read from `texts`.
     pub fn new(
         comments: &DataFrame,
         aggregates: &Aggregates,
         run: &RunInfo,
+        texts: &dyn CommentChunks,
     ) -> Result<Self, ReportError> {
         let overall = &aggregates.overall;
         let threads = (0..aggregates.threads.height())
@@ -204,7 +208,13 @@ impl ReportModel {
             .collect::<Vec<_>>();
         let comments_view = Comments::read(comments)?;
         let timeline = timeline(&comments_view, aggregates.tasks.contains(&Task::Stance));
-        let chains = chains(&comments_view, aggregates, &threads);
+        let mut chains = chains(&comments_view, aggregates, &threads);
+        for chain in &mut chains {
+            let views = chain.ancestors.iter_mut().chain([&mut chain.comment]).chain(chain.replies.iter_mut());
+            for view in views.filter(|v| v.text.is_none()) {
+                view.text = texts.text(view.row)?;
+            }
+        }
         Ok(ReportModel {
             tasks: aggregates.tasks.clone(),
             overall: if overall.height() > 0 {
@@ -298,6 +308,7 @@ impl<'a> Comments<'a> {
     fn view(&self, row: usize) -> CommentView {
         let df = self.df;
         CommentView {
+            row,
             comment_id: self.ids[row].clone().unwrap_or_default(),
             author: str_at(df, "author", row),
             created_ms: self.times[row],

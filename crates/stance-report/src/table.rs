@@ -3,7 +3,7 @@
 
 use stance_io::{remove_atomic, write_dir_atomic, write_file_atomic};
 use crate::values::{text, to_json};
-use crate::ReportError;
+use crate::{CommentChunks, ReportError};
 use percent_encoding::{percent_encode, AsciiSet, CONTROLS};
 use polars::prelude::*;
 use std::fs;
@@ -163,6 +163,62 @@ pub fn write_table(
     })
 }
 
+/// Rows gathered before a chunked table writes a Parquet row group: chunks are small (a
+/// thousand rows) and readers scan few large row groups faster than many small ones.
+const ROW_GROUP_ROWS: usize = 32_768;
+
+/// Writes the chunks of `comments` as the one file `dir/name.<ext>`, a chunk at a time (never
+/// the whole table in memory), atomically. A partitioned directory of the same table is removed.
+pub fn write_chunked_table(
+    dir: &Path,
+    name: &str,
+    comments: &dyn CommentChunks,
+    format: Format,
+    metadata: &[(String, String)],
+) -> Result<WrittenTable, ReportError> {
+    let file = dir.join(format!("{name}.{}", format.extension()));
+    let mut rows = 0;
+    write_file_atomic(&file, |w| {
+        let mut chunks = (0..comments.n_chunks()).map(|index| {
+            let chunk = comments.chunk(index)?;
+            rows += chunk.height();
+            Ok::<_, ReportError>(chunk)
+        });
+        match format {
+            Format::Csv => chunks.enumerate().try_for_each(|(i, chunk)| write_csv(w, &chunk?, i == 0)),
+            Format::Jsonl => chunks.try_for_each(|chunk| write_jsonl(w, &chunk?)),
+            Format::Parquet => {
+                let Some(first) = chunks.next().transpose()? else {
+                    return write_frame(w, &DataFrame::empty(), format, metadata);
+                };
+                let kv = (!metadata.is_empty()).then(|| KeyValueMetadata::from_static(metadata.to_vec()));
+                let mut writer = ParquetWriter::new(w).with_key_value_metadata(kv).batched(first.schema())?;
+                let mut gathered = first;
+                for chunk in chunks {
+                    if gathered.height() >= ROW_GROUP_ROWS {
+                        gathered.rechunk_mut();
+                        writer.write_batch(&gathered)?;
+                        gathered = chunk?;
+                    } else {
+                        gathered.vstack_mut(&chunk?)?;
+                    }
+                }
+                gathered.rechunk_mut();
+                writer.write_batch(&gathered)?;
+                writer.finish()?;
+                Ok(())
+            }
+        }
+    })?;
+    remove_atomic(&dir.join(name))?;
+    Ok(WrittenTable {
+        name: name.to_string(),
+        path: file,
+        rows,
+        files: 1,
+    })
+}
+
 /// Splits `df` by the values of `key`, each part without the key column, named
 /// `key=<encoded value>` and sorted by that name.
 fn partitions(df: &DataFrame, key: &str) -> Result<Vec<(String, DataFrame)>, ReportError> {
@@ -214,7 +270,7 @@ pub fn write_frame(
                 .finish(&mut df.clone())?;
             Ok(())
         }
-        Format::Csv => write_csv(w, df),
+        Format::Csv => write_csv(w, df, true),
         Format::Jsonl => write_jsonl(w, df),
     }
 }
@@ -227,14 +283,17 @@ fn rechunked(df: &DataFrame) -> Vec<Series> {
         .collect()
 }
 
-fn write_csv(w: &mut dyn Write, df: &DataFrame) -> Result<(), ReportError> {
+/// Writes the rows of `df` as CSV, after a header line when `header`.
+fn write_csv(w: &mut dyn Write, df: &DataFrame, header: bool) -> Result<(), ReportError> {
     let mut out = csv::Writer::from_writer(w);
     let csv_err = |e: csv::Error| ReportError::Encode {
         format: "CSV",
         source: e.into(),
     };
-    out.write_record(df.get_column_names().iter().map(|n| n.as_str()))
-        .map_err(csv_err)?;
+    if header {
+        out.write_record(df.get_column_names().iter().map(|n| n.as_str()))
+            .map_err(csv_err)?;
+    }
     let columns = rechunked(df);
     if df.height() > 0 {
         let mut iters: Vec<_> = columns.iter().map(|s| s.iter()).collect();

@@ -6,7 +6,7 @@ use polars::prelude::*;
 use stance_aggregate::{aggregate, AggregateOptions, Aggregates};
 use stance_report::{
     read_parquet_metadata, render_report_html, render_summary_text, write_file_atomic,
-    write_outputs, write_table, Format, HeadInfo, InputFile, ModelRecord, OutputOptions, PartitionBy,
+    write_outputs, write_outputs_chunked, write_table, CommentChunks, Format, HeadInfo, InputFile, ModelRecord, OutputOptions, PartitionBy,
     ReportError, RunInfo, HIVE_NULL,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -396,6 +396,69 @@ mod tables {
             "one definition per threads column"
         );
         assert!(defs["polarization"].as_str().unwrap().contains("Variance"));
+    }
+
+    /// The comments of `df` in chunks of `size` rows, as `stance classify` reads them from disk.
+    struct Chunked {
+        df: DataFrame,
+        size: usize,
+    }
+
+    impl CommentChunks for Chunked {
+        fn n_chunks(&self) -> usize {
+            self.df.height().div_ceil(self.size)
+        }
+        fn chunk(&self, index: usize) -> Result<DataFrame, ReportError> {
+            Ok(self.df.slice((index * self.size) as i64, self.size))
+        }
+        fn text(&self, row: usize) -> Result<Option<String>, ReportError> {
+            Ok(self.df.column("text")?.str()?.get(row).map(str::to_string))
+        }
+    }
+
+    #[test]
+    fn a_table_written_chunk_by_chunk_is_the_table_written_whole() {
+        let (comments, articles) = realistic();
+        let agg = aggregates(&comments, &articles);
+        // The reports read every row from an overview without texts, and quote from the chunks.
+        let overview = comments.drop("text").unwrap();
+        let chunked = Chunked { df: comments.clone(), size: 7 };
+        let (whole, parts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for format in [Format::Parquet, Format::Csv, Format::Jsonl] {
+            let opts = OutputOptions { format, partition_by: None };
+            write_outputs(whole.path(), &comments, &agg, &run_info(), &opts).unwrap();
+            let written =
+                write_outputs_chunked(parts.path(), &chunked, &overview, &agg, &run_info(), &opts).unwrap();
+            assert_eq!(written.tables[0].rows, comments.height());
+            let file = format!("comments.{}", format.extension());
+            match format {
+                Format::Parquet => {
+                    let (a, b) = (read_parquet(&whole.path().join(&file)), read_parquet(&parts.path().join(&file)));
+                    assert!(a.equals_missing(&b));
+                    assert_eq!(
+                        read_parquet_metadata(&whole.path().join(&file)).unwrap(),
+                        read_parquet_metadata(&parts.path().join(&file)).unwrap()
+                    );
+                }
+                _ => assert_eq!(
+                    fs::read(whole.path().join(&file)).unwrap(),
+                    fs::read(parts.path().join(&file)).unwrap(),
+                    "{file}"
+                ),
+            }
+            for report in ["summary.txt", "summary.md", "report.html"] {
+                assert_eq!(
+                    fs::read_to_string(whole.path().join(report)).unwrap(),
+                    fs::read_to_string(parts.path().join(report)).unwrap(),
+                    "{report}"
+                );
+            }
+        }
+        let html = fs::read_to_string(parts.path().join("report.html")).unwrap();
+        let quoted = comments.column("text").unwrap().str().unwrap().iter().flatten().any(|t| {
+            t.len() > 40 && !t.contains(['<', '>', '&', '"', '\'']) && html.contains(t)
+        });
+        assert!(quoted, "the contested chains quote comment texts read from the chunks");
     }
 
     #[test]

@@ -178,6 +178,7 @@ pub fn pipeline(request: &ClassifyRequest, global: &Global) -> Result<Outcome> {
             }
             bar.set_position(p.done as u64);
         }
+        Event::Scored => crate::return_freed_pages(),
     });
     if let Some(bar) = bar {
         bar.finish_and_clear();

@@ -91,8 +91,8 @@ impl TaskModel {
         }
     }
 
-    /// The predicted class of one row's probabilities: a head's per-language thresholds,
-    /// else the most probable class.
+    /// The predicted class of one row's probabilities: a head's per-language thresholds or
+    /// class offsets, else the most probable class.
     pub fn decide(&self, probs: &[f32], lang: Option<&str>) -> usize {
         match self {
             TaskModel::Head(h) => h.head.decide(probs, lang),
@@ -104,6 +104,14 @@ impl TaskModel {
     pub fn thresholds(&self) -> Option<&stance_heads::Thresholds> {
         match self {
             TaskModel::Head(h) => h.head.meta.thresholds.as_ref(),
+            TaskModel::CrossEncoder(_) => None,
+        }
+    }
+
+    /// Class offsets of a multi-class head, as `run.json` lists them.
+    pub fn class_offsets(&self) -> Option<&stance_heads::ClassOffsets> {
+        match self {
+            TaskModel::Head(h) => h.head.meta.class_offsets.as_ref(),
             TaskModel::CrossEncoder(_) => None,
         }
     }

@@ -173,7 +173,10 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
         request.chunk_size,
     )?;
     let rejected = ingested.error_count();
-    let stance_ingest::Ingested { articles, rejects, .. } = ingested;
+    // The records are bound by name and dropped here, before the model loads: fields that a
+    // `..` pattern leaves out stay owned by `ingested` until the end of the function.
+    let stance_ingest::Ingested { articles, rejects, comments, summary: _ } = ingested;
+    drop(comments);
     let read = clock.elapsed();
 
     let clock = Instant::now();
@@ -333,12 +336,14 @@ fn run_info(
                 labels: m.labels().to_vec(),
                 source: Some(m.describe()),
                 thresholds: m.thresholds().into_iter().flat_map(threshold_entries).collect(),
+                class_offsets: m.class_offsets().map(|o| o.by_label.clone()).unwrap_or_default(),
             })
             .chain(nli.map(|(_, multi_label)| HeadInfo {
                 task: "stance".into(),
                 labels: crate::zero_shot::LABELS.iter().map(|l| l.to_string()).collect(),
                 source: Some(format!("zero-shot NLI, multi_label {multi_label}")),
                 thresholds: Default::default(),
+                class_offsets: Default::default(),
             }))
             .collect(),
         input_files: inputs

@@ -90,8 +90,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Train a classification head (sentiment, stance, irony, toxicity, reply) on labelled files.
     Train(cmd::train::Args),
-    /// Give a flag head (irony, toxicity) decision thresholds per language, chosen on labelled
-    /// validation files, without retraining it.
+    /// Give a head its decision rule, chosen on labelled validation files, without retraining
+    /// it: thresholds per language for a flag head (irony, toxicity), class offsets for the others.
     Calibrate(cmd::calibrate::Args),
     /// Fine-tune a cross-encoder for stance or reply: the encoder's top layers read target
     /// (or parent) and comment together (late interaction over cached bottom-layer states).

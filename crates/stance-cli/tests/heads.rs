@@ -108,6 +108,37 @@ fn train_eval_and_fine_tune_a_sentiment_head() {
         .assert()
         .code(2);
 
+    // `stance calibrate` gives the multi-class head class offsets chosen on the validation rows:
+    // there, it scores at least as well as the argmax (which `--argmax` still reproduces).
+    stance(&cache)
+        .args(["calibrate", "--task", "sentiment", "--head"])
+        .arg(d.join("a"))
+        .arg("--valid")
+        .arg(d.join("valid.jsonl"))
+        .arg("--out")
+        .arg(d.join("calibrated"))
+        .assert()
+        .success();
+    let calibrated: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("calibrated/head.json")).unwrap()).unwrap();
+    let offsets = calibrated["class_offsets"]["by_label"].as_object().unwrap();
+    assert_eq!(offsets.len(), 3, "{offsets:?}");
+    let valid_f1 = |head: &str, extra: &[&str]| {
+        let out = stance(&cache)
+            .args(["eval", "--task", "sentiment", "--json", "--head"])
+            .arg(d.join(head))
+            .arg("--data")
+            .arg(d.join("valid.jsonl"))
+            .args(extra)
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["results"][0]["overall"]["macro_f1"].as_f64().unwrap()
+    };
+    let (plain, offset) = (valid_f1("a", &[]), valid_f1("calibrated", &[]));
+    assert!(offset >= plain, "calibrated {offset} < argmax {plain} on the rows it was chosen on");
+    assert_eq!(valid_f1("calibrated", &["--argmax"]), plain);
+
     // Fine-tuning from the head: the record names the start, and the layout is kept.
     train("tuned", &["--from", d.join("a").to_str().unwrap()]);
     let tuned: Value = serde_json::from_str(&std::fs::read_to_string(d.join("tuned/head.json")).unwrap()).unwrap();
@@ -246,8 +277,9 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
         std::fs::read(d.join("calibrated/head.safetensors")).unwrap(),
         std::fs::read(d.join("h/head.safetensors")).unwrap()
     );
+    // A false-positive bound is for flag heads only.
     stance(&cache)
-        .args(["calibrate", "--task", "sentiment", "--valid"])
+        .args(["calibrate", "--task", "sentiment", "--max-false-positives", "0.2", "--valid"])
         .arg(d.join("valid-en.jsonl"))
         .arg("--out")
         .arg(d.join("nope"))

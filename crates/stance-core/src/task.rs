@@ -185,13 +185,15 @@ impl Task {
     }
 
     /// Maps a dataset's label (already trimmed and lower-cased) to this task's label:
-    /// RumourEval/DAST's SDQC labels become stance toward the parent, and the second release's
-    /// toxicity files spell the negative class `not_toxic`.
+    /// RumourEval/DAST's SDQC labels become stance toward the parent, so do a target-stance
+    /// file's (a statement and a response to it, as in Wahl-O-Mat: in favour of the statement
+    /// is agreeing with it), and the second release's toxicity files spell the negative class
+    /// `not_toxic`.
     pub fn map_label(self, raw: &str) -> String {
         match (self, raw) {
             (Task::Toxicity, "not_toxic") => "non_toxic".into(),
-            (Task::Reply, "support") => "agree".into(),
-            (Task::Reply, "deny") => "disagree".into(),
+            (Task::Reply, "support" | "favor") => "agree".into(),
+            (Task::Reply, "deny" | "against") => "disagree".into(),
             (Task::Reply, "query" | "comment") => "none".into(),
             _ => raw.to_string(),
         }
@@ -257,6 +259,8 @@ mod tests {
         assert_eq!(Task::Toxicity.model_labels(), ["toxic", "non_toxic"]);
         assert_eq!(Task::Reply.model_labels(), ["agree", "disagree", "none"]);
         assert_eq!(Task::Reply.map_label("support"), "agree");
+        assert_eq!(Task::Reply.map_label("against"), "disagree");
+        assert_eq!(Task::Stance.map_label("against"), "against");
         assert_eq!(Task::Stance.map_label("support"), "support");
         assert_eq!(Task::Toxicity.map_label("not_toxic"), "non_toxic");
     }

@@ -329,8 +329,10 @@ impl ParentIndex {
         Ok(ParentIndex { by_id, threads })
     }
 
+    /// The text a row replies to: its `parent_text`, else its `target` (a target-stance file:
+    /// the statement the text responds to), else its parent or thread source in the file.
     fn parent_text(&self, row: &Map<String, Value>) -> Option<String> {
-        if let Some(text) = field(row, "parent_text") {
+        if let Some(text) = field(row, "parent_text").or_else(|| field(row, "target")) {
             return Some(text);
         }
         let thread = field(row, "thread_id");
@@ -483,6 +485,29 @@ mod tests {
         assert_eq!(
             read_dataset(&spec, Task::Reply).unwrap().examples[0].label,
             "none"
+        );
+
+        // A target-stance file reads as replies to its targets.
+        let path = write(
+            dir.path(),
+            "statements.jsonl",
+            concat!(
+                "{\"target\":\"Raise the minimum wage.\",\"text\":\"Yes, long overdue.\",\"label\":\"favor\"}\n",
+                "{\"target\":\"Raise the minimum wage.\",\"text\":\"It costs jobs.\",\"label\":\"against\"}\n",
+                "{\"target\":\"Raise the minimum wage.\",\"text\":\"Depends.\",\"label\":\"none\"}\n",
+            ),
+        );
+        let spec: DataSpec = path.display().to_string().parse().unwrap();
+        let d = read_dataset(&spec, Task::Reply).unwrap();
+        let got: Vec<(&str, &str)> =
+            d.examples.iter().map(|e| (e.context.as_deref().unwrap(), e.label.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("Raise the minimum wage.", "agree"),
+                ("Raise the minimum wage.", "disagree"),
+                ("Raise the minimum wage.", "none")
+            ]
         );
     }
 

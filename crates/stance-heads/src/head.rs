@@ -4,6 +4,7 @@
 use crate::calibrate;
 use crate::data::{InputKind, Task};
 use crate::error::{HeadsError, Result};
+use crate::offsets::ClassOffsets;
 use crate::thresholds::Thresholds;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,9 @@ pub struct HeadMeta {
     /// A flag head's decision thresholds per language; argmax when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<Thresholds>,
+    /// A multi-class head's offsets on the log-probabilities; argmax when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_offsets: Option<ClassOffsets>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingRecord>,
 }
@@ -160,11 +164,12 @@ impl Head {
     }
 
     /// The predicted class of one probability row of a comment in `lang`: by the head's
-    /// thresholds when it has them, else the first of the largest probabilities.
+    /// thresholds or class offsets when it has them, else the first of the largest probabilities.
     pub fn decide(&self, probs: &[f32], lang: Option<&str>) -> usize {
-        match &self.meta.thresholds {
-            Some(t) => t.decide(&self.meta.labels, probs, lang),
-            None => crate::metrics::argmax(probs),
+        match (&self.meta.thresholds, &self.meta.class_offsets) {
+            (Some(t), _) => t.decide(&self.meta.labels, probs, lang),
+            (None, Some(o)) => o.decide(&self.meta.labels, probs),
+            (None, None) => crate::metrics::argmax(probs),
         }
     }
 

@@ -12,6 +12,7 @@
 //! - [`head`]: the on-disk head (`head.safetensors` + `head.json`), `Head::load` / `Head::predict`;
 //! - [`source`]: the default heads built into the library, or a folder; the encoder check;
 //! - [`thresholds`]: a flag head's decision thresholds per language, chosen on validation;
+//! - [`offsets`]: a multi-class head's class offsets on the log-probabilities, chosen on validation;
 //! - [`metrics`] and [`evaluate`]: accuracy, macro-F1, per-class scores, confusion, ECE, per language;
 //! - [`cache`]: an on-disk embedding cache keyed by encoder id and text;
 //! - [`model_encoder`]: the project's encode stage (`stance-model`) as a [`TextEncoder`].
@@ -27,6 +28,7 @@ pub mod features;
 pub mod head;
 pub mod metrics;
 pub mod model_encoder;
+pub mod offsets;
 pub mod rng;
 pub mod source;
 pub mod thresholds;
@@ -39,6 +41,7 @@ pub use error::{HeadsError, Result};
 pub use evaluate::{evaluate_decided, evaluate_examples, EvalOptions, Evaluation};
 pub use head::{Head, HeadMeta};
 pub use metrics::Report;
+pub use offsets::ClassOffsets;
 pub use source::{HeadSource, SourcedHead};
 pub use thresholds::Thresholds;
 pub use train::{train, Balance, TrainConfig, TrainRequest, Trained};

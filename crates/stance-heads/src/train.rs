@@ -318,6 +318,7 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
         encoder: req.encoder.clone(),
         temperature: round_sig(temperature),
         thresholds: None,
+        class_offsets: None,
         training: Some(TrainingRecord {
             train: req.train_data,
             valid: req.valid_data,

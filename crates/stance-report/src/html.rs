@@ -646,6 +646,7 @@ fn run_meta(m: &ReportModel) -> String {
             .thresholds
             .iter()
             .map(|(k, v)| format!("{k} ≥ {v}"))
+            .chain(head.class_offsets.iter().map(|(k, v)| format!("ln p({k}) {v:+}")))
             .collect();
         row(
             &mut out,
@@ -656,7 +657,7 @@ fn run_meta(m: &ReportModel) -> String {
                 if thresholds.is_empty() {
                     String::new()
                 } else {
-                    format!("; thresholds {}", html(&thresholds.join(", ")))
+                    format!("; decided by {}", html(&thresholds.join(", ")))
                 },
                 head.source
                     .as_deref()

@@ -48,6 +48,10 @@ pub struct HeadInfo {
     /// Decision thresholds by label (e.g. `ironic: 0.5`); empty for an argmax head.
     #[serde(default)]
     pub thresholds: BTreeMap<String, f64>,
+    /// Offsets added to the log-probabilities by label before the argmax (a multi-class head
+    /// calibrated with `stance calibrate`); empty when it decides by plain argmax.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub class_offsets: BTreeMap<String, f64>,
 }
 
 /// An input file as it was when read.

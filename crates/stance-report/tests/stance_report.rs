@@ -27,12 +27,14 @@ fn run_info() -> RunInfo {
                 labels: vec!["favor".into(), "against".into(), "none".into()],
                 source: Some("heads/stance.safetensors".into()),
                 thresholds: BTreeMap::new(),
+                class_offsets: BTreeMap::from([("none".to_string(), -0.5)]),
             },
             HeadInfo {
                 task: "toxicity".into(),
                 labels: vec!["toxic".into()],
                 source: None,
                 thresholds: BTreeMap::from([("toxic".to_string(), 0.5)]),
+                class_offsets: BTreeMap::new(),
             },
         ],
         input_files: vec![InputFile {
@@ -367,6 +369,8 @@ mod tables {
         let run_json: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(&written.run_json).unwrap()).unwrap();
         assert_eq!(run_json["aggregation"]["top_contested"], 5);
+        assert_eq!(run_json["heads"][0]["class_offsets"]["none"], -0.5);
+        assert!(run_json["heads"][1].get("class_offsets").is_none(), "no offsets, no key");
         assert_eq!(
             run_json["models"][0]["revision"],
             "c007d7ef6fd86656326059b28395a7a03a7c5846"
@@ -728,6 +732,8 @@ mod reports {
         let (comments, articles) = hostile();
         let agg = aggregates(&comments, &articles);
         let html = render_report_html(&comments, &agg, &run_info()).unwrap();
+        assert!(html.contains("decided by ln p(none) -0.5"), "class offsets in the run section");
+        assert!(html.contains("decided by toxic ≥ 0.5"));
         for forbidden in [
             "<script",
             "<iframe",

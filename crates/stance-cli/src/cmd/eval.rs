@@ -34,7 +34,7 @@ pub struct Args {
     /// labels are left out and probabilities renormalised, e.g. `favor,against` for X-Stance.
     #[arg(long, value_delimiter = ',')]
     pub labels: Option<Vec<String>>,
-    /// Predict the most probable label even where the head has decision thresholds.
+    /// Predict the most probable label even where the head has decision thresholds or class offsets.
     #[arg(long)]
     pub argmax: bool,
     /// Print JSON on stdout instead of text.

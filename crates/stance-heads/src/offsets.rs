@@ -1,0 +1,195 @@
+//! Class offsets of a multi-class head (stance, reply, sentiment): one number per label added to
+//! the log-probabilities before the argmax, chosen on validation data.
+//!
+//! A head trained where most rows are `none` (RumourEval and DAST replies mostly comment on
+//! their parent) learns that prior and hands almost every reply `none`, so agreement and
+//! disagreement are rarely found. Temperature scaling cannot fix that: it never changes the
+//! argmax. An offset per class moves the decision boundaries, the multi-class counterpart of a
+//! flag head's threshold ([`crate::thresholds`]). It is stored in `head.json`, applied by
+//! `stance classify` and `stance eval`, and written to `run.json`.
+
+use crate::metrics;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Offsets are searched in `-MAX_OFFSET..=MAX_OFFSET` (natural-log units: 1.5 scales a class's
+/// odds by about 4.5).
+const MAX_OFFSET: f64 = 1.5;
+/// Step of the search grid.
+const STEP: f64 = 0.05;
+/// A move is taken only when it raises the mean macro-F1 by more than this (in points of 1):
+/// small validation files must not buy noise.
+const MIN_GAIN: f64 = 0.002;
+
+/// Offsets on the log-probabilities, by label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassOffsets {
+    pub by_label: BTreeMap<String, f64>,
+}
+
+impl ClassOffsets {
+    /// The offset of each label of `labels`, in their order (0 for a label without one).
+    fn in_order(&self, labels: &[String]) -> Vec<f64> {
+        labels.iter().map(|l| self.by_label.get(l).copied().unwrap_or(0.0)).collect()
+    }
+
+    /// The predicted class: the first maximum of `ln p + offset`.
+    pub fn decide(&self, labels: &[String], probs: &[f32]) -> usize {
+        decide(&self.in_order(labels), probs)
+    }
+
+    /// Chooses offsets on validation rows (`probs` in `labels` order, `gold` indices, `source`
+    /// the validation file of each row) that maximise the mean over files of their macro-F1,
+    /// the criterion the heads are trained by. Coordinate ascent on a grid, from zero, each
+    /// move gaining at least [`MIN_GAIN`]; the offsets are then shifted to a zero mean (only
+    /// their differences matter). `None` without rows.
+    pub fn fit(labels: &[String], probs: &[Vec<f32>], gold: &[usize], source: &[usize]) -> Option<ClassOffsets> {
+        if probs.is_empty() || labels.len() < 2 {
+            return None;
+        }
+        let log_probs: Vec<Vec<f64>> =
+            probs.iter().map(|row| row.iter().map(|&p| f64::from(p).max(1e-12).ln()).collect()).collect();
+        let score = |offsets: &[f64]| mean_macro_f1(&log_probs, offsets, gold, source, labels.len());
+        let mut offsets = vec![0.0; labels.len()];
+        let mut best = score(&offsets);
+        // Candidate values nearest zero first, so that among equal scores the smallest wins.
+        let steps = (MAX_OFFSET / STEP).round() as i64;
+        let values: Vec<f64> = (0..=steps).flat_map(|s| [s, -s]).skip(1).map(|s| s as f64 * STEP).collect();
+        for _round in 0..20 {
+            let mut moved = false;
+            for class in 0..labels.len() {
+                let mut candidate = offsets.clone();
+                let (mut top, mut top_value) = (f64::NEG_INFINITY, offsets[class]);
+                for &v in &values {
+                    candidate[class] = v;
+                    let s = score(&candidate);
+                    if s > top {
+                        (top, top_value) = (s, v);
+                    }
+                }
+                if top > best + MIN_GAIN {
+                    offsets[class] = top_value;
+                    best = top;
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        let mean = offsets.iter().sum::<f64>() / offsets.len() as f64;
+        let by_label = labels.iter().zip(&offsets).map(|(l, o)| (l.clone(), round(o - mean))).collect();
+        Some(ClassOffsets { by_label })
+    }
+}
+
+impl std::fmt::Display for ClassOffsets {
+    /// `agree +0.40, disagree +0.55, none −0.95`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (label, o)) in self.by_label.iter().enumerate() {
+            write!(f, "{}{label} {o:+.2}", if i == 0 { "" } else { ", " })?;
+        }
+        Ok(())
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn decide(offsets: &[f64], probs: &[f32]) -> usize {
+    let shifted: Vec<f32> =
+        probs.iter().zip(offsets).map(|(&p, o)| (f64::from(p).max(1e-12).ln() + o) as f32).collect();
+    metrics::argmax(&shifted)
+}
+
+/// Mean over sources of the macro-F1 (over the classes present in each source's gold labels).
+fn mean_macro_f1(log_probs: &[Vec<f64>], offsets: &[f64], gold: &[usize], source: &[usize], k: usize) -> f64 {
+    let sources = source.iter().copied().max().map_or(0, |m| m + 1);
+    let mut confusion = vec![vec![vec![0u32; k]; k]; sources];
+    for ((row, &g), &s) in log_probs.iter().zip(gold).zip(source) {
+        let mut best = 0;
+        for c in 1..k {
+            if row[c] + offsets[c] > row[best] + offsets[best] {
+                best = c;
+            }
+        }
+        confusion[s][g][best] += 1;
+    }
+    let scores: Vec<f64> = confusion
+        .iter()
+        .filter_map(|m| {
+            let present: Vec<usize> = (0..k).filter(|&c| m[c].iter().any(|&n| n > 0)).collect();
+            if present.is_empty() {
+                return None;
+            }
+            let f1 = |c: usize| {
+                let tp = f64::from(m[c][c]);
+                let predicted: f64 = m.iter().map(|r| f64::from(r[c])).sum();
+                let support: f64 = m[c].iter().map(|&n| f64::from(n)).sum();
+                if tp == 0.0 { 0.0 } else { 2.0 * tp / (predicted + support) }
+            };
+            Some(present.iter().map(|&c| f1(c)).sum::<f64>() / present.len() as f64)
+        })
+        .collect();
+    scores.iter().sum::<f64>() / scores.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels() -> Vec<String> {
+        vec!["agree".into(), "disagree".into(), "none".into()]
+    }
+
+    #[test]
+    fn offsets_undo_a_prior_that_buries_the_minority_classes() {
+        // Every row leans to `none` (0.5), the true class comes second (0.3 or 0.45): the argmax
+        // finds no agreement or disagreement; offsets that lower `none` find them all.
+        let mut probs = Vec::new();
+        let mut gold = Vec::new();
+        for i in 0..90 {
+            let g = i % 3;
+            let mut p = vec![0.2f32, 0.2, 0.5];
+            if g != 2 {
+                p[g] = 0.3;
+                p[2] = 0.5;
+            } else {
+                p = vec![0.2, 0.2, 0.6];
+            }
+            let sum: f32 = p.iter().sum();
+            probs.push(p.iter().map(|x| x / sum).collect::<Vec<_>>());
+            gold.push(g);
+        }
+        let source = vec![0; gold.len()];
+        let argmax_right = probs.iter().zip(&gold).filter(|(p, &g)| metrics::argmax(p) == g).count();
+        assert_eq!(argmax_right, 30);
+        let offsets = ClassOffsets::fit(&labels(), &probs, &gold, &source).unwrap();
+        let right = probs.iter().zip(&gold).filter(|(p, &g)| offsets.decide(&labels(), p) == g).count();
+        assert_eq!(right, 90, "{offsets}");
+        assert!(offsets.by_label["none"] < offsets.by_label["agree"], "{offsets}");
+        let mean: f64 = offsets.by_label.values().sum::<f64>() / 3.0;
+        assert!(mean.abs() < 1e-3, "{offsets}");
+    }
+
+    #[test]
+    fn a_head_already_right_gets_no_offsets() {
+        let probs: Vec<Vec<f32>> = (0..30).map(|i| {
+            let mut p = vec![0.1f32; 3];
+            p[i % 3] = 0.8;
+            p
+        }).collect();
+        let gold: Vec<usize> = (0..30).map(|i| i % 3).collect();
+        let offsets = ClassOffsets::fit(&labels(), &probs, &gold, &vec![0; 30]).unwrap();
+        assert!(offsets.by_label.values().all(|&o| o == 0.0), "{offsets}");
+    }
+
+    #[test]
+    fn a_label_without_an_offset_reads_as_zero() {
+        let offsets = ClassOffsets { by_label: BTreeMap::from([("none".to_string(), -1.0)]) };
+        // ln 0.45 − 1 < ln 0.3: agree wins over none once none is lowered.
+        assert_eq!(offsets.decide(&labels(), &[0.3, 0.25, 0.45]), 0);
+        assert_eq!(offsets.in_order(&labels()), vec![0.0, 0.0, -1.0]);
+    }
+}

@@ -164,8 +164,7 @@ impl WorkDir {
 
     /// Rows of the comments table that chunk `index` covers.
     pub fn chunk_rows(&self, index: usize) -> std::ops::Range<usize> {
-        let start = index * self.key.chunk_size;
-        start..(start + self.key.chunk_size).min(self.key.n_comments)
+        chunk_rows(index, self.key.chunk_size, self.key.n_comments)
     }
 
     /// The chunk's predictions if they are committed.
@@ -204,6 +203,12 @@ impl WorkDir {
             None => Ok(()),
         }
     }
+}
+
+/// Rows `[index·size, (index+1)·size)` of a table of `n` rows, as every chunked stage cuts it.
+pub(crate) fn chunk_rows(index: usize, chunk_size: usize, n: usize) -> std::ops::Range<usize> {
+    let start = index * chunk_size;
+    start..(start + chunk_size).min(n)
 }
 
 /// Removes the files a work directory holds for a run key (the key and the chunks), leaving

@@ -175,8 +175,7 @@ impl Spill {
 
     /// Rows of the comments table that chunk `index` covers.
     pub fn rows(&self, index: usize) -> Range<usize> {
-        let start = index * self.chunk_size;
-        start..(start + self.chunk_size).min(self.n_comments())
+        crate::checkpoint::chunk_rows(index, self.chunk_size, self.n_comments())
     }
 
     /// Chunk `index` of the comments table as ingest made it.

@@ -150,6 +150,30 @@ pub fn evaluate_predicted(
     })
 }
 
+/// The macro-F1 of each source with the given decisions (`sources[i]` is row `i`'s source
+/// index; each source's macro-F1 is over the classes its gold labels hold), in source order,
+/// sources without rows left out: what training selects by and calibration maximises.
+pub fn macro_f1_by_source(
+    gold: &[usize],
+    probs: &[Vec<f32>],
+    predicted: &[usize],
+    sources: &[usize],
+    labels: &[String],
+) -> Result<Vec<f64>> {
+    let n_sources = sources.iter().copied().max().map_or(0, |m| m + 1);
+    let mut scores = Vec::with_capacity(n_sources);
+    for s in 0..n_sources {
+        let rows: Vec<usize> = (0..gold.len()).filter(|&i| sources[i] == s).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let pick = |v: &[usize]| rows.iter().map(|&i| v[i]).collect::<Vec<_>>();
+        let probs: Vec<Vec<f32>> = rows.iter().map(|&i| probs[i].clone()).collect();
+        scores.push(evaluate_predicted(&pick(gold), &probs, &pick(predicted), labels, None)?.macro_f1);
+    }
+    Ok(scores)
+}
+
 fn ratio(num: f64, den: f64) -> f64 {
     if den > 0.0 {
         num / den

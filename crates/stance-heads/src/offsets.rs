@@ -8,6 +8,7 @@
 //! flag head's threshold ([`crate::thresholds`]). It is stored in `head.json`, applied by
 //! `stance classify` and `stance eval`, and written to `run.json`.
 
+use crate::error::{HeadsError, Result};
 use crate::metrics;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -35,23 +36,27 @@ impl ClassOffsets {
 
     /// The predicted class: the first maximum of `ln p + offset`.
     pub fn decide(&self, labels: &[String], probs: &[f32]) -> usize {
-        decide(&self.in_order(labels), probs)
+        let log_probs: Vec<f64> = probs.iter().map(|&p| ln(p)).collect();
+        shifted_argmax(&log_probs, &self.in_order(labels))
     }
 
     /// Chooses offsets on validation rows (`probs` in `labels` order, `gold` indices, `source`
     /// the validation file of each row) that maximise the mean over files of their macro-F1,
-    /// the criterion the heads are trained by. Coordinate ascent on a grid, from zero, each
-    /// move gaining at least [`MIN_GAIN`]; the offsets are then shifted to a zero mean (only
-    /// their differences matter). `None` without rows.
-    pub fn fit(labels: &[String], probs: &[Vec<f32>], gold: &[usize], source: &[usize]) -> Option<ClassOffsets> {
+    /// the criterion the heads are trained by ([`metrics::macro_f1_by_source`]). Coordinate
+    /// ascent on a grid, from zero, each move gaining at least [`MIN_GAIN`]; the offsets are
+    /// then shifted to a zero mean (only their differences matter).
+    pub fn fit(labels: &[String], probs: &[Vec<f32>], gold: &[usize], source: &[usize]) -> Result<ClassOffsets> {
         if probs.is_empty() || labels.len() < 2 {
-            return None;
+            return Err(HeadsError::Invalid("class offsets need validation rows and at least 2 labels".into()));
         }
-        let log_probs: Vec<Vec<f64>> =
-            probs.iter().map(|row| row.iter().map(|&p| f64::from(p).max(1e-12).ln()).collect()).collect();
-        let score = |offsets: &[f64]| mean_macro_f1(&log_probs, offsets, gold, source, labels.len());
+        let log_probs: Vec<Vec<f64>> = probs.iter().map(|row| row.iter().map(|&p| ln(p)).collect()).collect();
+        let score = |offsets: &[f64]| -> Result<f64> {
+            let predicted: Vec<usize> = log_probs.iter().map(|row| shifted_argmax(row, offsets)).collect();
+            let by_source = metrics::macro_f1_by_source(gold, probs, &predicted, source, labels)?;
+            Ok(by_source.iter().sum::<f64>() / by_source.len().max(1) as f64)
+        };
         let mut offsets = vec![0.0; labels.len()];
-        let mut best = score(&offsets);
+        let mut best = score(&offsets)?;
         // Candidate values nearest zero first, so that among equal scores the smallest wins.
         let steps = (MAX_OFFSET / STEP).round() as i64;
         let values: Vec<f64> = (0..=steps).flat_map(|s| [s, -s]).skip(1).map(|s| s as f64 * STEP).collect();
@@ -62,7 +67,7 @@ impl ClassOffsets {
                 let (mut top, mut top_value) = (f64::NEG_INFINITY, offsets[class]);
                 for &v in &values {
                     candidate[class] = v;
-                    let s = score(&candidate);
+                    let s = score(&candidate)?;
                     if s > top {
                         (top, top_value) = (s, v);
                     }
@@ -79,7 +84,7 @@ impl ClassOffsets {
         }
         let mean = offsets.iter().sum::<f64>() / offsets.len() as f64;
         let by_label = labels.iter().zip(&offsets).map(|(l, o)| (l.clone(), round(o - mean))).collect();
-        Some(ClassOffsets { by_label })
+        Ok(ClassOffsets { by_label })
     }
 }
 
@@ -97,42 +102,19 @@ fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn decide(offsets: &[f64], probs: &[f32]) -> usize {
-    let shifted: Vec<f32> =
-        probs.iter().zip(offsets).map(|(&p, o)| (f64::from(p).max(1e-12).ln() + o) as f32).collect();
-    metrics::argmax(&shifted)
+fn ln(p: f32) -> f64 {
+    f64::from(p).max(1e-12).ln()
 }
 
-/// Mean over sources of the macro-F1 (over the classes present in each source's gold labels).
-fn mean_macro_f1(log_probs: &[Vec<f64>], offsets: &[f64], gold: &[usize], source: &[usize], k: usize) -> f64 {
-    let sources = source.iter().copied().max().map_or(0, |m| m + 1);
-    let mut confusion = vec![vec![vec![0u32; k]; k]; sources];
-    for ((row, &g), &s) in log_probs.iter().zip(gold).zip(source) {
-        let mut best = 0;
-        for c in 1..k {
-            if row[c] + offsets[c] > row[best] + offsets[best] {
-                best = c;
-            }
+/// The first maximum of `log_probs + offsets`.
+fn shifted_argmax(log_probs: &[f64], offsets: &[f64]) -> usize {
+    let mut best = 0;
+    for c in 1..log_probs.len() {
+        if log_probs[c] + offsets[c] > log_probs[best] + offsets[best] {
+            best = c;
         }
-        confusion[s][g][best] += 1;
     }
-    let scores: Vec<f64> = confusion
-        .iter()
-        .filter_map(|m| {
-            let present: Vec<usize> = (0..k).filter(|&c| m[c].iter().any(|&n| n > 0)).collect();
-            if present.is_empty() {
-                return None;
-            }
-            let f1 = |c: usize| {
-                let tp = f64::from(m[c][c]);
-                let predicted: f64 = m.iter().map(|r| f64::from(r[c])).sum();
-                let support: f64 = m[c].iter().map(|&n| f64::from(n)).sum();
-                if tp == 0.0 { 0.0 } else { 2.0 * tp / (predicted + support) }
-            };
-            Some(present.iter().map(|&c| f1(c)).sum::<f64>() / present.len() as f64)
-        })
-        .collect();
-    scores.iter().sum::<f64>() / scores.len().max(1) as f64
+    best
 }
 
 #[cfg(test)]

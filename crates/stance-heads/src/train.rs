@@ -500,23 +500,9 @@ fn per_source_macro_f1(
     valid: &Split<'_>,
     labels: &[String],
 ) -> Result<Vec<f64>> {
-    let n_sources = valid.sources.iter().copied().max().map_or(0, |m| m + 1);
-    let mut scores = Vec::new();
-    for s in 0..n_sources {
-        let rows: Vec<usize> = (0..logits.len())
-            .filter(|&i| valid.sources[i] == s)
-            .collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let gold: Vec<usize> = rows.iter().map(|&i| valid.labels[i]).collect();
-        let probs: Vec<Vec<f32>> = rows
-            .iter()
-            .map(|&i| calibrate::softmax(&logits[i], 1.0))
-            .collect();
-        scores.push(metrics::evaluate(&gold, &probs, labels, None)?.macro_f1);
-    }
-    Ok(scores)
+    let probs: Vec<Vec<f32>> = logits.iter().map(|z| calibrate::softmax(z, 1.0)).collect();
+    let predicted: Vec<usize> = probs.iter().map(|p| metrics::argmax(p)).collect();
+    metrics::macro_f1_by_source(valid.labels, &probs, &predicted, valid.sources, labels)
 }
 
 #[cfg(test)]

@@ -191,8 +191,7 @@ pub fn write_chunked_table(
                 let Some(first) = chunks.next().transpose()? else {
                     return write_frame(w, &DataFrame::empty(), format, metadata);
                 };
-                let kv = (!metadata.is_empty()).then(|| KeyValueMetadata::from_static(metadata.to_vec()));
-                let mut writer = ParquetWriter::new(w).with_key_value_metadata(kv).batched(first.schema())?;
+                let mut writer = ParquetWriter::new(w).with_key_value_metadata(key_value(metadata)).batched(first.schema())?;
                 let mut gathered = first;
                 for chunk in chunks {
                     if gathered.height() >= ROW_GROUP_ROWS {
@@ -254,6 +253,11 @@ fn partitions(df: &DataFrame, key: &str) -> Result<Vec<(String, DataFrame)>, Rep
     Ok(parts)
 }
 
+/// A Parquet file's key-value metadata; none when `metadata` is empty.
+fn key_value(metadata: &[(String, String)]) -> Option<KeyValueMetadata> {
+    (!metadata.is_empty()).then(|| KeyValueMetadata::from_static(metadata.to_vec()))
+}
+
 /// Writes `df` as one table in `format` to `w` (a pipe, stdout): what [`write_table`] puts in a file.
 pub fn write_frame(
     w: &mut dyn Write,
@@ -263,10 +267,8 @@ pub fn write_frame(
 ) -> Result<(), ReportError> {
     match format {
         Format::Parquet => {
-            let kv =
-                (!metadata.is_empty()).then(|| KeyValueMetadata::from_static(metadata.to_vec()));
             ParquetWriter::new(w)
-                .with_key_value_metadata(kv)
+                .with_key_value_metadata(key_value(metadata))
                 .finish(&mut df.clone())?;
             Ok(())
         }

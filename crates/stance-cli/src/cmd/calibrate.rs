@@ -59,7 +59,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         loaded.head.meta.thresholds = Some(thresholds);
         chosen
     } else {
-        let offsets = ClassOffsets::fit(&labels, &probs, &y, &sources).context("cannot choose class offsets: no validation rows")?;
+        let offsets = ClassOffsets::fit(&labels, &probs, &y, &sources).context("cannot choose class offsets")?;
         let chosen = format!("class offsets {offsets}");
         loaded.head.meta.class_offsets = Some(offsets);
         chosen

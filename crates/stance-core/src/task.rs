@@ -185,9 +185,11 @@ impl Task {
     }
 
     /// Maps a dataset's label (already trimmed and lower-cased) to this task's label:
-    /// RumourEval/DAST's SDQC labels become stance toward the parent, so do a target-stance
-    /// file's (a statement and a response to it, as in Wahl-O-Mat: in favour of the statement
-    /// is agreeing with it), and the second release's toxicity files spell the negative class
+    /// RumourEval/DAST's SDQC labels become stance toward the parent for the reply task and
+    /// stance toward the thread's source for the stance task (support is favour, deny against,
+    /// a query or comment takes no side); a target-stance file's labels become reply labels
+    /// (a statement and a response to it, as in Wahl-O-Mat: in favour of the statement is
+    /// agreeing with it); and the second release's toxicity files spell the negative class
     /// `not_toxic`.
     pub fn map_label(self, raw: &str) -> String {
         match (self, raw) {
@@ -195,6 +197,10 @@ impl Task {
             (Task::Reply, "support" | "favor") => "agree".into(),
             (Task::Reply, "deny" | "against") => "disagree".into(),
             (Task::Reply, "query" | "comment") => "none".into(),
+            // Thread sets label each post's stance toward the thread's source (SDQC).
+            (Task::Stance, "support") => "favor".into(),
+            (Task::Stance, "deny") => "against".into(),
+            (Task::Stance, "query" | "comment") => "none".into(),
             _ => raw.to_string(),
         }
     }
@@ -261,7 +267,10 @@ mod tests {
         assert_eq!(Task::Reply.map_label("support"), "agree");
         assert_eq!(Task::Reply.map_label("against"), "disagree");
         assert_eq!(Task::Stance.map_label("against"), "against");
-        assert_eq!(Task::Stance.map_label("support"), "support");
+        assert_eq!(Task::Stance.map_label("support"), "favor");
+        assert_eq!(Task::Stance.map_label("deny"), "against");
+        assert_eq!(Task::Stance.map_label("query"), "none");
+        assert_eq!(Task::Stance.map_label("none"), "none");
         assert_eq!(Task::Toxicity.map_label("not_toxic"), "non_toxic");
     }
 }

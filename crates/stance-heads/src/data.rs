@@ -197,9 +197,10 @@ fn field(map: &Map<String, Value>, key: &str) -> Option<String> {
 pub fn read_dataset(spec: &DataSpec, task: Task) -> Result<Dataset> {
     let path = spec.path.as_path();
     let rows = read_rows(path)?;
-    // Reply parents are looked up among all rows of the file, before any selection.
+    // Reply parents (and, for stance rows without a `target`, thread sources) are looked up
+    // among all rows of the file, before any selection.
     let parents = match task {
-        Task::Reply => Some(ParentIndex::new(path, &rows)?),
+        Task::Reply | Task::Stance => Some(ParentIndex::new(path, &rows)?),
         _ => None,
     };
     let rows = select(spec, rows)?;
@@ -217,12 +218,28 @@ pub fn read_dataset(spec: &DataSpec, task: Task) -> Result<Dataset> {
             .filter(|l| !l.is_empty())
             .ok_or_else(|| row_error(path, *row, &format!("no label in `{label_field}`")))?;
         let context = match task {
-            Task::Stance => {
-                let target = field(map, "target").filter(|t| !t.trim().is_empty());
-                Some(target.ok_or_else(|| {
-                    row_error(path, *row, "stance rows need a non-empty `target`")
-                })?)
-            }
+            Task::Stance => match field(map, "target").filter(|t| !t.trim().is_empty()) {
+                Some(target) => Some(target),
+                // A thread set: each post's stance is toward the thread's source.
+                None if is_thread_source(map) => {
+                    skipped.push((*row, "a thread's source post (no stance toward itself)".into()));
+                    continue;
+                }
+                None => {
+                    let thread = field(map, "thread_id").ok_or_else(|| {
+                        let message = "stance rows need a non-empty `target` or a `thread_id`";
+                        row_error(path, *row, message)
+                    })?;
+                    match parents.as_ref().and_then(|p| p.thread_source(Some(&thread))) {
+                        Some(source) => Some(source),
+                        None => {
+                            let reason = format!("the source of thread `{thread}` not found");
+                            skipped.push((*row, reason));
+                            continue;
+                        }
+                    }
+                }
+            },
             Task::Reply => match parents.as_ref().and_then(|p| p.parent_text(map)) {
                 Some(parent) => Some(parent),
                 None => {
@@ -358,6 +375,11 @@ impl ParentIndex {
         let t = thread?;
         self.threads.get(t).or_else(|| self.by_id.get(t)).cloned()
     }
+}
+
+/// Whether a thread row is the thread's source post itself (RumourEval labels those too).
+fn is_thread_source(m: &Map<String, Value>) -> bool {
+    field(m, "thread_id").is_some_and(|t| field(m, "id").as_deref() == Some(t.as_str()))
 }
 
 /// The text of a thread source: title and body, whichever are present.
@@ -548,6 +570,46 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("target"));
+    }
+
+    #[test]
+    fn thread_posts_take_stance_toward_the_thread_source() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "threads.jsonl",
+            "{\"thread_id\":\"t1\",\"title\":\"Headline\",\"text\":\"Lede\"}\n",
+        );
+        let path = write(
+            dir.path(),
+            "all.jsonl",
+            concat!(
+                "{\"id\":\"t1\",\"thread_id\":\"t1\",\"parent_id\":null,\"text\":\"source\",\"label\":\"support\"}\n",
+                "{\"id\":\"a\",\"thread_id\":\"t1\",\"parent_id\":\"t1\",\"text\":\"first\",\"label\":\"deny\",\"label_parent\":\"support\"}\n",
+                "{\"id\":\"b\",\"thread_id\":\"t1\",\"parent_id\":\"a\",\"text\":\"second\",\"label\":\"support\"}\n",
+                "{\"id\":\"c\",\"thread_id\":\"t1\",\"parent_id\":\"b\",\"text\":\"third\",\"label\":\"query\"}\n",
+                "{\"id\":\"d\",\"thread_id\":\"t9\",\"parent_id\":\"t9\",\"text\":\"lost\",\"label\":\"query\"}\n",
+            ),
+        );
+        let d = read_dataset(&path.display().to_string().parse().unwrap(), Task::Stance).unwrap();
+        let got: Vec<(&str, &str, &str)> = d
+            .examples
+            .iter()
+            .map(|e| (e.text.as_str(), e.context.as_deref().unwrap(), e.label.as_str()))
+            .collect();
+        // Every post is read against the source, whatever it replies to; `label`, not
+        // `label_parent`, is the stance toward the source.
+        assert_eq!(
+            got,
+            vec![
+                ("first", "Headline\nLede", "against"),
+                ("second", "Headline\nLede", "favor"),
+                ("third", "Headline\nLede", "none")
+            ]
+        );
+        // The source post itself is skipped, and so is a post whose thread source is unknown.
+        let skipped: Vec<u64> = d.skipped.iter().map(|s| s.0).collect();
+        assert_eq!(skipped, [1, 5]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `stance eval`: scores a head on labelled files — accuracy, macro-F1, per-class
 //! precision/recall/F1, confusion matrix and expected calibration error, per language if asked.
 
-use crate::cmd::encoder::{open_encoder, report_cache};
+use crate::cmd::encoder::{open_encoder, read_all, report_cache};
 use crate::cmd::texts;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Result};
@@ -88,7 +88,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         TaskModel::CrossEncoder(c) => return crate::cmd::tune::eval(&args, &c, global),
         TaskModel::Head(head) => head,
     };
-    let sets = stance_heads::data::read_datasets(&args.data, args.task)?;
+    let sets = read_all(&args.data, args.task, global)?;
     let opened = args.model.open(global)?;
     let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;
     loaded.check_encoder(&encoder.id())?;
@@ -97,12 +97,6 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     let options = EvalOptions { only_labels: args.labels.clone(), by_lang: args.by == Some(By::Lang) };
     let mut results = Vec::new();
     for set in &sets {
-        if !set.skipped.is_empty() && !global.quiet {
-            eprintln!("stance: {}: left out {} row(s) without a parent text", set.spec, set.skipped.len());
-        }
-        if set.examples.is_empty() {
-            bail!("{}: no rows", set.spec);
-        }
         let bar = texts::progress(0, "embed", global.quiet);
         let x = features::example_features(&set.examples, head.input_kind(), &encoder, &mut |done, total| {
             bar.set_length(total as u64);

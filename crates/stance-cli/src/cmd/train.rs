@@ -20,8 +20,9 @@ use std::process::ExitCode;
 pub struct Args {
     #[command(flatten)]
     pub model: ModelFlags,
-    /// What to classify: sentiment, stance (needs `target`), irony, toxicity, reply (needs
-    /// `parent_text`, or `parent_id`/`thread_id` with the parent rows or a `threads.jsonl`).
+    /// What to classify: sentiment, stance (needs `target`, or a `thread_id` with the thread's
+    /// source in a `threads.jsonl`), irony, toxicity, reply (needs `parent_text`, or
+    /// `parent_id`/`thread_id` with the parent rows or a `threads.jsonl`).
     #[arg(long)]
     pub task: Task,
     /// Training files (`text`, `label`, …), each optionally followed by a selector:

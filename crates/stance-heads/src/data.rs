@@ -398,6 +398,14 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// Each example as (text, context, label); every example here has a context.
+    fn text_context_label(d: &Dataset) -> Vec<(&str, &str, &str)> {
+        d.examples
+            .iter()
+            .map(|e| (e.text.as_str(), e.context.as_deref().unwrap(), e.label.as_str()))
+            .collect()
+    }
+
     fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
         let p = dir.join(name);
         std::fs::File::create(&p)
@@ -479,19 +487,8 @@ mod tests {
         );
         let spec: DataSpec = path.display().to_string().parse().unwrap();
         let d = read_dataset(&spec, Task::Reply).unwrap();
-        let got: Vec<(&str, &str, &str)> = d
-            .examples
-            .iter()
-            .map(|e| {
-                (
-                    e.text.as_str(),
-                    e.context.as_deref().unwrap(),
-                    e.label.as_str(),
-                )
-            })
-            .collect();
         assert_eq!(
-            got,
+            text_context_label(&d),
             vec![
                 ("first", "Headline", "disagree"),
                 ("second", "first", "agree"),
@@ -592,15 +589,10 @@ mod tests {
             ),
         );
         let d = read_dataset(&path.display().to_string().parse().unwrap(), Task::Stance).unwrap();
-        let got: Vec<(&str, &str, &str)> = d
-            .examples
-            .iter()
-            .map(|e| (e.text.as_str(), e.context.as_deref().unwrap(), e.label.as_str()))
-            .collect();
         // Every post is read against the source, whatever it replies to; `label`, not
         // `label_parent`, is the stance toward the source.
         assert_eq!(
-            got,
+            text_context_label(&d),
             vec![
                 ("first", "Headline\nLede", "against"),
                 ("second", "Headline\nLede", "favor"),

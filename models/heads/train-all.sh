@@ -36,15 +36,19 @@ for task in ${tasks[*]}; do
     # RumourEval: a claim), each post labelled for its stance toward the source. Without them
     # the head called 236 of DAST's 239 validation posts that take no side `favor` or `against`.
     # Classes are balanced within each file: the thread files are 80 % `none`.
+    VALID=($D/stance/cic/valid.jsonl#part=0-25 $D/stance/semeval2016/valid.jsonl
+           $D/stance/efra-macron/train.jsonl#part=85-100 $D/stance/rit-referendum/train.jsonl#part=85-100
+           $D/stance/xstance/valid.jsonl#lang=de,by=target_id,part=85-100
+           $D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85 $D/reply-stance/rumoureval2019/valid.jsonl)
     train --offline --task stance --out models/heads/stance --hidden 512 --dropout 0.5 --balance per-source \
       --train $D/stance/cic/train.jsonl#part=0-40 $D/stance/semeval2016/train.jsonl \
               $D/stance/efra-macron/train.jsonl#part=0-85 $D/stance/rit-referendum/train.jsonl#part=0-85 \
               $D/stance/xstance/valid.jsonl#lang=de,by=target_id,part=0-85 \
               $D/reply-stance/dast/all.jsonl#by=thread_id,part=0-70 $D/reply-stance/rumoureval2019/train.jsonl \
-      --valid $D/stance/cic/valid.jsonl#part=0-25 $D/stance/semeval2016/valid.jsonl \
-              $D/stance/efra-macron/train.jsonl#part=85-100 $D/stance/rit-referendum/train.jsonl#part=85-100 \
-              $D/stance/xstance/valid.jsonl#lang=de,by=target_id,part=85-100 \
-              $D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85 $D/reply-stance/rumoureval2019/valid.jsonl
+      --valid "${VALID[@]}"
+    # Class offsets on the log-probabilities, chosen on the same validation files (mean
+    # macro-F1 60.45 -> 61.55).
+    calibrate --offline --task stance --head models/heads/stance --out models/heads/stance --valid "${VALID[@]}"
     eval_head stance --data $D/stance/semeval2016/test.jsonl $D/stance/cic/test.jsonl \
       $D/stance/efra-macron/test.jsonl $D/stance/rit-referendum/test.jsonl \
       $D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100 $D/reply-stance/rumoureval2019/test.jsonl

@@ -23,55 +23,15 @@ const TARGET: &str = "Sollen Ausländer/-innen, die seit mindestens zehn Jahren 
 #[test]
 fn a_cross_encoder_reads_the_shared_pass_and_matches_its_training_path() {
     let tmp = tempfile::tempdir().unwrap();
-
-    // A one-layer cross-encoder on the default encoder: its top layer and a seeded classifier,
-    // with budgets small enough that long texts are cut.
     let opened = open(&ModelRef::Default, &ResolveOptions::new(true, false), &LoadOptions::default()).unwrap();
-    let encoder_id = ModelEncoder::new(&opened, Truncation::Head, BatchOptions::default()).unwrap().id();
-    let bert = opened.model.network().as_bert().unwrap();
-    let top = bert.num_layers() - 1;
-    let weights = bert.layer_weights(top).unwrap();
-    let layer = PARAM_NAMES
-        .iter()
-        .map(|n| weights.tensors.iter().find(|(k, _)| k == n).unwrap().1.clone())
-        .collect::<Vec<_>>();
-    let meta = TunedMeta {
-        format: FORMAT.into(),
-        task: "stance".into(),
-        labels: ["favor", "against", "none"].map(String::from).to_vec(),
-        encoder: encoder_id,
-        encoder_layers: bert.num_layers(),
-        bottom_layers: top,
-        top_layers: 1,
-        hidden: opened.model.config.hidden_size,
-        heads: weights.heads,
-        eps: weights.eps,
-        prefix: "query: ".into(),
-        context_tokens: 16,
-        comment_tokens: 24,
-        temperature: 1.3,
-        training: serde_json::Value::Null,
-    };
-    let mut rng = SeededRng::new(5);
-    let model = CrossEncoder::new(meta, &[layer], &mut || rng.normal()).unwrap();
+    let model = one_layer_model(&opened, "stance", &["favor", "against", "none"]);
+    let top = model.bottom_layers();
     let dir = tmp.path().join("cross-encoder");
     model.save(&dir, candle_core::DType::F32).unwrap();
 
     // Twelve comments of one thread, read against a long question (cut to the budget).
     let input = tmp.path().join("comments.jsonl");
-    let mut texts = Vec::new();
-    {
-        let file = std::fs::File::open(shared("data/bench/comments-2k.jsonl")).unwrap();
-        let mut w = std::fs::File::create(&input).unwrap();
-        for line in std::io::BufReader::new(file).lines().map(Result::unwrap) {
-            let row: serde_json::Value = serde_json::from_str(&line).unwrap();
-            if row["article_id"] == "tweeteval-stance-hillary" && texts.len() < 12 {
-                texts.push((row["comment_id"].as_str().unwrap().to_string(), row["text"].as_str().unwrap().to_string()));
-                writeln!(w, "{line}").unwrap();
-            }
-        }
-    }
-    assert_eq!(texts.len(), 12);
+    let texts = hillary_comments(&input);
     let run = |name: &str, stance_model: Option<&std::path::Path>| {
         let out = tmp.path().join(name);
         let mut cmd = stance();
@@ -113,6 +73,102 @@ fn a_cross_encoder_reads_the_shared_pass_and_matches_its_training_path() {
     for column in ["sentiment", "p_negative", "p_neutral", "p_positive", "n_tokens"] {
         assert_eq!(table.column(column).unwrap(), plain.column(column).unwrap(), "{column}");
     }
+}
+
+/// A one-layer cross-encoder of `task` on the default encoder: its top layer and a seeded
+/// classifier, with budgets small enough that long texts are cut.
+fn one_layer_model(opened: &stance_model::runtime::OpenModel, task: &str, labels: &[&str]) -> CrossEncoder {
+    let encoder_id = ModelEncoder::new(opened, Truncation::Head, BatchOptions::default()).unwrap().id();
+    let bert = opened.model.network().as_bert().unwrap();
+    let top = bert.num_layers() - 1;
+    let weights = bert.layer_weights(top).unwrap();
+    let layer = PARAM_NAMES
+        .iter()
+        .map(|n| weights.tensors.iter().find(|(k, _)| k == n).unwrap().1.clone())
+        .collect::<Vec<_>>();
+    let meta = TunedMeta {
+        format: FORMAT.into(),
+        task: task.into(),
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+        encoder: encoder_id,
+        encoder_layers: bert.num_layers(),
+        bottom_layers: top,
+        top_layers: 1,
+        hidden: opened.model.config.hidden_size,
+        heads: weights.heads,
+        eps: weights.eps,
+        prefix: "query: ".into(),
+        context_tokens: 16,
+        comment_tokens: 24,
+        temperature: 1.3,
+        decision: Default::default(),
+        training: serde_json::Value::Null,
+    };
+    let mut rng = SeededRng::new(5);
+    CrossEncoder::new(meta, &[layer], &mut || rng.normal()).unwrap()
+}
+
+/// Writes twelve comments of one bench thread to `input`; returns their (id, text).
+fn hillary_comments(input: &std::path::Path) -> Vec<(String, String)> {
+    let mut texts = Vec::new();
+    let file = std::fs::File::open(shared("data/bench/comments-2k.jsonl")).unwrap();
+    let mut w = std::fs::File::create(input).unwrap();
+    for line in std::io::BufReader::new(file).lines().map(Result::unwrap) {
+        let row: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if row["article_id"] == "tweeteval-stance-hillary" && texts.len() < 12 {
+            texts.push((row["comment_id"].as_str().unwrap().to_string(), row["text"].as_str().unwrap().to_string()));
+            writeln!(w, "{line}").unwrap();
+        }
+    }
+    assert_eq!(texts.len(), 12);
+    texts
+}
+
+/// A fine-tuned tone model reads the comment alone: every comment gets its probabilities (no
+/// context needed), equal to those of the training path, and its decision rule (a threshold
+/// per language, as `stance calibrate` stores it) decides the flag and is written to run.json.
+#[test]
+fn a_tuned_toxicity_model_scores_every_comment_and_decides_by_its_thresholds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opened = open(&ModelRef::Default, &ResolveOptions::new(true, false), &LoadOptions::default()).unwrap();
+    let mut model = one_layer_model(&opened, "toxicity", &["toxic", "non_toxic"]);
+    let input = tmp.path().join("comments.jsonl");
+    let texts = hillary_comments(&input);
+    let all: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+    let states = stance_tune::bottom_states(&opened.model, &all, model.bottom_layers(), 8192, &|_| {}).unwrap();
+    let rows: Vec<(&[f32], &[f32])> = states.iter().map(|s| (&[][..], &s[..])).collect();
+    let expected = model.predict(&rows, 8192).unwrap();
+    // The median p(toxic) as the threshold: about half the comments flagged, whatever the
+    // random classifier's leaning.
+    let mut p: Vec<f32> = expected.iter().map(|r| r[0]).collect();
+    p.sort_by(f32::total_cmp);
+    let threshold = f64::from(p[p.len() / 2]);
+    model.meta.decision.thresholds =
+        Some(stance_heads::Thresholds { flag: "toxic".into(), default: threshold, by_lang: Default::default() });
+    let dir = tmp.path().join("toxicity");
+    model.save(&dir, candle_core::DType::F32).unwrap();
+
+    let out = tmp.path().join("out");
+    stance()
+        .args(["classify", "--offline", "--compute", "f32", "--tasks", "toxicity", "--out"])
+        .arg(&out)
+        .arg("--head")
+        .arg(format!("toxicity={}", dir.display()))
+        .arg(&input)
+        .assert()
+        .success();
+    let table = read_parquet(&out.join("comments.parquet"));
+    let ids = strs(&table, "comment_id");
+    let got = f32s(&table, "p_toxic");
+    let flags = table.column("toxic").unwrap().bool().unwrap().clone();
+    for (row, id) in ids.iter().enumerate() {
+        let k = texts.iter().position(|(i, _)| Some(i) == id.as_ref()).unwrap();
+        let p = got[row].expect("every comment is scored");
+        assert!((p - expected[k][0]).abs() < 1e-4, "row {row}: {p} vs {}", expected[k][0]);
+        assert_eq!(flags.get(row), Some(f64::from(p) >= threshold), "row {row}");
+    }
+    let recorded = std::fs::read_to_string(out.join("run.json")).unwrap();
+    assert!(recorded.contains(&format!("{threshold}")), "{recorded}");
 }
 
 /// The shipped stance cross-encoder (`models/tuned/stance`) loads on the default encoder and

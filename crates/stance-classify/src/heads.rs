@@ -91,28 +91,18 @@ impl TaskModel {
         }
     }
 
-    /// The predicted class of one row's probabilities: a head's per-language thresholds or
+    /// The predicted class of one row's probabilities: the model's per-language thresholds or
     /// class offsets, else the most probable class.
     pub fn decide(&self, probs: &[f32], lang: Option<&str>) -> usize {
-        match self {
-            TaskModel::Head(h) => h.head.decide(probs, lang),
-            TaskModel::CrossEncoder(_) => stance_heads::metrics::argmax(probs),
-        }
+        self.decision().decide(self.labels(), probs, lang)
     }
 
-    /// Decision thresholds of a flag head, as `run.json` lists them.
-    pub fn thresholds(&self) -> Option<&stance_heads::Thresholds> {
+    /// The model's decision rule (thresholds of a flag model, or class offsets), as `run.json`
+    /// lists it.
+    pub fn decision(&self) -> &stance_heads::DecisionRule {
         match self {
-            TaskModel::Head(h) => h.head.meta.thresholds.as_ref(),
-            TaskModel::CrossEncoder(_) => None,
-        }
-    }
-
-    /// Class offsets of a multi-class head, as `run.json` lists them.
-    pub fn class_offsets(&self) -> Option<&stance_heads::ClassOffsets> {
-        match self {
-            TaskModel::Head(h) => h.head.meta.class_offsets.as_ref(),
-            TaskModel::CrossEncoder(_) => None,
+            TaskModel::Head(h) => &h.head.meta.decision,
+            TaskModel::CrossEncoder(c) => &c.model.meta.decision,
         }
     }
 

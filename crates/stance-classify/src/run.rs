@@ -335,8 +335,8 @@ fn run_info(
                 task: m.task().name().to_string(),
                 labels: m.labels().to_vec(),
                 source: Some(m.describe()),
-                thresholds: m.thresholds().into_iter().flat_map(threshold_entries).collect(),
-                class_offsets: m.class_offsets().map(|o| o.by_label.clone()).unwrap_or_default(),
+                thresholds: m.decision().thresholds.iter().flat_map(threshold_entries).collect(),
+                class_offsets: m.decision().class_offsets.as_ref().map(|o| o.by_label.clone()).unwrap_or_default(),
             })
             .chain(nli.map(|(_, multi_label)| HeadInfo {
                 task: "stance".into(),

@@ -101,13 +101,17 @@ pub fn score_chunk(
             }
             TaskModel::CrossEncoder(c) => {
                 let states = |i: usize| embeddings[i].states.as_deref().expect("the encoder pass kept states for cross-encoders");
+                let single = m.task().input() == TaskInput::Comment;
                 let mut rows = Vec::with_capacity(comments.len());
                 let mut pairs = Vec::with_capacity(comments.len());
                 for (row, (&v, u)) in own.iter().zip(context).enumerate() {
-                    if let Some(u) = *u {
-                        rows.push(row);
-                        pairs.push((states(u), states(v)));
-                    }
+                    let context: &[f32] = match *u {
+                        Some(u) => states(u),
+                        None if single => &[],
+                        None => continue,
+                    };
+                    rows.push(row);
+                    pairs.push((context, states(v)));
                 }
                 let raw = c.model.raw_logits(&pairs, CROSS_ENCODER_BATCH_TOKENS)?;
                 (rows, raw)

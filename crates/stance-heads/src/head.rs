@@ -4,8 +4,7 @@
 use crate::calibrate;
 use crate::data::{InputKind, Task};
 use crate::error::{HeadsError, Result};
-use crate::offsets::ClassOffsets;
-use crate::thresholds::Thresholds;
+use crate::decision::DecisionRule;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -37,12 +36,10 @@ pub struct HeadMeta {
     pub encoder: String,
     /// Divides the logits before the softmax (temperature scaling on validation data).
     pub temperature: f64,
-    /// A flag head's decision thresholds per language; argmax when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thresholds: Option<Thresholds>,
-    /// A multi-class head's offsets on the log-probabilities; argmax when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub class_offsets: Option<ClassOffsets>,
+    /// Thresholds per language (a flag head) or class offsets (a multi-class head), stored as
+    /// top-level `thresholds` / `class_offsets`; argmax when absent.
+    #[serde(flatten)]
+    pub decision: DecisionRule,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingRecord>,
 }
@@ -166,11 +163,7 @@ impl Head {
     /// The predicted class of one probability row of a comment in `lang`: by the head's
     /// thresholds or class offsets when it has them, else the first of the largest probabilities.
     pub fn decide(&self, probs: &[f32], lang: Option<&str>) -> usize {
-        match (&self.meta.thresholds, &self.meta.class_offsets) {
-            (Some(t), _) => t.decide(&self.meta.labels, probs, lang),
-            (None, Some(o)) => o.decide(&self.meta.labels, probs),
-            (None, None) => crate::metrics::argmax(probs),
-        }
+        self.meta.decision.decide(&self.meta.labels, probs, lang)
     }
 
     /// Writes `head.safetensors` and `head.json` into `dir` (created if needed). The same head

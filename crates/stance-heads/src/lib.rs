@@ -13,6 +13,7 @@
 //! - [`source`]: the default heads built into the library, or a folder; the encoder check;
 //! - [`thresholds`]: a flag head's decision thresholds per language, chosen on validation;
 //! - [`offsets`]: a multi-class head's class offsets on the log-probabilities, chosen on validation;
+//! - [`decision`]: the rule (argmax, thresholds or offsets) a head or fine-tuned model decides by;
 //! - [`metrics`] and [`evaluate`]: accuracy, macro-F1, per-class scores, confusion, ECE, per language;
 //! - [`cache`]: an on-disk embedding cache keyed by encoder id and text;
 //! - [`model_encoder`]: the project's encode stage (`stance-model`) as a [`TextEncoder`].
@@ -21,6 +22,7 @@ pub mod cache;
 pub mod calibrate;
 pub mod config;
 pub mod data;
+pub mod decision;
 pub mod encoder;
 pub mod error;
 pub mod evaluate;
@@ -36,6 +38,7 @@ pub mod train;
 
 pub use cache::{CachedEncoder, EmbeddingCache};
 pub use data::{DataSpec, Dataset, Example, InputKind, Task};
+pub use decision::DecisionRule;
 pub use encoder::TextEncoder;
 pub use error::{HeadsError, Result};
 pub use evaluate::{evaluate_decided, evaluate_examples, EvalOptions, Evaluation};

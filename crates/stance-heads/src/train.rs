@@ -8,6 +8,7 @@
 use crate::calibrate;
 pub use crate::config::{Balance, TrainConfig};
 use crate::data::{InputKind, Task};
+use crate::decision::DecisionRule;
 use crate::error::{HeadsError, Result};
 use crate::head::{forward, DataSummary, Head, HeadMeta, Mlp, TrainingRecord, HEAD_FORMAT};
 use crate::metrics;
@@ -317,8 +318,7 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
         hidden: cfg.hidden.clone(),
         encoder: req.encoder.clone(),
         temperature: round_sig(temperature),
-        thresholds: None,
-        class_offsets: None,
+        decision: DecisionRule::default(),
         training: Some(TrainingRecord {
             train: req.train_data,
             valid: req.valid_data,

@@ -1,12 +1,14 @@
 //! The cross-encoder: the encoder's top `k` layers (trainable copies), a learned segment
 //! embedding, segment-mean pooling and a linear classifier, over the concatenated bottom-layer
-//! states of a context (target or parent) and a comment.
+//! states of a context (target or parent) and a comment, or of the comment alone for a tone
+//! task (the context half of the pooled vector is then zero).
 
 use crate::error::{Result, TuneError};
 use crate::layer::{self, LayerParams, MASKED, PARAM_NAMES};
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use stance_heads::DecisionRule;
 use stance_model::batch::head_and_tail_rows;
 use std::path::Path;
 
@@ -24,7 +26,8 @@ pub fn is_cross_encoder(dir: &Path) -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TunedMeta {
     pub format: String,
-    /// `stance` or `reply`.
+    /// `stance`, `reply` (pairs), or `sentiment`, `irony`, `toxicity` (the comment alone, no
+    /// context).
     pub task: String,
     /// Output labels, in probability-column order.
     pub labels: Vec<String>,
@@ -43,12 +46,16 @@ pub struct TunedMeta {
     pub eps: f64,
     /// The text prefix of the bottom pass (e5: `query: `), prepended to both texts.
     pub prefix: String,
-    /// Most states kept of the context text (the first `n − 1` tokens plus the last, `</s>`).
+    /// Most states kept of the context text (the first `n − 1` tokens plus the last, `</s>`);
+    /// unused by a single-text task.
     pub context_tokens: usize,
     /// Most states kept of the comment text, likewise.
     pub comment_tokens: usize,
     /// Logits are divided by this before the softmax (fitted on validation data).
     pub temperature: f64,
+    /// Thresholds per language or class offsets (`stance calibrate`); argmax when absent.
+    #[serde(flatten)]
+    pub decision: DecisionRule,
     /// How the model was trained (data, options, scores, time); free-form.
     #[serde(default)]
     pub training: serde_json::Value,
@@ -85,8 +92,9 @@ impl PairBatch {
             .iter()
             .map(|(c, t)| (c.len() / hidden, t.len() / hidden))
             .collect();
-        if lens.iter().any(|&(a, b)| a == 0 || b == 0) {
-            return Err(TuneError::Invalid("a text with no states".into()));
+        // An empty context is a single-text task's: its half of the pooled vector stays zero.
+        if lens.iter().any(|&(_, b)| b == 0) {
+            return Err(TuneError::Invalid("a comment with no states".into()));
         }
         let seq = lens.iter().map(|(a, b)| a + b).max().unwrap_or(0);
         let n = pairs.len();
@@ -269,6 +277,13 @@ impl CrossEncoder {
         Ok(())
     }
 
+    /// Saves the model as it ships: f16 weights (half the size; its predictions move by at most
+    /// about 1e-2 in probability, see the tests). Loading reads them back as f32, so saving a
+    /// loaded model again this way loses nothing.
+    pub fn save_shipped(&self, dir: &Path) -> Result<()> {
+        self.save(dir, DType::F16)
+    }
+
     /// The parameters, by name.
     pub fn vars(&self) -> &BTreeMap<String, Var> {
         &self.vars
@@ -297,6 +312,12 @@ impl CrossEncoder {
 
     pub fn labels(&self) -> &[String] {
         &self.meta.labels
+    }
+
+    /// The predicted class of one probability row of a comment in `lang`, by the model's
+    /// decision rule.
+    pub fn decide(&self, probs: &[f32], lang: Option<&str>) -> usize {
+        self.meta.decision.decide(&self.meta.labels, probs, lang)
     }
 
     /// A parameter as a tensor: the variable itself when gradients must reach it, else a

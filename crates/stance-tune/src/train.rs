@@ -12,20 +12,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stance_heads::rng::SeededRng;
-use stance_heads::{Dataset, EvalOptions, Evaluation, Example, Task};
+use stance_heads::{DecisionRule, Dataset, EvalOptions, Evaluation, Example, Task};
 use stance_model::batch::head_and_tail_rows;
 use stance_model::runtime::TextModel;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The labels of a task's cross-encoder, in output order.
-pub fn task_labels(task: Task) -> Result<Vec<String>> {
-    let l: &[&str] = match task {
-        Task::Stance => &["favor", "against", "none"],
-        Task::Reply => &["agree", "disagree", "none"],
-        other => return Err(TuneError::Invalid(format!("the cross-encoder reads pairs: not for `{other}`"))),
-    };
-    Ok(l.iter().map(|s| s.to_string()).collect())
+/// The labels of a task's cross-encoder, in output order: the catalogue's (for a flag task
+/// the flag first, then `other`).
+pub fn task_labels(task: Task) -> Vec<String> {
+    task.model_labels().iter().map(|s| s.to_string()).collect()
 }
 
 /// Training options. The defaults are the shipped stance model's.
@@ -103,14 +99,23 @@ pub struct TuneRequest<'a> {
     pub finish: bool,
 }
 
-/// One training pair, its texts as keys of the state store.
+/// One training row, its texts as keys of the state store; no context for a single-text task.
 #[derive(Debug, Clone)]
 struct Item {
-    context: String,
+    context: Option<String>,
     text: String,
     label: usize,
     weight: f32,
     len: usize,
+}
+
+impl Item {
+    /// The row's (context, comment) states cut to the budgets; the context is empty without one.
+    fn states(&self, store: &StateStore, hidden: usize, cfg: &TuneConfig) -> (Vec<f32>, Vec<f32>) {
+        let cut = |text: &str, budget: usize| head_and_tail_rows(&store.get(text).expect("stored"), hidden, budget);
+        let context = self.context.as_deref().map_or_else(Vec::new, |c| cut(c, cfg.context_tokens));
+        (context, cut(&self.text, cfg.comment_tokens))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,13 +203,16 @@ pub fn predict_examples(
     let states: Vec<(Vec<f32>, Vec<f32>)> = examples
         .iter()
         .map(|e| {
-            let ctx = e.context.as_deref().unwrap_or("");
             let get = |t: &str| {
                 store
                     .get(t)
                     .ok_or_else(|| TuneError::Invalid(format!("no states for text `{}`", t.chars().take(40).collect::<String>())))
             };
-            Ok((get(ctx)?, get(&e.text)?))
+            let context = match &e.context {
+                Some(c) => get(c)?,
+                None => Vec::new(),
+            };
+            Ok((context, get(&e.text)?))
         })
         .collect::<Result<_>>()?;
     let refs: Vec<(&[f32], &[f32])> = states.iter().map(|(a, b)| (&a[..], &b[..])).collect();
@@ -340,7 +348,7 @@ const STANDARDISATION_ROWS: usize = 4096;
 /// resumes from the last checkpoint in `request.work`.
 pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
     let cfg = &req.config;
-    let labels = task_labels(req.task)?;
+    let labels = task_labels(req.task);
     let bert = req
         .model
         .network()
@@ -411,14 +419,13 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         let present = counts.iter().filter(|&&c| c > 0).count();
         for e in ex {
             let label = labels.iter().position(|l| *l == e.label).expect("checked");
-            let ctx = e.context.clone().unwrap_or_default();
-            let len = rows_of(&ctx, cfg.context_tokens) + rows_of(&e.text, cfg.comment_tokens);
+            let context_rows = e.context.as_deref().map_or(0, |c| rows_of(c, cfg.context_tokens));
             items.push(Item {
                 weight: ex.len() as f32 / (present * counts[label]) as f32,
-                context: ctx,
+                len: context_rows + rows_of(&e.text, cfg.comment_tokens),
+                context: e.context.clone(),
                 text: e.text.clone(),
                 label,
-                len,
             });
         }
     }
@@ -472,6 +479,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         context_tokens: cfg.context_tokens,
         comment_tokens: cfg.comment_tokens,
         temperature: 1.0,
+        decision: DecisionRule::default(),
         training: serde_json::Value::Null,
     };
     let mut init_rng = SeededRng::new(cfg.seed);
@@ -490,16 +498,8 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         let lens: Vec<usize> = chosen.iter().map(|&i| items[i].len).collect();
         let mut pooled = Vec::new();
         for group in stance_model::batch::plan(&lens, cfg.batch_tokens * 2) {
-            let states: Vec<(Vec<f32>, Vec<f32>)> = group
-                .iter()
-                .map(|&g| {
-                    let it = &items[chosen[g]];
-                    (
-                        head_and_tail_rows(&store.get(&it.context).expect("stored"), hidden, cfg.context_tokens),
-                        head_and_tail_rows(&store.get(&it.text).expect("stored"), hidden, cfg.comment_tokens),
-                    )
-                })
-                .collect();
+            let states: Vec<(Vec<f32>, Vec<f32>)> =
+                group.iter().map(|&g| items[chosen[g]].states(&store, hidden, cfg)).collect();
             let refs: Vec<(&[f32], &[f32])> = states.iter().map(|(a, b)| (&a[..], &b[..])).collect();
             pooled.push(model.pooled_tracked(&PairBatch::new(&refs, hidden, &Device::Cpu)?, false)?);
         }
@@ -597,18 +597,8 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         bar.reset_eta();
         for step in prog.step..steps_per_epoch {
             let group = &batches[order[step]];
-            let states: Vec<(Vec<f32>, Vec<f32>)> = group
-                .iter()
-                .map(|&i| {
-                    let it = &items[i];
-                    let c = store.get(&it.context).expect("stored");
-                    let t = store.get(&it.text).expect("stored");
-                    (
-                        head_and_tail_rows(&c, hidden, cfg.context_tokens),
-                        head_and_tail_rows(&t, hidden, cfg.comment_tokens),
-                    )
-                })
-                .collect();
+            let states: Vec<(Vec<f32>, Vec<f32>)> =
+                group.iter().map(|&i| items[i].states(&store, hidden, cfg)).collect();
             let refs: Vec<(&[f32], &[f32])> = states.iter().map(|(a, b)| (&a[..], &b[..])).collect();
             let batch = PairBatch::new(&refs, hidden, &Device::Cpu)?;
             let pooled = model.pooled(&batch)?;
@@ -718,7 +708,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         "train_seconds": seconds,
         "states_seconds_this_run": states_seconds,
     });
-    best.save(&req.out, DType::F16)?;
+    best.save_shipped(&req.out)?;
     say(format!(
         "saved {} (best epoch {best_epoch}, valid mean macro-F1 {:.2}, temperature {temperature:.2}, {:.0} s training)",
         req.out.display(),

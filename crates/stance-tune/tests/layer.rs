@@ -65,6 +65,7 @@ fn tiny_meta(h: usize, heads: usize, top: usize) -> TunedMeta {
         context_tokens: 4,
         comment_tokens: 6,
         temperature: 1.0,
+        decision: Default::default(),
         training: serde_json::Value::Null,
     }
 }
@@ -251,6 +252,43 @@ fn predictions_do_not_depend_on_the_batch_and_survive_save_and_load() {
             assert!((x - y).abs() < 2e-2);
         }
     }
+}
+
+#[test]
+fn a_single_text_model_reads_the_comment_alone_and_keeps_its_thresholds() {
+    let mut meta = tiny_meta(8, 2, 2);
+    meta.task = "toxicity".into();
+    meta.labels = vec!["toxic".into(), "non_toxic".into()];
+    let mut rng = SeededRng::new(21);
+    let layers: Vec<Vec<Tensor>> = (0..2).map(|_| random_layer(8, 16, &mut rng, DType::F32)).collect();
+    let mut model = CrossEncoder::new(meta, &layers, &mut || rng.normal()).unwrap();
+    let comments: Vec<Vec<f32>> = [3, 6, 1].iter().map(|&n| states(n, 8, &mut rng)).collect();
+    let rows: Vec<(&[f32], &[f32])> = comments.iter().map(|c| (&[][..], &c[..])).collect();
+    let batch = PairBatch::new(&rows, 8, &Device::Cpu).unwrap();
+    // No context: its half of the pooled vector is zero, the comment's is not.
+    let pooled = model.pooled(&batch).unwrap().to_vec2::<f32>().unwrap();
+    assert!(pooled.iter().all(|p| p[..8].iter().all(|&v| v == 0.0) && p[8..].iter().any(|&v| v != 0.0)));
+    let probs = model.predict(&rows, 1 << 20).unwrap();
+    let alone: Vec<Vec<f32>> = rows.iter().map(|r| model.predict(&[*r], 1).unwrap().remove(0)).collect();
+    for (a, b) in probs.iter().zip(&alone) {
+        assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5), "{a:?} vs {b:?}");
+    }
+    // A comment with no states at all is refused.
+    assert!(PairBatch::new(&[(&comments[0][..], &[][..])], 8, &Device::Cpu).is_err());
+
+    // A threshold above every row's p(toxic) turns every decision to `non_toxic`, and it is
+    // saved with the model.
+    let top = probs.iter().map(|p| p[0]).fold(0f32, f32::max) as f64;
+    model.meta.decision.thresholds = Some(stance_heads::Thresholds {
+        flag: "toxic".into(),
+        default: 0.0,
+        by_lang: [("fr".to_string(), top + 1e-3)].into_iter().collect(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path(), DType::F32).unwrap();
+    let loaded = CrossEncoder::load(dir.path()).unwrap();
+    assert_eq!(loaded.meta, model.meta);
+    assert!(probs.iter().all(|p| loaded.decide(p, Some("fr")) == 1 && loaded.decide(p, Some("de")) == 0));
 }
 
 #[test]

@@ -1,13 +1,20 @@
-//! `stance calibrate`: gives an existing head its decision rule, chosen on labelled validation
-//! files, without retraining it: a flag head (irony, toxicity) thresholds per language
-//! ([`Thresholds`]), a multi-class head (stance, reply, sentiment) offsets on its classes'
-//! log-probabilities ([`ClassOffsets`]). Only the validation texts go through the encoder.
+//! `stance calibrate`: gives an existing head or fine-tuned model its decision rule, chosen on
+//! labelled validation files, without retraining it: a flag model (irony, toxicity) thresholds
+//! per language ([`Thresholds`]), a multi-class model (stance, reply, sentiment) offsets on its
+//! classes' log-probabilities ([`ClassOffsets`]). Only the validation texts go through the
+//! encoder.
 
 use crate::cmd::encoder::{featurize, open_encoder, read_all, report_cache};
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Context, Result};
+use stance_classify::heads::TaskModel;
 use stance_core::LabelKind;
-use stance_heads::{ClassOffsets, HeadSource, Task, TextEncoder, Thresholds};
+use stance_heads::model_encoder::ModelEncoder;
+use stance_heads::source::check_encoder_id;
+use stance_heads::{ClassOffsets, DecisionRule, Example, HeadSource, Task, TextEncoder, Thresholds};
+use stance_model::batch::DEFAULT_BATCH_TOKENS;
+use stance_model::tokenize::Truncation;
+use stance_tune::train::{build_store, predict_examples};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,7 +25,8 @@ pub struct Args {
     /// The head's task: irony or toxicity get thresholds, stance, reply or sentiment class offsets.
     #[arg(long)]
     pub task: Task,
-    /// The head to calibrate: a folder, or `default` for the built-in head of the task.
+    /// The model to calibrate: a head or `stance tune` folder, or `default` for the built-in
+    /// head of the task.
     #[arg(long, default_value = "default")]
     pub head: String,
     /// Labelled validation files (selectors as for `stance train`).
@@ -28,7 +36,7 @@ pub struct Args {
     /// rows (e.g. 0.15: at least 85 % of non-toxic comments recognised). Flag tasks only.
     #[arg(long, value_name = "RATE")]
     pub max_false_positives: Option<f64>,
-    /// Folder to write the calibrated head into (weights unchanged, decision rule added).
+    /// Folder to write the calibrated model into (weights unchanged, decision rule added).
     #[arg(long)]
     pub out: PathBuf,
     /// Do not read or write the embedding cache.
@@ -42,31 +50,67 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     if !flag && args.max_false_positives.is_some() {
         bail!("--max-false-positives bounds a flag's thresholds: irony or toxicity, not {}", args.task);
     }
-    let mut loaded = HeadSource::parse(&args.head).load(args.task)?;
+    let mut model = TaskModel::load(args.task, &HeadSource::parse(&args.head))?;
     let sets = read_all(&args.valid, args.task, global)?;
     let opened = args.model.open(global)?;
-    let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;
-    loaded.check_encoder(&encoder.id())?;
-    let labels = loaded.head.labels().to_vec();
-    let (x, y, sources) = featurize(&sets, &labels, loaded.head.input_kind(), &encoder, "embed valid", global)?;
-    report_cache(&encoder, global);
-    let probs = loaded.head.predict(&x)?;
+    let labels = model.labels().to_vec();
+    let (probs, y, sources) = match &model {
+        TaskModel::Head(loaded) => {
+            let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;
+            loaded.check_encoder(&encoder.id())?;
+            let (x, y, sources) = featurize(&sets, &labels, loaded.head.input_kind(), &encoder, "embed valid", global)?;
+            report_cache(&encoder, global);
+            (loaded.head.predict(&x)?, y, sources)
+        }
+        TaskModel::CrossEncoder(c) => {
+            let encoder = ModelEncoder::new(&opened, Truncation::Head, args.model.batch())?;
+            if let Err(message) = check_encoder_id(&c.model.meta.encoder, &encoder.id()) {
+                bail!("{} {message}", c.describe());
+            }
+            let examples: Vec<&[Example]> = sets.iter().map(|d| &d.examples[..]).collect();
+            let meta = &c.model.meta;
+            let keep = meta.context_tokens.max(meta.comment_tokens);
+            let store = build_store(&opened.model, &examples, meta.bottom_layers, keep, None, &encoder.cache_id(), global.quiet)?;
+            let mut probs = Vec::new();
+            for d in &sets {
+                probs.extend(predict_examples(&c.model, &store, &d.examples, DEFAULT_BATCH_TOKENS)?);
+            }
+            let y = sets
+                .iter()
+                .flat_map(|d| &d.examples)
+                .map(|e| labels.iter().position(|l| *l == e.label).context("label outside the label set"))
+                .collect::<Result<Vec<_>>>()?;
+            let sources = sets.iter().enumerate().flat_map(|(i, d)| std::iter::repeat_n(i, d.examples.len())).collect();
+            (probs, y, sources)
+        }
+    };
+    let mut decision = DecisionRule::default();
     let chosen = if flag {
         let langs: Vec<Option<String>> = sets.iter().flat_map(|d| d.examples.iter().map(|e| e.lang.clone())).collect();
         let thresholds = Thresholds::fit(&labels, args.task.label_column(), &probs, &y, &langs, args.max_false_positives)
             .context("cannot choose thresholds: the validation rows lack one of the classes")?;
         let chosen = format!("thresholds {thresholds}");
-        loaded.head.meta.thresholds = Some(thresholds);
+        decision.thresholds = Some(thresholds);
         chosen
     } else {
         let offsets = ClassOffsets::fit(&labels, &probs, &y, &sources).context("cannot choose class offsets")?;
         let chosen = format!("class offsets {offsets}");
-        loaded.head.meta.class_offsets = Some(offsets);
+        decision.class_offsets = Some(offsets);
         chosen
     };
+    let cannot_write = || format!("cannot write the calibrated model into {}", args.out.display());
+    match &mut model {
+        TaskModel::Head(loaded) => {
+            loaded.head.meta.decision = decision;
+            loaded.head.save(&args.out).with_context(cannot_write)?;
+        }
+        TaskModel::CrossEncoder(c) => {
+            c.model.meta.decision = decision;
+            c.model.save_shipped(&args.out).with_context(cannot_write)?;
+        }
+    }
     if !global.quiet {
         eprintln!("stance calibrate: {chosen}; wrote {}", args.out.display());
     }
-    loaded.head.save(&args.out).with_context(|| format!("cannot write the head into {}", args.out.display()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -209,7 +209,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         if !global.quiet {
             eprintln!("stance train: thresholds {thresholds}");
         }
-        trained.head.meta.thresholds = Some(thresholds);
+        trained.head.meta.decision.thresholds = Some(thresholds);
     }
     trained.head.save(&args.out).with_context(|| format!("cannot write the head into {}", args.out.display()))?;
     if !global.quiet {

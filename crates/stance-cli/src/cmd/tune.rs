@@ -1,6 +1,6 @@
-//! `stance tune`: a fine-tuned late-interaction cross-encoder for stance or reply (the
-//! encoder's top layers trained over cached bottom states; see the `stance-tune` crate), and
-//! `stance eval` of such a model.
+//! `stance tune`: the encoder's top layers fine-tuned for one task over cached bottom states (a
+//! late-interaction cross-encoder for stance or reply, the comment alone for a tone task; see
+//! the `stance-tune` crate), and `stance eval` of such a model.
 
 use crate::cmd::eval;
 use crate::flags::{Global, ModelFlags};
@@ -19,7 +19,8 @@ use std::process::ExitCode;
 pub struct Args {
     #[command(flatten)]
     pub model: ModelFlags,
-    /// stance (target ↔ comment) or reply (parent ↔ reply).
+    /// stance (target ↔ comment), reply (parent ↔ reply), or a tone task on the comment alone
+    /// (sentiment, irony, toxicity).
     #[arg(long)]
     pub task: Task,
     /// Training files with selectors, as for `stance train`.
@@ -82,9 +83,6 @@ fn cap(n: usize) -> Option<usize> {
 
 pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     args.model.use_reference_arithmetic();
-    if !matches!(args.task, Task::Stance | Task::Reply) {
-        bail!("stance tune trains pair tasks only: stance or reply");
-    }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let opened = args.model.open(global)?;
     let encoder = ModelEncoder::new(&opened, Truncation::Head, args.model.batch())?;
@@ -161,7 +159,8 @@ pub fn eval(args: &eval::Args, sourced: &SourcedCrossEncoder, global: &Global) -
         let top = std::time::Instant::now();
         let probs = predict_examples(model, &store, &set.examples, DEFAULT_BATCH_TOKENS)?;
         let top_s = top.elapsed().as_secs_f64();
-        let evaluation = stance_heads::evaluate_examples(model.labels(), &set.examples, &probs, &options)?;
+        let decide = |p: &[f32], lang: Option<&str>| model.decide(p, lang);
+        let evaluation = stance_heads::evaluate_decided(model.labels(), &set.examples, &probs, &decide, &options)?;
         if args.json {
             out.push(serde_json::json!({"data": set.spec, "evaluation": evaluation,
                 "seconds": {"bottom_states": states_s, "top_layers": top_s}}));

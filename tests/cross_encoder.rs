@@ -101,6 +101,7 @@ fn one_layer_model(opened: &stance_model::runtime::OpenModel, task: &str, labels
         context_tokens: 16,
         comment_tokens: 24,
         temperature: 1.3,
+        reads_parent: false,
         decision: Default::default(),
         training: serde_json::Value::Null,
     };
@@ -169,6 +170,60 @@ fn a_tuned_toxicity_model_scores_every_comment_and_decides_by_its_thresholds() {
     }
     let recorded = std::fs::read_to_string(out.join("run.json")).unwrap();
     assert!(recorded.contains(&format!("{threshold}")), "{recorded}");
+}
+
+/// A tuned irony model that learnt from what texts answer reads a reply together with its
+/// parent comment, and a top-level comment alone.
+#[test]
+fn a_tuned_irony_model_reads_a_reply_with_its_parent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opened = open(&ModelRef::Default, &ResolveOptions::new(true, false), &LoadOptions::default()).unwrap();
+    let mut model = one_layer_model(&opened, "irony", &["ironic", "not_ironic"]);
+    model.meta.reads_parent = true;
+    let dir = tmp.path().join("irony");
+    model.save(&dir, candle_core::DType::F32).unwrap();
+    let comments = [
+        ("a", None, "The new tram line opens on time and under budget."),
+        ("b", Some("a"), "Oh sure, and I am the Queen of England."),
+        ("c", None, "Lovely weather for the parade today."),
+        ("d", Some("c"), "Oh sure, and I am the Queen of England."),
+    ];
+    let input = tmp.path().join("thread.jsonl");
+    let mut w = std::fs::File::create(&input).unwrap();
+    for (id, parent, text) in comments {
+        let row = serde_json::json!({"comment_id": id, "article_id": "t", "parent_id": parent, "text": text});
+        writeln!(w, "{row}").unwrap();
+    }
+    drop(w);
+    let out = tmp.path().join("out");
+    stance()
+        .args(["classify", "--offline", "--compute", "f32", "--tasks", "irony", "--out"])
+        .arg(&out)
+        .arg("--head")
+        .arg(format!("irony={}", dir.display()))
+        .arg(&input)
+        .assert()
+        .success();
+
+    let texts: Vec<&str> = comments.iter().map(|c| c.2).collect();
+    let states = stance_tune::bottom_states(&opened.model, &texts, model.bottom_layers(), 8192, &|_| {}).unwrap();
+    let rows: Vec<(&[f32], &[f32])> = vec![
+        (&[], &states[0]),
+        (&states[0], &states[1]),
+        (&[], &states[2]),
+        (&states[2], &states[3]),
+    ];
+    let expected = model.predict(&rows, 8192).unwrap();
+    let table = read_parquet(&out.join("comments.parquet"));
+    let ids = strs(&table, "comment_id");
+    let got = f32s(&table, "p_ironic");
+    for (k, (id, _, _)) in comments.iter().enumerate() {
+        let row = ids.iter().position(|i| i.as_deref() == Some(id)).unwrap();
+        let p = got[row].unwrap();
+        assert!((p - expected[k][0]).abs() < 1e-4, "{id}: {p} vs {}", expected[k][0]);
+    }
+    // The same reply under different parents reads differently.
+    assert!((expected[1][0] - expected[3][0]).abs() > 1e-6);
 }
 
 /// The shipped stance cross-encoder (`models/tuned/stance`) loads on the default encoder and

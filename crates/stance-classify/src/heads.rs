@@ -9,6 +9,7 @@
 use crate::error::{ClassifyError, Result};
 use stance_heads::model_encoder::file_sha256;
 use stance_heads::source::check_encoder_id;
+use stance_core::TaskInput;
 use stance_heads::{HeadSource, SourcedHead, Task};
 use stance_model::batch::KeepStates;
 use stance_tune::CrossEncoder;
@@ -57,6 +58,15 @@ impl TaskModel {
         match self {
             TaskModel::Head(h) => h.task(),
             TaskModel::CrossEncoder(c) => c.task,
+        }
+    }
+
+    /// What the model reads: its task's input, except that a tuned tone model which learnt
+    /// from what texts answer reads a reply's parent too (a comment without one goes alone).
+    pub fn reads(&self) -> TaskInput {
+        match self {
+            TaskModel::CrossEncoder(c) if c.model.meta.reads_parent => TaskInput::ParentAndComment,
+            _ => self.task().input(),
         }
     }
 

@@ -63,7 +63,7 @@ pub fn score_chunk(
     let own: Vec<usize> = comments.iter().map(|c| texts.add(c.text)).collect();
     let mut contexts: Vec<Vec<Option<usize>>> = Vec::with_capacity(heads.models.len());
     for m in &heads.models {
-        contexts.push(match m.task().input() {
+        contexts.push(match m.reads() {
             TaskInput::TargetAndComment => comments.iter().map(|c| c.target.map(|t| texts.add(t))).collect(),
             TaskInput::ParentAndComment => comments.iter().map(|c| c.parent.map(|t| texts.add(t))).collect(),
             TaskInput::Comment => vec![None; comments.len()],

@@ -47,7 +47,9 @@ impl InputKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
     pub text: String,
-    /// The target (stance) or parent text (reply); `None` for single-text tasks.
+    /// The target (stance) or parent text (reply); for irony, what the text answers when the
+    /// file says (a `context` field, as MultiPICo's parent post), which a fine-tuned irony model
+    /// reads and a head ignores; `None` otherwise.
     pub context: Option<String>,
     pub label: String,
     pub lang: Option<String>,
@@ -251,7 +253,9 @@ pub fn read_dataset(spec: &DataSpec, task: Task) -> Result<Dataset> {
                     continue;
                 }
             },
-            Task::Sentiment | Task::Irony | Task::Toxicity => None,
+            // Irony depends on what a reply answers: kept for the models that read it.
+            Task::Irony => field(map, "context").filter(|c| !c.trim().is_empty()),
+            Task::Sentiment | Task::Toxicity => None,
         };
         examples.push(Example {
             text,
@@ -567,6 +571,28 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("target"));
+    }
+
+    #[test]
+    fn irony_rows_keep_what_they_answer_and_other_tone_rows_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "i.jsonl",
+            "{\"text\":\"Great, another Monday.\",\"context\":\"I love Mondays\",\"label\":\"ironic\"}\n\
+             {\"text\":\"Nice day\",\"context\":\" \",\"label\":\"not_ironic\"}\n",
+        );
+        let spec: DataSpec = path.display().to_string().parse().unwrap();
+        let irony = read_dataset(&spec, Task::Irony).unwrap();
+        let contexts: Vec<Option<&str>> = irony.examples.iter().map(|e| e.context.as_deref()).collect();
+        assert_eq!(contexts, [Some("I love Mondays"), None]);
+        let sentiment = write(
+            dir.path(),
+            "s.jsonl",
+            "{\"text\":\"Nice day\",\"context\":\"Hi\",\"label\":\"positive\"}\n",
+        );
+        let spec: DataSpec = sentiment.display().to_string().parse().unwrap();
+        assert_eq!(read_dataset(&spec, Task::Sentiment).unwrap().examples[0].context, None);
     }
 
     #[test]

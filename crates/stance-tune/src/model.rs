@@ -53,6 +53,11 @@ pub struct TunedMeta {
     pub comment_tokens: usize,
     /// Logits are divided by this before the softmax (fitted on validation data).
     pub temperature: f64,
+    /// A single-text task's model that also learnt from what texts answer (irony: MultiPICo's
+    /// parent posts): `stance classify` gives it a reply's parent comment as the context, and
+    /// scores a comment without a parent alone.
+    #[serde(default)]
+    pub reads_parent: bool,
     /// Thresholds per language or class offsets (`stance calibrate`); argmax when absent.
     #[serde(flatten)]
     pub decision: DecisionRule,

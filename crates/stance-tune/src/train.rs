@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stance_heads::rng::SeededRng;
+use stance_heads::data::TaskInput;
 use stance_heads::{DecisionRule, Dataset, EvalOptions, Evaluation, Example, Task};
 use stance_model::batch::head_and_tail_rows;
 use stance_model::runtime::TextModel;
@@ -479,6 +480,8 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         context_tokens: cfg.context_tokens,
         comment_tokens: cfg.comment_tokens,
         temperature: 1.0,
+        reads_parent: req.task.input() == TaskInput::Comment
+            && train_sets.iter().any(|(_, ex)| ex.iter().any(|e| e.context.is_some())),
         decision: DecisionRule::default(),
         training: serde_json::Value::Null,
     };

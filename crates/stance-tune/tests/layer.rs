@@ -65,6 +65,7 @@ fn tiny_meta(h: usize, heads: usize, top: usize) -> TunedMeta {
         context_tokens: 4,
         comment_tokens: 6,
         temperature: 1.0,
+        reads_parent: false,
         decision: Default::default(),
         training: serde_json::Value::Null,
     }

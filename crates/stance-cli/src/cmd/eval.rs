@@ -139,7 +139,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
 }
 
 /// For a flag task (irony, toxicity): how many rows of the other class were flagged.
-fn print_false_positives(task: Task, report: &Report) {
+pub(crate) fn print_false_positives(task: Task, report: &Report) {
     let LabelKind::Flag { other, .. } = task.kind() else { return };
     let flag = task.label_column();
     let index = |label: &str| report.classes.iter().position(|c| c.label == label);

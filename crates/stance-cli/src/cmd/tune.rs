@@ -171,6 +171,7 @@ pub fn eval(args: &eval::Args, sourced: &SourcedCrossEncoder, global: &Global) -
             println!("({} rows with a gold label outside --labels left out)", evaluation.left_out);
         }
         print!("{}", evaluation.overall.to_text());
+        eval::print_false_positives(args.task, &evaluation.overall);
         let f1 = |r: &stance_heads::Report, l: &str| r.classes.iter().find(|c| c.label == l).map(|c| c.f1);
         if let (Some(a), Some(b)) = (f1(&evaluation.overall, "favor"), f1(&evaluation.overall, "against")) {
             println!("F1avg (favor, against): {:.2}", (a + b) * 50.0);
@@ -178,6 +179,7 @@ pub fn eval(args: &eval::Args, sourced: &SourcedCrossEncoder, global: &Global) -
         for (lang, report) in &evaluation.by_lang {
             println!("-- lang {lang}");
             print!("{}", report.to_text());
+            eval::print_false_positives(args.task, report);
         }
         println!(
             "time: bottom {} layers {:.1} s ({} distinct texts), top {} layers {:.1} s ({} pairs)",

@@ -109,6 +109,27 @@ fn one_layer_model(opened: &stance_model::runtime::OpenModel, task: &str, labels
     CrossEncoder::new(meta, &[layer], &mut || rng.normal()).unwrap()
 }
 
+/// Runs `stance classify --tasks TASK --head TASK=MODEL` (plus `extra`) on `input` into `out`;
+/// returns the comments table.
+fn classify_with(
+    task: &str,
+    model: &std::path::Path,
+    input: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> polars::prelude::DataFrame {
+    stance()
+        .args(["classify", "--offline", "--tasks", task, "--out"])
+        .arg(out)
+        .arg("--head")
+        .arg(format!("{task}={}", model.display()))
+        .args(extra)
+        .arg(input)
+        .assert()
+        .success();
+    read_parquet(&out.join("comments.parquet"))
+}
+
 /// Writes twelve comments of one bench thread to `input`; returns their (id, text).
 fn hillary_comments(input: &std::path::Path) -> Vec<(String, String)> {
     let mut texts = Vec::new();
@@ -150,15 +171,7 @@ fn a_tuned_toxicity_model_scores_every_comment_and_decides_by_its_thresholds() {
     model.save(&dir, candle_core::DType::F32).unwrap();
 
     let out = tmp.path().join("out");
-    stance()
-        .args(["classify", "--offline", "--compute", "f32", "--tasks", "toxicity", "--out"])
-        .arg(&out)
-        .arg("--head")
-        .arg(format!("toxicity={}", dir.display()))
-        .arg(&input)
-        .assert()
-        .success();
-    let table = read_parquet(&out.join("comments.parquet"));
+    let table = classify_with("toxicity", &dir, &input, &out, &["--compute", "f32"]);
     let ids = strs(&table, "comment_id");
     let got = f32s(&table, "p_toxic");
     let flags = table.column("toxic").unwrap().bool().unwrap().clone();
@@ -195,15 +208,7 @@ fn a_tuned_irony_model_reads_a_reply_with_its_parent() {
         writeln!(w, "{row}").unwrap();
     }
     drop(w);
-    let out = tmp.path().join("out");
-    stance()
-        .args(["classify", "--offline", "--compute", "f32", "--tasks", "irony", "--out"])
-        .arg(&out)
-        .arg("--head")
-        .arg(format!("irony={}", dir.display()))
-        .arg(&input)
-        .assert()
-        .success();
+    let table = classify_with("irony", &dir, &input, &tmp.path().join("out"), &["--compute", "f32"]);
 
     let texts: Vec<&str> = comments.iter().map(|c| c.2).collect();
     let states = stance_tune::bottom_states(&opened.model, &texts, model.bottom_layers(), 8192, &|_| {}).unwrap();
@@ -214,7 +219,6 @@ fn a_tuned_irony_model_reads_a_reply_with_its_parent() {
         (&states[2], &states[3]),
     ];
     let expected = model.predict(&rows, 8192).unwrap();
-    let table = read_parquet(&out.join("comments.parquet"));
     let ids = strs(&table, "comment_id");
     let got = f32s(&table, "p_ironic");
     for (k, (id, _, _)) in comments.iter().enumerate() {
@@ -244,17 +248,9 @@ fn the_shipped_stance_cross_encoder_reads_answers_against_their_question() {
     for (id, text, _) in answers {
         writeln!(w, "{}", serde_json::json!({"comment_id": id, "text": text})).unwrap();
     }
-    let out = tmp.path().join("out");
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tuned/stance");
-    stance()
-        .args(["classify", "--offline", "--tasks", "stance", "--target", "Faut-il interdire la chasse ?", "--out"])
-        .arg(&out)
-        .arg("--head")
-        .arg(format!("stance={}", model.display()))
-        .arg(&input)
-        .assert()
-        .success();
-    let table = read_parquet(&out.join("comments.parquet"));
+    let target = ["--target", "Faut-il interdire la chasse ?"];
+    let table = classify_with("stance", &model, &input, &tmp.path().join("out"), &target);
     let ids = strs(&table, "comment_id");
     let labels = strs(&table, "stance");
     for (id, _, want) in answers {

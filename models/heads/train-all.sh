@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=../shared/data
+source models/valid-sets.sh
 stance() { "${STANCE_BIN:-${CARGO_TARGET_DIR:-target}/release/stance}" "$@"; }
 tasks=("${@:-sentiment stance irony toxicity reply}")
 train() { # skipped with EVAL_ONLY=1
@@ -57,13 +58,10 @@ for task in ${tasks[*]}; do
     train --offline --task irony --out models/heads/irony \
       --train $D/irony/tweeteval-irony/train.jsonl $D/irony/isarcasmeval/train.jsonl#part=0-85 \
               $D/irony/multipico/valid.jsonl#part=0-70 \
-      --valid $D/irony/tweeteval-irony/valid.jsonl $D/irony/isarcasmeval/train.jsonl#part=85-100 \
-              $D/irony/multipico/valid.jsonl#part=70-85
+      --valid "${IRONY_VALID[@]}"
     # Thresholds per language with the best validation macro-F1 (weights unchanged): the argmax
     # flagged 44 % / 23 % / 21 % of the non-ironic validation rows of the three files.
-    calibrate --offline --task irony --head models/heads/irony --out models/heads/irony \
-      --valid $D/irony/tweeteval-irony/valid.jsonl $D/irony/isarcasmeval/train.jsonl#part=85-100 \
-              $D/irony/multipico/valid.jsonl#part=70-85
+    calibrate --offline --task irony --head models/heads/irony --out models/heads/irony --valid "${IRONY_VALID[@]}"
     eval_head irony --data $D/irony/tweeteval-irony/test.jsonl $D/irony/isarcasmeval/test.jsonl \
       $D/irony/multipico/valid.jsonl#part=85-100 ;;
   toxicity)
@@ -72,11 +70,7 @@ for task in ${tasks[*]}; do
     # toxicity. Then thresholds per language that flag at most 20 % of each language's non-toxic
     # validation rows (chosen on validation against the macro-F1-only thresholds and 15 % / 25 %
     # bounds: the French operating point the issue asks for, see the card).
-    VALID=($D/toxicity/tweeteval-offensive/valid.jsonl#part=0-40 $D/toxicity/tweeteval-hate/valid.jsonl#part=0-50
-           $D/toxicity/mlma/valid.jsonl#part=0-60 $D/toxicity/ftr-fr/valid.jsonl $D/toxicity/germeval2018-de/valid.jsonl#part=0-70
-           $D/toxicity/haspeede2020-it/valid.jsonl#part=0-60 $D/toxicity/hateval2019-es/valid.jsonl#part=0-70
-           $D/toxicity/hatebr-pt/valid.jsonl#part=0-60 $D/toxicity/toldbr-pt/valid.jsonl#part=0-20
-           $D/toxicity/hatecheck-multi/valid.jsonl#part=0-40)
+    VALID=("${TOXICITY_VALID[@]}")
     train --offline --task toxicity --out models/heads/toxicity --balance per-source \
       --train $D/toxicity/tweeteval-offensive/train.jsonl#part=0-15 $D/toxicity/tweeteval-hate/train.jsonl#part=0-18 \
               $D/toxicity/mlma/train.jsonl#part=0-20 $D/toxicity/ftr-fr/train.jsonl#part=0-70 $D/toxicity/germeval2018-de/train.jsonl#part=0-35 \

@@ -158,7 +158,7 @@ impl HeadSet {
         for model in &self.models {
             if let TaskModel::CrossEncoder(c) = model {
                 let meta = &c.model.meta;
-                let rows = meta.context_tokens.max(meta.comment_tokens);
+                let rows = meta.state_rows();
                 keep = match keep {
                     None => Some(KeepStates { layers: meta.bottom_layers, max_rows: rows }),
                     Some(k) if k.layers == meta.bottom_layers => Some(KeepStates { layers: k.layers, max_rows: k.max_rows.max(rows) }),

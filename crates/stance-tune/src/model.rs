@@ -66,6 +66,14 @@ pub struct TunedMeta {
     pub training: serde_json::Value,
 }
 
+impl TunedMeta {
+    /// Most bottom-layer states the model reads of any one text (the larger of its budgets):
+    /// what an encoder pass must keep for it.
+    pub fn state_rows(&self) -> usize {
+        self.context_tokens.max(self.comment_tokens)
+    }
+}
+
 /// Where to put a text's states in the pair: the segment embedding row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Segment {

@@ -4,16 +4,14 @@
 //! classes' log-probabilities ([`ClassOffsets`]). Only the validation texts go through the
 //! encoder.
 
-use crate::cmd::encoder::{featurize, open_encoder, read_all, report_cache};
+use crate::cmd::encoder::{featurize, gold_and_sources, open_encoder, read_all, report_cache};
+use crate::cmd::tune::state_encoder;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Context, Result};
 use stance_classify::heads::TaskModel;
 use stance_core::LabelKind;
-use stance_heads::model_encoder::ModelEncoder;
-use stance_heads::source::check_encoder_id;
 use stance_heads::{ClassOffsets, DecisionRule, Example, HeadSource, Task, TextEncoder, Thresholds};
 use stance_model::batch::DEFAULT_BATCH_TOKENS;
-use stance_model::tokenize::Truncation;
 use stance_tune::train::{build_store, predict_examples};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,24 +61,15 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
             (loaded.head.predict(&x)?, y, sources)
         }
         TaskModel::CrossEncoder(c) => {
-            let encoder = ModelEncoder::new(&opened, Truncation::Head, args.model.batch())?;
-            if let Err(message) = check_encoder_id(&c.model.meta.encoder, &encoder.id()) {
-                bail!("{} {message}", c.describe());
-            }
+            let encoder = state_encoder(c, &opened, &args.model)?;
             let examples: Vec<&[Example]> = sets.iter().map(|d| &d.examples[..]).collect();
-            let meta = &c.model.meta;
-            let keep = meta.context_tokens.max(meta.comment_tokens);
-            let store = build_store(&opened.model, &examples, meta.bottom_layers, keep, None, &encoder.cache_id(), global.quiet)?;
+            let (layers, keep) = (c.model.bottom_layers(), c.model.meta.state_rows());
+            let store = build_store(&opened.model, &examples, layers, keep, None, &encoder.cache_id(), global.quiet)?;
             let mut probs = Vec::new();
             for d in &sets {
                 probs.extend(predict_examples(&c.model, &store, &d.examples, DEFAULT_BATCH_TOKENS)?);
             }
-            let y = sets
-                .iter()
-                .flat_map(|d| &d.examples)
-                .map(|e| labels.iter().position(|l| *l == e.label).context("label outside the label set"))
-                .collect::<Result<Vec<_>>>()?;
-            let sources = sets.iter().enumerate().flat_map(|(i, d)| std::iter::repeat_n(i, d.examples.len())).collect();
+            let (y, sources) = gold_and_sources(&sets, &labels)?;
             (probs, y, sources)
         }
     };

@@ -69,10 +69,17 @@ pub fn featurize(
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
-    let y = examples
+    let (y, src) = gold_and_sources(sets, labels)?;
+    Ok((x, y, src))
+}
+
+/// The label index (in `labels`) and the data argument index of every example of `sets`.
+pub fn gold_and_sources(sets: &[Dataset], labels: &[String]) -> Result<(Vec<usize>, Vec<usize>)> {
+    let y = sets
         .iter()
+        .flat_map(|d| &d.examples)
         .map(|e| labels.iter().position(|l| *l == e.label).context("label outside the label set"))
         .collect::<Result<Vec<_>>>()?;
     let src = sets.iter().enumerate().flat_map(|(i, d)| std::iter::repeat_n(i, d.examples.len())).collect();
-    Ok((x, y, src))
+    Ok((y, src))
 }

@@ -2,6 +2,7 @@
 //! late-interaction cross-encoder for stance or reply, the comment alone for a tone task; see
 //! the `stance-tune` crate), and `stance eval` of such a model.
 
+use crate::cmd::encoder::read_all;
 use crate::cmd::eval;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Result};
@@ -12,6 +13,7 @@ use stance_tune::train::{build_store, predict_examples, TuneConfig, TuneRequest}
 use stance_classify::heads::SourcedCrossEncoder;
 use stance_heads::source::check_encoder_id;
 use stance_model::batch::DEFAULT_BATCH_TOKENS;
+use stance_model::runtime::OpenModel;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -127,23 +129,31 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The encoder whose bottom-layer states `sourced` reads, refused if it is not the one the
+/// model was trained on.
+pub fn state_encoder<'a>(
+    sourced: &SourcedCrossEncoder,
+    opened: &'a OpenModel,
+    flags: &ModelFlags,
+) -> Result<ModelEncoder<'a>> {
+    let encoder = ModelEncoder::new(opened, Truncation::Head, flags.batch())?;
+    if let Err(message) = check_encoder_id(&sourced.model.meta.encoder, &encoder.id()) {
+        bail!("{} {message}", sourced.describe());
+    }
+    Ok(encoder)
+}
+
 /// `stance eval` of a cross-encoder.
 pub fn eval(args: &eval::Args, sourced: &SourcedCrossEncoder, global: &Global) -> Result<ExitCode> {
     let model = &sourced.model;
     let name = sourced.describe();
-    let sets = stance_heads::data::read_datasets(&args.data, args.task)?;
+    let sets = read_all(&args.data, args.task, global)?;
     let opened = args.model.open(global)?;
-    let encoder = ModelEncoder::new(&opened, Truncation::Head, args.model.batch())?;
-    if let Err(message) = check_encoder_id(&model.meta.encoder, &encoder.id()) {
-        bail!("{name} {message}");
-    }
-    let keep = model.meta.context_tokens.max(model.meta.comment_tokens);
+    let encoder = state_encoder(sourced, &opened, &args.model)?;
+    let keep = model.meta.state_rows();
     let options = EvalOptions { only_labels: args.labels.clone(), by_lang: args.by == Some(eval::By::Lang) };
     let mut out = Vec::new();
     for set in &sets {
-        if set.examples.is_empty() {
-            bail!("{}: no rows", set.spec);
-        }
         let started = std::time::Instant::now();
         let key = encoder.cache_id();
         let store = build_store(

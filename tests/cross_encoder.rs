@@ -258,3 +258,44 @@ fn the_shipped_stance_cross_encoder_reads_answers_against_their_question() {
         assert_eq!(labels[row].as_deref(), Some(want), "{id}");
     }
 }
+
+/// A blend of the default stance head and a cross-encoder gives each comment the normalised
+/// weighted geometric mean of the two models' probabilities, as each alone gives them in the
+/// same pass, and run.json names the blend with its members.
+#[test]
+fn a_blend_combines_its_members_probabilities_by_weight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opened = open(&ModelRef::Default, &ResolveOptions::new(true, false), &LoadOptions::default()).unwrap();
+    let cross = tmp.path().join("cross-encoder");
+    one_layer_model(&opened, "stance", &["favor", "against", "none"]).save(&cross, candle_core::DType::F32).unwrap();
+    let blend = tmp.path().join("blend");
+    std::fs::create_dir_all(&blend).unwrap();
+    let meta = serde_json::json!({"format": "stance-blend/1", "task": "stance",
+        "members": [{"model": "default", "weight": 0.6}, {"model": "../cross-encoder", "weight": 0.4}]});
+    std::fs::write(blend.join("blend.json"), meta.to_string()).unwrap();
+
+    let input = tmp.path().join("comments.jsonl");
+    hillary_comments(&input);
+    let target = ["--target", TARGET, "--compute", "f32"];
+    let run = |name: &str, model: &std::path::Path| classify_with("stance", model, &input, &tmp.path().join(name), &target);
+    let both = run("out-blend", &blend);
+    let head = run("out-head", std::path::Path::new("default"));
+    let alone = run("out-cross", &cross);
+
+    let columns = ["p_favor", "p_against", "p_none"];
+    let probs = |t: &polars::prelude::DataFrame| -> Vec<Vec<f64>> {
+        let cols: Vec<Vec<Option<f32>>> = columns.iter().map(|c| f32s(t, c)).collect();
+        (0..t.height()).map(|r| cols.iter().map(|c| f64::from(c[r].unwrap())).collect()).collect()
+    };
+    let (got, a, b) = (probs(&both), probs(&head), probs(&alone));
+    assert_eq!(strs(&both, "comment_id"), strs(&head, "comment_id"));
+    for row in 0..got.len() {
+        let geo: Vec<f64> = (0..3).map(|c| a[row][c].powf(0.6) * b[row][c].powf(0.4)).collect();
+        let sum: f64 = geo.iter().sum();
+        for c in 0..3 {
+            assert!((got[row][c] - geo[c] / sum).abs() < 1e-5, "row {row} {}: {} vs {}", columns[c], got[row][c], geo[c] / sum);
+        }
+    }
+    let recorded = std::fs::read_to_string(tmp.path().join("out-blend/run.json")).unwrap();
+    assert!(recorded.contains("blend of 0.60 × default stance head"), "{recorded}");
+}

@@ -3,9 +3,11 @@
 //! A task is scored either by a head on the encoder's pooled vectors (`stance train`) or by a
 //! fine-tuned cross-encoder that reads the encoder's bottom-layer states of the target (or
 //! parent) and the comment together (`stance tune`). Both read the same encoder pass.
+//! A blend ([`crate::blend`]) scores a task with several such models and combines them.
 //! Labels and column names come from the task catalogue ([`stance_core::task`]), the one place
 //! that defines them, so the aggregate stage always finds what this stage writes.
 
+use crate::blend::{self, BlendMeta};
 use crate::error::{ClassifyError, Result};
 use stance_heads::model_encoder::file_sha256;
 use stance_heads::source::check_encoder_id;
@@ -29,19 +31,56 @@ impl SourcedCrossEncoder {
     }
 }
 
+/// Several models of one task whose probabilities are combined ([`crate::blend`]).
+pub struct SourcedBlend {
+    pub task: Task,
+    pub meta: BlendMeta,
+    /// The members, in the order of `blend.json`, none of them a blend.
+    pub members: Vec<TaskModel>,
+    /// The members' weights, summing to one.
+    pub weights: Vec<f64>,
+    /// The blend's classes: its first member's, in that order.
+    pub labels: Vec<String>,
+    pub source: HeadSource,
+    /// SHA-256 of `blend.json` followed by the members' digests.
+    pub sha256: String,
+}
+
+impl SourcedBlend {
+    /// Each member's probabilities in the blend's label order: `probs[i]` are member `i`'s
+    /// probabilities of one row, in its own label order.
+    pub fn scores(&self, probs: &[Vec<f32>]) -> Vec<f32> {
+        let aligned: Vec<Vec<f32>> = self
+            .members
+            .iter()
+            .zip(probs)
+            .map(|(m, p)| {
+                let own = m.labels();
+                self.labels.iter().map(|l| p[own.iter().position(|o| o == l).expect("labels checked at load")]).collect()
+            })
+            .collect();
+        let rows: Vec<&[f32]> = aligned.iter().map(Vec::as_slice).collect();
+        blend::blend_scores(&rows, &self.weights)
+    }
+}
+
 /// What scores one task.
 pub enum TaskModel {
     /// A head on the pooled sentence vectors.
     Head(SourcedHead),
     /// A fine-tuned cross-encoder over bottom-layer states of the pair.
     CrossEncoder(SourcedCrossEncoder),
+    /// Heads and cross-encoders combined.
+    Blend(SourcedBlend),
 }
 
 impl TaskModel {
-    /// Loads `task`'s model from `source`: a folder holding `cross_encoder.json` is a
-    /// cross-encoder, anything else (the built-in defaults included) a head.
+    /// Loads `task`'s model from `source`: a folder holding `blend.json` is a blend, one holding
+    /// `cross_encoder.json` a cross-encoder, anything else (the built-in defaults included) a
+    /// head.
     pub fn load(task: Task, source: &HeadSource) -> Result<Self> {
         let dir = match source {
+            HeadSource::Folder(dir) if blend::is_blend(dir) => return load_blend(task, dir),
             HeadSource::Folder(dir) if stance_tune::is_cross_encoder(dir) => dir,
             _ => return Ok(TaskModel::Head(source.load(task)?)),
         };
@@ -58,14 +97,17 @@ impl TaskModel {
         match self {
             TaskModel::Head(h) => h.task(),
             TaskModel::CrossEncoder(c) => c.task,
+            TaskModel::Blend(b) => b.task,
         }
     }
 
     /// What the model reads: its task's input, except that a tuned tone model which learnt
     /// from what texts answer reads a reply's parent too (a comment without one goes alone).
+    /// A blend's members all read the same.
     pub fn reads(&self) -> TaskInput {
         match self {
             TaskModel::CrossEncoder(c) if c.model.meta.reads_parent => TaskInput::ParentAndComment,
+            TaskModel::Blend(b) => b.members[0].reads(),
             _ => self.task().input(),
         }
     }
@@ -74,6 +116,7 @@ impl TaskModel {
         match self {
             TaskModel::Head(h) => h.head.labels(),
             TaskModel::CrossEncoder(c) => c.model.labels(),
+            TaskModel::Blend(b) => &b.labels,
         }
     }
 
@@ -82,22 +125,40 @@ impl TaskModel {
         match self {
             TaskModel::Head(h) => &h.sha256,
             TaskModel::CrossEncoder(c) => &c.sha256,
+            TaskModel::Blend(b) => &b.sha256,
         }
     }
 
-    /// How run records name it: `default stance head (sha256 …)` or `DIR (sha256 …)`.
+    /// How run records name it: `default stance head (sha256 …)` or `DIR (sha256 …)`; a blend
+    /// names its members with their weights.
     pub fn describe(&self) -> String {
         match self {
             TaskModel::Head(h) => h.describe(),
             TaskModel::CrossEncoder(c) => c.describe(),
+            TaskModel::Blend(b) => {
+                let members: Vec<String> =
+                    b.members.iter().zip(&b.weights).map(|(m, w)| format!("{w:.2} × {}", m.describe())).collect();
+                format!("{} (sha256 {}): blend of {}", b.source, &b.sha256[..16], members.join(" + "))
+            }
         }
     }
 
-    /// Divides the raw scores before the softmax (fitted on validation data).
+    /// Divides the raw scores before the softmax (fitted on validation data). A blend's scores
+    /// are already log-probabilities of calibrated members.
     pub fn temperature(&self) -> f64 {
         match self {
             TaskModel::Head(h) => h.head.meta.temperature,
             TaskModel::CrossEncoder(c) => c.model.meta.temperature,
+            TaskModel::Blend(_) => 1.0,
+        }
+    }
+
+    /// The cross-encoders this model runs (itself, or a blend's members).
+    pub fn cross_encoders(&self) -> Vec<&SourcedCrossEncoder> {
+        match self {
+            TaskModel::Head(_) => Vec::new(),
+            TaskModel::CrossEncoder(c) => vec![c],
+            TaskModel::Blend(b) => b.members.iter().flat_map(TaskModel::cross_encoders).collect(),
         }
     }
 
@@ -113,17 +174,67 @@ impl TaskModel {
         match self {
             TaskModel::Head(h) => &h.head.meta.decision,
             TaskModel::CrossEncoder(c) => &c.model.meta.decision,
+            TaskModel::Blend(b) => &b.meta.decision,
         }
     }
 
-    fn check_encoder(&self, encoder_id: &str) -> Result<()> {
+    pub fn check_encoder(&self, encoder_id: &str) -> Result<()> {
         match self {
             TaskModel::Head(h) => Ok(h.check_encoder(encoder_id)?),
             TaskModel::CrossEncoder(c) => {
                 check_encoder_id(&c.model.meta.encoder, encoder_id).map_err(|message| head_error(c.task, &c.source, message))
             }
+            TaskModel::Blend(b) => b.members.iter().try_for_each(|m| m.check_encoder(encoder_id)),
         }
     }
+}
+
+/// Loads the blend in `dir`: its members (the built-in head for `default`, else folders
+/// relative to `dir`), refusing a nested blend, members of another task, with other labels or
+/// that read other inputs, and weights that are not positive.
+fn load_blend(task: Task, dir: &std::path::Path) -> Result<TaskModel> {
+    let source = HeadSource::Folder(dir.to_path_buf());
+    let fail = |message: String| head_error(task, &source, message);
+    let path = dir.join(blend::META_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+    let meta: BlendMeta = serde_json::from_slice(&bytes).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    if meta.format != blend::FORMAT {
+        return Err(fail(format!("format `{}`, expected `{}`", meta.format, blend::FORMAT)));
+    }
+    if meta.task != task.name() {
+        return Err(fail(format!("is a {} blend, not a {task} one", meta.task)));
+    }
+    let weights = blend::normalised_weights(&meta.members).map_err(fail)?;
+    let mut members = Vec::with_capacity(meta.members.len());
+    let mut digest = bytes;
+    for member in &meta.members {
+        let member_source = match member.model.as_str() {
+            "default" => HeadSource::Default,
+            path => HeadSource::Folder(dir.join(path)),
+        };
+        let model = TaskModel::load(task, &member_source)?;
+        if matches!(model, TaskModel::Blend(_)) {
+            return Err(fail(format!("member `{}` is itself a blend", member.model)));
+        }
+        if let Some(first) = members.first().map(TaskModel::labels) {
+            let sorted = |l: &[String]| {
+                let mut l = l.to_vec();
+                l.sort_unstable();
+                l
+            };
+            if sorted(first) != sorted(model.labels()) {
+                return Err(fail(format!("member `{}` outputs {:?}, the first {first:?}", member.model, model.labels())));
+            }
+        }
+        digest.extend_from_slice(model.sha256().as_bytes());
+        members.push(model);
+    }
+    if let Some(m) = members.iter().find(|m| m.reads() != members[0].reads()) {
+        return Err(fail(format!("its members read different inputs ({} does not read as the first)", m.describe())));
+    }
+    let labels = members[0].labels().to_vec();
+    let sha256 = stance_heads::source::sha256_hex(&digest);
+    Ok(TaskModel::Blend(SourcedBlend { task, meta, members, weights, labels, source, sha256 }))
 }
 
 /// The task models that run, in the order given.
@@ -155,23 +266,21 @@ impl HeadSet {
     /// any): one layer for all of them, as many rows as the hungriest reads.
     pub fn keep_states(&self) -> Result<Option<KeepStates>> {
         let mut keep: Option<KeepStates> = None;
-        for model in &self.models {
-            if let TaskModel::CrossEncoder(c) = model {
-                let meta = &c.model.meta;
-                let rows = meta.state_rows();
-                keep = match keep {
-                    None => Some(KeepStates { layers: meta.bottom_layers, max_rows: rows }),
-                    Some(k) if k.layers == meta.bottom_layers => Some(KeepStates { layers: k.layers, max_rows: k.max_rows.max(rows) }),
-                    Some(k) => {
-                        return Err(ClassifyError::Invalid(format!(
-                            "the cross-encoders of one run must read the same encoder layer: {} reads layer {}, another layer {}",
-                            model.describe(),
-                            meta.bottom_layers,
-                            k.layers
-                        )))
-                    }
-                };
-            }
+        for c in self.models.iter().flat_map(TaskModel::cross_encoders) {
+            let meta = &c.model.meta;
+            let rows = meta.state_rows();
+            keep = match keep {
+                None => Some(KeepStates { layers: meta.bottom_layers, max_rows: rows }),
+                Some(k) if k.layers == meta.bottom_layers => Some(KeepStates { layers: k.layers, max_rows: k.max_rows.max(rows) }),
+                Some(k) => {
+                    return Err(ClassifyError::Invalid(format!(
+                        "the cross-encoders of one run must read the same encoder layer: {} reads layer {}, another layer {}",
+                        c.describe(),
+                        meta.bottom_layers,
+                        k.layers
+                    )))
+                }
+            };
         }
         Ok(keep)
     }
@@ -200,6 +309,42 @@ mod tests {
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn blend_dir(root: &std::path::Path, name: &str, task: &str, members: &[(&str, f64)]) -> std::path::PathBuf {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let members: Vec<_> = members.iter().map(|(m, w)| serde_json::json!({"model": m, "weight": w})).collect();
+        let meta = serde_json::json!({"format": blend::FORMAT, "task": task, "members": members});
+        std::fs::write(dir.join(blend::META_FILE), meta.to_string()).unwrap();
+        dir
+    }
+
+    fn load_error(task: Task, dir: &std::path::Path) -> String {
+        match TaskModel::load(task, &HeadSource::Folder(dir.to_path_buf())) {
+            Ok(_) => panic!("{} loaded", dir.display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_blend_loads_its_members_and_refuses_what_it_cannot_combine() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ok = blend_dir(tmp.path(), "ok", "stance", &[("default", 3.0), ("default", 1.0)]);
+        let TaskModel::Blend(b) = TaskModel::load(Task::Stance, &HeadSource::Folder(ok.clone())).unwrap() else {
+            panic!("not a blend")
+        };
+        assert_eq!(b.weights, vec![0.75, 0.25]);
+        assert_eq!(b.labels, b.members[0].labels());
+        assert!(TaskModel::Blend(b).describe().contains("0.75 × default stance head"));
+
+        let zero = blend_dir(tmp.path(), "zero", "stance", &[("default", 1.0), ("default", 0.0)]);
+        assert!(load_error(Task::Stance, &zero).contains("weights must be positive"));
+        let nested = blend_dir(tmp.path(), "nested", "stance", &[("default", 1.0), ("../ok", 1.0)]);
+        assert!(load_error(Task::Stance, &nested).contains("is itself a blend"));
+        assert!(load_error(Task::Reply, &ok).contains("is a stance blend, not a reply one"));
+        let missing = blend_dir(tmp.path(), "missing", "stance", &[("default", 1.0), ("nowhere", 1.0)]);
+        assert!(load_error(Task::Stance, &missing).contains("nowhere"));
     }
 
     #[test]

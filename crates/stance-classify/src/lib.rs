@@ -9,11 +9,13 @@
 //!
 //! - [`run`]: the whole job as one call, from a plain [`ClassifyRequest`];
 //! - [`heads`]: the heads of a run, checked against the columns they fill;
+//! - [`blend`]: one task scored by several models, their probabilities combined;
 //! - [`score`]: one chunk of comments → its prediction columns;
 //! - [`zero_shot`]: stance from an NLI model instead of the stance head;
 //! - [`checkpoint`]: chunks committed to a work directory, so a rerun resumes;
 //! - [`spill`]: the ingested comments on disk, read back a chunk at a time.
 
+pub mod blend;
 pub mod checkpoint;
 mod error;
 pub mod heads;

@@ -1,15 +1,18 @@
 //! Scoring one chunk of comments: every distinct text of the chunk (comments, their article
 //! targets, their parents) goes through the encoder once, then every task model reads that
-//! pass: heads its pooled vectors, cross-encoders its bottom-layer states of both texts.
+//! pass: heads its pooled vectors, cross-encoders its bottom-layer states of both texts, a blend
+//! its members' outputs.
 
 use crate::error::Result;
 use crate::heads::{HeadSet, TaskModel};
 use crate::zero_shot::ZeroShotStance;
 use polars::prelude::{Column, DataFrame};
 use stance_core::{LabelKind, Task, TaskInput};
+use stance_heads::calibrate::softmax;
 use stance_heads::features::pair_features;
 use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::InputKind;
+use stance_model::embed::Embedding;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -82,42 +85,8 @@ pub fn score_chunk(
         Column::new("truncated".into(), own.iter().map(|&i| embeddings[i].truncated).collect::<Vec<bool>>()),
     ];
     for (m, context) in heads.models.iter().zip(&contexts) {
-        // Rows the model can score (a pair model needs the row's context) and their raw scores.
-        let (rows, raw): (Vec<usize>, Vec<Vec<f32>>) = match m {
-            TaskModel::Head(h) => {
-                let mut rows = Vec::with_capacity(comments.len());
-                let mut features = Vec::with_capacity(comments.len());
-                for (row, (&v, u)) in own.iter().zip(context).enumerate() {
-                    let v = &embeddings[v].vector;
-                    match (h.head.input_kind(), u) {
-                        (InputKind::Single, _) => features.push(v.clone()),
-                        (InputKind::Pair, Some(u)) => features.push(pair_features(&embeddings[*u].vector, v)),
-                        (InputKind::Pair, None) => continue,
-                    }
-                    rows.push(row);
-                }
-                let raw = h.head.logits(&features)?;
-                (rows, raw)
-            }
-            TaskModel::CrossEncoder(c) => {
-                let states = |i: usize| embeddings[i].states.as_deref().expect("the encoder pass kept states for cross-encoders");
-                let single = m.task().input() == TaskInput::Comment;
-                let mut rows = Vec::with_capacity(comments.len());
-                let mut pairs = Vec::with_capacity(comments.len());
-                for (row, (&v, u)) in own.iter().zip(context).enumerate() {
-                    let context: &[f32] = match *u {
-                        Some(u) => states(u),
-                        None if single => &[],
-                        None => continue,
-                    };
-                    rows.push(row);
-                    pairs.push((context, states(v)));
-                }
-                let raw = c.model.raw_logits(&pairs, CROSS_ENCODER_BATCH_TOKENS)?;
-                (rows, raw)
-            }
-        };
-        let probs: Vec<Vec<f32>> = raw.iter().map(|z| stance_heads::calibrate::softmax(z, m.temperature())).collect();
+        let (rows, raw) = raw_scores(m, &own, context, &embeddings)?;
+        let probs: Vec<Vec<f32>> = raw.iter().map(|z| softmax(z, m.temperature())).collect();
         let mut scored: Vec<Option<usize>> = vec![None; comments.len()];
         for (k, &row) in rows.iter().enumerate() {
             scored[row] = Some(k);
@@ -149,6 +118,65 @@ pub fn score_chunk(
     let table = DataFrame::new(comments.len(), columns)?;
     times.heads += started.elapsed();
     Ok(table)
+}
+
+/// The rows `m` can score (a pair model needs the row's context: `context[row]` indexes
+/// `embeddings`, as `own[row]` does for the comment) and their raw scores, which the softmax
+/// at the model's temperature turns into probabilities.
+fn raw_scores(
+    m: &TaskModel,
+    own: &[usize],
+    context: &[Option<usize>],
+    embeddings: &[Embedding],
+) -> Result<(Vec<usize>, Vec<Vec<f32>>)> {
+    Ok(match m {
+        TaskModel::Head(h) => {
+            let mut rows = Vec::with_capacity(own.len());
+            let mut features = Vec::with_capacity(own.len());
+            for (row, (&v, u)) in own.iter().zip(context).enumerate() {
+                let v = &embeddings[v].vector;
+                match (h.head.input_kind(), u) {
+                    (InputKind::Single, _) => features.push(v.clone()),
+                    (InputKind::Pair, Some(u)) => features.push(pair_features(&embeddings[*u].vector, v)),
+                    (InputKind::Pair, None) => continue,
+                }
+                rows.push(row);
+            }
+            let raw = h.head.logits(&features)?;
+            (rows, raw)
+        }
+        TaskModel::CrossEncoder(c) => {
+            let states = |i: usize| embeddings[i].states.as_deref().expect("the encoder pass kept states for cross-encoders");
+            let single = m.task().input() == TaskInput::Comment;
+            let mut rows = Vec::with_capacity(own.len());
+            let mut pairs = Vec::with_capacity(own.len());
+            for (row, (&v, u)) in own.iter().zip(context).enumerate() {
+                let context: &[f32] = match *u {
+                    Some(u) => states(u),
+                    None if single => &[],
+                    None => continue,
+                };
+                rows.push(row);
+                pairs.push((context, states(v)));
+            }
+            let raw = c.model.raw_logits(&pairs, CROSS_ENCODER_BATCH_TOKENS)?;
+            (rows, raw)
+        }
+        // The members read the same inputs (checked at load), so they score the same rows.
+        TaskModel::Blend(b) => {
+            let mut rows = Vec::new();
+            let mut member_probs = Vec::with_capacity(b.members.len());
+            for member in &b.members {
+                let (member_rows, raw) = raw_scores(member, own, context, embeddings)?;
+                rows = member_rows;
+                member_probs.push(raw.iter().map(|z| softmax(z, member.temperature())).collect::<Vec<_>>());
+            }
+            let raw = (0..rows.len())
+                .map(|k| b.scores(&member_probs.iter().map(|p| p[k].clone()).collect::<Vec<_>>()))
+                .collect();
+            (rows, raw)
+        }
+    })
 }
 
 /// Where the time of the scoring went, summed over chunks (for `stance bench`).

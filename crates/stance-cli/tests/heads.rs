@@ -183,6 +183,40 @@ fn stance_pairs_and_label_restricted_scoring() {
     assert_eq!(overall["n"], 60);
     assert_eq!(overall["macro_over"], serde_json::json!(["favor", "against"]));
 
+    // A blend of the head with itself scores as the head does; calibrating it in place stores
+    // its class offsets in blend.json, and eval names it as a blend.
+    let blend = d.join("blend");
+    std::fs::create_dir_all(&blend).unwrap();
+    let members = serde_json::json!({"format": "stance-blend/1", "task": "stance",
+        "members": [{"model": "../h", "weight": 1.0}, {"model": "../h", "weight": 2.0}]});
+    std::fs::write(blend.join("blend.json"), members.to_string()).unwrap();
+    let eval_json = |model: &Path| -> Value {
+        let out = stance(&cache)
+            .args(["eval", "--task", "stance", "--json", "--argmax", "--head"])
+            .arg(model)
+            .arg("--data")
+            .arg(d.join("test.jsonl"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (alone, blended) = (eval_json(&d.join("h")), eval_json(&blend));
+    assert_eq!(alone["results"][0]["overall"]["confusion"], blended["results"][0]["overall"]["confusion"]);
+    assert!(blended["head"].as_str().unwrap().contains("blend of 0.33 × "), "{}", blended["head"]);
+    stance(&cache)
+        .args(["calibrate", "--task", "stance", "--head"])
+        .arg(&blend)
+        .arg("--valid")
+        .arg(d.join("test.jsonl"))
+        .arg("--out")
+        .arg(&blend)
+        .assert()
+        .success();
+    let meta: Value = serde_json::from_str(&std::fs::read_to_string(blend.join("blend.json")).unwrap()).unwrap();
+    assert!(meta["class_offsets"]["by_label"].is_object(), "{meta}");
+    assert_eq!(meta["members"][1]["model"], "../h");
+
     // A stance file without targets is an error naming the row.
     std::fs::write(d.join("bad.jsonl"), "{\"text\":\"x\",\"label\":\"favor\"}\n").unwrap();
     let out = stance(&cache)

@@ -10,7 +10,9 @@ use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Context, Result};
 use stance_classify::heads::TaskModel;
 use stance_core::LabelKind;
-use stance_heads::{ClassOffsets, DecisionRule, Example, HeadSource, Task, TextEncoder, Thresholds};
+use stance_heads::calibrate::softmax;
+use stance_heads::{ClassOffsets, Dataset, DecisionRule, Example, HeadSource, Task, TextEncoder, Thresholds};
+use stance_model::runtime::OpenModel;
 use stance_model::batch::DEFAULT_BATCH_TOKENS;
 use stance_tune::train::{build_store, predict_examples};
 use std::path::PathBuf;
@@ -52,27 +54,8 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     let sets = read_all(&args.valid, args.task, global)?;
     let opened = args.model.open(global)?;
     let labels = model.labels().to_vec();
-    let (probs, y, sources) = match &model {
-        TaskModel::Head(loaded) => {
-            let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;
-            loaded.check_encoder(&encoder.id())?;
-            let (x, y, sources) = featurize(&sets, &labels, loaded.head.input_kind(), &encoder, "embed valid", global)?;
-            report_cache(&encoder, global);
-            (loaded.head.predict(&x)?, y, sources)
-        }
-        TaskModel::CrossEncoder(c) => {
-            let encoder = state_encoder(c, &opened, &args.model)?;
-            let examples: Vec<&[Example]> = sets.iter().map(|d| &d.examples[..]).collect();
-            let (layers, keep) = (c.model.bottom_layers(), c.model.meta.state_rows());
-            let store = build_store(&opened.model, &examples, layers, keep, None, &encoder.cache_id(), global.quiet)?;
-            let mut probs = Vec::new();
-            for d in &sets {
-                probs.extend(predict_examples(&c.model, &store, &d.examples, DEFAULT_BATCH_TOKENS)?);
-            }
-            let (y, sources) = gold_and_sources(&sets, &labels)?;
-            (probs, y, sources)
-        }
-    };
+    let probs = model_probs(&model, &sets, &opened, &args.model, args.no_cache, global)?;
+    let (y, sources) = gold_and_sources(&sets, &labels)?;
     let mut decision = DecisionRule::default();
     let chosen = if flag {
         let langs: Vec<Option<String>> = sets.iter().flat_map(|d| d.examples.iter().map(|e| e.lang.clone())).collect();
@@ -97,9 +80,67 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
             c.model.meta.decision = decision;
             c.model.save_shipped(&args.out).with_context(cannot_write)?;
         }
+        // Its members are named relative to its folder, so a blend is calibrated in place.
+        TaskModel::Blend(b) => {
+            let HeadSource::Folder(dir) = &b.source else { bail!("only a blend folder can be calibrated") };
+            if std::fs::canonicalize(dir).ok() != std::fs::canonicalize(&args.out).ok() {
+                bail!("a blend is calibrated in place: give its own folder {} as --out", dir.display());
+            }
+            b.meta.decision = decision;
+            let path = args.out.join(stance_classify::blend::META_FILE);
+            let text = serde_json::to_string_pretty(&b.meta)? + "\n";
+            stance_io::atomic::write_file_atomic(&path, |w| {
+                std::io::Write::write_all(w, text.as_bytes()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            })
+            .with_context(cannot_write)?;
+        }
     }
     if !global.quiet {
         eprintln!("stance calibrate: {chosen}; wrote {}", args.out.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every row's probabilities under `model`, the rows of `sets` one after the other: a head
+/// reads the (cached) sentence vectors, a cross-encoder the bottom-layer states, a blend its
+/// members' probabilities.
+pub fn model_probs(
+    model: &TaskModel,
+    sets: &[Dataset],
+    opened: &OpenModel,
+    flags: &ModelFlags,
+    no_cache: bool,
+    global: &Global,
+) -> Result<Vec<Vec<f32>>> {
+    Ok(match model {
+        TaskModel::Head(loaded) => {
+            let encoder = open_encoder(opened, flags, no_cache, global)?;
+            loaded.check_encoder(&encoder.id())?;
+            let labels = model.labels();
+            let (x, _, _) = featurize(sets, labels, loaded.head.input_kind(), &encoder, "embed", global)?;
+            report_cache(&encoder, global);
+            loaded.head.predict(&x)?
+        }
+        TaskModel::CrossEncoder(c) => {
+            let encoder = state_encoder(c, opened, flags)?;
+            let examples: Vec<&[Example]> = sets.iter().map(|d| &d.examples[..]).collect();
+            let (layers, keep) = (c.model.bottom_layers(), c.model.meta.state_rows());
+            let store = build_store(&opened.model, &examples, layers, keep, None, &encoder.cache_id(), global.quiet)?;
+            let mut probs = Vec::new();
+            for d in sets {
+                probs.extend(predict_examples(&c.model, &store, &d.examples, DEFAULT_BATCH_TOKENS)?);
+            }
+            probs
+        }
+        TaskModel::Blend(b) => {
+            let members = b
+                .members
+                .iter()
+                .map(|m| model_probs(m, sets, opened, flags, no_cache, global))
+                .collect::<Result<Vec<_>>>()?;
+            (0..members[0].len())
+                .map(|row| softmax(&b.scores(&members.iter().map(|p| p[row].clone()).collect::<Vec<_>>()), 1.0))
+                .collect()
+        }
+    })
 }

@@ -1,6 +1,7 @@
-//! `stance eval`: scores a head on labelled files — accuracy, macro-F1, per-class
+//! `stance eval`: scores a head (or a cross-encoder, or a blend) on labelled files — accuracy, macro-F1, per-class
 //! precision/recall/F1, confusion matrix and expected calibration error, per language if asked.
 
+use crate::cmd::calibrate::model_probs;
 use crate::cmd::encoder::{open_encoder, read_all, report_cache};
 use crate::cmd::texts;
 use crate::flags::{Global, ModelFlags};
@@ -10,6 +11,8 @@ use stance_core::LabelKind;
 use stance_classify::heads::TaskModel;
 use stance_heads::metrics::argmax;
 use stance_heads::{features, DataSpec, EvalOptions, Evaluation, HeadSource, Report, Task, TextEncoder};
+use stance_heads::model_encoder::ModelEncoder;
+use stance_model::tokenize::Truncation;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -84,44 +87,60 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         None if args.model.model == "default" => HeadSource::Default,
         None => bail!("--model {} has no shipped heads: name the head to score with --head", args.model.model),
     };
-    let loaded = match TaskModel::load(args.task, &source)? {
+    let (kind, name, encoder_id, results) = match TaskModel::load(args.task, &source)? {
         TaskModel::CrossEncoder(c) => return crate::cmd::tune::eval(&args, &c, global),
-        TaskModel::Head(head) => head,
+        TaskModel::Head(loaded) => {
+            let sets = read_all(&args.data, args.task, global)?;
+            let opened = args.model.open(global)?;
+            let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;
+            loaded.check_encoder(&encoder.id())?;
+            let head = &loaded.head;
+            let options = eval_options(&args);
+            let mut results = Vec::new();
+            for set in &sets {
+                let bar = texts::progress(0, "embed", global.quiet);
+                let x = features::example_features(&set.examples, head.input_kind(), &encoder, &mut |done, total| {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                })?;
+                bar.finish_and_clear();
+                let probs = head.predict(&x)?;
+                let decide = |p: &[f32], lang: Option<&str>| if args.argmax { argmax(p) } else { head.decide(p, lang) };
+                let evaluation = stance_heads::evaluate_decided(head.labels(), &set.examples, &probs, &decide, &options)?;
+                results.push(DataResult { data: set.spec.clone(), evaluation });
+            }
+            report_cache(&encoder, global);
+            ("head", loaded.describe(), encoder.id(), results)
+        }
+        blend @ TaskModel::Blend(_) => {
+            let sets = read_all(&args.data, args.task, global)?;
+            let opened = args.model.open(global)?;
+            let encoder_id = ModelEncoder::new(&opened, Truncation::Head, args.model.batch())?.id();
+            blend.check_encoder(&encoder_id)?;
+            let options = eval_options(&args);
+            let mut results = Vec::new();
+            for set in &sets {
+                let probs = model_probs(&blend, std::slice::from_ref(set), &opened, &args.model, args.no_cache, global)?;
+                let decide = |p: &[f32], lang: Option<&str>| if args.argmax { argmax(p) } else { blend.decide(p, lang) };
+                let evaluation = stance_heads::evaluate_decided(blend.labels(), &set.examples, &probs, &decide, &options)?;
+                results.push(DataResult { data: set.spec.clone(), evaluation });
+            }
+            ("blend", blend.describe(), encoder_id, results)
+        }
     };
-    let sets = read_all(&args.data, args.task, global)?;
-    let opened = args.model.open(global)?;
-    let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;
-    loaded.check_encoder(&encoder.id())?;
-    let head = &loaded.head;
-
-    let options = EvalOptions { only_labels: args.labels.clone(), by_lang: args.by == Some(By::Lang) };
-    let mut results = Vec::new();
-    for set in &sets {
-        let bar = texts::progress(0, "embed", global.quiet);
-        let x = features::example_features(&set.examples, head.input_kind(), &encoder, &mut |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        })?;
-        bar.finish_and_clear();
-        let probs = head.predict(&x)?;
-        let decide = |p: &[f32], lang: Option<&str>| if args.argmax { argmax(p) } else { head.decide(p, lang) };
-        let evaluation = stance_heads::evaluate_decided(head.labels(), &set.examples, &probs, &decide, &options)?;
-        results.push(DataResult { data: set.spec.clone(), evaluation });
-    }
-    report_cache(&encoder, global);
 
     if args.json {
         let out = Output {
             task: args.task,
-            head: loaded.describe(),
-            encoder: encoder.id(),
+            head: name,
+            encoder: encoder_id,
             labels: args.labels.as_deref(),
             results,
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for r in &results {
-            println!("== {} — {} head {}", r.data, args.task, loaded.describe());
+            println!("== {} — {} {kind} {name}", r.data, args.task);
             if r.evaluation.left_out > 0 {
                 println!("({} rows with a gold label outside --labels left out)", r.evaluation.left_out);
             }
@@ -136,6 +155,10 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn eval_options(args: &Args) -> EvalOptions {
+    EvalOptions { only_labels: args.labels.clone(), by_lang: args.by == Some(By::Lang) }
 }
 
 /// For a flag task (irony, toxicity): how many rows of the other class were flagged.

@@ -189,15 +189,32 @@ impl TaskModel {
     }
 }
 
-/// Loads the blend in `dir`: its members (the built-in head for `default`, else folders
-/// relative to `dir`), refusing a nested blend, members of another task, with other labels or
-/// that read other inputs, and weights that are not positive.
+/// Loads the blend in `dir`: its members are the built-in head for `default`, else folders
+/// relative to `dir`.
 fn load_blend(task: Task, dir: &std::path::Path) -> Result<TaskModel> {
     let source = HeadSource::Folder(dir.to_path_buf());
-    let fail = |message: String| head_error(task, &source, message);
     let path = dir.join(blend::META_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-    let meta: BlendMeta = serde_json::from_slice(&bytes).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(&path)
+        .map_err(|e| head_error(task, &source, format!("cannot read {}: {e}", path.display())))?;
+    let resolve = |member: &str| match member {
+        "default" => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
+        path => TaskModel::load(task, &HeadSource::Folder(dir.join(path))),
+    };
+    blend_from(task, source, bytes, &resolve)
+}
+
+/// A blend of `task` from its `blend.json` bytes, each member loaded by `resolve`, refusing a
+/// nested blend, members of another task, with other labels or that read other inputs, and
+/// weights that are not positive.
+fn blend_from(
+    task: Task,
+    source: HeadSource,
+    bytes: Vec<u8>,
+    resolve: &dyn Fn(&str) -> Result<TaskModel>,
+) -> Result<TaskModel> {
+    let fail = |message: String| head_error(task, &source, message);
+    let meta: BlendMeta =
+        serde_json::from_slice(&bytes).map_err(|e| fail(format!("{}: {e}", blend::META_FILE)))?;
     if meta.format != blend::FORMAT {
         return Err(fail(format!("format `{}`, expected `{}`", meta.format, blend::FORMAT)));
     }
@@ -205,14 +222,10 @@ fn load_blend(task: Task, dir: &std::path::Path) -> Result<TaskModel> {
         return Err(fail(format!("is a {} blend, not a {task} one", meta.task)));
     }
     let weights = blend::normalised_weights(&meta.members).map_err(fail)?;
-    let mut members = Vec::with_capacity(meta.members.len());
+    let mut members: Vec<TaskModel> = Vec::with_capacity(meta.members.len());
     let mut digest = bytes;
     for member in &meta.members {
-        let member_source = match member.model.as_str() {
-            "default" => HeadSource::Default,
-            path => HeadSource::Folder(dir.join(path)),
-        };
-        let model = TaskModel::load(task, &member_source)?;
+        let model = resolve(&member.model)?;
         if matches!(model, TaskModel::Blend(_)) {
             return Err(fail(format!("member `{}` is itself a blend", member.model)));
         }

@@ -184,7 +184,8 @@ fn stance_pairs_and_label_restricted_scoring() {
     assert_eq!(overall["macro_over"], serde_json::json!(["favor", "against"]));
 
     // A blend of the head with itself scores as the head does; calibrating it in place stores
-    // its class offsets in blend.json, and eval names it as a blend.
+    // its class offsets in blend.json, and eval names it as a blend. Every weight scores the
+    // same here, so the weight search keeps the first of its grid.
     let blend = d.join("blend");
     std::fs::create_dir_all(&blend).unwrap();
     let members = serde_json::json!({"format": "stance-blend/1", "task": "stance",
@@ -205,7 +206,7 @@ fn stance_pairs_and_label_restricted_scoring() {
     assert_eq!(alone["results"][0]["overall"]["confusion"], blended["results"][0]["overall"]["confusion"]);
     assert!(blended["head"].as_str().unwrap().contains("blend of 0.33 × "), "{}", blended["head"]);
     stance(&cache)
-        .args(["calibrate", "--task", "stance", "--head"])
+        .args(["calibrate", "--task", "stance", "--blend-weights", "--head"])
         .arg(&blend)
         .arg("--valid")
         .arg(d.join("test.jsonl"))
@@ -216,6 +217,7 @@ fn stance_pairs_and_label_restricted_scoring() {
     let meta: Value = serde_json::from_str(&std::fs::read_to_string(blend.join("blend.json")).unwrap()).unwrap();
     assert!(meta["class_offsets"]["by_label"].is_object(), "{meta}");
     assert_eq!(meta["members"][1]["model"], "../h");
+    assert_eq!((meta["members"][0]["weight"].as_f64(), meta["members"][1]["weight"].as_f64()), (Some(0.1), Some(0.9)));
 
     // A stance file without targets is an error naming the row.
     std::fs::write(d.join("bad.jsonl"), "{\"text\":\"x\",\"label\":\"favor\"}\n").unwrap();

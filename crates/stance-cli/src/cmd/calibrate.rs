@@ -1,14 +1,16 @@
 //! `stance calibrate`: gives an existing head or fine-tuned model its decision rule, chosen on
 //! labelled validation files, without retraining it: a flag model (irony, toxicity) thresholds
 //! per language ([`Thresholds`]), a multi-class model (stance, reply, sentiment) offsets on its
-//! classes' log-probabilities ([`ClassOffsets`]). Only the validation texts go through the
-//! encoder.
+//! classes' log-probabilities ([`ClassOffsets`]). A blend is calibrated in place, and with
+//! `--blend-weights` its members' weights are chosen too. Only the validation texts go through
+//! the encoder.
 
 use crate::cmd::encoder::{featurize, gold_and_sources, open_encoder, read_all, report_cache};
 use crate::cmd::tune::state_encoder;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Context, Result};
-use stance_classify::heads::TaskModel;
+use stance_classify::heads::{SourcedBlend, TaskModel};
+use stance_heads::metrics::macro_f1_by_source;
 use stance_core::LabelKind;
 use stance_heads::calibrate::softmax;
 use stance_heads::{ClassOffsets, Dataset, DecisionRule, Example, HeadSource, Task, TextEncoder, Thresholds};
@@ -42,6 +44,11 @@ pub struct Args {
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// A blend of multi-class models only: also choose its members' weights, on a grid of
+    /// tenths, for the best mean macro-F1 over the validation files (each candidate with its
+    /// own class offsets).
+    #[arg(long)]
+    pub blend_weights: bool,
 }
 
 pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
@@ -54,8 +61,30 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     let sets = read_all(&args.valid, args.task, global)?;
     let opened = args.model.open(global)?;
     let labels = model.labels().to_vec();
-    let probs = model_probs(&model, &sets, &opened, &args.model, args.no_cache, global)?;
     let (y, sources) = gold_and_sources(&sets, &labels)?;
+    let probs = match &mut model {
+        TaskModel::Blend(b) if args.blend_weights => {
+            if flag {
+                bail!("--blend-weights chooses the weights of a multi-class blend (stance, reply, sentiment)");
+            }
+            let members = b
+                .members
+                .iter()
+                .map(|m| model_probs(m, &sets, &opened, &args.model, args.no_cache, global))
+                .collect::<Result<Vec<_>>>()?;
+            let (weights, score) = choose_weights(b, &members, &y, &sources)?;
+            if !global.quiet {
+                eprintln!("stance calibrate: weights {weights:?}: mean validation macro-F1 {:.2}", 100.0 * score);
+            }
+            for (member, w) in b.meta.members.iter_mut().zip(&weights) {
+                member.weight = *w;
+            }
+            b.weights = weights;
+            blended_probs(b, &members)
+        }
+        _ if args.blend_weights => bail!("--blend-weights needs a blend (a folder with blend.json)"),
+        _ => model_probs(&model, &sets, &opened, &args.model, args.no_cache, global)?,
+    };
     let mut decision = DecisionRule::default();
     let chosen = if flag {
         let langs: Vec<Option<String>> = sets.iter().flat_map(|d| d.examples.iter().map(|e| e.lang.clone())).collect();
@@ -138,9 +167,67 @@ pub fn model_probs(
                 .iter()
                 .map(|m| model_probs(m, sets, opened, flags, no_cache, global))
                 .collect::<Result<Vec<_>>>()?;
-            (0..members[0].len())
-                .map(|row| softmax(&b.scores(&members.iter().map(|p| p[row].clone()).collect::<Vec<_>>()), 1.0))
-                .collect()
+            blended_probs(b, &members)
         }
     })
+}
+
+/// The blend's probabilities of every row, from each member's (`members[i][row]`).
+fn blended_probs(b: &SourcedBlend, members: &[Vec<Vec<f32>>]) -> Vec<Vec<f32>> {
+    (0..members[0].len())
+        .map(|row| softmax(&b.scores(&members.iter().map(|p| p[row].clone()).collect::<Vec<_>>()), 1.0))
+        .collect()
+}
+
+/// The members' weights, among all splits of ten tenths with every member at least one, whose
+/// blend (with class offsets fitted to it) has the best mean macro-F1 over the validation
+/// files; the first best in grid order wins a tie. Returns the weights and that score.
+fn choose_weights(
+    b: &mut SourcedBlend,
+    members: &[Vec<Vec<f32>>],
+    gold: &[usize],
+    sources: &[usize],
+) -> Result<(Vec<f64>, f64)> {
+    let mut best: Option<(Vec<f64>, f64)> = None;
+    for tenths in splits(10, members.len()) {
+        b.weights = tenths.iter().map(|&t| t as f64 / 10.0).collect();
+        let probs = blended_probs(b, members);
+        let offsets = ClassOffsets::fit(&b.labels, &probs, gold, sources).context("cannot choose class offsets")?;
+        let predicted: Vec<usize> = probs.iter().map(|p| offsets.decide(&b.labels, p)).collect();
+        let by_source = macro_f1_by_source(gold, &probs, &predicted, sources, &b.labels)?;
+        let score = by_source.iter().sum::<f64>() / by_source.len().max(1) as f64;
+        if best.as_ref().is_none_or(|(_, s)| score > *s) {
+            best = Some((b.weights.clone(), score));
+        }
+    }
+    best.context("a blend has at least two members")
+}
+
+/// Every way to write `total` as an ordered sum of `parts` positive integers.
+fn splits(total: usize, parts: usize) -> Vec<Vec<usize>> {
+    if parts == 1 {
+        return vec![vec![total]];
+    }
+    (1..=total.saturating_sub(parts - 1))
+        .flat_map(|first| {
+            splits(total - first, parts - 1).into_iter().map(move |mut rest| {
+                rest.insert(0, first);
+                rest
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::splits;
+
+    #[test]
+    fn weight_grids_cover_every_positive_split() {
+        assert_eq!(splits(10, 2).len(), 9);
+        assert_eq!(splits(10, 2)[0], vec![1, 9]);
+        assert_eq!(splits(10, 3).len(), 36);
+        assert!(splits(10, 3).iter().all(|s| s.iter().sum::<usize>() == 10 && s.iter().all(|&t| t > 0)));
+        assert_eq!(splits(10, 1), vec![vec![10]]);
+    }
 }

@@ -361,6 +361,17 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_stance_blend_reads_the_head_and_the_cross_encoder() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/blends/stance");
+        let TaskModel::Blend(b) = TaskModel::load(Task::Stance, &HeadSource::Folder(dir)).unwrap() else {
+            panic!("not a blend")
+        };
+        assert!(matches!(b.members[..], [TaskModel::Head(_), TaskModel::CrossEncoder(_)]));
+        assert!((b.weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(b.meta.decision.class_offsets.is_some());
+    }
+
+    #[test]
     fn label_sets_are_checked_per_task() {
         assert!(check_labels(Task::Stance, &strings(&["against", "favor", "none"])).is_ok());
         assert!(check_labels(Task::Stance, &strings(&["against", "favor"])).is_err());

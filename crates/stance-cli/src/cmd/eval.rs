@@ -1,5 +1,6 @@
-//! `stance eval`: scores a head (or a cross-encoder, or a blend) on labelled files — accuracy, macro-F1, per-class
-//! precision/recall/F1, confusion matrix and expected calibration error, per language if asked.
+//! `stance eval`: scores a head (or a cross-encoder, or a blend) on labelled files — accuracy,
+//! macro-F1, per-class precision/recall/F1, confusion matrix and expected calibration error, per
+//! language if asked.
 
 use crate::cmd::calibrate::model_probs;
 use crate::cmd::encoder::{open_encoder, read_all, report_cache};

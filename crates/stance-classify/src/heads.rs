@@ -47,8 +47,9 @@ pub struct SourcedBlend {
 }
 
 impl SourcedBlend {
-    /// Each member's probabilities in the blend's label order: `probs[i]` are member `i`'s
-    /// probabilities of one row, in its own label order.
+    /// The blend's scores of one row (`Σ wᵢ · ln pᵢ` per class, in the blend's label order; the
+    /// softmax makes them probabilities) from its members' probabilities: `probs[i]` are member
+    /// `i`'s, in its own label order.
     pub fn scores(&self, probs: &[Vec<f32>]) -> Vec<f32> {
         let aligned: Vec<Vec<f32>> = self
             .members

@@ -5,7 +5,7 @@
 //! `--blend-weights` its members' weights are chosen too. Only the validation texts go through
 //! the encoder.
 
-use crate::cmd::encoder::{featurize, gold_and_sources, open_encoder, read_all, report_cache};
+use crate::cmd::encoder::{example_features, gold_and_sources, open_encoder, read_all, report_cache};
 use crate::cmd::tune::state_encoder;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Context, Result};
@@ -145,8 +145,7 @@ pub fn model_probs(
         TaskModel::Head(loaded) => {
             let encoder = open_encoder(opened, flags, no_cache, global)?;
             loaded.check_encoder(&encoder.id())?;
-            let labels = model.labels();
-            let (x, _, _) = featurize(sets, labels, loaded.head.input_kind(), &encoder, "embed", global)?;
+            let x = example_features(sets, loaded.head.input_kind(), &encoder, "embed", global)?;
             report_cache(&encoder, global);
             loaded.head.predict(&x)?
         }

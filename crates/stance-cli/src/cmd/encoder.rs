@@ -62,6 +62,19 @@ pub fn featurize(
     what: &str,
     global: &Global,
 ) -> Result<(Vec<Vec<f32>>, Vec<usize>, Vec<usize>)> {
+    let x = example_features(sets, kind, encoder, what, global)?;
+    let (y, src) = gold_and_sources(sets, labels)?;
+    Ok((x, y, src))
+}
+
+/// The head features of every example of `sets`, with a progress bar named `what`.
+pub fn example_features(
+    sets: &[Dataset],
+    kind: stance_heads::InputKind,
+    encoder: &dyn TextEncoder,
+    what: &str,
+    global: &Global,
+) -> Result<Vec<Vec<f32>>> {
     let examples: Vec<stance_heads::Example> = sets.iter().flat_map(|d| d.examples.iter().cloned()).collect();
     let bar = texts::progress(0, what, global.quiet);
     let x = features::example_features(&examples, kind, encoder, &mut |done, total| {
@@ -69,8 +82,7 @@ pub fn featurize(
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
-    let (y, src) = gold_and_sources(sets, labels)?;
-    Ok((x, y, src))
+    Ok(x)
 }
 
 /// The label index (in `labels`) and the data argument index of every example of `sets`.

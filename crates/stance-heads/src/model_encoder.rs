@@ -29,19 +29,8 @@ impl<'a> ModelEncoder<'a> {
     pub fn new(opened: &'a OpenModel, truncation: Truncation, batch: BatchOptions) -> Result<Self> {
         let files = &opened.resolved.files;
         let model = &opened.model;
-        let config = &model.config;
         let mode = EmbedMode::Query;
-        let id = format!(
-            "tokenizer={};{}:{}x{}x{};prefix={:?};pool={};normalize={}",
-            file_digest(&files.tokenizer)?,
-            config.model_type,
-            config.num_hidden_layers,
-            config.hidden_size,
-            config.vocab_size,
-            model.prefix(mode),
-            model.settings.pooling.name(),
-            model.settings.normalize
-        );
+        let id = Self::encoder_id(opened)?;
         // The precision belongs to the cache id (vectors differ), never to `id` (heads read
         // the vectors of every precision). f32 keeps the id it always had.
         let compute = match opened.info.compute {
@@ -64,6 +53,24 @@ impl<'a> ModelEncoder<'a> {
             id,
             cache_id,
         })
+    }
+
+    /// The encoder id alone (see [`ModelEncoder::new`]): it hashes the tokenizer, not the
+    /// weights, so it costs little where no text is encoded.
+    pub fn encoder_id(opened: &OpenModel) -> Result<String> {
+        let model = &opened.model;
+        let config = &model.config;
+        Ok(format!(
+            "tokenizer={};{}:{}x{}x{};prefix={:?};pool={};normalize={}",
+            file_digest(&opened.resolved.files.tokenizer)?,
+            config.model_type,
+            config.num_hidden_layers,
+            config.hidden_size,
+            config.vocab_size,
+            model.prefix(EmbedMode::Query),
+            model.settings.pooling.name(),
+            model.settings.normalize
+        ))
     }
 }
 

@@ -3,17 +3,15 @@
 //! language if asked.
 
 use crate::cmd::calibrate::model_probs;
-use crate::cmd::encoder::{open_encoder, read_all, report_cache};
-use crate::cmd::texts;
+use crate::cmd::encoder::read_all;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Result};
 use serde::Serialize;
 use stance_core::LabelKind;
 use stance_classify::heads::TaskModel;
 use stance_heads::metrics::argmax;
-use stance_heads::{features, DataSpec, EvalOptions, Evaluation, HeadSource, Report, Task, TextEncoder};
+use stance_heads::{DataSpec, EvalOptions, Evaluation, HeadSource, Report, Task};
 use stance_heads::model_encoder::ModelEncoder;
-use stance_model::tokenize::Truncation;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -90,43 +88,26 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     };
     let (kind, name, encoder_id, results) = match TaskModel::load(args.task, &source)? {
         TaskModel::CrossEncoder(c) => return crate::cmd::tune::eval(&args, &c, global),
-        TaskModel::Head(loaded) => {
+        model => {
             let sets = read_all(&args.data, args.task, global)?;
             let opened = args.model.open(global)?;
-            let encoder = open_encoder(&opened, &args.model, args.no_cache, global)?;
-            loaded.check_encoder(&encoder.id())?;
-            let head = &loaded.head;
+            let encoder_id = ModelEncoder::encoder_id(&opened)?;
+            model.check_encoder(&encoder_id)?;
+            // Every file's rows in one pass (one progress bar, one cache report), then split
+            // back into files.
+            let mut probs = model_probs(&model, &sets, &opened, &args.model, args.no_cache, global)?.into_iter();
+            let decide = |p: &[f32], lang: Option<&str>| if args.argmax { argmax(p) } else { model.decide(p, lang) };
             let options = eval_options(&args);
-            let mut results = Vec::new();
-            for set in &sets {
-                let bar = texts::progress(0, "embed", global.quiet);
-                let x = features::example_features(&set.examples, head.input_kind(), &encoder, &mut |done, total| {
-                    bar.set_length(total as u64);
-                    bar.set_position(done as u64);
-                })?;
-                bar.finish_and_clear();
-                let probs = head.predict(&x)?;
-                let decide = |p: &[f32], lang: Option<&str>| if args.argmax { argmax(p) } else { head.decide(p, lang) };
-                let evaluation = stance_heads::evaluate_decided(head.labels(), &set.examples, &probs, &decide, &options)?;
-                results.push(DataResult { data: set.spec.clone(), evaluation });
-            }
-            report_cache(&encoder, global);
-            ("head", loaded.describe(), encoder.id(), results)
-        }
-        blend @ TaskModel::Blend(_) => {
-            let sets = read_all(&args.data, args.task, global)?;
-            let opened = args.model.open(global)?;
-            let encoder_id = ModelEncoder::new(&opened, Truncation::Head, args.model.batch())?.id();
-            blend.check_encoder(&encoder_id)?;
-            let options = eval_options(&args);
-            let mut results = Vec::new();
-            for set in &sets {
-                let probs = model_probs(&blend, std::slice::from_ref(set), &opened, &args.model, args.no_cache, global)?;
-                let decide = |p: &[f32], lang: Option<&str>| if args.argmax { argmax(p) } else { blend.decide(p, lang) };
-                let evaluation = stance_heads::evaluate_decided(blend.labels(), &set.examples, &probs, &decide, &options)?;
-                results.push(DataResult { data: set.spec.clone(), evaluation });
-            }
-            ("blend", blend.describe(), encoder_id, results)
+            let results = sets
+                .iter()
+                .map(|set| {
+                    let probs: Vec<Vec<f32>> = probs.by_ref().take(set.examples.len()).collect();
+                    let evaluation = stance_heads::evaluate_decided(model.labels(), &set.examples, &probs, &decide, &options)?;
+                    Ok(DataResult { data: set.spec.clone(), evaluation })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let kind = if matches!(model, TaskModel::Blend(_)) { "blend" } else { "head" };
+            (kind, model.describe(), encoder_id, results)
         }
     };
 

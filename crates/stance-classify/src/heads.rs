@@ -27,7 +27,11 @@ pub struct SourcedCrossEncoder {
 impl SourcedCrossEncoder {
     /// `DIR (sha256 0123456789abcdef)`: how run records name it.
     pub fn describe(&self) -> String {
-        format!("{} (sha256 {})", self.source, &self.sha256[..16.min(self.sha256.len())])
+        let sha = &self.sha256[..16.min(self.sha256.len())];
+        match &self.source {
+            HeadSource::Default => format!("default {} cross-encoder (sha256 {sha})", self.task),
+            HeadSource::Folder(_) => format!("{} (sha256 {sha})", self.source),
+        }
     }
 }
 
@@ -77,10 +81,11 @@ pub enum TaskModel {
 
 impl TaskModel {
     /// Loads `task`'s model from `source`: a folder holding `blend.json` is a blend, one holding
-    /// `cross_encoder.json` a cross-encoder, anything else (the built-in defaults included) a
-    /// head.
+    /// `cross_encoder.json` a cross-encoder, anything else a head. The built-in default is the
+    /// task's head, except for reply: the blend of `models/blends/reply`, compiled in.
     pub fn load(task: Task, source: &HeadSource) -> Result<Self> {
         let dir = match source {
+            HeadSource::Default if task == Task::Reply => return built_in_reply_blend(),
             HeadSource::Folder(dir) if blend::is_blend(dir) => return load_blend(task, dir),
             HeadSource::Folder(dir) if stance_tune::is_cross_encoder(dir) => dir,
             _ => return Ok(TaskModel::Head(source.load(task)?)),
@@ -139,7 +144,11 @@ impl TaskModel {
             TaskModel::Blend(b) => {
                 let members: Vec<String> =
                     b.members.iter().zip(&b.weights).map(|(m, w)| format!("{w:.2} × {}", m.describe())).collect();
-                format!("{} (sha256 {}): blend of {}", b.source, &b.sha256[..16], members.join(" + "))
+                let name = match &b.source {
+                    HeadSource::Default => format!("default {} blend", b.task),
+                    HeadSource::Folder(_) => b.source.to_string(),
+                };
+                format!("{name} (sha256 {}): blend of {}", &b.sha256[..16], members.join(" + "))
             }
         }
     }
@@ -188,6 +197,28 @@ impl TaskModel {
             TaskModel::Blend(b) => b.members.iter().try_for_each(|m| m.check_encoder(encoder_id)),
         }
     }
+}
+
+/// The built-in reply model, `models/blends/reply` as compiled in: the default reply head and
+/// the reply cross-encoder that also learnt from statements and answers. Together they beat the
+/// head alone on every reply test split (models/EVAL.md, "2026-12-03: the reply blend").
+fn built_in_reply_blend() -> Result<TaskModel> {
+    const BLEND: &str = include_str!("../../../models/blends/reply/blend.json");
+    const CROSS_ENCODER: &str = "../../tuned/reply-statements";
+    const META: &str = include_str!("../../../models/tuned/reply-statements/cross_encoder.json");
+    const WEIGHTS: &[u8] = include_bytes!("../../../models/tuned/reply-statements/cross_encoder.safetensors");
+    let task = Task::Reply;
+    let resolve = |member: &str| match member {
+        "default" => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
+        CROSS_ENCODER => {
+            let model = CrossEncoder::from_bytes(META, WEIGHTS)
+                .map_err(|e| head_error(task, &HeadSource::Default, format!("built-in cross-encoder: {e}")))?;
+            let sha256 = stance_heads::source::sha256_hex(WEIGHTS);
+            Ok(TaskModel::CrossEncoder(SourcedCrossEncoder { task, model, source: HeadSource::Default, sha256 }))
+        }
+        other => Err(head_error(task, &HeadSource::Default, format!("the built-in blend names `{other}`, which is not built in"))),
+    };
+    blend_from(task, HeadSource::Default, BLEND.as_bytes().to_vec(), &resolve)
 }
 
 /// Loads the blend in `dir`: its members are the built-in head for `default`, else folders
@@ -370,6 +401,25 @@ mod tests {
         assert!(matches!(b.members[..], [TaskModel::Head(_), TaskModel::CrossEncoder(_)]));
         assert!((b.weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert!(b.meta.decision.class_offsets.is_some());
+    }
+
+    #[test]
+    fn the_default_reply_model_is_the_reply_blend_compiled_in() {
+        let TaskModel::Blend(built_in) = TaskModel::load(Task::Reply, &HeadSource::Default).unwrap() else {
+            panic!("the default reply model is not a blend")
+        };
+        assert!(matches!(built_in.members[..], [TaskModel::Head(_), TaskModel::CrossEncoder(_)]));
+        // The same blend.json and the same members' weights as the folder: the same digest.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/blends/reply");
+        let folder = TaskModel::load(Task::Reply, &HeadSource::Folder(dir)).unwrap();
+        assert_eq!(built_in.sha256, folder.sha256());
+        let described = TaskModel::Blend(built_in).describe();
+        assert!(described.starts_with("default reply blend (sha256 "), "{described}");
+        assert!(described.contains("× default reply head") && described.contains("× default reply cross-encoder"), "{described}");
+        // Every other task's default stays its head.
+        for task in [Task::Stance, Task::Sentiment, Task::Irony, Task::Toxicity] {
+            assert!(matches!(TaskModel::load(task, &HeadSource::Default).unwrap(), TaskModel::Head(_)), "{task}");
+        }
     }
 
     #[test]

@@ -22,6 +22,15 @@ pub fn is_cross_encoder(dir: &Path) -> bool {
     dir.join(META_FILE).is_file()
 }
 
+/// `cross_encoder.json`'s metadata, refusing another format.
+fn parse_meta(text: &str) -> std::result::Result<TunedMeta, String> {
+    let meta: TunedMeta = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if meta.format != FORMAT {
+        return Err(format!("format `{}`, expected `{FORMAT}`", meta.format));
+    }
+    Ok(meta)
+}
+
 /// Everything about a saved cross-encoder except its weights.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TunedMeta {
@@ -211,17 +220,15 @@ impl CrossEncoder {
     pub fn load(dir: &Path) -> Result<Self> {
         let meta_path = dir.join(META_FILE);
         let text = std::fs::read_to_string(&meta_path).map_err(|e| TuneError::io(&meta_path, e))?;
-        let meta: TunedMeta = serde_json::from_str(&text)
-            .map_err(|e| TuneError::Invalid(format!("{}: {e}", meta_path.display())))?;
-        if meta.format != FORMAT {
-            return Err(TuneError::Invalid(format!(
-                "{}: format `{}`, expected `{FORMAT}`",
-                meta_path.display(),
-                meta.format
-            )));
-        }
+        let meta = parse_meta(&text).map_err(|e| TuneError::Invalid(format!("{}: {e}", meta_path.display())))?;
         let tensors = candle_core::safetensors::load(dir.join(WEIGHTS_FILE), &Device::Cpu)?;
         Self::from_tensors(meta, tensors)
+    }
+
+    /// A model from the contents of its two files (a model compiled into the binary).
+    pub fn from_bytes(meta_json: &str, weights: &[u8]) -> Result<Self> {
+        let meta = parse_meta(meta_json).map_err(|e| TuneError::Invalid(format!("{META_FILE}: {e}")))?;
+        Self::from_tensors(meta, candle_core::safetensors::load_buffer(weights, &Device::Cpu)?)
     }
 
     /// A model from named tensors (any float dtype), checking that every parameter is there.

@@ -5,7 +5,7 @@
 # on statements with the answers that take a side on them (a quarter of the Wahl-O-Mat theses,
 # X-Stance German; favor -> agree, against -> disagree), the files the reply head learns from.
 # 406 s of bottom-layer states and 3,352 s of training (3 epochs) on 2 cores. Rerunning resumes
-# from the last checkpoint in $WORK. Then models/blends/build-reply.sh chooses the blend's
+# from the last checkpoint in $WORK. Then models/blends/build.sh reply chooses the blend's
 # weights and offsets. Run from the repository root with ../shared beside it.
 set -e
 B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}

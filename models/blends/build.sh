@@ -1,0 +1,52 @@
+#!/bin/bash
+# Rebuilds a blend: models/blends/TASK/blend.json, the task's default head and a fine-tuned model
+# of models/tuned, first with equal weights. `stance calibrate --blend-weights` then chooses the
+# weights and class offsets on the validation files the head was chosen on, and every test split
+# is scored (the output in models/EVAL.md). Only validation and test texts go through the encoder
+# (10 to 15 minutes on 2 cores). Run from the repository root with ../shared beside it:
+#   models/blends/build.sh stance|reply|sentiment
+# The reply blend is compiled into the binary: rebuild it afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
+D=../shared/data
+task=${1:?usage: models/blends/build.sh stance|reply|sentiment}
+case $task in
+  stance)    tuned=stance ;;           # reads target and comment together
+  reply)     tuned=reply-statements ;; # reads parent and reply together; threads and statements
+  sentiment) tuned=sentiment ;;        # reads the comment; UMSAB tweets
+  *) echo "no blend is built for $task" >&2; exit 2 ;;
+esac
+OUT=models/blends/$task
+mkdir -p "$OUT"
+cat > "$OUT/blend.json" <<JSON
+{"format": "stance-blend/1", "task": "$task",
+ "members": [{"model": "default", "weight": 0.5}, {"model": "../../tuned/$tuned", "weight": 0.5}]}
+JSON
+scores() { # echoes each command before its output
+  echo "\$ stance eval --offline --task $task --head $OUT $*"
+  "$B" eval --offline --task "$task" --head "$OUT" "$@"
+}
+case $task in
+  stance)
+    VALID=($D/stance/cic/valid.jsonl#part=0-25 $D/stance/semeval2016/valid.jsonl
+           $D/stance/efra-macron/train.jsonl#part=85-100 $D/stance/rit-referendum/train.jsonl#part=85-100
+           $D/stance/xstance/valid.jsonl#lang=de,by=target_id,part=85-100
+           $D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85 $D/reply-stance/rumoureval2019/valid.jsonl)
+    "$B" calibrate --offline --task stance --blend-weights --head "$OUT" --out "$OUT" --valid "${VALID[@]}"
+    scores --data $D/stance/semeval2016/test.jsonl $D/stance/cic/test.jsonl \
+      $D/stance/efra-macron/test.jsonl $D/stance/rit-referendum/test.jsonl \
+      "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100" $D/reply-stance/rumoureval2019/test.jsonl
+    scores --labels favor,against --data "$D/stance/xstance/valid.jsonl#lang=fr" ;;
+  reply)
+    "$B" calibrate --offline --task reply --blend-weights --head "$OUT" --out "$OUT" \
+      --valid $D/reply-stance/rumoureval2019/valid.jsonl "$D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85" \
+              "$D/stance/wahlomat-de/valid.jsonl#by=target_id,part=0-30"
+    scores --data $D/reply-stance/rumoureval2019/test.jsonl \
+      "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100" $D/stance/wahlomat-de/test.jsonl
+    scores --labels agree,disagree --data "$D/stance/xstance/valid.jsonl#lang=fr" ;;
+  sentiment)
+    "$B" calibrate --offline --task sentiment --blend-weights --head "$OUT" --out "$OUT" \
+      --valid $D/sentiment/umsab/valid.jsonl
+    scores --by lang --data $D/sentiment/umsab/test.jsonl ;;
+esac

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Rebuilds the fine-tuned tone experiments, models/tuned/toxicity and models/tuned/irony (not
-# shipped: both lose to the default heads, models/EVAL.md "fine-tuned tone models"), each the
+# Rebuilds the fine-tuned tone experiments, models/tuned/toxicity, irony and sentiment (not
+# shipped: none beats the default head on validation, models/EVAL.md "fine-tuned tone models"), each the
 # encoder's top 3 layers fine-tuned over the frozen bottom 9 layers' states of the comment (for
 # irony, of the comment and what it answers, where the data says). Then the decision thresholds
 # per language, chosen on the same validation files, and the scores on the test splits (the
 # numbers in models/EVAL.md). Usage, from the repository root with ../shared beside it:
-#   models/tuned/train-tone.sh [toxicity] [irony]
+#   models/tuned/train-tone.sh [toxicity] [irony] [sentiment]
 # A rerun resumes from the last checkpoint in $WORK/TASK (delete it to start afresh);
 # EVAL_ONLY=1 scores the models in models/tuned without training them.
 set -euo pipefail
@@ -14,7 +14,7 @@ B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
 D=../shared/data
 source models/valid-sets.sh
 WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune}
-tasks=("${@:-toxicity irony}")
+tasks=("${@:-toxicity irony sentiment}")
 tune() { # task, then data and options
   local task=$1; shift
   if [[ ${EVAL_ONLY:-0} == 1 ]]; then return; fi
@@ -64,6 +64,13 @@ for task in ${tasks[*]}; do
     calibrate --task irony --head models/tuned/irony --out models/tuned/irony --valid "${VALID[@]}"
     eval_model irony --data $D/irony/tweeteval-irony/test.jsonl $D/irony/isarcasmeval/test.jsonl \
       $D/irony/multipico/valid.jsonl#part=85-100 ;;
+  sentiment)
+    # The head's data (UMSAB tweets, 8 languages): every training row, early stopping on the
+    # validation split. The argmax decides, as for the head.
+    tune sentiment --train $D/sentiment/umsab/train.jsonl --valid $D/sentiment/umsab/valid.jsonl \
+      --max-per-source 0 --max-valid-per-source 0 --context-tokens 8 --comment-tokens 128 --epochs 3 --patience 1
+    # Then models/blends/build.sh sentiment scores its blend with the head.
+    eval_model sentiment --data $D/sentiment/umsab/test.jsonl ;;
   *) echo "unknown task $task" >&2; exit 2 ;;
   esac
 done

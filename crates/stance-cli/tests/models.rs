@@ -345,7 +345,7 @@ fn models_info_default_tells_the_truth() {
         "query \"query: \", passage \"passage: \"",
         "max tokens    512",
         "117,505,920 (117.5M)",
-        // The default arithmetic depends on the CPU (bf16 where it has AMX tiles).
+        // The default arithmetic depends on the CPU (bf16 with AMX tiles, or AVX-512 BF16 on AMD).
         match stance_model::Compute::fastest_accurate() {
             stance_model::Compute::Bf16 => "F32 ×124 + Q4_0 ×73 (linear layers in bfloat16, sums in f32)",
             _ => "F32 ×124 + Q4_0 ×73 (computed in f32)",

@@ -179,24 +179,3 @@ impl Drop for Tiles {
         unsafe { asm!("tilerelease", options(nostack, nomem)) };
     }
 }
-
-/// Rounds `x` to bfloat16 codes with `vcvtneps2bf16` (nearest, ties to even, as `to_bf16`;
-/// the instruction reads subnormal inputs as zero).
-///
-/// # Safety
-/// The CPU must support AVX-512F and AVX-512 BF16.
-#[target_feature(enable = "avx512f,avx512bf16")]
-pub unsafe fn round_to_bf16(x: &[f32], codes: &mut [u16]) {
-    use std::arch::x86_64::*;
-    assert_eq!(x.len(), codes.len());
-    let mut chunks = x.chunks_exact(16);
-    let mut out = codes.chunks_exact_mut(16);
-    for (x, out) in (&mut chunks).zip(&mut out) {
-        let v = _mm512_loadu_ps(x.as_ptr());
-        let h: __m256i = std::mem::transmute(_mm512_cvtneps_pbh(v));
-        _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, h);
-    }
-    for (c, &v) in out.into_remainder().iter_mut().zip(chunks.remainder()) {
-        *c = super::bf16::to_bf16(v);
-    }
-}

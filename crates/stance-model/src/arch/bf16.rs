@@ -202,13 +202,13 @@ impl Bf16Linear {
     /// `Bf16Kernel::Amx` must be supported.
     #[cfg(target_arch = "x86_64")]
     unsafe fn task_amx(&self, x: &[f32], out: &mut [f32]) {
-        use super::amx::{self, Tiles, TILE_COLS as T_COLS, TILE_K, TILE_ROWS as T_ROWS};
+        use super::amx::{Tiles, TILE_COLS as T_COLS, TILE_K, TILE_ROWS as T_ROWS};
         let (k, k2, n) = (self.in_dim, self.k2, self.out_dim);
         let rows = x.len() / k;
         let row_tiles = rows.div_ceil(T_ROWS);
         let mut codes = vec![0u16; row_tiles * T_ROWS * k2];
         for (row, codes) in x.chunks_exact(k).zip(codes.chunks_exact_mut(k2)) {
-            amx::round_to_bf16(row, &mut codes[..k]);
+            x86::round_to_bf16(row, &mut codes[..k]);
         }
         let panels = n.div_ceil(PANEL);
         let panel_len = k2 * PANEL;
@@ -251,8 +251,16 @@ impl Bf16Linear {
         let rows = x.len() / k;
         let mut codes = vec![0u16; rows * k2];
         for (row, codes) in x.chunks_exact(k).zip(codes.chunks_exact_mut(k2)) {
-            for (c, &v) in codes.iter_mut().zip(row) {
-                *c = to_bf16(v);
+            match kernel {
+                // SAFETY: the AVX-512 kernel runs only where the CPU supports AVX-512 BF16.
+                // Scalar rounding of the rows was 8 % of a bf16 run.
+                #[cfg(target_arch = "x86_64")]
+                Bf16Kernel::Avx512 => unsafe { x86::round_to_bf16(row, &mut codes[..k]) },
+                _ => {
+                    for (c, &v) in codes.iter_mut().zip(row) {
+                        *c = to_bf16(v);
+                    }
+                }
             }
         }
         let panels = self.out_dim.div_ceil(PANEL);
@@ -375,6 +383,26 @@ fn pack_index(n: usize, k: usize, k2: usize) -> usize {
 mod x86 {
     use super::{Tile, PANEL, TILE_COLS};
     use std::arch::x86_64::*;
+
+    /// Rounds `x` to bfloat16 codes with `vcvtneps2bf16` (nearest, ties to even, as `to_bf16`;
+    /// the instruction reads subnormal inputs as zero).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and AVX-512 BF16.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn round_to_bf16(x: &[f32], codes: &mut [u16]) {
+        assert_eq!(x.len(), codes.len());
+        let mut chunks = x.chunks_exact(16);
+        let mut out = codes.chunks_exact_mut(16);
+        for (x, out) in (&mut chunks).zip(&mut out) {
+            let v = _mm512_loadu_ps(x.as_ptr());
+            let h: __m256i = std::mem::transmute(_mm512_cvtneps_pbh(v));
+            _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, h);
+        }
+        for (c, &v) in out.into_remainder().iter_mut().zip(chunks.remainder()) {
+            *c = super::to_bf16(v);
+        }
+    }
 
     /// Dispatches to the micro-kernel for the tile's rows × panels.
     ///

@@ -172,6 +172,15 @@ impl TaskModel {
         }
     }
 
+    /// The cross-encoders within, mutably (see [`Self::cross_encoders`]).
+    fn cross_encoders_mut(&mut self) -> Vec<&mut SourcedCrossEncoder> {
+        match self {
+            TaskModel::Head(_) => Vec::new(),
+            TaskModel::CrossEncoder(c) => vec![c],
+            TaskModel::Blend(b) => b.members.iter_mut().flat_map(TaskModel::cross_encoders_mut).collect(),
+        }
+    }
+
     /// The predicted class of one row's probabilities: the model's per-language thresholds or
     /// class offsets, else the most probable class.
     pub fn decide(&self, probs: &[f32], lang: Option<&str>) -> usize {
@@ -305,6 +314,18 @@ impl HeadSet {
 
     pub fn tasks(&self) -> Vec<Task> {
         self.models.iter().map(TaskModel::task).collect()
+    }
+
+    /// Runs the cross-encoders' layers on the encoder's kernels in the encoder's arithmetic
+    /// (`stance classify`; `eval` and `calibrate` keep the exact f32 ops).
+    pub fn run_cross_encoders_in(&mut self, compute: stance_model::Compute) -> Result<()> {
+        for c in self.models.iter_mut().flat_map(TaskModel::cross_encoders_mut) {
+            let described = c.describe();
+            c.model
+                .run_inference_in(compute)
+                .map_err(|e| ClassifyError::Invalid(format!("{described}: cannot run in {compute}: {e}")))?;
+        }
+        Ok(())
     }
 
     /// The bottom-layer states the cross-encoders need from the encoder pass (`None` without

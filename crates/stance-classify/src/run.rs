@@ -182,7 +182,8 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
     let clock = Instant::now();
     let opened = open_model(&request.model.reference, &request.model)?;
     let encoder = ModelEncoder::new(&opened, request.model.truncation, request.model.batch)?;
-    let heads = HeadSet::load(&head_sources, &encoder.id())?;
+    let mut heads = HeadSet::load(&head_sources, &encoder.id())?;
+    heads.run_cross_encoders_in(opened.info.compute)?;
     let nli = match (&request.zero_shot, zero_shot_stance) {
         (Some(zs), true) => {
             let templates = match &zs.templates {

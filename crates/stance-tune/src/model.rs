@@ -9,7 +9,10 @@ use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use stance_heads::DecisionRule;
+use stance_model::arch::layers::{MatmulMode, PostLnLayer, PostLnWeights};
 use stance_model::batch::head_and_tail_rows;
+use stance_model::config::Activation;
+use stance_model::Compute;
 use std::path::Path;
 
 /// Weights file and metadata file of a saved model folder.
@@ -177,6 +180,9 @@ pub struct CrossEncoder {
     /// unit variance call for a small classifier learning rate (1.5e-4 trains; 2e-3 did not,
     /// see models/tuned/README.md). Absent in a model without them.
     buffers: BTreeMap<String, Tensor>,
+    /// The top layers on the encoder's own kernels, for inference in the run's arithmetic
+    /// ([`Self::run_inference_in`]); `None`: inference through the differentiable ops.
+    inference: Option<Vec<PostLnLayer>>,
 }
 
 impl std::fmt::Debug for CrossEncoder {
@@ -213,7 +219,7 @@ impl CrossEncoder {
             Var::from_tensor(&Tensor::from_vec(w, (l, 2 * h), &device)?)?,
         );
         vars.insert("classifier.bias".into(), Var::zeros(l, DType::F32, &device)?);
-        Ok(CrossEncoder { meta, vars, buffers: BTreeMap::new() })
+        Ok(CrossEncoder { meta, vars, buffers: BTreeMap::new(), inference: None })
     }
 
     /// Loads a saved model folder (`cross_encoder.json` + `cross_encoder.safetensors`).
@@ -243,7 +249,7 @@ impl CrossEncoder {
                 vars.insert(name, Var::from_tensor(&t)?);
             }
         }
-        let model = CrossEncoder { meta, vars, buffers };
+        let model = CrossEncoder { meta, vars, buffers, inference: None };
         model.check()?;
         Ok(model)
     }
@@ -334,6 +340,32 @@ impl CrossEncoder {
         &self.meta.labels
     }
 
+    /// Runs inference ([`Self::predict`], [`Self::raw_logits`]) from now on through the
+    /// encoder's own layer kernels in `compute`'s arithmetic, as `stance classify` runs the
+    /// encoder: in f32 the same maths as the differentiable ops to float rounding; in bf16 a
+    /// third of the time on CPUs with AVX-512 BF16 or AMX (BENCH.md). Training, `stance eval`
+    /// and `stance calibrate` keep the differentiable ops, so their numbers stay the same on
+    /// every machine.
+    pub fn run_inference_in(&mut self, compute: Compute) -> Result<()> {
+        let mode = match compute {
+            Compute::F32 => MatmulMode::F32,
+            Compute::Bf16 => MatmulMode::Bf16,
+            Compute::Int8 => MatmulMode::Int8,
+        };
+        let layers = (0..self.meta.top_layers)
+            .map(|i| {
+                let tensors = PARAM_NAMES
+                    .iter()
+                    .map(|n| (n.to_string(), self.param(&format!("layer.{i}.{n}"), false)))
+                    .collect();
+                let weights = PostLnWeights { tensors, heads: self.meta.heads, eps: self.meta.eps, activation: Activation::GeluErf };
+                PostLnLayer::from_weights(&weights, mode)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        self.inference = Some(layers);
+        Ok(())
+    }
+
     /// The predicted class of one probability row of a comment in `lang`, by the model's
     /// decision rule.
     pub fn decide(&self, probs: &[f32], lang: Option<&str>) -> usize {
@@ -376,14 +408,23 @@ impl CrossEncoder {
             .matmul(&self.param("segment.weight", track))?
             .reshape((b, s, h))?;
         let mut x = (&batch.x + seg)?;
-        for i in 0..self.meta.top_layers {
-            x = layer::layer_forward(
-                &self.layer_params(i, track),
-                &x,
-                batch.mask_bias.as_ref(),
-                self.meta.heads,
-                self.meta.eps,
-            )?;
+        match &self.inference {
+            Some(layers) if !track => {
+                for layer in layers {
+                    x = layer.forward(&x, batch.mask_bias.as_ref())?;
+                }
+            }
+            _ => {
+                for i in 0..self.meta.top_layers {
+                    x = layer::layer_forward(
+                        &self.layer_params(i, track),
+                        &x,
+                        batch.mask_bias.as_ref(),
+                        self.meta.heads,
+                        self.meta.eps,
+                    )?;
+                }
+            }
         }
         // [b, 2, s] × [b, s, h] → [b, 2, h] → [b, 2h]
         let pooled = batch.pool.transpose(1, 2)?.contiguous()?.matmul(&x)?.reshape((b, 2 * h))?;

@@ -324,3 +324,35 @@ fn temperature_fits_overconfident_logits() {
     let t = fit_temperature(&logits, &gold);
     assert!(t > 2.0, "{t}");
 }
+
+#[test]
+fn inference_on_the_encoder_kernels_matches_the_differentiable_ops() {
+    let mut model = tiny_model(11);
+    let mut rng = SeededRng::new(12);
+    let blocks: Vec<(Vec<f32>, Vec<f32>)> = [(3, 9), (5, 2), (1, 1), (7, 8)]
+        .iter()
+        .map(|&(a, b)| (states(a, 8, &mut rng), states(b, 8, &mut rng)))
+        .collect();
+    let refs: Vec<(&[f32], &[f32])> = blocks.iter().map(|(a, b)| (&a[..], &b[..])).collect();
+    let largest_change = |a: &[Vec<f32>], b: &[Vec<f32>]| {
+        a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
+    };
+    let (batch, _, _) = tiny_batch(4);
+    let training_logits = model.logits(&batch).unwrap().to_vec2::<f32>().unwrap();
+    let exact = model.predict(&refs, 1 << 20).unwrap();
+
+    model.run_inference_in(stance_model::Compute::F32).unwrap();
+    let f32_kernels = model.predict(&refs, 1 << 20).unwrap();
+    assert!(largest_change(&exact, &f32_kernels) < 1e-5, "{exact:?} vs {f32_kernels:?}");
+
+    model.run_inference_in(stance_model::Compute::Bf16).unwrap();
+    let bf16 = model.predict(&refs, 1 << 20).unwrap();
+    let change = largest_change(&exact, &bf16);
+    assert!(change > 0.0 && change < 2e-2, "bf16 changed the probabilities by {change}");
+    // Batching still does not move a row.
+    let alone: Vec<Vec<f32>> = refs.iter().map(|r| model.predict(&[*r], 1).unwrap().remove(0)).collect();
+    assert!(largest_change(&bf16, &alone) < 1e-6);
+
+    // Training goes on through the differentiable ops.
+    assert_eq!(model.logits(&batch).unwrap().to_vec2::<f32>().unwrap(), training_logits);
+}

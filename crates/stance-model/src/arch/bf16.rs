@@ -30,8 +30,9 @@ const PANEL: usize = 16;
 const PANELS_PER_TILE: usize = 4;
 /// Output channels a micro-kernel covers at once.
 const TILE_COLS: usize = PANEL * PANELS_PER_TILE;
-/// Rows a micro-kernel covers at once.
-const TILE_ROWS: usize = 4;
+/// Rows a micro-kernel covers at once: 6 × 4 accumulators, 4 weight registers and a broadcast
+/// take 29 of the 32 registers, and each pair of inputs loads 10 registers for 24 `vdpbf16ps`.
+const TILE_ROWS: usize = 6;
 /// Inputs per block of the reduction: 64 channels × 128 inputs × 2 bytes = 16 KiB of weights,
 /// which stay in L1 while a task's row tiles go by. Even.
 const K_BLOCK: usize = 128;
@@ -411,6 +412,8 @@ mod x86 {
     /// `Tile::run` asserts them.
     pub unsafe fn tile(t: &Tile, acc: &mut [f32]) {
         match (t.rows, t.panels) {
+            (6, 4) => dot::<6, 4>(t, 0, acc),
+            (5, 4) => dot::<5, 4>(t, 0, acc),
             (4, 4) => dot::<4, 4>(t, 0, acc),
             (3, 4) => dot::<3, 4>(t, 0, acc),
             (2, 4) => dot::<2, 4>(t, 0, acc),
@@ -420,6 +423,8 @@ mod x86 {
             (rows, panels) => {
                 for p in 0..panels {
                     match rows {
+                        6 => dot::<6, 1>(t, p, acc),
+                        5 => dot::<5, 1>(t, p, acc),
                         4 => dot::<4, 1>(t, p, acc),
                         3 => dot::<3, 1>(t, p, acc),
                         2 => dot::<2, 1>(t, p, acc),

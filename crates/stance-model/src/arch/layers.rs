@@ -73,7 +73,14 @@ impl Linear {
             }
         }
         let weight = store.f32_tensor(&weight_name, &[out_dim, in_dim])?;
+        Ok(Self::from_f32(weight, bias, mode)?)
+    }
+
+    /// A layer from its f32 weight `[out_dim, in_dim]` and bias, in `mode`'s arithmetic
+    /// (`Quantized` keeps f32: there are no blocks to keep).
+    pub fn from_f32(weight: Tensor, bias: Option<Tensor>, mode: MatmulMode) -> candle_core::Result<Self> {
         if matches!(mode, MatmulMode::Int8 | MatmulMode::Bf16) && weight.device().is_cpu() {
+            let (out_dim, in_dim) = weight.dims2()?;
             let w: Vec<f32> = weight.flatten_all()?.to_vec1()?;
             let b = bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
             return Ok(if mode == MatmulMode::Int8 {
@@ -295,6 +302,43 @@ impl PostLnLayer {
             head_dim: h / dims.heads,
             eps: dims.eps,
             activation: dims.activation,
+        })
+    }
+
+    /// A layer from f32 parameters under BERT's names (what [`Self::f32_weights`] returns, or
+    /// a fine-tuned copy of it), its linears in `mode`'s arithmetic: a fine-tuned layer then
+    /// runs on the same kernels as the encoder's own.
+    pub fn from_weights(weights: &PostLnWeights, mode: MatmulMode) -> candle_core::Result<Self> {
+        let get = |name: &str| -> candle_core::Result<Tensor> {
+            let found = weights.tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+            found
+                .ok_or_else(|| candle_core::Error::Msg(format!("layer tensor `{name}` missing")))?
+                .to_dtype(candle_core::DType::F32)
+        };
+        let linear = |name: &str| Linear::from_f32(get(&format!("{name}.weight"))?, Some(get(&format!("{name}.bias"))?), mode);
+        let norm = |name: &str| -> candle_core::Result<(candle_nn::LayerNorm, kernels::NormParams)> {
+            let norm = candle_nn::LayerNorm::new(get(&format!("{name}.weight"))?, get(&format!("{name}.bias"))?, weights.eps);
+            let params = kernels::NormParams::from_layer_norm(&norm, weights.eps)?;
+            Ok((norm, params))
+        };
+        let hidden = get("attention.self.query.weight")?.dim(0)?;
+        let (attention_norm, attention_norm_params) = norm("attention.output.LayerNorm")?;
+        let (ffn_norm, ffn_norm_params) = norm("output.LayerNorm")?;
+        Ok(Self {
+            query: linear("attention.self.query")?,
+            key: linear("attention.self.key")?,
+            value: linear("attention.self.value")?,
+            attention_output: linear("attention.output.dense")?,
+            attention_norm,
+            attention_norm_params,
+            ffn_in: linear("intermediate.dense")?,
+            ffn_out: linear("output.dense")?,
+            ffn_norm,
+            ffn_norm_params,
+            heads: weights.heads,
+            head_dim: hidden / weights.heads,
+            eps: weights.eps,
+            activation: weights.activation,
         })
     }
 

@@ -85,6 +85,15 @@ fn states(n: usize, h: usize, rng: &mut SeededRng) -> Vec<f32> {
     (0..n * h).map(|_| rng.normal() as f32).collect()
 }
 
+/// Four (context, comment) state blocks of hidden size 8 and various lengths.
+fn pair_states(seed: u64) -> Vec<(Vec<f32>, Vec<f32>)> {
+    let mut rng = SeededRng::new(seed);
+    [(3, 9), (5, 2), (1, 1), (7, 8)]
+        .iter()
+        .map(|&(a, b)| (states(a, 8, &mut rng), states(b, 8, &mut rng)))
+        .collect()
+}
+
 fn tiny_batch(seed: u64) -> (PairBatch, Vec<usize>, Vec<f32>) {
     let mut rng = SeededRng::new(seed);
     let lens = [(3, 5), (2, 2), (4, 1)];
@@ -221,11 +230,7 @@ fn predictions_do_not_depend_on_the_batch_and_survive_save_and_load() {
     let again = model.pooled(&batch).unwrap().mean(0).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     assert!(again < 1e-4, "{again}");
     assert_eq!(model.buffers().len(), 2);
-    let mut rng = SeededRng::new(9);
-    let blocks: Vec<(Vec<f32>, Vec<f32>)> = [(3, 9), (5, 2), (1, 1), (7, 8)]
-        .iter()
-        .map(|&(a, b)| (states(a, 8, &mut rng), states(b, 8, &mut rng)))
-        .collect();
+    let blocks = pair_states(9);
     let refs: Vec<(&[f32], &[f32])> = blocks.iter().map(|(a, b)| (&a[..], &b[..])).collect();
     let together = model.predict(&refs, 1 << 20).unwrap();
     let alone: Vec<Vec<f32>> = refs.iter().map(|r| model.predict(&[*r], 1).unwrap().remove(0)).collect();
@@ -328,11 +333,7 @@ fn temperature_fits_overconfident_logits() {
 #[test]
 fn inference_on_the_encoder_kernels_matches_the_differentiable_ops() {
     let mut model = tiny_model(11);
-    let mut rng = SeededRng::new(12);
-    let blocks: Vec<(Vec<f32>, Vec<f32>)> = [(3, 9), (5, 2), (1, 1), (7, 8)]
-        .iter()
-        .map(|&(a, b)| (states(a, 8, &mut rng), states(b, 8, &mut rng)))
-        .collect();
+    let blocks = pair_states(12);
     let refs: Vec<(&[f32], &[f32])> = blocks.iter().map(|(a, b)| (&a[..], &b[..])).collect();
     let largest_change = |a: &[Vec<f32>], b: &[Vec<f32>]| {
         a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)

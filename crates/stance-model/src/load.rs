@@ -52,8 +52,8 @@ impl Compute {
     /// the CPU, the OS and the process allow AMX tiles, and on AMD CPUs with AVX-512 BF16;
     /// f32 elsewhere. int8 is faster still but misses the label target. Measured (BENCH.md):
     /// on an AMD EPYC without AMX, AVX-512 BF16 runs the encoder 1.7× as fast as f32; on an
-    /// Intel Xeon, whose `vdpbf16ps` issues on one port where f32 FMAs issue on two, it was
-    /// slower than f32, so Intel CPUs use bf16 only through AMX.
+    /// Intel Xeon the same AVX-512 BF16 path was slower than f32, so Intel CPUs use bf16 only
+    /// through AMX.
     pub fn fastest_accurate() -> Self {
         use crate::arch::bf16::Bf16Kernel;
         if Bf16Kernel::Amx.supported() || (Bf16Kernel::Avx512.supported() && cpu_is_amd()) {

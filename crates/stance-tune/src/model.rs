@@ -342,8 +342,9 @@ impl CrossEncoder {
 
     /// Runs inference ([`Self::predict`], [`Self::raw_logits`]) from now on through the
     /// encoder's own layer kernels in `compute`'s arithmetic, as `stance classify` runs the
-    /// encoder: in f32 the same maths as the differentiable ops to float rounding; in bf16 a
-    /// third of the time on CPUs with AVX-512 BF16 or AMX (BENCH.md). Training, `stance eval`
+    /// encoder: in f32 the same maths as the differentiable ops to float rounding; in bf16 on
+    /// an AMD EPYC with AVX-512 BF16, 7.4 s instead of 17.8 s for the reply blend on 1,053
+    /// replies (BENCH.md, "The reply blend"). Training, `stance eval`
     /// and `stance calibrate` keep the differentiable ops, so their numbers stay the same on
     /// every machine.
     pub fn run_inference_in(&mut self, compute: Compute) -> Result<()> {

@@ -117,27 +117,36 @@ impl CustomOp3 for Attention {
         let (q, k, v) = (input(s1, l1)?, input(s2, l2)?, input(s3, l3)?);
         let (batch, seq, hidden) = l1.shape().dims3()?;
         let d = hidden / self.heads;
-        // One task per (batch row, head): its context, [seq, d].
-        let contexts: Vec<Vec<f32>> = (0..batch * self.heads)
-            .into_par_iter()
-            .map(|task| {
-                let (b, h) = (task / self.heads, task % self.heads);
-                let head = Head { seq, hidden, d, offset: b * seq * hidden + h * d };
+        // One task per batch row, which writes its `[seq, hidden]` rows of the output, and
+        // within it one per head, which computes that head's context, `[seq, d]`. Every slot
+        // of the output is written once, so it is never zeroed first.
+        let mut out: Vec<f32> = Vec::with_capacity(batch * seq * hidden);
+        out.spare_capacity_mut()[..batch * seq * hidden]
+            .par_chunks_mut((seq * hidden).max(1))
+            .enumerate()
+            .for_each(|(b, rows)| {
                 let bias = self.mask.as_ref().map(|m| &m[b * seq..(b + 1) * seq]);
-                match self.fused {
-                    true => attend_head::<true>(q, k, v, head, bias, self.scale),
-                    false => attend_head::<false>(q, k, v, head, bias, self.scale),
+                let contexts: Vec<Vec<f32>> = (0..self.heads)
+                    .into_par_iter()
+                    .map(|h| {
+                        let head = Head { seq, hidden, d, offset: b * seq * hidden + h * d };
+                        match self.fused {
+                            true => attend_head::<true>(q, k, v, head, bias, self.scale),
+                            false => attend_head::<false>(q, k, v, head, bias, self.scale),
+                        }
+                    })
+                    .collect();
+                for (h, context) in contexts.iter().enumerate() {
+                    for (i, row) in context.chunks_exact(d).enumerate() {
+                        for (slot, &x) in rows[i * hidden + h * d..][..d].iter_mut().zip(row) {
+                            slot.write(x);
+                        }
+                    }
                 }
-            })
-            .collect();
-        let mut out = vec![0f32; batch * seq * hidden];
-        for (task, context) in contexts.iter().enumerate() {
-            let (b, h) = (task / self.heads, task % self.heads);
-            for (i, row) in context.chunks_exact(d).enumerate() {
-                let at = (b * seq + i) * hidden + h * d;
-                out[at..at + d].copy_from_slice(row);
-            }
-        }
+            });
+        // SAFETY: the batch rows' chunks cover every slot, and each head wrote its `d` columns
+        // of each of its row's `seq` positions.
+        unsafe { out.set_len(batch * seq * hidden) };
         Ok((CpuStorage::F32(out), Shape::from((batch, seq, hidden))))
     }
 }
@@ -165,8 +174,8 @@ simd_kernel! {
     /// Like every `simd_kernel!` here, it is compiled for each SIMD level and chosen at run
     /// time, and its loops are written so that the compiler vectorizes them without changing
     /// any sum's order: a score sums its `d` products in order, a context value its keys in
-    /// order, a softmax its exponentials in order, so every level gives the same bits (Rust
-    /// never fuses a multiply and an add on its own).
+    /// order, a softmax its exponentials in fixed lanes (`SUM_LANES`), so every level gives
+    /// the same bits (Rust never fuses a multiply and an add on its own).
     fn attend_head<const FUSED: bool>(
         q: &[f32],
         k: &[f32],
@@ -183,29 +192,34 @@ simd_kernel! {
         // The head's keys transposed, [d, width], zero past `seq` to whole lane blocks: a block
         // of keys' scores then accumulates in registers over the `d` dimensions.
         let width = seq.next_multiple_of(LANE_BLOCK);
+        // Written a dimension at a time: contiguous stores, while the strided loads come back
+        // to the same `seq` cache lines (written a key at a time, each key's stores went to `d`
+        // lines: the hottest instruction of the attention's profile).
         let mut kt = vec![0f32; d * width];
-        for j in 0..seq {
-            for (c, &x) in k[at(j)..at(j) + d].iter().enumerate() {
-                kt[c * width + j] = x;
+        for (c, column) in kt.chunks_exact_mut(width).enumerate() {
+            for (j, x) in column[..seq].iter_mut().enumerate() {
+                *x = k[at(j) + c];
             }
         }
         let value_blocks = d - d % LANE_BLOCK;
-        // A block's queries by dimension, [d][QUERY_BLOCK] (zeros past the last query), and
-        // their scores, then probabilities, [QUERY_BLOCK][width] (the first `seq` of each row).
-        let mut queries = vec![[0f32; QUERY_BLOCK]; d];
+        // A block's queries, [QUERY_BLOCK][d] (zeros past the last query), and their scores,
+        // then probabilities, [QUERY_BLOCK][width] (the first `seq` of each row).
+        let mut queries = vec![0f32; QUERY_BLOCK * d];
         let mut scores = vec![0f32; QUERY_BLOCK * width];
         let mut context = vec![0f32; seq * d];
         for i0 in (0..seq).step_by(QUERY_BLOCK) {
             let block = (seq - i0).min(QUERY_BLOCK);
-            for (c, query) in queries.iter_mut().enumerate() {
-                for (r, x) in query.iter_mut().enumerate() {
-                    *x = if r < block { q[at(i0 + r) + c] } else { 0.0 };
+            for (r, query) in queries.chunks_exact_mut(d).enumerate() {
+                match r < block {
+                    true => query.copy_from_slice(&q[at(i0 + r)..at(i0 + r) + d]),
+                    false => query.fill(0.0),
                 }
             }
             for j0 in (0..width).step_by(LANE_BLOCK) {
                 let mut acc = [[0f32; LANE_BLOCK]; QUERY_BLOCK];
-                for (c, query) in queries.iter().enumerate() {
+                for c in 0..d {
                     let keys = lanes(&kt[c * width + j0..]);
+                    let query: [f32; QUERY_BLOCK] = std::array::from_fn(|r| queries[r * d + c]);
                     for l in 0..LANE_BLOCK {
                         for r in 0..QUERY_BLOCK {
                             acc[r][l] = multiply_add::<FUSED>(query[r], keys[l], acc[r][l]);
@@ -460,37 +474,62 @@ fn lanes(x: &[f32]) -> &[f32; LANE_BLOCK] {
     x[..LANE_BLOCK].try_into().expect("a whole lane block")
 }
 
+/// Lanes of the softmax's maximum and sum: a row's values go to lane `j mod SUM_LANES`, each
+/// lane sums in order, and the lanes are then added in a fixed order. One vector's worth of
+/// independent sums, where a single sum waits on each addition; the order depends on the row's
+/// own length only, and the same code gives the same bits at every SIMD width.
+const SUM_LANES: usize = 16;
+
 /// Softmax of the first `len` values of each of the [`QUERY_BLOCK`] rows of `rows` (`width`
-/// apart), in place. Each row's maximum and sum run in order, the rows' chains side by side
-/// (their latencies overlap); the exponentials and the division vectorize where this is
-/// inlined into a `simd_kernel!`.
+/// apart), in place; vectorized where this is inlined into a `simd_kernel!`.
 #[inline(always)]
 fn softmax_rows(rows: &mut [f32], width: usize, len: usize) {
     debug_assert_eq!(rows.len(), QUERY_BLOCK * width);
-    let mut max = [f32::NEG_INFINITY; QUERY_BLOCK];
-    for j in 0..len {
-        for (r, m) in max.iter_mut().enumerate() {
-            *m = m.max(rows[r * width + j]);
-        }
-    }
-    for (row, &max) in rows.chunks_exact_mut(width).zip(&max) {
-        for v in row[..len].iter_mut() {
+    for row in rows.chunks_exact_mut(width) {
+        let row = &mut row[..len];
+        // The maximum is exact in any order.
+        let max = fold_lanes(row, f32::NEG_INFINITY, f32::max).into_iter().fold(f32::NEG_INFINITY, f32::max);
+        for v in row.iter_mut() {
             let d = *v - max;
             *v = if d < EXP_UNDERFLOW { 0.0 } else { exp(d) };
         }
-    }
-    let mut sum = [0f32; QUERY_BLOCK];
-    for j in 0..len {
-        for (r, s) in sum.iter_mut().enumerate() {
-            *s += rows[r * width + j];
-        }
-    }
-    for (row, &sum) in rows.chunks_exact_mut(width).zip(&sum) {
-        let scale = 1.0 / sum;
-        for v in row[..len].iter_mut() {
+        let lanes = fold_lanes(row, 0.0, |s, x| s + x);
+        let scale = 1.0 / sum_lanes(lanes);
+        for v in row.iter_mut() {
             *v *= scale;
         }
     }
+}
+
+/// `f` folded over `row` in [`SUM_LANES`] lanes: lane `l` folds values `l`, `l + SUM_LANES`, …
+/// in order, starting from `init`.
+#[inline(always)]
+fn fold_lanes(row: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> [f32; SUM_LANES] {
+    let mut lanes = [init; SUM_LANES];
+    let mut chunks = row.chunks_exact(SUM_LANES);
+    for chunk in &mut chunks {
+        let chunk: &[f32; SUM_LANES] = chunk.try_into().expect("a whole chunk");
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane = f(*lane, x);
+        }
+    }
+    for (lane, &x) in lanes.iter_mut().zip(chunks.remainder()) {
+        *lane = f(*lane, x);
+    }
+    lanes
+}
+
+/// The lanes' total, halves added pairwise (a fixed order).
+#[inline(always)]
+fn sum_lanes(mut lanes: [f32; SUM_LANES]) -> f32 {
+    let mut half = SUM_LANES / 2;
+    while half > 0 {
+        for i in 0..half {
+            lanes[i] += lanes[i + half];
+        }
+        half /= 2;
+    }
+    lanes[0]
 }
 
 /// `eˣ` for `x` in [-87.3, 88.3] (clamped to it), within 2 ulp of the exact value (a test checks

@@ -157,11 +157,11 @@ impl TextTokenizer {
     /// One more than the highest id this tokenizer can produce: the embedding matrix needs at
     /// least this many rows.
     pub fn id_bound(&self) -> u32 {
-        self.inner
-            .get_vocab(true)
-            .values()
-            .max()
-            .map_or(0, |m| m + 1)
+        let added = self.inner.get_added_tokens_decoder().into_keys().max();
+        match (self.inner.get_model().id_bound(), added) {
+            (model, Some(id)) => model.max(id + 1),
+            (model, None) => model,
+        }
     }
 
     fn error(&self, message: String) -> ModelError {
@@ -453,6 +453,21 @@ mod tests {
                 Truncation::Window
             )
             .is_err());
+    }
+
+    #[test]
+    fn id_bound_is_one_past_the_highest_id_of_vocabulary_and_added_tokens() {
+        let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+        // A WordPiece vocabulary, a sentencepiece one (XLM-R's, tiny) and e5's (250,002 pieces).
+        for path in [
+            "fixtures/parity/tiny/bert/tokenizer.json",
+            "fixtures/parity/tiny/xlm-roberta/tokenizer.json",
+            "models/multilingual-e5-small-q4/tokenizer.json",
+        ] {
+            let tok = TextTokenizer::from_file(&shared.join(path), 512).unwrap();
+            let highest = tok.inner.get_vocab(true).into_values().max().unwrap();
+            assert_eq!(tok.id_bound(), highest + 1, "{path}");
+        }
     }
 
     #[test]

@@ -87,6 +87,18 @@ fn cpu_is_amd() -> bool {
     false
 }
 
+/// The linear layers' mode for weights stored as floats (GGUF blocks in f32 arithmetic have
+/// modes of their own: [`GgufMode`]).
+impl From<Compute> for MatmulMode {
+    fn from(compute: Compute) -> Self {
+        match compute {
+            Compute::F32 => MatmulMode::F32,
+            Compute::Bf16 => MatmulMode::Bf16,
+            Compute::Int8 => MatmulMode::Int8,
+        }
+    }
+}
+
 impl std::fmt::Display for Compute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -139,8 +151,7 @@ pub fn load_with_config(
 ) -> Result<LoadedModel, ModelError> {
     let store = WeightStore::open(weights, device)?;
     let mode = match (store.format(), opts.gguf) {
-        _ if opts.compute == Compute::Int8 => MatmulMode::Int8,
-        _ if opts.compute == Compute::Bf16 => MatmulMode::Bf16,
+        _ if opts.compute != Compute::F32 => MatmulMode::from(opts.compute),
         (WeightsFormat::Gguf, GgufMode::KeepQuantized) => MatmulMode::Quantized,
         (WeightsFormat::Gguf, GgufMode::DequantizeLinears) => MatmulMode::F32LinearsQuantizedTables,
         _ => MatmulMode::F32,

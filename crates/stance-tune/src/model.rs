@@ -348,11 +348,7 @@ impl CrossEncoder {
     /// and `stance calibrate` keep the differentiable ops, so their numbers stay the same on
     /// every machine.
     pub fn run_inference_in(&mut self, compute: Compute) -> Result<()> {
-        let mode = match compute {
-            Compute::F32 => MatmulMode::F32,
-            Compute::Bf16 => MatmulMode::Bf16,
-            Compute::Int8 => MatmulMode::Int8,
-        };
+        let mode = MatmulMode::from(compute);
         let layers = (0..self.meta.top_layers)
             .map(|i| {
                 let tensors = PARAM_NAMES

@@ -230,6 +230,57 @@ fn a_tuned_irony_model_reads_a_reply_with_its_parent() {
     assert!((expected[1][0] - expected[3][0]).abs() > 1e-6);
 }
 
+/// A route gives the replies to the model that reads their parent and the other comments to
+/// the head: each row's probabilities and decision are those of its own model, with its own
+/// decision rule, and run.json lists both rules.
+#[test]
+fn a_route_scores_replies_with_their_parent_and_other_comments_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opened = open(&ModelRef::Default, &ResolveOptions::new(true, false), &LoadOptions::default()).unwrap();
+    let mut model = one_layer_model(&opened, "irony", &["ironic", "not_ironic"]);
+    model.meta.reads_parent = true;
+    // A threshold of 0: the model flags every row it decides.
+    model.meta.decision.thresholds =
+        Some(stance_heads::Thresholds { flag: "ironic".into(), default: 0.0, by_lang: Default::default() });
+    let cross = tmp.path().join("irony");
+    model.save(&cross, candle_core::DType::F32).unwrap();
+    let route = tmp.path().join("route");
+    std::fs::create_dir_all(&route).unwrap();
+    let meta = serde_json::json!({"format": "stance-route/1", "task": "irony", "with_context": "../irony", "alone": "default"});
+    std::fs::write(route.join("route.json"), meta.to_string()).unwrap();
+    let comments = [
+        ("a", None, "The new tram line opens on time and under budget."),
+        ("b", Some("a"), "Oh sure, and I am the Queen of England."),
+        ("c", None, "Lovely weather for the parade today, what a surprise."),
+        ("d", Some("c"), "Great, just great."),
+    ];
+    let input = tmp.path().join("thread.jsonl");
+    let mut w = std::fs::File::create(&input).unwrap();
+    for (id, parent, text) in comments {
+        let row = serde_json::json!({"comment_id": id, "article_id": "t", "parent_id": parent, "text": text});
+        writeln!(w, "{row}").unwrap();
+    }
+    drop(w);
+    let f32_compute = ["--compute", "f32"];
+    let routed = classify_with("irony", &route, &input, &tmp.path().join("out-route"), &f32_compute);
+    let cross_alone = classify_with("irony", &cross, &input, &tmp.path().join("out-cross"), &f32_compute);
+    let head = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/heads/irony");
+    let head_alone = classify_with("irony", &head, &input, &tmp.path().join("out-head"), &f32_compute);
+
+    let by_id = |t: &polars::prelude::DataFrame, id: &str| -> (f32, bool) {
+        let row = strs(t, "comment_id").iter().position(|i| i.as_deref() == Some(id)).unwrap();
+        (f32s(t, "p_ironic")[row].unwrap(), t.column("ironic").unwrap().bool().unwrap().get(row).unwrap())
+    };
+    for (id, parent, _) in comments {
+        let (got, expected) = (by_id(&routed, id), by_id(if parent.is_some() { &cross_alone } else { &head_alone }, id));
+        assert!((got.0 - expected.0).abs() < 1e-6 && got.1 == expected.1, "{id}: {got:?} vs {expected:?}");
+    }
+    assert!(by_id(&routed, "b").1 && by_id(&routed, "d").1, "the replies are decided by the threshold of 0");
+    let recorded = std::fs::read_to_string(tmp.path().join("out-route/run.json")).unwrap();
+    assert!(recorded.contains("\"with_context: ironic\": 0.0") && recorded.contains("\"alone: ironic"), "{recorded}");
+    assert!(recorded.contains("where a comment answers another, else default irony head"), "{recorded}");
+}
+
 /// The shipped stance cross-encoder (`models/tuned/stance`) loads on the default encoder and
 /// reads an answer against its question: "yes" and "no" answers in French and German (German
 /// trained it, French never did) come out favor and against. The default head, which sees the

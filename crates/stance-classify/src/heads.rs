@@ -3,12 +3,15 @@
 //! A task is scored either by a head on the encoder's pooled vectors (`stance train`) or by a
 //! fine-tuned cross-encoder that reads the encoder's bottom-layer states of the target (or
 //! parent) and the comment together (`stance tune`). Both read the same encoder pass.
-//! A blend ([`crate::blend`]) scores a task with several such models and combines them.
+//! A blend ([`crate::blend`]) scores a task with several such models and combines them; a route
+//! ([`crate::route`]) scores rows that answer another text with one model and the others with
+//! another.
 //! Labels and column names come from the task catalogue ([`stance_core::task`]), the one place
 //! that defines them, so the aggregate stage always finds what this stage writes.
 
 use crate::blend::{self, BlendMeta};
 use crate::error::{ClassifyError, Result};
+use crate::route::{self, RouteMeta};
 use stance_heads::model_encoder::file_sha256;
 use stance_heads::source::check_encoder_id;
 use stance_core::TaskInput;
@@ -69,6 +72,19 @@ impl SourcedBlend {
     }
 }
 
+/// One model for the rows that answer another text, another for the rest ([`crate::route`]).
+pub struct SourcedRoute {
+    pub task: Task,
+    pub meta: RouteMeta,
+    /// Scores and decides the rows with a context; it reads the context.
+    pub with_context: Box<TaskModel>,
+    /// Scores and decides the rows without one.
+    pub alone: Box<TaskModel>,
+    pub source: HeadSource,
+    /// SHA-256 of `route.json` followed by the two models' digests.
+    pub sha256: String,
+}
+
 /// What scores one task.
 pub enum TaskModel {
     /// A head on the pooled sentence vectors.
@@ -77,16 +93,20 @@ pub enum TaskModel {
     CrossEncoder(SourcedCrossEncoder),
     /// Heads and cross-encoders combined.
     Blend(SourcedBlend),
+    /// Rows with a context to one model, rows without to another.
+    Route(SourcedRoute),
 }
 
 impl TaskModel {
     /// Loads `task`'s model from `source`: a folder holding `blend.json` is a blend, one holding
-    /// `cross_encoder.json` a cross-encoder, anything else a head. The built-in default is the
-    /// task's head, except for reply: the blend of `models/blends/reply`, compiled in.
+    /// `route.json` a route, one holding `cross_encoder.json` a cross-encoder, anything else a
+    /// head. The built-in default is the task's head, except for reply: the blend of
+    /// `models/blends/reply`, compiled in.
     pub fn load(task: Task, source: &HeadSource) -> Result<Self> {
         let dir = match source {
             HeadSource::Default if task == Task::Reply => return built_in_reply_blend(),
             HeadSource::Folder(dir) if blend::is_blend(dir) => return load_blend(task, dir),
+            HeadSource::Folder(dir) if route::is_route(dir) => return load_route(task, dir),
             HeadSource::Folder(dir) if stance_tune::is_cross_encoder(dir) => dir,
             _ => return Ok(TaskModel::Head(source.load(task)?)),
         };
@@ -104,16 +124,18 @@ impl TaskModel {
             TaskModel::Head(h) => h.task(),
             TaskModel::CrossEncoder(c) => c.task,
             TaskModel::Blend(b) => b.task,
+            TaskModel::Route(r) => r.task,
         }
     }
 
     /// What the model reads: its task's input, except that a tuned tone model which learnt
-    /// from what texts answer reads a reply's parent too (a comment without one goes alone).
-    /// A blend's members all read the same.
+    /// from what texts answer reads a reply's parent too (a comment without one goes alone), as
+    /// a route does. A blend's members all read the same.
     pub fn reads(&self) -> TaskInput {
         match self {
             TaskModel::CrossEncoder(c) if c.model.meta.reads_parent => TaskInput::ParentAndComment,
             TaskModel::Blend(b) => b.members[0].reads(),
+            TaskModel::Route(r) => r.with_context.reads(),
             _ => self.task().input(),
         }
     }
@@ -123,6 +145,7 @@ impl TaskModel {
             TaskModel::Head(h) => h.head.labels(),
             TaskModel::CrossEncoder(c) => c.model.labels(),
             TaskModel::Blend(b) => &b.labels,
+            TaskModel::Route(r) => r.with_context.labels(),
         }
     }
 
@@ -132,6 +155,7 @@ impl TaskModel {
             TaskModel::Head(h) => &h.sha256,
             TaskModel::CrossEncoder(c) => &c.sha256,
             TaskModel::Blend(b) => &b.sha256,
+            TaskModel::Route(r) => &r.sha256,
         }
     }
 
@@ -150,16 +174,24 @@ impl TaskModel {
                 };
                 format!("{name} (sha256 {}): blend of {}", &b.sha256[..16], members.join(" + "))
             }
+            TaskModel::Route(r) => {
+                let name = match &r.source {
+                    HeadSource::Default => format!("default {} route", r.task),
+                    HeadSource::Folder(_) => r.source.to_string(),
+                };
+                let (with_context, alone) = (r.with_context.describe(), r.alone.describe());
+                format!("{name} (sha256 {}): {with_context} where a comment answers another, else {alone}", &r.sha256[..16])
+            }
         }
     }
 
     /// Divides the raw scores before the softmax (fitted on validation data). A blend's scores
-    /// are already log-probabilities of calibrated members.
+    /// are already log-probabilities of calibrated members; a route's members apply their own.
     pub fn temperature(&self) -> f64 {
         match self {
             TaskModel::Head(h) => h.head.meta.temperature,
             TaskModel::CrossEncoder(c) => c.model.meta.temperature,
-            TaskModel::Blend(_) => 1.0,
+            TaskModel::Blend(_) | TaskModel::Route(_) => 1.0,
         }
     }
 
@@ -169,6 +201,7 @@ impl TaskModel {
             TaskModel::Head(_) => Vec::new(),
             TaskModel::CrossEncoder(c) => vec![c],
             TaskModel::Blend(b) => b.members.iter().flat_map(TaskModel::cross_encoders).collect(),
+            TaskModel::Route(r) => [&r.with_context, &r.alone].into_iter().flat_map(|m| m.cross_encoders()).collect(),
         }
     }
 
@@ -178,22 +211,34 @@ impl TaskModel {
             TaskModel::Head(_) => Vec::new(),
             TaskModel::CrossEncoder(c) => vec![c],
             TaskModel::Blend(b) => b.members.iter_mut().flat_map(TaskModel::cross_encoders_mut).collect(),
+            TaskModel::Route(r) => {
+                [&mut r.with_context, &mut r.alone].into_iter().flat_map(|m| m.cross_encoders_mut()).collect()
+            }
         }
     }
 
     /// The predicted class of one row's probabilities: the model's per-language thresholds or
-    /// class offsets, else the most probable class.
-    pub fn decide(&self, probs: &[f32], lang: Option<&str>) -> usize {
-        self.decision().decide(self.labels(), probs, lang)
+    /// class offsets, else the most probable class. `has_context`: the row answers another text
+    /// (a route decides it with the model that scored it).
+    pub fn decide(&self, probs: &[f32], lang: Option<&str>, has_context: bool) -> usize {
+        match self {
+            TaskModel::Route(r) if has_context => r.with_context.decide(probs, lang, has_context),
+            TaskModel::Route(r) => r.alone.decide(probs, lang, has_context),
+            _ => self.decision_rules()[0].1.decide(self.labels(), probs, lang),
+        }
     }
 
-    /// The model's decision rule (thresholds of a flag model, or class offsets), as `run.json`
-    /// lists it.
-    pub fn decision(&self) -> &stance_heads::DecisionRule {
+    /// The model's decision rules (thresholds of a flag model, or class offsets), as `run.json`
+    /// lists them: one, named `""`, or a route's two, named `with_context` and `alone`.
+    pub fn decision_rules(&self) -> Vec<(&'static str, &stance_heads::DecisionRule)> {
         match self {
-            TaskModel::Head(h) => &h.head.meta.decision,
-            TaskModel::CrossEncoder(c) => &c.model.meta.decision,
-            TaskModel::Blend(b) => &b.meta.decision,
+            TaskModel::Head(h) => vec![("", &h.head.meta.decision)],
+            TaskModel::CrossEncoder(c) => vec![("", &c.model.meta.decision)],
+            TaskModel::Blend(b) => vec![("", &b.meta.decision)],
+            // Neither model of a route is a route (checked at load): each has one rule.
+            TaskModel::Route(r) => {
+                vec![("with_context", r.with_context.decision_rules()[0].1), ("alone", r.alone.decision_rules()[0].1)]
+            }
         }
     }
 
@@ -204,6 +249,7 @@ impl TaskModel {
                 check_encoder_id(&c.model.meta.encoder, encoder_id).map_err(|message| head_error(c.task, &c.source, message))
             }
             TaskModel::Blend(b) => b.members.iter().try_for_each(|m| m.check_encoder(encoder_id)),
+            TaskModel::Route(r) => [&r.with_context, &r.alone].into_iter().try_for_each(|m| m.check_encoder(encoder_id)),
         }
     }
 }
@@ -244,6 +290,68 @@ fn load_blend(task: Task, dir: &std::path::Path) -> Result<TaskModel> {
     blend_from(task, source, bytes, &resolve)
 }
 
+/// Loads the route in `dir`: its models are the built-in head for `default`, else folders
+/// relative to `dir`.
+fn load_route(task: Task, dir: &std::path::Path) -> Result<TaskModel> {
+    let source = HeadSource::Folder(dir.to_path_buf());
+    let path = dir.join(route::META_FILE);
+    let bytes = std::fs::read(&path)
+        .map_err(|e| head_error(task, &source, format!("cannot read {}: {e}", path.display())))?;
+    let resolve = |model: &str| match model {
+        "default" => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
+        path => TaskModel::load(task, &HeadSource::Folder(dir.join(path))),
+    };
+    route_from(task, source, bytes, &resolve)
+}
+
+/// A route of `task` from its `route.json` bytes, each model loaded by `resolve`, refusing a
+/// task that reads two texts anyway, a nested route, models of other labels or label orders,
+/// and a `with_context` model that does not read the context.
+fn route_from(
+    task: Task,
+    source: HeadSource,
+    bytes: Vec<u8>,
+    resolve: &dyn Fn(&str) -> Result<TaskModel>,
+) -> Result<TaskModel> {
+    let fail = |message: String| head_error(task, &source, message);
+    let meta: RouteMeta =
+        serde_json::from_slice(&bytes).map_err(|e| fail(format!("{}: {e}", route::META_FILE)))?;
+    if meta.format != route::FORMAT {
+        return Err(fail(format!("format `{}`, expected `{}`", meta.format, route::FORMAT)));
+    }
+    if meta.task != task.name() {
+        return Err(fail(format!("is a {} route, not a {task} one", meta.task)));
+    }
+    if task.input() != TaskInput::Comment {
+        return Err(fail(format!("a {task} model always reads two texts: a route is for single-text tasks")));
+    }
+    let (with_context, alone) = (resolve(&meta.with_context)?, resolve(&meta.alone)?);
+    for (name, model) in [(&meta.with_context, &with_context), (&meta.alone, &alone)] {
+        if matches!(model, TaskModel::Route(_)) {
+            return Err(fail(format!("`{name}` is itself a route")));
+        }
+    }
+    if with_context.reads() == TaskInput::Comment {
+        return Err(fail(format!("`{}` reads the comment alone, so it cannot score rows by their context", meta.with_context)));
+    }
+    // Each model decides its own rows, so both must give probabilities in one label order.
+    if with_context.labels() != alone.labels() {
+        return Err(fail(format!(
+            "`{}` outputs {:?} and `{}` {:?}: a route's models must list the same labels in the same order",
+            meta.with_context,
+            with_context.labels(),
+            meta.alone,
+            alone.labels()
+        )));
+    }
+    let mut digest = bytes;
+    digest.extend_from_slice(with_context.sha256().as_bytes());
+    digest.extend_from_slice(alone.sha256().as_bytes());
+    let sha256 = stance_heads::source::sha256_hex(&digest);
+    let (with_context, alone) = (Box::new(with_context), Box::new(alone));
+    Ok(TaskModel::Route(SourcedRoute { task, meta, with_context, alone, source, sha256 }))
+}
+
 /// A blend of `task` from its `blend.json` bytes, each member loaded by `resolve`, refusing a
 /// nested blend, members of another task, with other labels or that read other inputs, and
 /// weights that are not positive.
@@ -267,8 +375,8 @@ fn blend_from(
     let mut digest = bytes;
     for member in &meta.members {
         let model = resolve(&member.model)?;
-        if matches!(model, TaskModel::Blend(_)) {
-            return Err(fail(format!("member `{}` is itself a blend", member.model)));
+        if matches!(model, TaskModel::Blend(_) | TaskModel::Route(_)) {
+            return Err(fail(format!("member `{}` is itself a blend or a route", member.model)));
         }
         if let Some(first) = members.first().map(TaskModel::labels) {
             let sorted = |l: &[String]| {
@@ -411,6 +519,28 @@ mod tests {
         assert!(load_error(Task::Reply, &ok).contains("is a stance blend, not a reply one"));
         let missing = blend_dir(tmp.path(), "missing", "stance", &[("default", 1.0), ("nowhere", 1.0)]);
         assert!(load_error(Task::Stance, &missing).contains("nowhere"));
+    }
+
+    fn route_dir(root: &std::path::Path, name: &str, task: &str, with_context: &str, alone: &str) -> std::path::PathBuf {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let meta = serde_json::json!({"format": route::FORMAT, "task": task, "with_context": with_context, "alone": alone});
+        std::fs::write(dir.join(route::META_FILE), meta.to_string()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_route_refuses_what_it_cannot_route() {
+        let tmp = tempfile::tempdir().unwrap();
+        let heads = route_dir(tmp.path(), "heads", "irony", "default", "default");
+        assert!(load_error(Task::Irony, &heads).contains("`default` reads the comment alone"));
+        assert!(load_error(Task::Toxicity, &heads).contains("is a irony route, not a toxicity one"));
+        let pair = route_dir(tmp.path(), "pair", "stance", "default", "default");
+        assert!(load_error(Task::Stance, &pair).contains("a route is for single-text tasks"));
+        let missing = route_dir(tmp.path(), "missing", "irony", "nowhere", "default");
+        assert!(load_error(Task::Irony, &missing).contains("nowhere"));
+        std::fs::write(heads.join(route::META_FILE), r#"{"format": "stance-route/2"}"#).unwrap();
+        assert!(load_error(Task::Irony, &heads).contains("route.json"));
     }
 
     #[test]

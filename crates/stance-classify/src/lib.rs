@@ -10,6 +10,8 @@
 //! - [`run`]: the whole job as one call, from a plain [`ClassifyRequest`];
 //! - [`heads`]: the heads of a run, checked against the columns they fill;
 //! - [`blend`]: one task scored by several models, their probabilities combined;
+//! - [`route`]: one task scored by one model where a comment answers another text, by another
+//!   where it stands alone;
 //! - [`score`]: one chunk of comments → its prediction columns;
 //! - [`zero_shot`]: stance from an NLI model instead of the stance head;
 //! - [`checkpoint`]: chunks committed to a work directory, so a rerun resumes;
@@ -20,6 +22,7 @@ pub mod checkpoint;
 mod error;
 pub mod heads;
 mod lock;
+pub mod route;
 pub mod run;
 pub mod score;
 pub mod spill;

@@ -303,6 +303,16 @@ fn threshold_entries(t: &stance_heads::Thresholds) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// The entries of `m`'s decision rules, as `entries` lists one rule's; a route's keys are
+/// named after the rows they decide (`with_context: ironic@fr`, `alone: ironic`).
+fn scoped(
+    m: &crate::heads::TaskModel,
+    entries: impl Fn(&stance_heads::DecisionRule) -> Vec<(String, f64)>,
+) -> std::collections::BTreeMap<String, f64> {
+    let scope = |name: &str, key: String| if name.is_empty() { key } else { format!("{name}: {key}") };
+    m.decision_rules().into_iter().flat_map(|(name, rule)| entries(rule).into_iter().map(move |(k, v)| (scope(name, k), v))).collect()
+}
+
 /// A model as `run.json` names it: hub id and revision, or folder.
 fn model_record(role: &str, opened: &OpenModel) -> ModelRecord {
     let (id, revision) = match &opened.resolved.origin {
@@ -336,8 +346,8 @@ fn run_info(
                 task: m.task().name().to_string(),
                 labels: m.labels().to_vec(),
                 source: Some(m.describe()),
-                thresholds: m.decision().thresholds.iter().flat_map(threshold_entries).collect(),
-                class_offsets: m.decision().class_offsets.as_ref().map(|o| o.by_label.clone()).unwrap_or_default(),
+                thresholds: scoped(m, |d| d.thresholds.iter().flat_map(threshold_entries).collect()),
+                class_offsets: scoped(m, |d| d.class_offsets.iter().flat_map(|o| o.by_label.clone()).collect()),
             })
             .chain(nli.map(|(_, multi_label)| HeadInfo {
                 task: "stance".into(),

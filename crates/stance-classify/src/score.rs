@@ -1,17 +1,18 @@
 //! Scoring one chunk of comments: every distinct text of the chunk (comments, their article
 //! targets, their parents) goes through the encoder once, then every task model reads that
 //! pass: heads its pooled vectors, cross-encoders its bottom-layer states of both texts, a blend
-//! its members' outputs.
+//! its members' outputs, a route one model's outputs per row.
 
 use crate::error::Result;
-use crate::heads::{HeadSet, TaskModel};
+use crate::heads::{HeadSet, SourcedCrossEncoder, TaskModel};
+use crate::route;
 use crate::zero_shot::ZeroShotStance;
 use polars::prelude::{Column, DataFrame};
 use stance_core::{LabelKind, Task, TaskInput};
 use stance_heads::calibrate::softmax;
 use stance_heads::features::pair_features;
 use stance_heads::model_encoder::ModelEncoder;
-use stance_heads::InputKind;
+use stance_heads::{InputKind, SourcedHead};
 use stance_model::embed::Embedding;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -85,14 +86,13 @@ pub fn score_chunk(
         Column::new("truncated".into(), own.iter().map(|&i| embeddings[i].truncated).collect::<Vec<bool>>()),
     ];
     for (m, context) in heads.models.iter().zip(&contexts) {
-        let (rows, raw) = raw_scores(m, &own, context, &embeddings)?;
-        let probs: Vec<Vec<f32>> = raw.iter().map(|z| softmax(z, m.temperature())).collect();
+        let Scores { rows, raw, probs } = scores(m, &own, context, &embeddings)?;
         let mut scored: Vec<Option<usize>> = vec![None; comments.len()];
         for (k, &row) in rows.iter().enumerate() {
             scored[row] = Some(k);
         }
         let decisions: Vec<usize> =
-            rows.iter().zip(&probs).map(|(&row, p)| m.decide(p, comments[row].lang)).collect();
+            rows.iter().zip(&probs).map(|(&row, p)| m.decide(p, comments[row].lang, context[row].is_some())).collect();
         columns.extend(task_columns(m.task(), m.labels(), &scored, &probs, &decisions));
         if logits {
             for (j, label) in m.labels().iter().enumerate() {
@@ -120,63 +120,104 @@ pub fn score_chunk(
     Ok(table)
 }
 
-/// The rows `m` can score (a pair model needs the row's context: `context[row]` indexes
-/// `embeddings`, as `own[row]` does for the comment) and their raw scores, which the softmax
-/// at the model's temperature turns into probabilities.
-fn raw_scores(
-    m: &TaskModel,
-    own: &[usize],
-    context: &[Option<usize>],
-    embeddings: &[Embedding],
-) -> Result<(Vec<usize>, Vec<Vec<f32>>)> {
-    Ok(match m {
-        TaskModel::Head(h) => {
-            let mut rows = Vec::with_capacity(own.len());
-            let mut features = Vec::with_capacity(own.len());
-            for (row, (&v, u)) in own.iter().zip(context).enumerate() {
-                let v = &embeddings[v].vector;
-                match (h.head.input_kind(), u) {
-                    (InputKind::Single, _) => features.push(v.clone()),
-                    (InputKind::Pair, Some(u)) => features.push(pair_features(&embeddings[*u].vector, v)),
-                    (InputKind::Pair, None) => continue,
-                }
-                rows.push(row);
-            }
-            let raw = h.head.logits(&features)?;
-            (rows, raw)
-        }
+/// One model's output on the rows it scores, `rows[k]` being the row of `raw[k]` and `probs[k]`.
+#[derive(Default)]
+struct Scores {
+    rows: Vec<usize>,
+    /// The scores the probabilities come from (`logit_*` columns): a head's or cross-encoder's
+    /// logits, a blend's weighted log-probabilities, a route's from the model of each row.
+    raw: Vec<Vec<f32>>,
+    probs: Vec<Vec<f32>>,
+}
+
+/// What `m` says of the rows it can score (a pair model needs the row's context: `context[row]`
+/// indexes `embeddings`, as `own[row]` does for the comment).
+fn scores(m: &TaskModel, own: &[usize], context: &[Option<usize>], embeddings: &[Embedding]) -> Result<Scores> {
+    let (rows, raw) = match m {
+        TaskModel::Head(h) => head_scores(h, own, context, embeddings)?,
         TaskModel::CrossEncoder(c) => {
-            let states = |i: usize| embeddings[i].states.as_deref().expect("the encoder pass kept states for cross-encoders");
-            let single = m.task().input() == TaskInput::Comment;
-            let mut rows = Vec::with_capacity(own.len());
-            let mut pairs = Vec::with_capacity(own.len());
-            for (row, (&v, u)) in own.iter().zip(context).enumerate() {
-                let context: &[f32] = match *u {
-                    Some(u) => states(u),
-                    None if single => &[],
-                    None => continue,
-                };
-                rows.push(row);
-                pairs.push((context, states(v)));
-            }
-            let raw = c.model.raw_logits(&pairs, CROSS_ENCODER_BATCH_TOKENS)?;
-            (rows, raw)
+            let reads_context = m.reads() != TaskInput::Comment;
+            cross_encoder_scores(c, reads_context, own, context, embeddings)?
         }
         // The members read the same inputs (checked at load), so they score the same rows.
         TaskModel::Blend(b) => {
             let mut rows = Vec::new();
             let mut member_probs = Vec::with_capacity(b.members.len());
             for member in &b.members {
-                let (member_rows, raw) = raw_scores(member, own, context, embeddings)?;
-                rows = member_rows;
-                member_probs.push(raw.iter().map(|z| softmax(z, member.temperature())).collect::<Vec<_>>());
+                let part = scores(member, own, context, embeddings)?;
+                rows = part.rows;
+                member_probs.push(part.probs);
             }
             let raw = (0..rows.len())
                 .map(|k| b.scores(&member_probs.iter().map(|p| p[k].clone()).collect::<Vec<_>>()))
                 .collect();
             (rows, raw)
         }
-    })
+        // Each model scores its own rows, at its own temperature.
+        TaskModel::Route(r) => {
+            let (with, alone) = route::split_rows(context);
+            let mut out = Scores::default();
+            for (model, rows) in [(&*r.with_context, with), (&*r.alone, alone)] {
+                let own: Vec<usize> = rows.iter().map(|&row| own[row]).collect();
+                let context: Vec<Option<usize>> = rows.iter().map(|&row| context[row]).collect();
+                let part = scores(model, &own, &context, embeddings)?;
+                out.rows.extend(part.rows.iter().map(|&k| rows[k]));
+                out.raw.extend(part.raw);
+                out.probs.extend(part.probs);
+            }
+            return Ok(out);
+        }
+    };
+    let probs = raw.iter().map(|z| softmax(z, m.temperature())).collect();
+    Ok(Scores { rows, raw, probs })
+}
+
+/// A head's rows and logits: a pair head scores the rows with a context.
+fn head_scores(
+    h: &SourcedHead,
+    own: &[usize],
+    context: &[Option<usize>],
+    embeddings: &[Embedding],
+) -> Result<(Vec<usize>, Vec<Vec<f32>>)> {
+    let mut rows = Vec::with_capacity(own.len());
+    let mut features = Vec::with_capacity(own.len());
+    for (row, (&v, u)) in own.iter().zip(context).enumerate() {
+        let v = &embeddings[v].vector;
+        match (h.head.input_kind(), u) {
+            (InputKind::Single, _) => features.push(v.clone()),
+            (InputKind::Pair, Some(u)) => features.push(pair_features(&embeddings[*u].vector, v)),
+            (InputKind::Pair, None) => continue,
+        }
+        rows.push(row);
+    }
+    let raw = h.head.logits(&features)?;
+    Ok((rows, raw))
+}
+
+/// A cross-encoder's rows and logits: a pair task's model scores the rows with a context, a
+/// single-text task's every row, with its context where it `reads_context` and there is one.
+fn cross_encoder_scores(
+    c: &SourcedCrossEncoder,
+    reads_context: bool,
+    own: &[usize],
+    context: &[Option<usize>],
+    embeddings: &[Embedding],
+) -> Result<(Vec<usize>, Vec<Vec<f32>>)> {
+    let states = |i: usize| embeddings[i].states.as_deref().expect("the encoder pass kept states for cross-encoders");
+    let single = c.task.input() == TaskInput::Comment;
+    let mut rows = Vec::with_capacity(own.len());
+    let mut pairs = Vec::with_capacity(own.len());
+    for (row, (&v, u)) in own.iter().zip(context).enumerate() {
+        let context: &[f32] = match *u {
+            Some(u) if reads_context => states(u),
+            _ if single => &[],
+            _ => continue,
+        };
+        rows.push(row);
+        pairs.push((context, states(v)));
+    }
+    let raw = c.model.raw_logits(&pairs, CROSS_ENCODER_BATCH_TOKENS)?;
+    Ok((rows, raw))
 }
 
 /// Where the time of the scoring went, summed over chunks (for `stance bench`).

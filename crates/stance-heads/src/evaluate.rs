@@ -39,14 +39,14 @@ pub fn evaluate_examples(
     evaluate_decided(head_labels, examples, probs, &|p, _| metrics::argmax(p), opts)
 }
 
-/// As [`evaluate_examples`], predicting with `decide(probabilities, lang)` (a head's
-/// [`crate::Head::decide`], thresholds included). With `only_labels`, the prediction is the most
+/// As [`evaluate_examples`], predicting with `decide(probabilities, example)` (a head's
+/// [`crate::Head::decide`] of the example's language, thresholds included). With `only_labels`, the prediction is the most
 /// probable of those labels.
 pub fn evaluate_decided(
     head_labels: &[String],
     examples: &[Example],
     probs: &[Vec<f32>],
-    decide: &dyn Fn(&[f32], Option<&str>) -> usize,
+    decide: &dyn Fn(&[f32], &Example) -> usize,
     opts: &EvalOptions,
 ) -> Result<Evaluation> {
     if examples.len() != probs.len() {
@@ -98,7 +98,7 @@ pub fn evaluate_decided(
             .ok_or_else(|| HeadsError::Invalid(format!("unindexed label {}", e.label)))?;
         let mut row: Vec<f32> = p.clone();
         row.resize(labels.len(), 0.0);
-        let mut decision = decide(p, e.lang.as_deref());
+        let mut decision = decide(p, e);
         if let Some(only) = &only {
             if !only.contains(&g) {
                 left_out += 1;

@@ -58,6 +58,14 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         bail!("--max-false-positives bounds a flag's thresholds: irony or toxicity, not {}", args.task);
     }
     let mut model = TaskModel::load(args.task, &HeadSource::parse(&args.head))?;
+    if let TaskModel::Route(r) = &model {
+        bail!(
+            "a route decides each row with the rule of the model that scored it: calibrate `{}` on rows with a \
+             context and `{}` on rows without, each on its own",
+            r.meta.with_context,
+            r.meta.alone
+        );
+    }
     let sets = read_all(&args.valid, args.task, global)?;
     let opened = args.model.open(global)?;
     let labels = model.labels().to_vec();
@@ -109,6 +117,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
             c.model.meta.decision = decision;
             c.model.save_shipped(&args.out).with_context(cannot_write)?;
         }
+        TaskModel::Route(_) => unreachable!("a route is refused before scoring"),
         // Its members are named relative to its folder, so a blend is calibrated in place.
         TaskModel::Blend(b) => {
             let HeadSource::Folder(dir) = &b.source else { bail!("only a blend folder can be calibrated") };
@@ -132,7 +141,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
 
 /// Every row's probabilities under `model`, the rows of `sets` one after the other: a head
 /// reads the (cached) sentence vectors, a cross-encoder the bottom-layer states, a blend its
-/// members' probabilities.
+/// members' probabilities, a route each row's model's.
 pub fn model_probs(
     model: &TaskModel,
     sets: &[Dataset],
@@ -167,6 +176,28 @@ pub fn model_probs(
                 .map(|m| model_probs(m, sets, opened, flags, no_cache, global))
                 .collect::<Result<Vec<_>>>()?;
             blended_probs(b, &members)
+        }
+        TaskModel::Route(r) => {
+            let rows_with_context = |with: bool| -> Vec<Dataset> {
+                sets.iter()
+                    .map(|d| Dataset {
+                        spec: d.spec.clone(),
+                        examples: d.examples.iter().filter(|e| e.context.is_some() == with).cloned().collect(),
+                        skipped: Vec::new(),
+                    })
+                    .filter(|d| !d.examples.is_empty())
+                    .collect()
+            };
+            let probs_of = |model: &TaskModel, with: bool| -> Result<_> {
+                let sets = rows_with_context(with);
+                let probs = if sets.is_empty() { Vec::new() } else { model_probs(model, &sets, opened, flags, no_cache, global)? };
+                Ok(probs.into_iter())
+            };
+            let (mut with, mut alone) = (probs_of(&r.with_context, true)?, probs_of(&r.alone, false)?);
+            sets.iter()
+                .flat_map(|d| &d.examples)
+                .map(|e| if e.context.is_some() { with.next() } else { alone.next() }.expect("one row of probabilities per example"))
+                .collect()
         }
     })
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use stance_core::LabelKind;
 use stance_classify::heads::TaskModel;
 use stance_heads::metrics::argmax;
-use stance_heads::{DataSpec, EvalOptions, Evaluation, HeadSource, Report, Task};
+use stance_heads::{DataSpec, EvalOptions, Evaluation, Example, HeadSource, Report, Task};
 use stance_heads::model_encoder::ModelEncoder;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -96,7 +96,13 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
             // Every file's rows in one pass (one progress bar, one cache report), then split
             // back into files.
             let mut probs = model_probs(&model, &sets, &opened, &args.model, args.no_cache, global)?.into_iter();
-            let decide = |p: &[f32], lang: Option<&str>| if args.argmax { argmax(p) } else { model.decide(p, lang) };
+            let decide = |p: &[f32], e: &Example| {
+                if args.argmax {
+                    argmax(p)
+                } else {
+                    model.decide(p, e.lang.as_deref(), e.context.is_some())
+                }
+            };
             let options = eval_options(&args);
             let results = sets
                 .iter()
@@ -106,7 +112,11 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
                     Ok(DataResult { data: set.spec.clone(), evaluation })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let kind = if matches!(model, TaskModel::Blend(_)) { "blend" } else { "head" };
+            let kind = match model {
+                TaskModel::Blend(_) => "blend",
+                TaskModel::Route(_) => "route",
+                _ => "head",
+            };
             (kind, model.describe(), encoder_id, results)
         }
     };

@@ -169,7 +169,7 @@ pub fn eval(args: &eval::Args, sourced: &SourcedCrossEncoder, global: &Global) -
         let top = std::time::Instant::now();
         let probs = predict_examples(model, &store, &set.examples, DEFAULT_BATCH_TOKENS)?;
         let top_s = top.elapsed().as_secs_f64();
-        let decide = |p: &[f32], lang: Option<&str>| model.decide(p, lang);
+        let decide = |p: &[f32], e: &stance_heads::Example| model.decide(p, e.lang.as_deref());
         let evaluation = stance_heads::evaluate_decided(model.labels(), &set.examples, &probs, &decide, &options)?;
         if args.json {
             out.push(serde_json::json!({"data": set.spec, "evaluation": evaluation,

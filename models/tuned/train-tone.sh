@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Rebuilds the fine-tuned tone experiments, models/tuned/toxicity, irony and sentiment (not
-# shipped: none beats the default head on validation, models/EVAL.md "fine-tuned tone models"), each the
+# Rebuilds the fine-tuned tone models, models/tuned/toxicity, irony and sentiment (toxicity and
+# sentiment are not shipped: neither beats its default head on validation, models/EVAL.md "fine-tuned
+# tone models"; irony scores the replies of the default irony route, models/routes/irony), each the
 # encoder's top 3 layers fine-tuned over the frozen bottom 9 layers' states of the comment (for
 # irony, of the comment and what it answers, where the data says). Then the decision thresholds
 # per language, chosen on the same validation files, and the scores on the test splits (the

@@ -100,11 +100,12 @@ pub enum TaskModel {
 impl TaskModel {
     /// Loads `task`'s model from `source`: a folder holding `blend.json` is a blend, one holding
     /// `route.json` a route, one holding `cross_encoder.json` a cross-encoder, anything else a
-    /// head. The built-in default is the task's head, except for reply: the blend of
-    /// `models/blends/reply`, compiled in.
+    /// head. The built-in default is the task's head, except for reply, the blend of
+    /// `models/blends/reply`, and irony, the route of `models/routes/irony`, both compiled in.
     pub fn load(task: Task, source: &HeadSource) -> Result<Self> {
         let dir = match source {
             HeadSource::Default if task == Task::Reply => return built_in_reply_blend(),
+            HeadSource::Default if task == Task::Irony => return built_in_irony_route(),
             HeadSource::Folder(dir) if blend::is_blend(dir) => return load_blend(task, dir),
             HeadSource::Folder(dir) if route::is_route(dir) => return load_route(task, dir),
             HeadSource::Folder(dir) if stance_tune::is_cross_encoder(dir) => dir,
@@ -265,15 +266,36 @@ fn built_in_reply_blend() -> Result<TaskModel> {
     let task = Task::Reply;
     let resolve = |member: &str| match member {
         "default" => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
-        CROSS_ENCODER => {
-            let model = CrossEncoder::from_bytes(META, WEIGHTS)
-                .map_err(|e| head_error(task, &HeadSource::Default, format!("built-in cross-encoder: {e}")))?;
-            let sha256 = stance_heads::source::sha256_hex(WEIGHTS);
-            Ok(TaskModel::CrossEncoder(SourcedCrossEncoder { task, model, source: HeadSource::Default, sha256 }))
-        }
+        CROSS_ENCODER => built_in_cross_encoder(task, META, WEIGHTS),
         other => Err(head_error(task, &HeadSource::Default, format!("the built-in blend names `{other}`, which is not built in"))),
     };
     blend_from(task, HeadSource::Default, BLEND.as_bytes().to_vec(), &resolve)
+}
+
+/// The built-in irony model, `models/routes/irony` as compiled in: the irony cross-encoder
+/// `models/tuned/irony` reads each reply with its parent, the irony head every other comment.
+/// On MultiPICo's held-out replies it flags fewer non-ironic rows than the head at a higher
+/// macro-F1 (models/EVAL.md, "2026-12-04: irony read with what it answers").
+fn built_in_irony_route() -> Result<TaskModel> {
+    const ROUTE: &str = include_str!("../../../models/routes/irony/route.json");
+    const CROSS_ENCODER: &str = "../../tuned/irony";
+    const META: &str = include_str!("../../../models/tuned/irony/cross_encoder.json");
+    const WEIGHTS: &[u8] = include_bytes!("../../../models/tuned/irony/cross_encoder.safetensors");
+    let task = Task::Irony;
+    let resolve = |model: &str| match model {
+        "default" => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
+        CROSS_ENCODER => built_in_cross_encoder(task, META, WEIGHTS),
+        other => Err(head_error(task, &HeadSource::Default, format!("the built-in route names `{other}`, which is not built in"))),
+    };
+    route_from(task, HeadSource::Default, ROUTE.as_bytes().to_vec(), &resolve)
+}
+
+/// A cross-encoder of `task` compiled into the binary (`cross_encoder.json` and its weights).
+fn built_in_cross_encoder(task: Task, meta: &str, weights: &[u8]) -> Result<TaskModel> {
+    let model = CrossEncoder::from_bytes(meta, weights)
+        .map_err(|e| head_error(task, &HeadSource::Default, format!("built-in cross-encoder: {e}")))?;
+    let sha256 = stance_heads::source::sha256_hex(weights);
+    Ok(TaskModel::CrossEncoder(SourcedCrossEncoder { task, model, source: HeadSource::Default, sha256 }))
 }
 
 /// Loads the blend in `dir`: its members are the built-in head for `default`, else folders
@@ -567,10 +589,28 @@ mod tests {
         let described = TaskModel::Blend(built_in).describe();
         assert!(described.starts_with("default reply blend (sha256 "), "{described}");
         assert!(described.contains("× default reply head") && described.contains("× default reply cross-encoder"), "{described}");
-        // Every other task's default stays its head.
-        for task in [Task::Stance, Task::Sentiment, Task::Irony, Task::Toxicity] {
+        // Every other task's default but irony's stays its head.
+        for task in [Task::Stance, Task::Sentiment, Task::Toxicity] {
             assert!(matches!(TaskModel::load(task, &HeadSource::Default).unwrap(), TaskModel::Head(_)), "{task}");
         }
+    }
+
+    #[test]
+    fn the_default_irony_model_is_the_irony_route_compiled_in() {
+        let TaskModel::Route(built_in) = TaskModel::load(Task::Irony, &HeadSource::Default).unwrap() else {
+            panic!("the default irony model is not a route")
+        };
+        assert!(matches!((&*built_in.with_context, &*built_in.alone), (TaskModel::CrossEncoder(_), TaskModel::Head(_))));
+        assert_eq!(built_in.with_context.reads(), TaskInput::ParentAndComment);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/routes/irony");
+        let folder = TaskModel::load(Task::Irony, &HeadSource::Folder(dir.clone())).unwrap();
+        assert_eq!(built_in.sha256, folder.sha256());
+        // A route is not a member of a route or a blend.
+        let tmp = tempfile::tempdir().unwrap();
+        let nested = route_dir(tmp.path(), "nested", "irony", dir.to_str().unwrap(), "default");
+        assert!(load_error(Task::Irony, &nested).contains("is itself a route"));
+        let blend = blend_dir(tmp.path(), "blend", "irony", &[("default", 1.0), (dir.to_str().unwrap(), 1.0)]);
+        assert!(load_error(Task::Irony, &blend).contains("is itself a blend or a route"));
     }
 
     #[test]

@@ -146,6 +146,15 @@ fn hillary_comments(input: &std::path::Path) -> Vec<(String, String)> {
     texts
 }
 
+/// Writes one thread of `(comment_id, parent_id, text)` comments to `input`.
+fn write_thread(input: &std::path::Path, comments: &[(&str, Option<&str>, &str)]) {
+    let mut w = std::fs::File::create(input).unwrap();
+    for (id, parent, text) in comments {
+        let row = serde_json::json!({"comment_id": id, "article_id": "t", "parent_id": parent, "text": text});
+        writeln!(w, "{row}").unwrap();
+    }
+}
+
 /// A fine-tuned tone model reads the comment alone: every comment gets its probabilities (no
 /// context needed), equal to those of the training path, and its decision rule (a threshold
 /// per language, as `stance calibrate` stores it) decides the flag and is written to run.json.
@@ -202,12 +211,7 @@ fn a_tuned_irony_model_reads_a_reply_with_its_parent() {
         ("d", Some("c"), "Oh sure, and I am the Queen of England."),
     ];
     let input = tmp.path().join("thread.jsonl");
-    let mut w = std::fs::File::create(&input).unwrap();
-    for (id, parent, text) in comments {
-        let row = serde_json::json!({"comment_id": id, "article_id": "t", "parent_id": parent, "text": text});
-        writeln!(w, "{row}").unwrap();
-    }
-    drop(w);
+    write_thread(&input, &comments);
     let table = classify_with("irony", &dir, &input, &tmp.path().join("out"), &["--compute", "f32"]);
 
     let texts: Vec<&str> = comments.iter().map(|c| c.2).collect();
@@ -255,12 +259,7 @@ fn a_route_scores_replies_with_their_parent_and_other_comments_alone() {
         ("d", Some("c"), "Great, just great."),
     ];
     let input = tmp.path().join("thread.jsonl");
-    let mut w = std::fs::File::create(&input).unwrap();
-    for (id, parent, text) in comments {
-        let row = serde_json::json!({"comment_id": id, "article_id": "t", "parent_id": parent, "text": text});
-        writeln!(w, "{row}").unwrap();
-    }
-    drop(w);
+    write_thread(&input, &comments);
     let f32_compute = ["--compute", "f32"];
     let routed = classify_with("irony", &route, &input, &tmp.path().join("out-route"), &f32_compute);
     let cross_alone = classify_with("irony", &cross, &input, &tmp.path().join("out-cross"), &f32_compute);

@@ -106,8 +106,12 @@ impl TaskModel {
         let dir = match source {
             HeadSource::Default if task == Task::Reply => return built_in_reply_blend(),
             HeadSource::Default if task == Task::Irony => return built_in_irony_route(),
-            HeadSource::Folder(dir) if blend::is_blend(dir) => return load_blend(task, dir),
-            HeadSource::Folder(dir) if route::is_route(dir) => return load_route(task, dir),
+            HeadSource::Folder(dir) if blend::is_blend(dir) => {
+                return load_combined(task, dir, blend::META_FILE, blend_from)
+            }
+            HeadSource::Folder(dir) if route::is_route(dir) => {
+                return load_combined(task, dir, route::META_FILE, route_from)
+            }
             HeadSource::Folder(dir) if stance_tune::is_cross_encoder(dir) => dir,
             _ => return Ok(TaskModel::Head(source.load(task)?)),
         };
@@ -259,17 +263,13 @@ impl TaskModel {
 /// the reply cross-encoder that also learnt from statements and answers. Together they beat the
 /// head alone on every reply test split (models/EVAL.md, "2026-12-03: the reply blend").
 fn built_in_reply_blend() -> Result<TaskModel> {
-    const BLEND: &str = include_str!("../../../models/blends/reply/blend.json");
-    const CROSS_ENCODER: &str = "../../tuned/reply-statements";
-    const META: &str = include_str!("../../../models/tuned/reply-statements/cross_encoder.json");
-    const WEIGHTS: &[u8] = include_bytes!("../../../models/tuned/reply-statements/cross_encoder.safetensors");
-    let task = Task::Reply;
-    let resolve = |member: &str| match member {
-        "default" => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
-        CROSS_ENCODER => built_in_cross_encoder(task, META, WEIGHTS),
-        other => Err(head_error(task, &HeadSource::Default, format!("the built-in blend names `{other}`, which is not built in"))),
+    let cross_encoder = BuiltInCrossEncoder {
+        name: "../../tuned/reply-statements",
+        meta: include_str!("../../../models/tuned/reply-statements/cross_encoder.json"),
+        weights: include_bytes!("../../../models/tuned/reply-statements/cross_encoder.safetensors"),
     };
-    blend_from(task, HeadSource::Default, BLEND.as_bytes().to_vec(), &resolve)
+    let blend = include_str!("../../../models/blends/reply/blend.json");
+    built_in_combined(Task::Reply, blend, blend_from, &cross_encoder)
 }
 
 /// The built-in irony model, `models/routes/irony` as compiled in: the irony cross-encoder
@@ -277,53 +277,78 @@ fn built_in_reply_blend() -> Result<TaskModel> {
 /// On MultiPICo's held-out replies it flags fewer non-ironic rows than the head at a higher
 /// macro-F1 (models/EVAL.md, "2026-12-04: irony read with what it answers").
 fn built_in_irony_route() -> Result<TaskModel> {
-    const ROUTE: &str = include_str!("../../../models/routes/irony/route.json");
-    const CROSS_ENCODER: &str = "../../tuned/irony";
-    const META: &str = include_str!("../../../models/tuned/irony/cross_encoder.json");
-    const WEIGHTS: &[u8] = include_bytes!("../../../models/tuned/irony/cross_encoder.safetensors");
-    let task = Task::Irony;
+    let cross_encoder = BuiltInCrossEncoder {
+        name: "../../tuned/irony",
+        meta: include_str!("../../../models/tuned/irony/cross_encoder.json"),
+        weights: include_bytes!("../../../models/tuned/irony/cross_encoder.safetensors"),
+    };
+    let route = include_str!("../../../models/routes/irony/route.json");
+    built_in_combined(Task::Irony, route, route_from, &cross_encoder)
+}
+
+/// A cross-encoder compiled into the binary: its folder as a built-in blend or route names it,
+/// its `cross_encoder.json` and its weights.
+struct BuiltInCrossEncoder {
+    name: &'static str,
+    meta: &'static str,
+    weights: &'static [u8],
+}
+
+/// A blend or route compiled into the binary from its `file`, built by `build`: the models it
+/// names are the task's built-in head (`default`) and `cross_encoder`.
+fn built_in_combined(task: Task, file: &str, build: BuildFrom, cross_encoder: &BuiltInCrossEncoder) -> Result<TaskModel> {
     let resolve = |model: &str| match model {
         "default" => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
-        CROSS_ENCODER => built_in_cross_encoder(task, META, WEIGHTS),
-        other => Err(head_error(task, &HeadSource::Default, format!("the built-in route names `{other}`, which is not built in"))),
+        name if name == cross_encoder.name => {
+            let model = CrossEncoder::from_bytes(cross_encoder.meta, cross_encoder.weights)
+                .map_err(|e| head_error(task, &HeadSource::Default, format!("built-in cross-encoder: {e}")))?;
+            let sha256 = stance_heads::source::sha256_hex(cross_encoder.weights);
+            Ok(TaskModel::CrossEncoder(SourcedCrossEncoder { task, model, source: HeadSource::Default, sha256 }))
+        }
+        other => Err(head_error(task, &HeadSource::Default, format!("the built-in model names `{other}`, which is not built in"))),
     };
-    route_from(task, HeadSource::Default, ROUTE.as_bytes().to_vec(), &resolve)
+    build(task, HeadSource::Default, file.as_bytes().to_vec(), &resolve)
 }
 
-/// A cross-encoder of `task` compiled into the binary (`cross_encoder.json` and its weights).
-fn built_in_cross_encoder(task: Task, meta: &str, weights: &[u8]) -> Result<TaskModel> {
-    let model = CrossEncoder::from_bytes(meta, weights)
-        .map_err(|e| head_error(task, &HeadSource::Default, format!("built-in cross-encoder: {e}")))?;
-    let sha256 = stance_heads::source::sha256_hex(weights);
-    Ok(TaskModel::CrossEncoder(SourcedCrossEncoder { task, model, source: HeadSource::Default, sha256 }))
-}
+/// What builds a blend or route from its file's bytes, each model it names loaded by the resolver.
+type BuildFrom = fn(Task, HeadSource, Vec<u8>, &dyn Fn(&str) -> Result<TaskModel>) -> Result<TaskModel>;
 
-/// Loads the blend in `dir`: its members are the built-in head for `default`, else folders
-/// relative to `dir`.
-fn load_blend(task: Task, dir: &std::path::Path) -> Result<TaskModel> {
+/// Loads the blend or route in `dir` from its `file` (`blend.json`, `route.json`) with `build`:
+/// the models it names are the built-in head for `default`, else folders relative to `dir`.
+fn load_combined(task: Task, dir: &std::path::Path, file: &str, build: BuildFrom) -> Result<TaskModel> {
     let source = HeadSource::Folder(dir.to_path_buf());
-    let path = dir.join(blend::META_FILE);
+    let path = dir.join(file);
     let bytes = std::fs::read(&path)
         .map_err(|e| head_error(task, &source, format!("cannot read {}: {e}", path.display())))?;
-    let resolve = |member: &str| match member {
+    let resolve = |model: &str| match model {
         "default" => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
         path => TaskModel::load(task, &HeadSource::Folder(dir.join(path))),
     };
-    blend_from(task, source, bytes, &resolve)
+    build(task, source, bytes, &resolve)
 }
 
-/// Loads the route in `dir`: its models are the built-in head for `default`, else folders
-/// relative to `dir`.
-fn load_route(task: Task, dir: &std::path::Path) -> Result<TaskModel> {
-    let source = HeadSource::Folder(dir.to_path_buf());
-    let path = dir.join(route::META_FILE);
-    let bytes = std::fs::read(&path)
-        .map_err(|e| head_error(task, &source, format!("cannot read {}: {e}", path.display())))?;
-    let resolve = |model: &str| match model {
-        "default" => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
-        path => TaskModel::load(task, &HeadSource::Folder(dir.join(path))),
-    };
-    route_from(task, source, bytes, &resolve)
+/// A blend's or route's `file` (`kind`) of `task` parsed, once its `format` and `task` are checked.
+fn parse_combined<M: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    file: &str,
+    format: &str,
+    kind: &str,
+    task: Task,
+) -> std::result::Result<M, String> {
+    #[derive(serde::Deserialize)]
+    struct Header {
+        format: String,
+        task: String,
+    }
+    let parse_error = |e: serde_json::Error| format!("{file}: {e}");
+    let header: Header = serde_json::from_slice(bytes).map_err(parse_error)?;
+    if header.format != format {
+        return Err(format!("format `{}`, expected `{format}`", header.format));
+    }
+    if header.task != task.name() {
+        return Err(format!("is a {} {kind}, not a {task} one", header.task));
+    }
+    serde_json::from_slice(bytes).map_err(parse_error)
 }
 
 /// A route of `task` from its `route.json` bytes, each model loaded by `resolve`, refusing a
@@ -336,14 +361,7 @@ fn route_from(
     resolve: &dyn Fn(&str) -> Result<TaskModel>,
 ) -> Result<TaskModel> {
     let fail = |message: String| head_error(task, &source, message);
-    let meta: RouteMeta =
-        serde_json::from_slice(&bytes).map_err(|e| fail(format!("{}: {e}", route::META_FILE)))?;
-    if meta.format != route::FORMAT {
-        return Err(fail(format!("format `{}`, expected `{}`", meta.format, route::FORMAT)));
-    }
-    if meta.task != task.name() {
-        return Err(fail(format!("is a {} route, not a {task} one", meta.task)));
-    }
+    let meta: RouteMeta = parse_combined(&bytes, route::META_FILE, route::FORMAT, "route", task).map_err(fail)?;
     if task.input() != TaskInput::Comment {
         return Err(fail(format!("a {task} model always reads two texts: a route is for single-text tasks")));
     }
@@ -384,14 +402,7 @@ fn blend_from(
     resolve: &dyn Fn(&str) -> Result<TaskModel>,
 ) -> Result<TaskModel> {
     let fail = |message: String| head_error(task, &source, message);
-    let meta: BlendMeta =
-        serde_json::from_slice(&bytes).map_err(|e| fail(format!("{}: {e}", blend::META_FILE)))?;
-    if meta.format != blend::FORMAT {
-        return Err(fail(format!("format `{}`, expected `{}`", meta.format, blend::FORMAT)));
-    }
-    if meta.task != task.name() {
-        return Err(fail(format!("is a {} blend, not a {task} one", meta.task)));
-    }
+    let meta: BlendMeta = parse_combined(&bytes, blend::META_FILE, blend::FORMAT, "blend", task).map_err(fail)?;
     let weights = blend::normalised_weights(&meta.members).map_err(fail)?;
     let mut members: Vec<TaskModel> = Vec::with_capacity(meta.members.len());
     let mut digest = bytes;

@@ -13,6 +13,7 @@ use stance_heads::calibrate::softmax;
 use stance_heads::features::pair_features;
 use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::{InputKind, SourcedHead};
+use stance_model::batch::KeepStates;
 use stance_model::embed::Embedding;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -73,7 +74,14 @@ pub fn score_chunk(
             TaskInput::Comment => vec![None; comments.len()],
         });
     }
-    let embeddings = encoder.embed_detailed(&texts.unique, heads.keep_states()?)?;
+    let keep = heads.keep_states()?;
+    let mut needs_states = vec![false; texts.unique.len()];
+    if keep.is_some() {
+        for (m, context) in heads.models.iter().zip(&contexts) {
+            mark_states(m, &own, context, &mut needs_states);
+        }
+    }
+    let embeddings = embed(encoder, &texts.unique, keep, &needs_states)?;
     times.encode += started.elapsed();
     times.texts_encoded += texts.unique.len();
     times.tokens_encoded += embeddings.iter().map(|e| e.n_tokens).sum::<usize>();
@@ -120,6 +128,65 @@ pub fn score_chunk(
     Ok(table)
 }
 
+/// Every text's encoder pass, keeping bottom-layer states (`keep`) only of the texts marked in
+/// `needs_states`. The states are a text's whole width at one layer, kept until its chunk is
+/// scored: kept for every text, they pushed the 20,000-comment bench to 611 MB peak RSS once
+/// replies were read by two cross-encoders. A text's outputs do not depend on its batch, so
+/// two passes give what one would.
+fn embed(
+    encoder: &ModelEncoder<'_>,
+    texts: &[&str],
+    keep: Option<KeepStates>,
+    needs_states: &[bool],
+) -> Result<Vec<Embedding>> {
+    if keep.is_none() {
+        return Ok(encoder.embed_detailed(texts, None)?);
+    }
+    let (kept, rest): (Vec<usize>, Vec<usize>) = (0..texts.len()).partition(|&i| needs_states[i]);
+    let mut out: Vec<Option<Embedding>> = (0..texts.len()).map(|_| None).collect();
+    for (indices, keep) in [(kept, keep), (rest, None)] {
+        let part: Vec<&str> = indices.iter().map(|&i| texts[i]).collect();
+        for (i, e) in indices.into_iter().zip(encoder.embed_detailed(&part, keep)?) {
+            out[i] = Some(e);
+        }
+    }
+    Ok(out.into_iter().map(|e| e.expect("every text is in one of the two passes")).collect())
+}
+
+/// Marks in `needs_states` the texts whose states `m`'s cross-encoders read, by the rules
+/// [`scores`] reads them with.
+fn mark_states(m: &TaskModel, own: &[usize], context: &[Option<usize>], needs_states: &mut [bool]) {
+    match m {
+        TaskModel::Head(_) => {}
+        TaskModel::CrossEncoder(c) => {
+            for (_, context, comment) in cross_encoder_rows(c, m.reads() != TaskInput::Comment, own, context) {
+                needs_states[comment] = true;
+                if let Some(context) = context {
+                    needs_states[context] = true;
+                }
+            }
+        }
+        TaskModel::Blend(b) => b.members.iter().for_each(|member| mark_states(member, own, context, needs_states)),
+        TaskModel::Route(r) => {
+            for (model, rows) in route_parts(r, context) {
+                let (own, context) = rows_of(&rows, own, context);
+                mark_states(model, &own, &context, needs_states);
+            }
+        }
+    }
+}
+
+/// A route's two models, each with the rows it scores.
+fn route_parts<'a>(r: &'a crate::heads::SourcedRoute, context: &[Option<usize>]) -> [(&'a TaskModel, Vec<usize>); 2] {
+    let (with, alone) = route::split_rows(context);
+    [(&*r.with_context, with), (&*r.alone, alone)]
+}
+
+/// The comment and context texts of `rows`.
+fn rows_of(rows: &[usize], own: &[usize], context: &[Option<usize>]) -> (Vec<usize>, Vec<Option<usize>>) {
+    (rows.iter().map(|&row| own[row]).collect(), rows.iter().map(|&row| context[row]).collect())
+}
+
 /// One model's output on the rows it scores, `rows[k]` being the row of `raw[k]` and `probs[k]`.
 #[derive(Default)]
 struct Scores {
@@ -155,11 +222,9 @@ fn scores(m: &TaskModel, own: &[usize], context: &[Option<usize>], embeddings: &
         }
         // Each model scores its own rows, at its own temperature.
         TaskModel::Route(r) => {
-            let (with, alone) = route::split_rows(context);
             let mut out = Scores::default();
-            for (model, rows) in [(&*r.with_context, with), (&*r.alone, alone)] {
-                let own: Vec<usize> = rows.iter().map(|&row| own[row]).collect();
-                let context: Vec<Option<usize>> = rows.iter().map(|&row| context[row]).collect();
+            for (model, rows) in route_parts(r, context) {
+                let (own, context) = rows_of(&rows, own, context);
                 let part = scores(model, &own, &context, embeddings)?;
                 out.rows.extend(part.rows.iter().map(|&k| rows[k]));
                 out.raw.extend(part.raw);
@@ -194,8 +259,7 @@ fn head_scores(
     Ok((rows, raw))
 }
 
-/// A cross-encoder's rows and logits: a pair task's model scores the rows with a context, a
-/// single-text task's every row, with its context where it `reads_context` and there is one.
+/// A cross-encoder's rows (those of [`cross_encoder_rows`]) and logits.
 fn cross_encoder_scores(
     c: &SourcedCrossEncoder,
     reads_context: bool,
@@ -204,20 +268,31 @@ fn cross_encoder_scores(
     embeddings: &[Embedding],
 ) -> Result<(Vec<usize>, Vec<Vec<f32>>)> {
     let states = |i: usize| embeddings[i].states.as_deref().expect("the encoder pass kept states for cross-encoders");
-    let single = c.task.input() == TaskInput::Comment;
     let mut rows = Vec::with_capacity(own.len());
     let mut pairs = Vec::with_capacity(own.len());
-    for (row, (&v, u)) in own.iter().zip(context).enumerate() {
-        let context: &[f32] = match *u {
-            Some(u) if reads_context => states(u),
-            _ if single => &[],
-            _ => continue,
-        };
+    for (row, context, comment) in cross_encoder_rows(c, reads_context, own, context) {
         rows.push(row);
-        pairs.push((context, states(v)));
+        pairs.push((context.map_or(&[][..], states), states(comment)));
     }
     let raw = c.model.raw_logits(&pairs, CROSS_ENCODER_BATCH_TOKENS)?;
     Ok((rows, raw))
+}
+
+/// The rows a cross-encoder scores, each with the texts it reads: `(row, context, comment)`.
+/// A pair task's model scores the rows with a context; a single-text task's every row, with
+/// its context where it `reads_context` and there is one.
+fn cross_encoder_rows<'a>(
+    c: &SourcedCrossEncoder,
+    reads_context: bool,
+    own: &'a [usize],
+    context: &'a [Option<usize>],
+) -> impl Iterator<Item = (usize, Option<usize>, usize)> + 'a {
+    let single = c.task.input() == TaskInput::Comment;
+    own.iter().zip(context).enumerate().filter_map(move |(row, (&comment, &context))| match context {
+        Some(u) if reads_context => Some((row, Some(u), comment)),
+        _ if single => Some((row, None, comment)),
+        _ => None,
+    })
 }
 
 /// Where the time of the scoring went, summed over chunks (for `stance bench`).

@@ -11,6 +11,8 @@
 //!   Where the CPU has AMX tiles, the same for `tdpbf16ps` (16 × 16 × 32 multiply-adds = 16,384
 //!   ops per instruction) and `tdpbusd` (16 × 16 × 64 = 32,768 ops) on four independent
 //!   accumulator tiles, 2^22 instructions per thread.
+//! - **Block-scaled int8**: the same products with one scale per block of 32 inputs on both
+//!   sides, as `vnni_block_loop` describes: what the GEMM of that recipe could reach at best.
 //! - **GEMM**: `Int8Linear::forward` (quantizing the activations included) and
 //!   `Bf16Linear::forward` (rounding them included) against candle's f32 matmul on the same
 //!   `[rows, k] × [k, n]`, best of 5, for e5's three linear shapes.
@@ -37,6 +39,42 @@ unsafe fn vnni_loop(iters: u64) -> i32 {
         total = _mm512_add_epi32(total, x);
     }
     _mm512_reduce_add_epi32(total)
+}
+
+/// The arithmetic of an int8 GEMM with one scale per block of 32 inputs on both sides
+/// (llama.cpp's Q4_0 × Q8_0 recipe; BENCH.md, "Why int8 is not the default"): for each block
+/// and each of 8 accumulators (2 rows × 4 panels of 16 channels), 8 `vpdpbusd` into a fresh i32
+/// sum, its conversion to f32, the product of the two blocks' scales and a fused multiply-add
+/// into the f32 accumulator. Operands stay in registers, as in `vnni_loop`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn vnni_block_loop(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let mut a = [0x0102_0304, 0x0201_0403].map(|v| _mm512_set1_epi32(v));
+    let b = [0x0101_0101, 0x0102_0101, 0x0101_0201, 0x0201_0101].map(|v| _mm512_set1_epi32(v));
+    let weight_scales = [0.5, 0.25, 0.125, 0.0625].map(|v| _mm512_set1_ps(v));
+    let row_scales = [0.5, 0.25].map(|v| _mm512_set1_ps(v));
+    let mut acc = [[_mm512_setzero_ps(); 4]; 2];
+    for _ in 0..iters {
+        // New activations each time and per row (one add per 32 `vpdpbusd`), else the
+        // compiler computes loop-invariant or identical sums once.
+        for (row, (a, row_scale)) in acc.iter_mut().zip(a.iter_mut().zip(row_scales)) {
+            *a = _mm512_add_epi32(*a, _mm512_set1_epi32(1));
+            for ((sum, b), weight_scale) in row.iter_mut().zip(b).zip(weight_scales) {
+                let mut block = _mm512_setzero_si512();
+                for _ in 0..8 {
+                    block = _mm512_dpbusd_epi32(block, *a, b);
+                }
+                let scale = _mm512_mul_ps(weight_scale, row_scale);
+                *sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block), scale, *sum);
+            }
+        }
+    }
+    let mut total = _mm512_setzero_ps();
+    for x in acc.iter().flatten() {
+        total = _mm512_add_ps(total, *x);
+    }
+    _mm512_reduce_add_ps(total)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -93,6 +131,25 @@ fn peak(threads: usize, bf16: bool) -> Option<f64> {
                     std::hint::black_box(vnni_loop(iters));
                 }
             }
+        }))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// GOP/s of `threads` threads running `vnni_block_loop`, counting the `vpdpbusd` products
+/// only (64 per block and accumulator); `None` without AVX-512 VNNI.
+fn block_scaled_peak(threads: usize) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !Int8Kernel::Vnni.supported() {
+            return None;
+        }
+        let iters: u64 = 1 << 20; // × 64 `vpdpbusd`
+        Some(rate(threads, iters * 64 * 128, || {
+            let iters = std::hint::black_box(iters);
+            // SAFETY: the CPU supports the loop's instructions (checked above).
+            unsafe { std::hint::black_box(vnni_block_loop(iters)) };
         }))
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -157,6 +214,12 @@ fn main() {
                 Some(gops) => println!("{name} peak, {t} thread(s): {gops:.1} GOP/s"),
                 None => println!("{name}: not on this CPU"),
             }
+        }
+    }
+    for t in [1, threads] {
+        match block_scaled_peak(t) {
+            Some(gops) => println!("vpdpbusd with a scale per 32 inputs, {t} thread(s): {gops:.1} GOP/s"),
+            None => println!("vpdpbusd with a scale per 32 inputs: not on this CPU"),
         }
     }
     for (int8, name) in [(true, "AMX tdpbusd (int8)"), (false, "AMX tdpbf16ps (bf16)")] {

@@ -44,8 +44,9 @@ unsafe fn vnni_loop(iters: u64) -> i32 {
 /// The arithmetic of an int8 GEMM with one scale per block of 32 inputs on both sides
 /// (llama.cpp's Q4_0 × Q8_0 recipe; BENCH.md, "Why int8 is not the default"): for each block
 /// and each of 8 accumulators (2 rows × 4 panels of 16 channels), 8 `vpdpbusd` into a fresh i32
-/// sum, its conversion to f32, the product of the two blocks' scales and a fused multiply-add
-/// into the f32 accumulator. Operands stay in registers, as in `vnni_loop`.
+/// sum, its conversion to f32 and a fused multiply-add by the product of the two blocks' scales
+/// into the f32 accumulator. Operands stay in registers, as in `vnni_loop`; the scales are
+/// constants here, so their product is computed once, where a GEMM would load them per block.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vnni")]
 unsafe fn vnni_block_loop(iters: u64) -> f32 {
@@ -138,7 +139,7 @@ fn peak(threads: usize, bf16: bool) -> Option<f64> {
 }
 
 /// GOP/s of `threads` threads running `vnni_block_loop`, counting the `vpdpbusd` products
-/// only (64 per block and accumulator); `None` without AVX-512 VNNI.
+/// only (128 ops each, 64 instructions per iteration); `None` without AVX-512 VNNI.
 fn block_scaled_peak(threads: usize) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     {

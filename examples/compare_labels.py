@@ -3,8 +3,8 @@
     python3 examples/compare_labels.py OUT_REFERENCE OUT_OTHER
 
 For each task column of comments.parquet, the share of comments (by comment_id) whose label is
-the same in both folders, then the largest change of any probability column. Needs pyarrow
-(examples/spark/requirements.txt installs it).
+the same in both folders, then the largest change of any probability column and the mean
+change of each. Needs pyarrow (examples/spark/requirements.txt installs it).
 """
 import sys
 
@@ -26,6 +26,13 @@ def main(reference_dir, other_dir):
         default=0.0,
     )
     print(f"largest change of a probability: {largest:.4f}")
+    # The mean change per class measures the error without the luck of which comments sit near
+    # a decision boundary (BENCH.md, "Why int8 is not the default").
+    means = []
+    for c in probabilities:
+        changes = [abs(r[c] - other[r["comment_id"]][c]) for r in reference if r[c] is not None]
+        means.append(f"{c[2:]} {1000 * sum(changes) / max(len(changes), 1):.2f}")
+    print("mean change of the probabilities (x1e-3): " + ", ".join(means))
 
 
 if __name__ == "__main__":

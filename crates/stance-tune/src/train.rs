@@ -98,6 +98,9 @@ pub struct TuneRequest<'a> {
     /// Train no further: finish from the checkpoint's best epoch (temperature, save). For
     /// stopping a long run early; the training record says how many epochs ran.
     pub finish: bool,
+    /// End after this many epochs, the learning rate still following the schedule of
+    /// `config.epochs` (the record of a run that `finish` cut short, made repeatable).
+    pub stop_after: Option<usize>,
 }
 
 /// One training row, its texts as keys of the state store; no context for a single-text task.
@@ -598,7 +601,8 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         say(format!("finishing after {} epoch(s), from the best (epoch {})", prog.epoch, prog.best_epoch.unwrap_or(0)));
         prog.done = true;
     }
-    while !prog.done && prog.epoch < cfg.epochs {
+    let last_epoch = req.stop_after.map_or(cfg.epochs, |n| n.min(cfg.epochs));
+    while !prog.done && prog.epoch < last_epoch {
         let epoch = prog.epoch;
         let epoch_start = Instant::now();
         let mut order: Vec<usize> = (0..batches.len()).collect();

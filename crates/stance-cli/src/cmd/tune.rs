@@ -77,6 +77,10 @@ pub struct Args {
     /// otherwise), to cut a run short.
     #[arg(long)]
     pub finish: bool,
+    /// End after this many epochs while the learning rate follows the --epochs schedule
+    /// (repeats a run that --finish cut short).
+    #[arg(long)]
+    pub stop_after: Option<usize>,
 }
 
 fn cap(n: usize) -> Option<usize> {
@@ -124,6 +128,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         command,
         quiet: global.quiet,
         finish: args.finish,
+        stop_after: args.stop_after,
     };
     stance_tune::tune(&request)?;
     Ok(ExitCode::SUCCESS)

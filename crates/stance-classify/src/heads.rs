@@ -448,9 +448,7 @@ impl HeadSet {
             check_labels(*task, loaded.labels()).map_err(|message| head_error(*task, source, message))?;
             models.push(loaded);
         }
-        let set = HeadSet { models };
-        set.keep_states()?;
-        Ok(set)
+        Ok(HeadSet { models })
     }
 
     pub fn tasks(&self) -> Vec<Task> {
@@ -470,26 +468,13 @@ impl HeadSet {
     }
 
     /// The bottom-layer states the cross-encoders need from the encoder pass (`None` without
-    /// any): one layer for all of them, as many rows as the hungriest reads.
-    pub fn keep_states(&self) -> Result<Option<KeepStates>> {
-        let mut keep: Option<KeepStates> = None;
-        for c in self.models.iter().flat_map(TaskModel::cross_encoders) {
-            let meta = &c.model.meta;
-            let rows = meta.state_rows();
-            keep = match keep {
-                None => Some(KeepStates { layers: meta.bottom_layers, max_rows: rows }),
-                Some(k) if k.layers == meta.bottom_layers => Some(KeepStates { layers: k.layers, max_rows: k.max_rows.max(rows) }),
-                Some(k) => {
-                    return Err(ClassifyError::Invalid(format!(
-                        "the cross-encoders of one run must read the same encoder layer: {} reads layer {}, another layer {}",
-                        c.describe(),
-                        meta.bottom_layers,
-                        k.layers
-                    )))
-                }
-            };
-        }
-        Ok(keep)
+    /// any): every layer one of them reads, as many rows as the hungriest reads (each cuts the
+    /// rows to its own budget).
+    pub fn keep_states(&self) -> Option<KeepStates> {
+        let metas: Vec<_> =
+            self.models.iter().flat_map(TaskModel::cross_encoders).map(|c| &c.model.meta).collect();
+        let rows = metas.iter().map(|meta| meta.state_rows()).max()?;
+        Some(KeepStates::new(metas.iter().map(|meta| meta.bottom_layers), rows))
     }
 }
 

@@ -15,7 +15,7 @@ use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::{InputKind, SourcedHead};
 use stance_model::batch::KeepStates;
 use stance_model::embed::Embedding;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// Padded positions per batch of a cross-encoder's top layers. They run in candle's general
@@ -74,14 +74,14 @@ pub fn score_chunk(
             TaskInput::Comment => vec![None; comments.len()],
         });
     }
-    let keep = heads.keep_states()?;
-    let mut needs_states = vec![false; texts.unique.len()];
+    let keep = heads.keep_states();
+    let mut needs_states: Vec<Vec<usize>> = vec![Vec::new(); texts.unique.len()];
     if keep.is_some() {
         for (m, context) in heads.models.iter().zip(&contexts) {
             mark_states(m, &own, context, &mut needs_states);
         }
     }
-    let embeddings = embed(encoder, &texts.unique, keep, &needs_states)?;
+    let embeddings = embed(encoder, &texts.unique, keep.as_ref(), &needs_states)?;
     times.encode += started.elapsed();
     times.texts_encoded += texts.unique.len();
     times.tokens_encoded += embeddings.iter().map(|e| e.n_tokens).sum::<usize>();
@@ -128,41 +128,51 @@ pub fn score_chunk(
     Ok(table)
 }
 
-/// Every text's encoder pass, keeping bottom-layer states (`keep`) only of the texts marked in
-/// `needs_states`. The states are a text's whole width at one layer, kept until its chunk is
-/// scored: kept for every text, they pushed the 20,000-comment bench to 611 MB peak RSS once
-/// replies were read by two cross-encoders. A text's outputs do not depend on its batch, so
-/// two passes give what one would.
+/// Every text's encoder pass, keeping bottom-layer states only of the texts marked in
+/// `needs_states`, and of each only the layers marked for it (at most `keep.max_rows` rows).
+/// A text's states are its whole width at each kept layer, kept until its chunk is scored:
+/// kept for every text, they pushed the 20,000-comment bench to 611 MB peak RSS once replies
+/// were read by two cross-encoders. The texts run in one pass per distinct set of marked
+/// layers (the texts without states in one more); a text's outputs do not depend on its
+/// batch, so the passes give what one would.
 fn embed(
     encoder: &ModelEncoder<'_>,
     texts: &[&str],
-    keep: Option<KeepStates>,
-    needs_states: &[bool],
+    keep: Option<&KeepStates>,
+    needs_states: &[Vec<usize>],
 ) -> Result<Vec<Embedding>> {
-    if keep.is_none() {
+    let Some(keep) = keep else {
         return Ok(encoder.embed_detailed(texts, None)?);
+    };
+    // Ordered by layer set, so the passes run in the same order whatever the texts' order.
+    let mut passes: BTreeMap<&[usize], Vec<usize>> = BTreeMap::new();
+    for (i, layers) in needs_states.iter().enumerate() {
+        passes.entry(layers.as_slice()).or_default().push(i);
     }
-    let (kept, rest): (Vec<usize>, Vec<usize>) = (0..texts.len()).partition(|&i| needs_states[i]);
     let mut out: Vec<Option<Embedding>> = (0..texts.len()).map(|_| None).collect();
-    for (indices, keep) in [(kept, keep), (rest, None)] {
+    for (layers, indices) in passes {
+        let keep = (!layers.is_empty()).then(|| KeepStates::new(layers.iter().copied(), keep.max_rows));
         let part: Vec<&str> = indices.iter().map(|&i| texts[i]).collect();
         for (i, e) in indices.into_iter().zip(encoder.embed_detailed(&part, keep)?) {
             out[i] = Some(e);
         }
     }
-    Ok(out.into_iter().map(|e| e.expect("every text is in one of the two passes")).collect())
+    Ok(out.into_iter().map(|e| e.expect("every text is in one of the passes")).collect())
 }
 
-/// Marks in `needs_states` the texts whose states `m`'s cross-encoders read, by the rules
-/// [`scores`] reads them with.
-fn mark_states(m: &TaskModel, own: &[usize], context: &[Option<usize>], needs_states: &mut [bool]) {
+/// Marks in `needs_states` the layers whose states `m`'s cross-encoders read of each text, by
+/// the rules [`scores`] reads them with (per layer: a text read only by cross-encoders of
+/// layer 9 keeps no states of layer 6). Each text's layers stay sorted and distinct.
+fn mark_states(m: &TaskModel, own: &[usize], context: &[Option<usize>], needs_states: &mut [Vec<usize>]) {
     match m {
         TaskModel::Head(_) => {}
         TaskModel::CrossEncoder(c) => {
+            let layer = c.model.meta.bottom_layers;
             for (_, context, comment) in cross_encoder_rows(c, m.reads() != TaskInput::Comment, own, context) {
-                needs_states[comment] = true;
-                if let Some(context) = context {
-                    needs_states[context] = true;
+                for text in std::iter::once(comment).chain(context) {
+                    if let Err(at) = needs_states[text].binary_search(&layer) {
+                        needs_states[text].insert(at, layer);
+                    }
                 }
             }
         }
@@ -267,7 +277,8 @@ fn cross_encoder_scores(
     context: &[Option<usize>],
     embeddings: &[Embedding],
 ) -> Result<(Vec<usize>, Vec<Vec<f32>>)> {
-    let states = |i: usize| embeddings[i].states.as_deref().expect("the encoder pass kept states for cross-encoders");
+    let layer = c.model.meta.bottom_layers;
+    let states = |i: usize| embeddings[i].states_at(layer).expect("the encoder pass kept the cross-encoder's layer");
     let mut rows = Vec::with_capacity(own.len());
     let mut pairs = Vec::with_capacity(own.len());
     for (row, context, comment) in cross_encoder_rows(c, reads_context, own, context) {

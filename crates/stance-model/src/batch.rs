@@ -104,11 +104,37 @@ pub fn pad(segments: &[&Segment], pad_id: u32) -> TokenBatch {
 }
 
 /// Which intermediate states to keep from each forward pass (see [`Model::forward_keeping`]):
-/// the output of the first `layers` layers, at most `max_rows` of each sequence's tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// for each `l` in `layers` the output of the first `l` layers, at most `max_rows` of each
+/// sequence's tokens (one bound for all layers: a reader cuts what it reads to its own budget).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeepStates {
-    pub layers: usize,
+    /// Sorted and distinct (as [`KeepStates::new`] makes them).
+    pub layers: Vec<usize>,
     pub max_rows: usize,
+}
+
+impl KeepStates {
+    /// The states after each of `layers` (sorted, duplicates dropped).
+    pub fn new(layers: impl IntoIterator<Item = usize>, max_rows: usize) -> Self {
+        let mut layers: Vec<usize> = layers.into_iter().collect();
+        layers.sort_unstable();
+        layers.dedup();
+        KeepStates { layers, max_rows }
+    }
+
+    /// The states after one layer.
+    pub fn one(layer: usize, max_rows: usize) -> Self {
+        KeepStates { layers: vec![layer], max_rows }
+    }
+}
+
+/// The states kept of one sequence: `(layer, [rows, hidden] row-major)` per kept layer, in
+/// the order of [`KeepStates::layers`]; empty when none were kept.
+pub type KeptStates = Vec<(usize, Vec<f32>)>;
+
+/// The block of `layer` in `states`, if it was kept.
+pub fn states_at(states: &KeptStates, layer: usize) -> Option<&[f32]> {
+    states.iter().find(|(l, _)| *l == layer).map(|(_, s)| s.as_slice())
 }
 
 /// At most `max_rows` rows of `[n, width]` row-major states: the first `max_rows − 1` and the
@@ -127,7 +153,7 @@ pub fn head_and_tail_rows(states: &[f32], width: usize, max_rows: usize) -> Vec<
 
 /// What the model gave for one segment: a vector (pooled embedding or logits) and the number
 /// of tokens it covered, the segment's weight when windows are pooled; with [`KeepStates`],
-/// its intermediate states too (`[rows, hidden]` row-major).
+/// its intermediate states too (one `[rows, hidden]` row-major block per kept layer).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentResult {
     pub vector: Vec<f32>,
@@ -135,7 +161,14 @@ pub struct SegmentResult {
     /// The width of the padded batch the segment ran in: `padded_len - n_tokens` positions
     /// were padding (computed and masked).
     pub padded_len: usize,
-    pub states: Option<Vec<f32>>,
+    pub states: KeptStates,
+}
+
+impl SegmentResult {
+    /// The kept states after the first `layer` layers (`None` when that layer was not kept).
+    pub fn states_at(&self, layer: usize) -> Option<&[f32]> {
+        states_at(&self.states, layer)
+    }
 }
 
 /// One input's results, in the order of its segments.
@@ -271,13 +304,26 @@ impl Runner<'_> {
                 .map(|&r| &chunk[owners[r].0].segments[owners[r].1])
                 .collect();
             let batch = pad(&segments, self.pad_id);
-            let (output, kept) = match self.keep {
+            let (output, kept) = match &self.keep {
                 Some(keep) => {
-                    let (output, states) = self.model.forward_keeping(&batch, keep.layers)?;
-                    let rows = split_rows(&states, &segments, keep.max_rows)?;
-                    (output, rows.into_iter().map(Some).collect())
+                    let (output, states) = self.model.forward_keeping(&batch, &keep.layers)?;
+                    if states.len() != keep.layers.len() {
+                        return Err(ModelError::InvalidBatch(format!(
+                            "the model kept {} layers' states of the {} asked for",
+                            states.len(),
+                            keep.layers.len()
+                        )));
+                    }
+                    let mut kept: Vec<KeptStates> = vec![Vec::new(); rows.len()];
+                    for (&layer, states) in keep.layers.iter().zip(&states) {
+                        let blocks = split_rows(states, &segments, keep.max_rows)?;
+                        for (row, block) in kept.iter_mut().zip(blocks) {
+                            row.push((layer, block));
+                        }
+                    }
+                    (output, kept)
                 }
-                None => (self.model.forward(&batch)?, vec![None; rows.len()]),
+                None => (self.model.forward(&batch)?, vec![Vec::new(); rows.len()]),
             };
             let row_vectors = extract(&output, &batch)?;
             if row_vectors.len() != rows.len() {
@@ -330,7 +376,7 @@ impl Runner<'_> {
 
 /// What one forward pass gave for one row: its vector, its states (with [`KeepStates`]) and
 /// the padded width of its batch.
-type RowOutput = (Vec<f32>, Option<Vec<f32>>, usize);
+type RowOutput = (Vec<f32>, KeptStates, usize);
 
 /// Each row's states `[seq, hidden]` of a padded batch, cut to its own tokens and then to at
 /// most `max_rows` rows ([`head_and_tail_rows`]).
@@ -425,13 +471,13 @@ mod tests {
                     vector: vec![1.0, 0.0],
                     n_tokens: 3,
                     padded_len: 3,
-                    states: None,
+                    states: Vec::new(),
                 },
                 SegmentResult {
                     vector: vec![0.0, 2.0],
                     n_tokens: 1,
                     padded_len: 3,
-                    states: None,
+                    states: Vec::new(),
                 },
             ],
         };

@@ -2,7 +2,7 @@
 //! settings say so. The e5 prefix of the chosen [`EmbedMode`] comes from the model's settings;
 //! callers pass bare text.
 
-use crate::batch::{BatchOptions, KeepStates};
+use crate::batch::{states_at, BatchOptions, KeepStates, KeptStates};
 use crate::error::ModelError;
 use crate::conventions::Pooling;
 use crate::pooling;
@@ -47,8 +47,16 @@ pub struct Embedding {
     pub padded_tokens: usize,
     pub truncated: bool,
     /// With [`TextModel::embed_keeping_states`]: the intermediate states of the text's first
-    /// segment (the head of a windowed text), `[rows, hidden]` row-major.
-    pub states: Option<Vec<f32>>,
+    /// segment (the head of a windowed text), one `[rows, hidden]` row-major block per kept
+    /// layer (see [`Embedding::states_at`]); empty otherwise.
+    pub states: KeptStates,
+}
+
+impl Embedding {
+    /// The kept states after the first `layer` layers (`None` when that layer was not kept).
+    pub fn states_at(&self, layer: usize) -> Option<&[f32]> {
+        states_at(&self.states, layer)
+    }
 }
 
 impl TextModel {
@@ -71,8 +79,8 @@ impl TextModel {
         self.embed_with(texts, options, None, progress)
     }
 
-    /// [`Self::embed`], keeping each text's states after the first `keep.layers` layers from
-    /// the same pass (BERT-family encoders only): what the fine-tuned cross-encoders read.
+    /// [`Self::embed`], keeping each text's states after each of `keep.layers` from the same
+    /// pass (BERT-family encoders only): what the fine-tuned cross-encoders read.
     pub fn embed_keeping_states<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
@@ -101,7 +109,7 @@ impl TextModel {
         results
             .into_iter()
             .map(|mut r| {
-                let states = r.segments.first_mut().and_then(|s| s.states.take());
+                let states = r.segments.first_mut().map(|s| std::mem::take(&mut s.states)).unwrap_or_default();
                 let padded_tokens = r.segments.iter().map(|s| s.padded_len).sum();
                 let mean = r.weighted_mean();
                 let vector = if self.settings.normalize {

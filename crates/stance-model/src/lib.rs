@@ -62,11 +62,16 @@ pub trait Model: Send + Sync {
         None
     }
 
-    /// A forward pass that also returns the hidden states after the first `layers` encoder
-    /// layers (`[batch, seq, hidden]`; 0 is the embeddings' output). The fine-tuned
-    /// cross-encoders read these, so the shared bottom of the encoder runs once per text for
-    /// every task. Only BERT-family encoders give them.
-    fn forward_keeping(&self, batch: &TokenBatch, layers: usize) -> Result<(ModelOutput, Tensor), ModelError> {
+    /// A forward pass that also returns, for each `l` in `layers` (in that order), the hidden
+    /// states after the first `l` encoder layers (`[batch, seq, hidden]`; 0 is the embeddings'
+    /// output). The fine-tuned cross-encoders read these, so the shared bottom of the encoder
+    /// runs once per text for every task, whichever layer each reads. Only BERT-family
+    /// encoders give them.
+    fn forward_keeping(
+        &self,
+        batch: &TokenBatch,
+        layers: &[usize],
+    ) -> Result<(ModelOutput, Vec<Tensor>), ModelError> {
         let _ = (batch, layers);
         Err(ModelError::InvalidRequest(
             "this architecture does not give intermediate states (BERT-family encoders do)".into(),

@@ -990,24 +990,53 @@ mod e5 {
         let model = &opened.model;
         let texts: Vec<&str> = records.iter().step_by(10).map(|r| r["text"].as_str().unwrap()).collect();
         let options = EmbedOptions { mode: EmbedMode::Query, truncation: Truncation::Head, batch: BatchOptions { batch_tokens: 4096 } };
-        let keep = KeepStates { layers: 9, max_rows: 48 };
+        let keep = KeepStates::one(9, 48);
         let plain = model.embed(&texts, &options, &|_| {}).unwrap();
-        let kept = model.embed_keeping_states(&texts, &options, keep, &|_| {}).unwrap();
+        let kept = model.embed_keeping_states(&texts, &options, keep.clone(), &|_| {}).unwrap();
         let bert = model.network().as_bert().expect("e5 is a BERT");
         let hidden = model.config.hidden_size;
         let mut cut = 0;
         for ((text, p), k) in texts.iter().zip(&plain).zip(&kept) {
             assert_eq!(p.vector, k.vector, "{text}");
-            assert!(p.states.is_none());
-            let states = k.states.as_ref().expect("states kept");
+            assert!(p.states.is_empty());
+            assert_eq!(k.states.len(), 1);
+            let states = k.states_at(9).expect("states kept");
             let segment = model.tokenizer.encode(text, model.prefix(EmbedMode::Query), Truncation::Head).unwrap().segments.remove(0);
-            let alone = bert.bottom_states(&pad(&[&segment], model.pad_id()), keep.layers).unwrap();
+            let alone = bert.bottom_states(&pad(&[&segment], model.pad_id()), 9).unwrap();
             let alone = head_and_tail_rows(&alone.flatten_all().unwrap().to_vec1::<f32>().unwrap(), hidden, keep.max_rows);
             assert_eq!(states.len(), segment.ids.len().min(keep.max_rows) * hidden);
             assert!(max_abs_diff(states, &alone) < 1e-3, "{text}");
             cut += usize::from(segment.ids.len() > keep.max_rows);
         }
         assert!(cut > 0, "some texts are longer than the rows kept");
+    }
+
+    /// Keeping two layers in one pass gives, for each, exactly the states of a pass keeping
+    /// that layer alone, in the layers' order whatever order they were asked in, and the same
+    /// vectors as the plain pass.
+    #[test]
+    fn kept_states_of_two_layers_are_those_of_each_layer_kept_alone() {
+        use stance_model::batch::KeepStates;
+        let records = records();
+        let opened = open_default(GgufMode::default());
+        let model = &opened.model;
+        let texts: Vec<&str> = records.iter().step_by(25).map(|r| r["text"].as_str().unwrap()).collect();
+        let batch = BatchOptions { batch_tokens: 4096 };
+        let options = EmbedOptions { mode: EmbedMode::Query, truncation: Truncation::Head, batch };
+        let keep = KeepStates::new([9, 6, 9], 40);
+        assert_eq!(keep.layers, [6, 9]);
+        let both = model.embed_keeping_states(&texts, &options, keep, &|_| {}).unwrap();
+        let six = model.embed_keeping_states(&texts, &options, KeepStates::one(6, 40), &|_| {}).unwrap();
+        let nine = model.embed_keeping_states(&texts, &options, KeepStates::one(9, 40), &|_| {}).unwrap();
+        let plain = model.embed(&texts, &options, &|_| {}).unwrap();
+        for (k, text) in texts.iter().enumerate() {
+            assert_eq!(both[k].vector, plain[k].vector, "{text}");
+            assert_eq!(both[k].states.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [6, 9], "{text}");
+            assert_eq!(both[k].states_at(6), six[k].states_at(6), "{text}");
+            assert_eq!(both[k].states_at(9), nine[k].states_at(9), "{text}");
+            assert_eq!(six[k].states_at(9), None);
+            assert_ne!(both[k].states_at(6), both[k].states_at(9), "{text}");
+        }
     }
 
     #[test]

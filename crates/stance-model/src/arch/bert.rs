@@ -309,22 +309,26 @@ impl Model for Bert {
         self.output(last_hidden)
     }
 
-    fn forward_keeping(&self, batch: &TokenBatch, layers: usize) -> Result<(ModelOutput, Tensor), ModelError> {
-        if layers > self.layers.len() {
+    fn forward_keeping(
+        &self,
+        batch: &TokenBatch,
+        layers: &[usize],
+    ) -> Result<(ModelOutput, Vec<Tensor>), ModelError> {
+        if let Some(&n) = layers.iter().find(|&&l| l > self.layers.len()) {
             return Err(ModelError::InvalidRequest(format!(
-                "asked for the output of {layers} layers of a {}-layer encoder",
+                "asked for the output of {n} layers of a {}-layer encoder",
                 self.layers.len()
             )));
         }
         let mut stage = 0;
-        let mut kept = None;
+        let mut kept: Vec<Option<Tensor>> = vec![None; layers.len()];
         let last_hidden = self.encode(batch, |state| {
-            if stage == layers {
-                kept = Some(state.clone());
+            for (slot, _) in kept.iter_mut().zip(layers).filter(|(_, &l)| l == stage) {
+                *slot = Some(state.clone());
             }
             stage += 1;
         })?;
-        let kept = kept.expect("encode shows every stage");
+        let kept = kept.into_iter().map(|k| k.expect("encode shows every stage")).collect();
         Ok((self.output(last_hidden)?, kept))
     }
 }

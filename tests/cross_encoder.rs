@@ -78,14 +78,30 @@ fn a_cross_encoder_reads_the_shared_pass_and_matches_its_training_path() {
 /// A one-layer cross-encoder of `task` on the default encoder: its top layer and a seeded
 /// classifier, with budgets small enough that long texts are cut.
 fn one_layer_model(opened: &stance_model::runtime::OpenModel, task: &str, labels: &[&str]) -> CrossEncoder {
+    top_layers_model(opened, task, labels, 1)
+}
+
+/// A cross-encoder of `task` on the default encoder's `n` top layers (reading the states after
+/// the others), as [`one_layer_model`].
+fn top_layers_model(
+    opened: &stance_model::runtime::OpenModel,
+    task: &str,
+    labels: &[&str],
+    n: usize,
+) -> CrossEncoder {
     let encoder_id = ModelEncoder::new(opened, Truncation::Head, BatchOptions::default()).unwrap().id();
     let bert = opened.model.network().as_bert().unwrap();
-    let top = bert.num_layers() - 1;
-    let weights = bert.layer_weights(top).unwrap();
-    let layer = PARAM_NAMES
-        .iter()
-        .map(|n| weights.tensors.iter().find(|(k, _)| k == n).unwrap().1.clone())
+    let top = bert.num_layers() - n;
+    let layers = (top..bert.num_layers())
+        .map(|index| {
+            let weights = bert.layer_weights(index).unwrap();
+            PARAM_NAMES
+                .iter()
+                .map(|n| weights.tensors.iter().find(|(k, _)| k == n).unwrap().1.clone())
+                .collect::<Vec<_>>()
+        })
         .collect::<Vec<_>>();
+    let weights = bert.layer_weights(top).unwrap();
     let meta = TunedMeta {
         format: FORMAT.into(),
         task: task.into(),
@@ -93,7 +109,7 @@ fn one_layer_model(opened: &stance_model::runtime::OpenModel, task: &str, labels
         encoder: encoder_id,
         encoder_layers: bert.num_layers(),
         bottom_layers: top,
-        top_layers: 1,
+        top_layers: n,
         hidden: opened.model.config.hidden_size,
         heads: weights.heads,
         eps: weights.eps,
@@ -106,7 +122,7 @@ fn one_layer_model(opened: &stance_model::runtime::OpenModel, task: &str, labels
         training: serde_json::Value::Null,
     };
     let mut rng = SeededRng::new(5);
-    CrossEncoder::new(meta, &[layer], &mut || rng.normal()).unwrap()
+    CrossEncoder::new(meta, &layers, &mut || rng.normal()).unwrap()
 }
 
 /// Runs `stance classify --tasks TASK --head TASK=MODEL` (plus `extra`) on `input` into `out`;
@@ -153,6 +169,89 @@ fn write_thread(input: &std::path::Path, comments: &[(&str, Option<&str>, &str)]
         let row = serde_json::json!({"comment_id": id, "article_id": "t", "parent_id": parent, "text": text});
         writeln!(w, "{row}").unwrap();
     }
+}
+
+/// Two cross-encoders that read different encoder layers (a stance model on the top layer, a
+/// reply model on the top two) work in one run from its one encoder pass: each gives the
+/// probabilities of its training path (states from a separate bottom pass of its own depth)
+/// and of a run with it alone.
+#[test]
+fn cross_encoders_of_different_layers_read_their_own_layer_of_one_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opened = open(&ModelRef::Default, &ResolveOptions::new(true, false), &LoadOptions::default()).unwrap();
+    let stance_model = one_layer_model(&opened, "stance", &["favor", "against", "none"]);
+    let reply_model = top_layers_model(&opened, "reply", &["agree", "disagree", "none"], 2);
+    assert_ne!(stance_model.bottom_layers(), reply_model.bottom_layers());
+    let (stance_dir, reply_dir) = (tmp.path().join("stance"), tmp.path().join("reply"));
+    stance_model.save(&stance_dir, candle_core::DType::F32).unwrap();
+    reply_model.save(&reply_dir, candle_core::DType::F32).unwrap();
+    // "c" is a parent nobody answers and the target is read by stance only: texts that keep
+    // one layer, next to texts that keep both.
+    let comments = [
+        ("a", None, "Foreigners who have lived here for ten years should vote in their town."),
+        ("b", Some("a"), "Absolutely, they pay taxes like everyone else."),
+        ("c", None, "Voting is a right of citizens, not of residents."),
+        ("d", Some("a"), "No, they can become citizens first if they want to vote."),
+        ("e", Some("d"), "Naturalisation takes years and costs a fortune, that is the point."),
+    ];
+    let input = tmp.path().join("thread.jsonl");
+    write_thread(&input, &comments);
+    let run = |name: &str, heads: &[(&str, &std::path::Path)]| {
+        let out = tmp.path().join(name);
+        let tasks: Vec<&str> = heads.iter().map(|(t, _)| *t).collect();
+        let mut cmd = stance();
+        cmd.args(["classify", "--offline", "--compute", "f32", "--target", TARGET, "--tasks", &tasks.join(",")])
+            .arg("--out")
+            .arg(&out);
+        for (task, dir) in heads {
+            cmd.arg("--head").arg(format!("{task}={}", dir.display()));
+        }
+        cmd.arg(&input).assert().success();
+        read_parquet(&out.join("comments.parquet"))
+    };
+    let both = run("out-both", &[("stance", &stance_dir), ("reply", &reply_dir)]);
+    let stance_alone = run("out-stance", &[("stance", &stance_dir)]);
+    let reply_alone = run("out-reply", &[("reply", &reply_dir)]);
+
+    // The training path: each model's states from a bottom pass of its own depth.
+    let mut texts: Vec<&str> = vec![TARGET];
+    texts.extend(comments.iter().map(|c| c.2));
+    let at = |layers: usize| stance_tune::bottom_states(&opened.model, &texts, layers, 8192, &|_| {}).unwrap();
+    let (stance_states, reply_states) = (at(stance_model.bottom_layers()), at(reply_model.bottom_layers()));
+    let stance_pairs: Vec<(&[f32], &[f32])> =
+        stance_states[1..].iter().map(|s| (&stance_states[0][..], &s[..])).collect();
+    let stance_expected = stance_model.predict(&stance_pairs, 8192).unwrap();
+    let text_of = |id: &str| 1 + comments.iter().position(|c| c.0 == id).unwrap();
+    let reply_pairs: Vec<(&[f32], &[f32])> = comments
+        .iter()
+        .filter_map(|(id, parent, _)| {
+            Some((&reply_states[text_of((*parent)?)][..], &reply_states[text_of(id)][..]))
+        })
+        .collect();
+    let reply_expected = reply_model.predict(&reply_pairs, 8192).unwrap();
+
+    // `expected` has a row per comment the model scores (every one, or the replies only).
+    let check = |columns: &[&str], expected: &[Vec<f32>], alone: &polars::prelude::DataFrame, replies: bool| {
+        let ids = strs(&both, "comment_id");
+        assert_eq!(ids, strs(alone, "comment_id"));
+        let scored: Vec<&str> = comments.iter().filter(|c| !replies || c.1.is_some()).map(|c| c.0).collect();
+        for (j, column) in columns.iter().enumerate() {
+            let (got, single) = (f32s(&both, column), f32s(alone, column));
+            for (row, id) in ids.iter().enumerate() {
+                let id = id.as_deref().unwrap();
+                let Some(k) = scored.iter().position(|s| *s == id) else {
+                    assert!(got[row].is_none() && single[row].is_none(), "{column} {id}: a top-level comment");
+                    continue;
+                };
+                let p = got[row].unwrap();
+                assert!((p - expected[k][j]).abs() < 1e-4, "{column} {id}: {p} vs {}", expected[k][j]);
+                let alone = single[row].unwrap();
+                assert!((p - alone).abs() < 1e-6, "{column} {id}: {p} vs {alone} alone");
+            }
+        }
+    };
+    check(&["p_favor", "p_against", "p_none"], &stance_expected, &stance_alone, false);
+    check(&["p_agree", "p_disagree", "p_none_reply"], &reply_expected, &reply_alone, true);
 }
 
 /// A fine-tuned tone model reads the comment alone: every comment gets its probabilities (no

@@ -14,7 +14,7 @@ use stance_model::runtime::open;
 use stance_model::source::{ModelRef, ResolveOptions};
 use stance_model::tokenize::Truncation;
 use stance_model::LoadOptions;
-use stance_tune::layer::PARAM_NAMES;
+use stance_tune::layer::param_list;
 use stance_tune::model::{CrossEncoder, TunedMeta, FORMAT};
 use std::io::{BufRead, Write};
 
@@ -92,16 +92,9 @@ fn top_layers_model(
     let encoder_id = ModelEncoder::new(opened, Truncation::Head, BatchOptions::default()).unwrap().id();
     let bert = opened.model.network().as_bert().unwrap();
     let top = bert.num_layers() - n;
-    let layers = (top..bert.num_layers())
-        .map(|index| {
-            let weights = bert.layer_weights(index).unwrap();
-            PARAM_NAMES
-                .iter()
-                .map(|n| weights.tensors.iter().find(|(k, _)| k == n).unwrap().1.clone())
-                .collect::<Vec<_>>()
-        })
-        .collect::<Vec<_>>();
-    let weights = bert.layer_weights(top).unwrap();
+    let all_weights: Vec<_> = (top..bert.num_layers()).map(|index| bert.layer_weights(index).unwrap()).collect();
+    let layers: Vec<_> = all_weights.iter().map(|w| param_list(w).unwrap()).collect();
+    let weights = &all_weights[0];
     let meta = TunedMeta {
         format: FORMAT.into(),
         task: task.into(),

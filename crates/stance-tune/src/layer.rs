@@ -10,6 +10,7 @@
 //! (a test checks it to 1e-5).
 
 use candle_core::{Result, Tensor, D};
+use stance_model::arch::layers::PostLnWeights;
 
 /// Additive attention bias on padding. Any value whose `exp` underflows gives the same
 /// probabilities as inference's `f32::MIN`; this one keeps every intermediate finite.
@@ -90,6 +91,15 @@ pub const PARAM_NAMES: [&str; 16] = [
     "output.LayerNorm.weight",
     "output.LayerNorm.bias",
 ];
+
+/// An encoder layer's tensors in [`PARAM_NAMES`] order (the trainable copy's starting point),
+/// or the first name it lacks.
+pub fn param_list(weights: &PostLnWeights) -> std::result::Result<Vec<Tensor>, &'static str> {
+    PARAM_NAMES
+        .iter()
+        .map(|&n| weights.tensors.iter().find(|(k, _)| k == n).map(|(_, t)| t.clone()).ok_or(n))
+        .collect()
+}
 
 impl LayerParams {
     /// From 16 tensors in [`PARAM_NAMES`] order.

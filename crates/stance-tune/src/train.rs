@@ -465,16 +465,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
     let layers = (bottom..n_layers)
         .map(|i| {
             let w = bert.layer_weights(i)?;
-            crate::layer::PARAM_NAMES
-                .iter()
-                .map(|n| {
-                    w.tensors
-                        .iter()
-                        .find(|(k, _)| k == n)
-                        .map(|(_, t)| t.clone())
-                        .ok_or_else(|| TuneError::Invalid(format!("encoder layer {i} has no `{n}`")))
-                })
-                .collect::<Result<Vec<_>>>()
+            crate::layer::param_list(&w).map_err(|n| TuneError::Invalid(format!("encoder layer {i} has no `{n}`")))
         })
         .collect::<Result<Vec<_>>>()?;
     let w0 = bert.layer_weights(0)?;

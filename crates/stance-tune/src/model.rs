@@ -310,6 +310,19 @@ impl CrossEncoder {
         self.save(dir, DType::F16)
     }
 
+    /// Takes every parameter and the standardisation of `other`, a model of the same shape.
+    pub fn take_weights_of(&mut self, other: &CrossEncoder) -> Result<()> {
+        for (name, var) in &self.vars {
+            let t = other.vars.get(name).ok_or_else(|| TuneError::Invalid(format!("the weights have no `{name}`")))?;
+            if t.dims() != var.dims() {
+                return Err(TuneError::Invalid(format!("`{name}` is {:?}, expected {:?}", t.dims(), var.dims())));
+            }
+            var.set(t.as_tensor())?;
+        }
+        self.buffers = other.buffers.clone();
+        self.check()
+    }
+
     /// The parameters, by name.
     pub fn vars(&self) -> &BTreeMap<String, Var> {
         &self.vars

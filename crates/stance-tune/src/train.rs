@@ -101,6 +101,10 @@ pub struct TuneRequest<'a> {
     /// End after this many epochs, the learning rate still following the schedule of
     /// `config.epochs` (the record of a run that `finish` cut short, made repeatable).
     pub stop_after: Option<usize>,
+    /// A saved model of the same task, encoder and depth to start from (its layers, segment
+    /// embedding, classifier and standardisation) instead of the encoder's layers and a fresh
+    /// classifier: training further on more data without repeating the first run.
+    pub init: Option<PathBuf>,
 }
 
 /// One training row, its texts as keys of the state store; no context for a single-text task.
@@ -166,6 +170,29 @@ fn hash_hex(parts: &[&str]) -> String {
         h.update(p.as_bytes());
     }
     h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The model `--init` names, checked against the run, and an id of its weights for the
+/// checkpoint's fingerprint.
+fn start_model(dir: &Path, req: &TuneRequest, labels: &[String]) -> Result<(CrossEncoder, String)> {
+    let start = CrossEncoder::load(dir)?;
+    let m = &start.meta;
+    let differs = |what: &str, theirs: String, ours: String| {
+        TuneError::Invalid(format!("{}: the model to start from has {what} {theirs}, this run {ours}", dir.display()))
+    };
+    if m.task != req.task.name() || m.labels != labels {
+        return Err(differs("task", m.task.clone(), req.task.name().into()));
+    }
+    if m.encoder != req.encoder_id {
+        return Err(differs("encoder", m.encoder.clone(), req.encoder_id.clone()));
+    }
+    if m.top_layers != req.config.top_layers {
+        return Err(differs("top layers", m.top_layers.to_string(), req.config.top_layers.to_string()));
+    }
+    let weights = dir.join(crate::model::WEIGHTS_FILE);
+    let bytes = std::fs::read(&weights).map_err(|e| TuneError::io(&weights, e))?;
+    let id = Sha256::digest(&bytes).iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Ok((start, id))
 }
 
 /// A seeded sample of at most `cap` examples, kept in file order.
@@ -407,13 +434,17 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
     // `epochs`, `patience` and `checkpoint_every` may change on resume: a run can be extended
     // (the learning-rate schedule is recomputed for the new length) or cut short.
     let fixed = TuneConfig { epochs: 0, patience: 0, checkpoint_every: 0, ..cfg.clone() };
-    let fingerprint = hash_hex(&[
+    let init = req.init.as_deref().map(|dir| start_model(dir, req, &labels)).transpose()?;
+    let mut fingerprint = hash_hex(&[
         &serde_json::to_string(&fixed).unwrap_or_default(),
         &req.cache_key,
         &train_rows.iter().map(|(s, n)| format!("{s}={n}")).collect::<Vec<_>>().join(";"),
         &valid_sets.iter().map(|(s, e)| format!("{s}={}", e.len())).collect::<Vec<_>>().join(";"),
         req.task.name(),
     ]);
+    if let Some((_, id)) = &init {
+        fingerprint = hash_hex(&[&fingerprint, id]);
+    }
 
     std::fs::create_dir_all(&req.work).map_err(|e| TuneError::io(&req.work, e))?;
     let keep = cfg.context_tokens.max(cfg.comment_tokens);
@@ -491,6 +522,9 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
     };
     let mut init_rng = SeededRng::new(cfg.seed);
     let mut model = CrossEncoder::new(meta, &layers, &mut || init_rng.normal())?;
+    if let Some((start, _)) = &init {
+        model.take_weights_of(start)?;
+    }
     let ckpt = req.work.join("checkpoint");
     let best_dir = req.work.join("best");
     let state_path = ckpt.join("progress.json");
@@ -498,8 +532,9 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
     // pairs under the initial weights (deterministic, so a resumed run recomputes the same
     // buffers). The classifier starts small and random and learns at `head_lr`: a linear probe
     // fitted first (tried on 2026-12-02) overfitted its 4,096 pairs (loss 0.66 there, 1.45 on
-    // other training pairs) and left fine-tuning to climb back to chance.
-    {
+    // other training pairs) and left fine-tuning to climb back to chance. A model started from
+    // another keeps that one's standardisation, which its classifier was trained with.
+    if init.is_none() {
         let chosen = spread(items.len(), STANDARDISATION_ROWS);
         let lens: Vec<usize> = chosen.iter().map(|&i| items[i].len).collect();
         let mut pooled = Vec::new();

@@ -81,6 +81,10 @@ pub struct Args {
     /// (repeats a run that --finish cut short).
     #[arg(long)]
     pub stop_after: Option<usize>,
+    /// Start from this saved model (same task, encoder and --top-layers) instead of the
+    /// encoder's layers and a fresh classifier: train it further, on more data.
+    #[arg(long, value_name = "DIR")]
+    pub init: Option<PathBuf>,
 }
 
 fn cap(n: usize) -> Option<usize> {
@@ -129,6 +133,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         quiet: global.quiet,
         finish: args.finish,
         stop_after: args.stop_after,
+        init: args.init.clone(),
     };
     stance_tune::tune(&request)?;
     Ok(ExitCode::SUCCESS)

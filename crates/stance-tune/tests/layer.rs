@@ -346,6 +346,16 @@ fn inference_on_the_encoder_kernels_matches_the_differentiable_ops() {
     let f32_kernels = model.predict(&refs, 1 << 20).unwrap();
     assert!(largest_change(&exact, &f32_kernels) < 1e-5, "{exact:?} vs {f32_kernels:?}");
 
+    // Set up once: a second set-up, training and saving are refused (the layers' f32 weights
+    // are gone), while the training path of a model not set up is untouched.
+    let refused = model.run_inference_in(stance_model::Compute::Bf16).unwrap_err().to_string();
+    assert!(refused.contains("already set up"), "{refused}");
+    assert!(model.logits(&batch).unwrap_err().to_string().contains("cannot be trained"));
+    let dir = tempfile::tempdir().unwrap();
+    assert!(model.save(dir.path(), candle_core::DType::F32).unwrap_err().to_string().contains("cannot be saved"));
+    let mut model = tiny_model(11);
+    assert_eq!(model.logits(&batch).unwrap().to_vec2::<f32>().unwrap(), training_logits);
+
     model.run_inference_in(stance_model::Compute::Bf16).unwrap();
     let bf16 = model.predict(&refs, 1 << 20).unwrap();
     let change = largest_change(&exact, &bf16);
@@ -353,7 +363,4 @@ fn inference_on_the_encoder_kernels_matches_the_differentiable_ops() {
     // Batching still does not move a row.
     let alone: Vec<Vec<f32>> = refs.iter().map(|r| model.predict(&[*r], 1).unwrap().remove(0)).collect();
     assert!(largest_change(&bf16, &alone) < 1e-6);
-
-    // Training goes on through the differentiable ops.
-    assert_eq!(model.logits(&batch).unwrap().to_vec2::<f32>().unwrap(), training_logits);
 }

@@ -12,7 +12,7 @@ B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
 D=../shared/data
 task=${1:?usage: models/blends/build.sh stance|reply|sentiment}
 case $task in
-  stance)    tuned=stance ;;           # reads target and comment together
+  stance)    tuned=stance-threads ;;   # reads target and comment together; stance files and threads
   reply)     tuned=reply-statements ;; # reads parent and reply together; threads and statements
   sentiment) tuned=sentiment ;;        # reads the comment; UMSAB tweets
   *) echo "no blend is built for $task" >&2; exit 2 ;;

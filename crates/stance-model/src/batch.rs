@@ -137,13 +137,19 @@ pub fn states_at(states: &KeptStates, layer: usize) -> Option<&[f32]> {
     states.iter().find(|(l, _)| *l == layer).map(|(_, s)| s.as_slice())
 }
 
+/// How many of `n` rows [`head_and_tail_rows`] keeps with `max_rows` (a budget below 1 keeps
+/// one row of a non-empty sequence).
+pub fn head_and_tail_count(n: usize, max_rows: usize) -> usize {
+    n.min(max_rows.max(1))
+}
+
 /// At most `max_rows` rows of `[n, width]` row-major states: the first `max_rows − 1` and the
 /// last, so a cut sequence still ends with its end-of-text token, as every sequence the
 /// encoder sees does.
 pub fn head_and_tail_rows(states: &[f32], width: usize, max_rows: usize) -> Vec<f32> {
     let n = states.len() / width;
     if n <= max_rows || max_rows < 2 {
-        return states[..n.min(max_rows.max(1)) * width].to_vec();
+        return states[..head_and_tail_count(n, max_rows) * width].to_vec();
     }
     let mut out = Vec::with_capacity(max_rows * width);
     out.extend_from_slice(&states[..(max_rows - 1) * width]);

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use stance_heads::DecisionRule;
 use stance_model::arch::layers::{MatmulMode, PostLnLayer, PostLnWeights};
-use stance_model::batch::head_and_tail_rows;
+use stance_model::batch::{head_and_tail_count, head_and_tail_rows};
 use stance_model::config::Activation;
 use stance_model::Compute;
 use std::path::Path;
@@ -502,7 +502,7 @@ impl CrossEncoder {
     pub fn raw_logits(&self, pairs: &[(&[f32], &[f32])], batch_tokens: usize) -> Result<Vec<Vec<f32>>> {
         let h = self.meta.hidden;
         let budgets = (self.meta.context_tokens, self.meta.comment_tokens);
-        let rows = |states: &[f32], budget: usize| (states.len() / h).min(budget.max(1));
+        let rows = |states: &[f32], budget: usize| head_and_tail_count(states.len() / h, budget);
         let lengths: Vec<usize> = pairs.iter().map(|(c, t)| rows(c, budgets.0) + rows(t, budgets.1)).collect();
         let mut out = vec![Vec::new(); pairs.len()];
         for group in stance_model::batch::plan(&lengths, batch_tokens) {

@@ -180,8 +180,11 @@ fn start_model(dir: &Path, req: &TuneRequest, labels: &[String]) -> Result<(Cros
     let differs = |what: &str, theirs: String, ours: String| {
         TuneError::Invalid(format!("{}: the model to start from has {what} {theirs}, this run {ours}", dir.display()))
     };
-    if m.task != req.task.name() || m.labels != labels {
+    if m.task != req.task.name() {
         return Err(differs("task", m.task.clone(), req.task.name().into()));
+    }
+    if m.labels != labels {
+        return Err(differs("labels", m.labels.join(","), labels.join(",")));
     }
     if m.encoder != req.encoder_id {
         return Err(differs("encoder", m.encoder.clone(), req.encoder_id.clone()));
@@ -191,8 +194,7 @@ fn start_model(dir: &Path, req: &TuneRequest, labels: &[String]) -> Result<(Cros
     }
     let weights = dir.join(crate::model::WEIGHTS_FILE);
     let bytes = std::fs::read(&weights).map_err(|e| TuneError::io(&weights, e))?;
-    let id = Sha256::digest(&bytes).iter().take(8).map(|b| format!("{b:02x}")).collect();
-    Ok((start, id))
+    Ok((start, stance_heads::source::sha256_hex(&bytes)))
 }
 
 /// A seeded sample of at most `cap` examples, kept in file order.

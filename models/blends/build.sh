@@ -4,19 +4,21 @@
 # weights and class offsets on the validation files the head was chosen on, and every test split
 # is scored (the output in models/EVAL.md). Only validation and test texts go through the encoder
 # (10 to 15 minutes on 2 cores). Run from the repository root with ../shared beside it:
-#   models/blends/build.sh stance|reply|sentiment
+#   models/blends/build.sh stance|reply|sentiment [TUNED]
+# TUNED names another folder of models/tuned to blend with the head (to compare one).
 # The reply blend is compiled into the binary: rebuild it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
 D=../shared/data
-task=${1:?usage: models/blends/build.sh stance|reply|sentiment}
+task=${1:?usage: models/blends/build.sh stance|reply|sentiment [TUNED]}
 case $task in
   stance)    tuned=stance-threads ;;   # reads target and comment together; stance files and threads
   reply)     tuned=reply-statements ;; # reads parent and reply together; threads and statements
   sentiment) tuned=sentiment ;;        # reads the comment; UMSAB tweets
   *) echo "no blend is built for $task" >&2; exit 2 ;;
 esac
+tuned=${2:-$tuned}
 OUT=models/blends/$task
 mkdir -p "$OUT"
 cat > "$OUT/blend.json" <<JSON

@@ -101,9 +101,10 @@ pub struct TuneRequest<'a> {
     /// End after this many epochs, the learning rate still following the schedule of
     /// `config.epochs` (the record of a run that `finish` cut short, made repeatable).
     pub stop_after: Option<usize>,
-    /// A saved model of the same task, encoder and depth to start from (its layers, segment
+    /// A saved model of the same encoder and depth to start from (its layers, segment
     /// embedding, classifier and standardisation) instead of the encoder's layers and a fresh
-    /// classifier: training further on more data without repeating the first run.
+    /// classifier: training further on more data without repeating the first run. Its task is
+    /// this one, or one whose labels this task maps to its own in order (stance for reply).
     pub init: Option<PathBuf>,
 }
 
@@ -180,11 +181,13 @@ fn start_model(dir: &Path, req: &TuneRequest, labels: &[String]) -> Result<(Cros
     let differs = |what: &str, theirs: String, ours: String| {
         TuneError::Invalid(format!("{}: the model to start from has {what} {theirs}, this run {ours}", dir.display()))
     };
-    if m.task != req.task.name() {
-        return Err(differs("task", m.task.clone(), req.task.name().into()));
-    }
-    if m.labels != labels {
-        return Err(differs("labels", m.labels.join(","), labels.join(",")));
+    // Another task's model may start this one when this task reads its labels as its own, in
+    // the same order: a stance model starts a reply model (favor → agree, against → disagree,
+    // none → none), the relation of an answer to its target carrying over to a reply's to its
+    // parent. Other tasks' labels do not map, so they are refused as before.
+    if !starts_with_labels(req.task, &m.labels, labels) {
+        let theirs = format!("{} ({})", m.labels.join(","), m.task);
+        return Err(differs("labels", theirs, labels.join(",")));
     }
     if m.encoder != req.encoder_id {
         return Err(differs("encoder", m.encoder.clone(), req.encoder_id.clone()));
@@ -195,6 +198,12 @@ fn start_model(dir: &Path, req: &TuneRequest, labels: &[String]) -> Result<(Cros
     let weights = dir.join(crate::model::WEIGHTS_FILE);
     let bytes = std::fs::read(&weights).map_err(|e| TuneError::io(&weights, e))?;
     Ok((start, stance_heads::source::sha256_hex(&bytes)))
+}
+
+/// Whether a model with `theirs` as labels can start a `task` model with `ours`: `task` reads
+/// each of theirs as its own, in order (see [`start_model`]).
+fn starts_with_labels(task: Task, theirs: &[String], ours: &[String]) -> bool {
+    theirs.len() == ours.len() && theirs.iter().zip(ours).all(|(t, o)| &task.map_label(t) == o)
 }
 
 /// A seeded sample of at most `cap` examples, kept in file order.
@@ -805,6 +814,19 @@ mod tests {
         // The last source (the final 1,989 rows here) is in the sample, in proportion.
         let tail = s.iter().filter(|&&i| i >= 10_435 - 1_989).count();
         assert!((770..=790).contains(&tail), "{tail}");
+    }
+
+    #[test]
+    fn a_stance_model_starts_a_reply_model_and_no_other_task_crosses() {
+        let stance = task_labels(Task::Stance);
+        let reply = task_labels(Task::Reply);
+        assert!(starts_with_labels(Task::Reply, &stance, &reply));
+        assert!(starts_with_labels(Task::Reply, &reply, &reply));
+        assert!(starts_with_labels(Task::Stance, &stance, &stance));
+        assert!(!starts_with_labels(Task::Stance, &reply, &stance));
+        assert!(!starts_with_labels(Task::Toxicity, &task_labels(Task::Irony), &task_labels(Task::Toxicity)));
+        let reordered: Vec<String> = ["against", "favor", "none"].map(String::from).to_vec();
+        assert!(!starts_with_labels(Task::Reply, &reordered, &reply));
     }
 
     #[test]

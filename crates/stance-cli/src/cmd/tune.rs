@@ -81,7 +81,8 @@ pub struct Args {
     /// (repeats a run that --finish cut short).
     #[arg(long)]
     pub stop_after: Option<usize>,
-    /// Start from this saved model (same task, encoder and --top-layers) instead of the
+    /// Start from this saved model (same encoder and --top-layers; same task, or a stance model
+    /// for --task reply, favor/against/none read as agree/disagree/none) instead of the
     /// encoder's layers and a fresh classifier: train it further, on more data.
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,

@@ -56,9 +56,9 @@ for task in ${tasks[*]}; do
       --valid "${VALID[@]}"
     eval_model toxicity toxicity --data "${TOXICITY_TEST[@]}" ;;
   toxicity-top6)
-    # As above with 6 layers (the learning rate on a 3-epoch schedule, the run ended after 2 to fit
-    # a session: 2 x ~19 minutes on 2 cores); MLMA's French rows (3,219) are a source of their own, its Arabic
-    # and English rows another, and every source is capped at 3,000 rows.
+    # As above with 6 layers, the learning rate on a 3-epoch schedule and the run ended after 2 to
+    # fit a session (2,666 s of training on 2 cores). MLMA's French rows (3,219) are a source of
+    # their own, its Arabic and English rows another, and every source is capped at 3,000 rows.
     VALID=("${TOXICITY_VALID[@]}")
     tune toxicity toxicity-top6 6 \
       --train $D/toxicity/tweeteval-offensive/train.jsonl $D/toxicity/tweeteval-hate/train.jsonl \

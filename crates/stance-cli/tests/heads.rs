@@ -313,6 +313,54 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
         std::fs::read(d.join("calibrated/head.safetensors")).unwrap(),
         std::fs::read(d.join("h/head.safetensors")).unwrap()
     );
+    // A blend of two flag heads gets its weights and its thresholds from the validation rows,
+    // within the false-positive bound: at most 20 % of the non-toxic rows flagged there.
+    stance(&cache)
+        .args(["train", "--task", "toxicity", "--hidden", "8", "--seed", "7", "--train"])
+        .arg(d.join("train-fr.jsonl"))
+        .arg(d.join("train-en.jsonl"))
+        .arg("--out")
+        .arg(d.join("h2"))
+        .assert()
+        .success();
+    let blend = d.join("blend");
+    std::fs::create_dir_all(&blend).unwrap();
+    let members = serde_json::json!({"format": "stance-blend/1", "task": "toxicity",
+        "members": [{"model": "../h", "weight": 1.0}, {"model": "../h2", "weight": 1.0}]});
+    std::fs::write(blend.join("blend.json"), members.to_string()).unwrap();
+    stance(&cache)
+        .args(["calibrate", "--task", "toxicity", "--blend-weights", "--max-false-positives", "0.2", "--head"])
+        .arg(&blend)
+        .arg("--valid")
+        .arg(d.join("valid-fr.jsonl"))
+        .arg(d.join("valid-en.jsonl"))
+        .arg("--out")
+        .arg(&blend)
+        .assert()
+        .success();
+    let meta: Value = serde_json::from_str(&std::fs::read_to_string(blend.join("blend.json")).unwrap()).unwrap();
+    assert_eq!(meta["thresholds"]["flag"], "toxic", "{meta}");
+    let weights: Vec<f64> = (0..2).map(|i| meta["members"][i]["weight"].as_f64().unwrap()).collect();
+    assert!(weights.iter().all(|w| (0.1..=0.9).contains(w)) && (weights[0] + weights[1] - 1.0).abs() < 1e-9, "{weights:?}");
+    let out = stance(&cache)
+        .args(["eval", "--task", "toxicity", "--json", "--head"])
+        .arg(&blend)
+        .arg("--data")
+        .arg(d.join("valid-fr.jsonl"))
+        .arg(d.join("valid-en.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Rows: gold non_toxic, toxic; columns: predicted in the same order.
+    let (mut flagged, mut non_toxic) = (0, 0);
+    for result in report["results"].as_array().unwrap() {
+        let confusion = &result["overall"]["confusion"];
+        flagged += confusion[0][1].as_u64().unwrap();
+        non_toxic += confusion[0][0].as_u64().unwrap() + confusion[0][1].as_u64().unwrap();
+    }
+    assert!(non_toxic > 0 && flagged * 5 <= non_toxic, "{flagged} of {non_toxic} non-toxic rows flagged");
+
     // A false-positive bound is for flag heads only.
     stance(&cache)
         .args(["calibrate", "--task", "sentiment", "--max-false-positives", "0.2", "--valid"])

@@ -44,9 +44,9 @@ pub struct Args {
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
-    /// A blend of multi-class models only: also choose its members' weights, on a grid of
-    /// tenths, for the best mean macro-F1 over the validation files (each candidate with its
-    /// own class offsets).
+    /// A blend only: also choose its members' weights, on a grid of tenths, for the best mean
+    /// macro-F1 over the validation files, each candidate with its own decision rule (class
+    /// offsets, or a flag's thresholds within `--max-false-positives`).
     #[arg(long)]
     pub blend_weights: bool,
 }
@@ -70,17 +70,35 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     let opened = args.model.open(global)?;
     let labels = model.labels().to_vec();
     let (y, sources) = gold_and_sources(&sets, &labels)?;
+    let langs: Vec<Option<String>> = sets.iter().flat_map(|d| d.examples.iter().map(|e| e.lang.clone())).collect();
+    let fit_rule = |probs: &[Vec<f32>]| -> Result<DecisionRule> {
+        let mut decision = DecisionRule::default();
+        if flag {
+            let thresholds =
+                Thresholds::fit(&labels, args.task.label_column(), probs, &y, &langs, args.max_false_positives)
+                    .context("cannot choose thresholds: the validation rows lack one of the classes")?;
+            decision.thresholds = Some(thresholds);
+        } else {
+            let offsets = ClassOffsets::fit(&labels, probs, &y, &sources).context("cannot choose class offsets")?;
+            decision.class_offsets = Some(offsets);
+        }
+        Ok(decision)
+    };
     let probs = match &mut model {
         TaskModel::Blend(b) if args.blend_weights => {
-            if flag {
-                bail!("--blend-weights chooses the weights of a multi-class blend (stance, reply, sentiment)");
-            }
             let members = b
                 .members
                 .iter()
                 .map(|m| model_probs(m, &sets, &opened, &args.model, args.no_cache, global))
                 .collect::<Result<Vec<_>>>()?;
-            let (weights, score) = choose_weights(b, &members, &y, &sources)?;
+            let score = |probs: &[Vec<f32>]| -> Result<f64> {
+                let rule = fit_rule(probs)?;
+                let predicted: Vec<usize> =
+                    probs.iter().zip(&langs).map(|(p, lang)| rule.decide(&labels, p, lang.as_deref())).collect();
+                let by_source = macro_f1_by_source(&y, probs, &predicted, &sources, &labels)?;
+                Ok(by_source.iter().sum::<f64>() / by_source.len().max(1) as f64)
+            };
+            let (weights, score) = choose_weights(b, &members, &score)?;
             if !global.quiet {
                 eprintln!("stance calibrate: weights {weights:?}: mean validation macro-F1 {:.2}", 100.0 * score);
             }
@@ -93,19 +111,11 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         _ if args.blend_weights => bail!("--blend-weights needs a blend (a folder with blend.json)"),
         _ => model_probs(&model, &sets, &opened, &args.model, args.no_cache, global)?,
     };
-    let mut decision = DecisionRule::default();
-    let chosen = if flag {
-        let langs: Vec<Option<String>> = sets.iter().flat_map(|d| d.examples.iter().map(|e| e.lang.clone())).collect();
-        let thresholds = Thresholds::fit(&labels, args.task.label_column(), &probs, &y, &langs, args.max_false_positives)
-            .context("cannot choose thresholds: the validation rows lack one of the classes")?;
-        let chosen = format!("thresholds {thresholds}");
-        decision.thresholds = Some(thresholds);
-        chosen
-    } else {
-        let offsets = ClassOffsets::fit(&labels, &probs, &y, &sources).context("cannot choose class offsets")?;
-        let chosen = format!("class offsets {offsets}");
-        decision.class_offsets = Some(offsets);
-        chosen
+    let decision = fit_rule(&probs)?;
+    let chosen = match (&decision.thresholds, &decision.class_offsets) {
+        (Some(thresholds), _) => format!("thresholds {thresholds}"),
+        (None, Some(offsets)) => format!("class offsets {offsets}"),
+        (None, None) => unreachable!("fit_rule sets one of the two"),
     };
     let cannot_write = || format!("cannot write the calibrated model into {}", args.out.display());
     match &mut model {
@@ -210,22 +220,17 @@ fn blended_probs(b: &SourcedBlend, members: &[Vec<Vec<f32>>]) -> Vec<Vec<f32>> {
 }
 
 /// The members' weights, among all splits of ten tenths with every member at least one, whose
-/// blend (with class offsets fitted to it) has the best mean macro-F1 over the validation
-/// files; the first best in grid order wins a tie. Returns the weights and that score.
+/// blend has the best `score` (the mean validation macro-F1 under a decision rule fitted to
+/// it); the first best in grid order wins a tie. Returns the weights and that score.
 fn choose_weights(
     b: &mut SourcedBlend,
     members: &[Vec<Vec<f32>>],
-    gold: &[usize],
-    sources: &[usize],
+    score: &dyn Fn(&[Vec<f32>]) -> Result<f64>,
 ) -> Result<(Vec<f64>, f64)> {
     let mut best: Option<(Vec<f64>, f64)> = None;
     for tenths in splits(10, members.len()) {
         b.weights = tenths.iter().map(|&t| t as f64 / 10.0).collect();
-        let probs = blended_probs(b, members);
-        let offsets = ClassOffsets::fit(&b.labels, &probs, gold, sources).context("cannot choose class offsets")?;
-        let predicted: Vec<usize> = probs.iter().map(|p| offsets.decide(&b.labels, p)).collect();
-        let by_source = macro_f1_by_source(gold, &probs, &predicted, sources, &b.labels)?;
-        let score = by_source.iter().sum::<f64>() / by_source.len().max(1) as f64;
+        let score = score(&blended_probs(b, members))?;
         if best.as_ref().is_none_or(|(_, s)| score > *s) {
             best = Some((b.weights.clone(), score));
         }

@@ -1,21 +1,24 @@
 #!/bin/bash
 # Rebuilds a blend: models/blends/TASK/blend.json, the task's default head and a fine-tuned model
 # of models/tuned, first with equal weights. `stance calibrate --blend-weights` then chooses the
-# weights and class offsets on the validation files the head was chosen on, and every test split
-# is scored (the output in models/EVAL.md). Only validation and test texts go through the encoder
-# (10 to 15 minutes on 2 cores). Run from the repository root with ../shared beside it:
-#   models/blends/build.sh stance|reply|sentiment [TUNED]
+# weights and the decision rule (class offsets; for toxicity, thresholds per language that flag
+# at most 15 % of non-toxic rows, as toxicity-top6's) on the validation files the head was chosen
+# on, and every test split is scored (the output in models/EVAL.md). Only validation and test
+# texts go through the encoder (10 to 15 minutes on 2 cores). Run from the repository root with ../shared beside it:
+#   models/blends/build.sh stance|reply|sentiment|toxicity [TUNED]
 # TUNED names another folder of models/tuned to blend with the head (to compare one).
 # The reply blend is compiled into the binary: rebuild it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
 D=../shared/data
-task=${1:?usage: models/blends/build.sh stance|reply|sentiment [TUNED]}
+source models/valid-sets.sh
+task=${1:?usage: models/blends/build.sh stance|reply|sentiment|toxicity [TUNED]}
 case $task in
   stance)    tuned=stance-threads ;;   # reads target and comment together; stance files and threads
   reply)     tuned=reply-statements ;; # reads parent and reply together; threads and statements
   sentiment) tuned=sentiment ;;        # reads the comment; UMSAB tweets
+  toxicity)  tuned=toxicity-top6 ;;    # reads the comment; every toxicity source
   *) echo "no blend is built for $task" >&2; exit 2 ;;
 esac
 tuned=${2:-$tuned}
@@ -51,4 +54,8 @@ case $task in
     "$B" calibrate --offline --task sentiment --blend-weights --head "$OUT" --out "$OUT" \
       --valid $D/sentiment/umsab/valid.jsonl
     scores --by lang --data $D/sentiment/umsab/test.jsonl ;;
+  toxicity)
+    "$B" calibrate --offline --task toxicity --blend-weights --max-false-positives 0.15 --head "$OUT" --out "$OUT" \
+      --valid "${TOXICITY_VALID[@]}"
+    scores --by lang --data "${TOXICITY_TEST[@]}" ;;
 esac

@@ -33,10 +33,6 @@ eval_model() { # task, folder of models/tuned, then data specs; echoes the comma
   echo "\$ stance eval --offline --task $task --head models/tuned/$name --by lang $*"
   "$B" eval --offline --task "$task" --head "models/tuned/$name" --by lang "$@"
 }
-TOXICITY_TEST=($D/toxicity/tweeteval-offensive/test.jsonl $D/toxicity/tweeteval-hate/test.jsonl
-  $D/toxicity/mlma/test.jsonl $D/toxicity/ftr-fr/test.jsonl $D/toxicity/hatecheck-multi/test.jsonl
-  $D/toxicity/germeval2018-de/test.jsonl $D/toxicity/haspeede2020-it/test.jsonl $D/toxicity/hateval2019-es/test.jsonl
-  $D/toxicity/hatebr-pt/test.jsonl $D/toxicity/toldbr-pt/test.jsonl $D/threads/fox-news/all.jsonl)
 for task in ${tasks[*]}; do
   case $task in
   toxicity)

@@ -4,7 +4,8 @@
 # weights and the decision rule (class offsets; for toxicity, thresholds per language that flag
 # at most 15 % of non-toxic rows, as toxicity-top6's) on the validation files the head was chosen
 # on, and every test split is scored (the output in models/EVAL.md). Only validation and test
-# texts go through the encoder (10 to 15 minutes on 2 cores). Run from the repository root with ../shared beside it:
+# texts go through the encoder (10 to 15 minutes on 2 cores). Run from the repository root with
+# ../shared beside it:
 #   models/blends/build.sh stance|reply|sentiment|toxicity [TUNED]
 # TUNED names another folder of models/tuned to blend with the head (to compare one).
 # The reply blend is compiled into the binary: rebuild it afterwards.

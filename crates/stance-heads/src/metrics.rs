@@ -174,6 +174,19 @@ pub fn macro_f1_by_source(
     Ok(scores)
 }
 
+/// The mean over sources of [`macro_f1_by_source`] (0 without rows): the one number that
+/// calibration and the choice of blend weights maximise.
+pub fn mean_macro_f1_by_source(
+    gold: &[usize],
+    probs: &[Vec<f32>],
+    predicted: &[usize],
+    sources: &[usize],
+    labels: &[String],
+) -> Result<f64> {
+    let by_source = macro_f1_by_source(gold, probs, predicted, sources, labels)?;
+    Ok(by_source.iter().sum::<f64>() / by_source.len().max(1) as f64)
+}
+
 fn ratio(num: f64, den: f64) -> f64 {
     if den > 0.0 {
         num / den

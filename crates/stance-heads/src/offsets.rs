@@ -52,8 +52,7 @@ impl ClassOffsets {
         let log_probs: Vec<Vec<f64>> = probs.iter().map(|row| row.iter().map(|&p| ln(p)).collect()).collect();
         let score = |offsets: &[f64]| -> Result<f64> {
             let predicted: Vec<usize> = log_probs.iter().map(|row| shifted_argmax(row, offsets)).collect();
-            let by_source = metrics::macro_f1_by_source(gold, probs, &predicted, source, labels)?;
-            Ok(by_source.iter().sum::<f64>() / by_source.len().max(1) as f64)
+            metrics::mean_macro_f1_by_source(gold, probs, &predicted, source, labels)
         };
         let mut offsets = vec![0.0; labels.len()];
         let mut best = score(&offsets)?;

@@ -10,7 +10,7 @@ use crate::cmd::tune::state_encoder;
 use crate::flags::{Global, ModelFlags};
 use anyhow::{bail, Context, Result};
 use stance_classify::heads::{SourcedBlend, TaskModel};
-use stance_heads::metrics::macro_f1_by_source;
+use stance_heads::metrics::mean_macro_f1_by_source;
 use stance_core::LabelKind;
 use stance_heads::calibrate::softmax;
 use stance_heads::{ClassOffsets, Dataset, DecisionRule, Example, HeadSource, Task, TextEncoder, Thresholds};
@@ -95,8 +95,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
                 let rule = fit_rule(probs)?;
                 let predicted: Vec<usize> =
                     probs.iter().zip(&langs).map(|(p, lang)| rule.decide(&labels, p, lang.as_deref())).collect();
-                let by_source = macro_f1_by_source(&y, probs, &predicted, &sources, &labels)?;
-                Ok(by_source.iter().sum::<f64>() / by_source.len().max(1) as f64)
+                Ok(mean_macro_f1_by_source(&y, probs, &predicted, &sources, &labels)?)
             };
             let (weights, score) = choose_weights(b, &members, &score)?;
             if !global.quiet {

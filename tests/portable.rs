@@ -31,13 +31,28 @@ fn a_copied_binary_run_outside_the_checkout_gives_the_same_predictions() {
     let binary = elsewhere.join("stance");
     std::fs::copy(assert_cmd::cargo::cargo_bin("stance"), &binary).unwrap();
     let copied = elsewhere.join("out");
-    let output = std::process::Command::new(&binary)
-        .args(["--quiet", "classify", "--offline", "--out", "out"])
-        .arg(&page)
-        .current_dir(&elsewhere)
-        .env("STANCE_MODEL_DIR", e5_dir())
-        .output()
-        .unwrap();
+    let run_copy = || {
+        std::process::Command::new(&binary)
+            .args(["--quiet", "classify", "--offline", "--out", "out"])
+            .arg(&page)
+            .current_dir(&elsewhere)
+            .env("STANCE_MODEL_DIR", e5_dir())
+            .output()
+    };
+    // A test thread that forks while the copy is being written hands its child the file's write
+    // descriptor until that child execs, and Linux refuses to run a file open for writing
+    // ("Text file busy", seen once in CI): wait for those children instead of failing.
+    let mut output = run_copy();
+    for _ in 0..50 {
+        match &output {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                output = run_copy();
+            }
+            _ => break,
+        }
+    }
+    let output = output.unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(prediction_frame(&in_tree).equals_missing(&prediction_frame(&copied)));
 

@@ -19,8 +19,20 @@ pub struct TrainConfig {
     pub max_epochs: usize,
     /// Stop after this many epochs without a better validation score.
     pub patience: usize,
+    /// The first member's seed; member `m` of a several-MLP head starts from `seed + m`.
     pub seed: u64,
     pub balance: Balance,
+    /// MLPs trained alike from consecutive seeds, their logits averaged (see `crate::head`).
+    #[serde(default = "one_member", skip_serializing_if = "is_one_member")]
+    pub members: usize,
+}
+
+pub(crate) fn one_member() -> usize {
+    1
+}
+
+pub(crate) fn is_one_member(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Default for TrainConfig {
@@ -39,6 +51,7 @@ impl Default for TrainConfig {
             patience: 6,
             seed: 13,
             balance: Balance::Auto,
+            members: 1,
         }
     }
 }

@@ -10,7 +10,7 @@ pub use crate::config::{Balance, TrainConfig};
 use crate::data::{InputKind, Task};
 use crate::decision::DecisionRule;
 use crate::error::{HeadsError, Result};
-use crate::head::{forward, DataSummary, Head, HeadMeta, Mlp, TrainingRecord, HEAD_FORMAT};
+use crate::head::{forward, DataSummary, Head, HeadMeta, MemberRecord, Mlp, TrainingRecord, HEAD_FORMAT};
 use crate::metrics;
 use crate::rng::SeededRng;
 use candle_core::{Device, Tensor, Var};
@@ -70,6 +70,12 @@ pub struct TrainRequest<'a> {
 /// Progress events, for a progress bar and per-epoch logs.
 #[derive(Debug, Clone)]
 pub enum Progress {
+    /// A head of several members starts training member `index` (of `of`) from `seed`.
+    Member {
+        index: usize,
+        of: usize,
+        seed: u64,
+    },
     Batch {
         epoch: usize,
         done: usize,
@@ -104,9 +110,9 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
             req.labels
         )));
     }
-    if cfg.batch_size == 0 || cfg.max_epochs == 0 {
+    if cfg.batch_size == 0 || cfg.max_epochs == 0 || cfg.members == 0 {
         return Err(HeadsError::Invalid(
-            "batch size and epochs must be positive".into(),
+            "batch size, epochs and members must be positive".into(),
         ));
     }
     if !(0.0..1.0).contains(&cfg.dropout) || !(0.0..1.0).contains(&cfg.input_dropout) {
@@ -120,55 +126,165 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
     req.valid.check("validation", d, k)?;
 
     let dev = Device::Cpu;
-    let mut rng = SeededRng::new(cfg.seed);
-    let (mean, std, init_layers) = match &req.warm_start {
+    let (mean, std) = match &req.warm_start {
         Some((head, name)) => {
             let m = &head.meta;
             if m.labels != req.labels
                 || m.input != req.input
                 || m.input_dim != d
                 || m.hidden != cfg.hidden
+                || m.members != cfg.members
             {
                 return Err(HeadsError::Invalid(format!(
-                    "cannot fine-tune {name}: it has labels {:?}, input {:?} and hidden {:?}; the data and flags give {:?}, {:?} and {:?}",
-                    m.labels, m.input, m.hidden, req.labels, req.input, cfg.hidden
+                    "cannot fine-tune {name}: it has labels {:?}, input {:?}, hidden {:?} and {} member(s); the data and flags give {:?}, {:?}, {:?} and {}",
+                    m.labels, m.input, m.hidden, m.members, req.labels, req.input, cfg.hidden, cfg.members
                 )));
             }
-            let layers = head
-                .net
-                .layers
-                .iter()
-                .map(|(w, b)| Ok((w.copy()?, b.copy()?)))
-                .collect::<Result<Vec<_>>>()?;
-            (head.net.mean.clone(), head.net.std.clone(), layers)
+            (head.net.mean.clone(), head.net.std.clone())
         }
         None => {
             let (mean, std) = standardisation(req.train.features, d);
-            let mut widths = vec![d];
-            widths.extend(&cfg.hidden);
-            widths.push(k);
-            let n_layers = widths.len() - 1;
-            let mut layers = Vec::new();
-            for (i, pair) in widths.windows(2).enumerate() {
-                let (fan_in, fan_out) = (pair[0], pair[1]);
-                // He init before GELU, LeCun init for the output layer.
-                let gain = if i + 1 < n_layers { 2.0 } else { 1.0 };
-                let scale = (gain / fan_in as f64).sqrt();
-                let w: Vec<f32> = (0..fan_in * fan_out)
-                    .map(|_| (rng.normal() * scale) as f32)
-                    .collect();
-                layers.push((
-                    Tensor::from_vec(w, (fan_out, fan_in), &dev)?,
-                    Tensor::zeros(fan_out, candle_core::DType::F32, &dev)?,
-                ));
-            }
-            (
-                Tensor::from_vec(mean, (1, d), &dev)?,
-                Tensor::from_vec(std, (1, d), &dev)?,
-                layers,
-            )
+            (Tensor::from_vec(mean, (1, d), &dev)?, Tensor::from_vec(std, (1, d), &dev)?)
         }
     };
+
+    let mut members = Vec::with_capacity(cfg.members);
+    let mut history = Vec::new();
+    for m in 0..cfg.members {
+        let seed = cfg.seed.wrapping_add(m as u64);
+        if cfg.members > 1 {
+            on_progress(Progress::Member { index: m, of: cfg.members, seed });
+        }
+        let mut rng = SeededRng::new(seed);
+        let init = match &req.warm_start {
+            Some((head, _)) => head.net.members[m]
+                .iter()
+                .map(|(w, b)| Ok((w.copy()?, b.copy()?)))
+                .collect::<Result<Vec<_>>>()?,
+            None => initial_layers(&mut rng, d, &cfg.hidden, k)?,
+        };
+        let member = train_member(&req, d, (&mean, &std), init, &mut rng, on_progress)?;
+        if m == 0 {
+            history = member.history.clone();
+        }
+        members.push(member);
+    }
+
+    let net = Mlp {
+        mean,
+        std,
+        members: members.iter().map(|m| m.layers.clone()).collect(),
+    };
+    let logits = predict_logits(&net, req.valid.features, d)?;
+    let (valid_score, _) = selection_score(&logits, &req.valid, &req.labels)?;
+    let temperature = calibrate::fit_temperature(&logits, req.valid.labels);
+    let probs_raw: Vec<Vec<f32>> = logits.iter().map(|z| calibrate::softmax(z, 1.0)).collect();
+    let probs: Vec<Vec<f32>> = logits
+        .iter()
+        .map(|z| calibrate::softmax(z, temperature))
+        .collect();
+    let raw_report = metrics::evaluate(req.valid.labels, &probs_raw, &req.labels, None)?;
+    let report = metrics::evaluate(req.valid.labels, &probs, &req.labels, None)?;
+    let by_source = per_source_macro_f1(&logits, &req.valid, &req.labels)?;
+
+    let member_records = if cfg.members > 1 {
+        members
+            .iter()
+            .enumerate()
+            .map(|(m, member)| MemberRecord {
+                seed: cfg.seed.wrapping_add(m as u64),
+                epochs_run: member.epochs_run(),
+                best_epoch: member.best_epoch,
+                valid_score: round_sig(member.valid_score),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let meta = HeadMeta {
+        format: HEAD_FORMAT,
+        task: req.task,
+        labels: req.labels.clone(),
+        input: req.input,
+        embedding_dim: req.embedding_dim,
+        input_dim: d,
+        hidden: cfg.hidden.clone(),
+        members: cfg.members,
+        encoder: req.encoder.clone(),
+        temperature: round_sig(temperature),
+        decision: DecisionRule::default(),
+        training: Some(TrainingRecord {
+            train: req.train_data,
+            valid: req.valid_data,
+            config: cfg.clone(),
+            warm_start: req.warm_start.as_ref().map(|(_, name)| name.clone()),
+            epochs_run: members[0].epochs_run(),
+            best_epoch: members[0].best_epoch,
+            members: member_records,
+            valid_score: round_sig(valid_score),
+            valid_macro_f1_by_source: by_source.into_iter().map(round_sig).collect(),
+            valid_accuracy: round_sig(report.accuracy),
+            valid_ece_uncalibrated: round_sig(raw_report.ece),
+            valid_ece: round_sig(report.ece),
+        }),
+    };
+    Ok(Trained {
+        head: Head { meta, net },
+        history,
+    })
+}
+
+/// Random initial layers `d → hidden… → k`: He init before GELU, LeCun init for the output layer.
+fn initial_layers(rng: &mut SeededRng, d: usize, hidden: &[usize], k: usize) -> Result<Vec<(Tensor, Tensor)>> {
+    let dev = Device::Cpu;
+    let mut widths = vec![d];
+    widths.extend(hidden);
+    widths.push(k);
+    let n_layers = widths.len() - 1;
+    let mut layers = Vec::new();
+    for (i, pair) in widths.windows(2).enumerate() {
+        let (fan_in, fan_out) = (pair[0], pair[1]);
+        let gain = if i + 1 < n_layers { 2.0 } else { 1.0 };
+        let scale = (gain / fan_in as f64).sqrt();
+        let w: Vec<f32> = (0..fan_in * fan_out)
+            .map(|_| (rng.normal() * scale) as f32)
+            .collect();
+        layers.push((
+            Tensor::from_vec(w, (fan_out, fan_in), &dev)?,
+            Tensor::zeros(fan_out, candle_core::DType::F32, &dev)?,
+        ));
+    }
+    Ok(layers)
+}
+
+/// One MLP after early stopping: the layers of its best epoch.
+struct Member {
+    layers: Vec<(Tensor, Tensor)>,
+    /// 0 when the warm start was never beaten.
+    best_epoch: usize,
+    valid_score: f64,
+    history: Vec<EpochReport>,
+}
+
+impl Member {
+    fn epochs_run(&self) -> usize {
+        self.history.last().map_or(0, |r| r.epoch)
+    }
+}
+
+/// Trains one MLP from `init` over the standardisation `(mean, std)`, drawing shuffles and
+/// dropout masks from `rng`, and keeps its best epoch on validation.
+fn train_member(
+    req: &TrainRequest<'_>,
+    d: usize,
+    (mean, std): (&Tensor, &Tensor),
+    init_layers: Vec<(Tensor, Tensor)>,
+    rng: &mut SeededRng,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<Member> {
+    let cfg = &req.config;
+    let k = req.labels.len();
+    let dev = Device::Cpu;
     let vars: Vec<(Var, Var)> = init_layers
         .iter()
         .map(|(w, b)| Ok((Var::from_tensor(w)?, Var::from_tensor(b)?)))
@@ -200,12 +316,15 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
             })
             .collect()
     };
+    let score_of = |layers: Vec<(Tensor, Tensor)>| -> Result<(f64, f64)> {
+        let net = Mlp { mean: mean.clone(), std: std.clone(), members: vec![layers] };
+        selection_score(&predict_logits(&net, req.valid.features, d)?, &req.valid, &req.labels)
+    };
 
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Vec<(Tensor, Tensor)>)> = None;
     if req.warm_start.is_some() {
-        let logits = predict_logits(&mean, &std, &init_layers, req.valid.features, d)?;
-        let (score, accuracy) = selection_score(&logits, &req.valid, &req.labels)?;
+        let (score, accuracy) = score_of(init_layers.clone())?;
         let report = EpochReport {
             epoch: 0,
             train_loss: f64::NAN,
@@ -255,10 +374,10 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
                     } else {
                         cfg.dropout
                     };
-                    dropout_mask(&mut rng, b, width, p, &dev)
+                    dropout_mask(rng, b, width, p, &dev)
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let logits = forward(&mean, &std, &current(&vars), &x, Some(&masks))?;
+            let logits = forward(mean, std, &current(&vars), &x, Some(&masks))?;
             let log_p = candle_nn::ops::log_softmax(&logits, 1)?;
             let picked = log_p.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
             let loss =
@@ -271,8 +390,7 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
                 total: n_batches,
             });
         }
-        let logits = predict_logits(&mean, &std, &current(&vars), req.valid.features, d)?;
-        let (score, accuracy) = selection_score(&logits, &req.valid, &req.labels)?;
+        let (score, accuracy) = score_of(current(&vars))?;
         let improved = best.as_ref().is_none_or(|(s, _, _)| score > *s);
         if improved {
             best = Some((score, epoch, snapshot(&vars)?));
@@ -297,49 +415,7 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
     let Some((valid_score, best_epoch, layers)) = best else {
         return Err(HeadsError::Invalid("training ran no epoch".into()));
     };
-    let logits = predict_logits(&mean, &std, &layers, req.valid.features, d)?;
-    let temperature = calibrate::fit_temperature(&logits, req.valid.labels);
-    let probs_raw: Vec<Vec<f32>> = logits.iter().map(|z| calibrate::softmax(z, 1.0)).collect();
-    let probs: Vec<Vec<f32>> = logits
-        .iter()
-        .map(|z| calibrate::softmax(z, temperature))
-        .collect();
-    let raw_report = metrics::evaluate(req.valid.labels, &probs_raw, &req.labels, None)?;
-    let report = metrics::evaluate(req.valid.labels, &probs, &req.labels, None)?;
-    let by_source = per_source_macro_f1(&logits, &req.valid, &req.labels)?;
-
-    let meta = HeadMeta {
-        format: HEAD_FORMAT,
-        task: req.task,
-        labels: req.labels.clone(),
-        input: req.input,
-        embedding_dim: req.embedding_dim,
-        input_dim: d,
-        hidden: cfg.hidden.clone(),
-        encoder: req.encoder.clone(),
-        temperature: round_sig(temperature),
-        decision: DecisionRule::default(),
-        training: Some(TrainingRecord {
-            train: req.train_data,
-            valid: req.valid_data,
-            config: cfg.clone(),
-            warm_start: req.warm_start.as_ref().map(|(_, name)| name.clone()),
-            epochs_run: history.last().map_or(0, |r| r.epoch),
-            best_epoch,
-            valid_score: round_sig(valid_score),
-            valid_macro_f1_by_source: by_source.into_iter().map(round_sig).collect(),
-            valid_accuracy: round_sig(report.accuracy),
-            valid_ece_uncalibrated: round_sig(raw_report.ece),
-            valid_ece: round_sig(report.ece),
-        }),
-    };
-    Ok(Trained {
-        head: Head {
-            meta,
-            net: Mlp { mean, std, layers },
-        },
-        history,
-    })
+    Ok(Member { layers, best_epoch, valid_score, history })
 }
 
 /// Six significant digits: enough for a card, and stable across platforms' last-bit noise.
@@ -460,18 +536,13 @@ fn dropout_mask(
     Ok(Tensor::from_vec(values, (rows, width), dev)?)
 }
 
-fn predict_logits(
-    mean: &Tensor,
-    std: &Tensor,
-    layers: &[(Tensor, Tensor)],
-    features: &[Vec<f32>],
-    d: usize,
-) -> Result<Vec<Vec<f32>>> {
+/// `net`'s logits of `features`, as a head computes them at inference.
+fn predict_logits(net: &Mlp, features: &[Vec<f32>], d: usize) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(features.len());
     for chunk in features.chunks(4096) {
         let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
         let x = Tensor::from_vec(flat, (chunk.len(), d), &Device::Cpu)?;
-        out.extend(forward(mean, std, layers, &x, None)?.to_vec2::<f32>()?);
+        out.extend(net.forward(&x)?.to_vec2::<f32>()?);
     }
     Ok(out)
 }

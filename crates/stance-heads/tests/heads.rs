@@ -229,6 +229,56 @@ mod synthetic {
     }
 
     #[test]
+    fn a_head_of_several_members_averages_the_seeds_heads() {
+        // Members 0, 1, 2 of a head seeded 5 are the one-MLP heads seeded 5, 6 and 7: the
+        // head's logits are their mean, it saves and loads whole, and its record names them.
+        let tr = clusters(300, 21);
+        let va = clusters(150, 22);
+        let te = clusters(90, 23);
+        let (s_tr, s_va) = (vec![0; 300], vec![0; 150]);
+        let config = |seed, members| TrainConfig { members, ..small_config(seed) };
+        let ensemble = train(request(&tr, &va, (&s_tr, &s_va), config(5, 3)), &mut |_| {}).unwrap();
+        let singles: Vec<Head> = (5..8)
+            .map(|seed| train(request(&tr, &va, (&s_tr, &s_va), config(seed, 1)), &mut |_| {}).unwrap().head)
+            .collect();
+        let single_logits: Vec<Vec<Vec<f32>>> = singles.iter().map(|h| h.logits(&te.0).unwrap()).collect();
+        for (row, z) in ensemble.head.logits(&te.0).unwrap().iter().enumerate() {
+            for (j, &v) in z.iter().enumerate() {
+                let mean = single_logits.iter().map(|l| l[row][j]).sum::<f32>() / 3.0;
+                assert!((v - mean).abs() < 1e-5, "row {row} class {j}: {v} against the seeds' mean {mean}");
+            }
+        }
+        assert!(single_logits[0] != single_logits[1], "the seeds gave the same head");
+
+        let record = ensemble.head.meta.training.clone().unwrap();
+        let seeds: Vec<u64> = record.members.iter().map(|m| m.seed).collect();
+        assert_eq!(seeds, [5, 6, 7]);
+        for (member, single) in record.members.iter().zip(&singles) {
+            let single = single.meta.training.as_ref().unwrap();
+            assert_eq!((member.best_epoch, member.valid_score), (single.best_epoch, single.valid_score));
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        ensemble.head.save(dir.path()).unwrap();
+        let loaded = Head::load(dir.path()).unwrap();
+        assert_eq!(loaded.meta.members, 3);
+        assert_eq!(loaded.predict(&te.0).unwrap(), ensemble.head.predict(&te.0).unwrap());
+
+        // Weights and head.json must agree on the number of members, both ways.
+        let json = std::fs::read_to_string(dir.path().join("head.json")).unwrap();
+        std::fs::write(dir.path().join("head.json"), json.replace("\"members\": 3", "\"members\": 4")).unwrap();
+        let err = Head::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("no tensor `members.3.layers.0.weight`"), "{err}");
+        std::fs::write(dir.path().join("head.json"), json.replace("\"members\": 3", "\"members\": 2")).unwrap();
+        let err = Head::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("`members.2.layers.0.bias`") && err.contains("does not describe"), "{err}");
+
+        // A one-member head keeps the single MLP's file layout: no `members` anywhere.
+        singles[0].save(&dir.path().join("single")).unwrap();
+        assert!(!String::from_utf8(files(&dir.path().join("single")).1).unwrap().contains("members"));
+    }
+
+    #[test]
     fn a_corrupt_head_is_an_error() {
         let tr = clusters(90, 1);
         let s = vec![0; 90];

@@ -145,6 +145,21 @@ fn train_eval_and_fine_tune_a_sentiment_head() {
     assert_eq!(tuned["training"]["warm_start"], d.join("a").display().to_string());
     assert_eq!(tuned["hidden"], serde_json::json!([32]));
     assert!(tuned["training"]["valid_score"].as_f64() >= meta["training"]["valid_score"].as_f64());
+
+    // A head of two seeds; fine-tuned from without --members (as the README adapts the default
+    // heads), it keeps both members.
+    let head_json = |dir: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join(dir).join("head.json")).unwrap()).unwrap()
+    };
+    train("two", &["--members", "2"]);
+    train("two-tuned", &["--from", d.join("two").to_str().unwrap()]);
+    for dir in ["two", "two-tuned"] {
+        let two = head_json(dir);
+        assert_eq!(two["members"], 2, "{dir}");
+        let seeds: Vec<u64> =
+            two["training"]["members"].as_array().unwrap().iter().map(|m| m["seed"].as_u64().unwrap()).collect();
+        assert_eq!(seeds, [13, 14], "{dir}");
+    }
 }
 
 #[test]

@@ -95,7 +95,7 @@ pub struct EpochReport {
     pub improved: bool,
 }
 
-/// A trained head and its per-epoch history.
+/// A trained head and its (first member's) per-epoch history.
 pub struct Trained {
     pub head: Head,
     pub history: Vec<EpochReport>,

@@ -67,9 +67,10 @@ pub struct Args {
     #[arg(long, default_value_t = 13)]
     pub seed: u64,
     /// MLPs to train from consecutive seeds and average: the head's logits are their mean,
-    /// steadier than any one seed's (a seed alone moves validation macro-F1 by a point).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=32))]
-    pub members: u64,
+    /// steadier than any one seed's (a seed alone moves validation macro-F1 by a point)
+    /// [default: 1, or as many as the --from head has].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=32))]
+    pub members: Option<u64>,
     /// Class-balanced loss: auto (when the classes are skewed), on, off, or per-source (classes
     /// balanced within each training file, so no file's label skew is learnt as its language).
     #[arg(long, default_value = "auto")]
@@ -155,7 +156,11 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         patience: args.patience.unwrap_or(defaults.patience),
         seed: args.seed,
         balance: args.balance,
-        members: args.members as usize,
+        members: match (args.members, &warm) {
+            (Some(n), _) => n as usize,
+            (None, Some(warm)) => warm.head.meta.members,
+            (None, None) => defaults.members,
+        },
     };
     if !global.quiet {
         eprintln!(

@@ -114,11 +114,12 @@ pub(crate) struct Mlp {
 }
 
 impl Mlp {
-    /// The members' mean logits.
+    /// The members' mean logits (the input standardised once for all of them).
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let h = standardise(&self.mean, &self.std, x)?;
         let mut sum: Option<Tensor> = None;
         for layers in &self.members {
-            let logits = forward(&self.mean, &self.std, layers, x, None)?;
+            let logits = layers_forward(layers, h.clone(), None)?;
             sum = Some(match sum {
                 Some(s) => (s + logits)?,
                 None => logits,
@@ -138,6 +139,7 @@ fn layer_tensor_name(member: usize, layer: usize, part: &str) -> String {
     }
 }
 
+/// One member's logits of raw inputs `x` (what training runs, with dropout `masks`).
 pub(crate) fn forward(
     mean: &Tensor,
     std: &Tensor,
@@ -145,7 +147,20 @@ pub(crate) fn forward(
     x: &Tensor,
     masks: Option<&[Tensor]>,
 ) -> candle_core::Result<Tensor> {
-    let mut h = x.broadcast_sub(mean)?.broadcast_div(std)?;
+    layers_forward(layers, standardise(mean, std, x)?, masks)
+}
+
+fn standardise(mean: &Tensor, std: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
+    x.broadcast_sub(mean)?.broadcast_div(std)
+}
+
+/// `[Linear → GELU]* → Linear` on standardised inputs `h`; `masks` (training only) are dropout
+/// multipliers for the input of each layer.
+fn layers_forward(
+    layers: &[(Tensor, Tensor)],
+    mut h: Tensor,
+    masks: Option<&[Tensor]>,
+) -> candle_core::Result<Tensor> {
     for (i, (w, b)) in layers.iter().enumerate() {
         if let Some(m) = masks.and_then(|m| m.get(i)) {
             h = h.mul(m)?;

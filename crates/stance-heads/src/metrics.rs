@@ -183,8 +183,12 @@ pub fn mean_macro_f1_by_source(
     sources: &[usize],
     labels: &[String],
 ) -> Result<f64> {
-    let by_source = macro_f1_by_source(gold, probs, predicted, sources, labels)?;
-    Ok(by_source.iter().sum::<f64>() / by_source.len().max(1) as f64)
+    Ok(mean_over_sources(&macro_f1_by_source(gold, probs, predicted, sources, labels)?))
+}
+
+/// The mean of per-source scores (0 without any), so that a large source does not drown a small one.
+pub fn mean_over_sources(by_source: &[f64]) -> f64 {
+    by_source.iter().sum::<f64>() / by_source.len().max(1) as f64
 }
 
 fn ratio(num: f64, den: f64) -> f64 {

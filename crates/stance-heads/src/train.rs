@@ -149,7 +149,6 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
     };
 
     let mut members = Vec::with_capacity(cfg.members);
-    let mut history = Vec::new();
     for m in 0..cfg.members {
         let seed = cfg.seed.wrapping_add(m as u64);
         if cfg.members > 1 {
@@ -163,11 +162,7 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
                 .collect::<Result<Vec<_>>>()?,
             None => initial_layers(&mut rng, d, &cfg.hidden, k)?,
         };
-        let member = train_member(&req, d, (&mean, &std), init, &mut rng, on_progress)?;
-        if m == 0 {
-            history = member.history.clone();
-        }
-        members.push(member);
+        members.push(train_member(&req, d, (&mean, &std), init, &mut rng, on_progress)?);
     }
 
     let net = Mlp {
@@ -176,7 +171,8 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
         members: members.iter().map(|m| m.layers.clone()).collect(),
     };
     let logits = predict_logits(&net, req.valid.features, d)?;
-    let (valid_score, _) = selection_score(&logits, &req.valid, &req.labels)?;
+    let by_source = per_source_macro_f1(&logits, &req.valid, &req.labels)?;
+    let valid_score = metrics::mean_over_sources(&by_source);
     let temperature = calibrate::fit_temperature(&logits, req.valid.labels);
     let probs_raw: Vec<Vec<f32>> = logits.iter().map(|z| calibrate::softmax(z, 1.0)).collect();
     let probs: Vec<Vec<f32>> = logits
@@ -185,7 +181,6 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
         .collect();
     let raw_report = metrics::evaluate(req.valid.labels, &probs_raw, &req.labels, None)?;
     let report = metrics::evaluate(req.valid.labels, &probs, &req.labels, None)?;
-    let by_source = per_source_macro_f1(&logits, &req.valid, &req.labels)?;
 
     let member_records = if cfg.members > 1 {
         members
@@ -230,7 +225,7 @@ pub fn train(req: TrainRequest<'_>, on_progress: &mut dyn FnMut(Progress)) -> Re
     };
     Ok(Trained {
         head: Head { meta, net },
-        history,
+        history: members.swap_remove(0).history,
     })
 }
 
@@ -560,10 +555,7 @@ fn selection_score(
         .zip(valid.labels)
         .filter(|(z, &g)| metrics::argmax(z) == g)
         .count();
-    Ok((
-        by_source.iter().sum::<f64>() / by_source.len() as f64,
-        correct as f64 / logits.len() as f64,
-    ))
+    Ok((metrics::mean_over_sources(&by_source), correct as f64 / logits.len() as f64))
 }
 
 fn per_source_macro_f1(

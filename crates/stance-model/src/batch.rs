@@ -10,6 +10,7 @@ use crate::error::ModelError;
 use crate::tokenize::{Encoded, Segment};
 use crate::{Model, ModelOutput, TokenBatch};
 use candle_core::{DType, Tensor};
+use half::f16;
 
 /// Padded tokens per batch (rows × longest row) when nothing else is asked for.
 pub const DEFAULT_BATCH_TOKENS: usize = 8192;
@@ -129,11 +130,13 @@ impl KeepStates {
 }
 
 /// The states kept of one sequence: `(layer, [rows, hidden] row-major)` per kept layer, in
-/// the order of [`KeepStates::layers`]; empty when none were kept.
-pub type KeptStates = Vec<(usize, Vec<f32>)>;
+/// the order of [`KeepStates::layers`]; empty when none were kept. f16, as the cross-encoders
+/// that read them were trained on (`stance_tune::states::StateStore`): held for a whole chunk
+/// of texts, in f32 they were the largest part of `stance classify`'s peak memory.
+pub type KeptStates = Vec<(usize, Vec<f16>)>;
 
 /// The block of `layer` in `states`, if it was kept.
-pub fn states_at(states: &KeptStates, layer: usize) -> Option<&[f32]> {
+pub fn states_at(states: &KeptStates, layer: usize) -> Option<&[f16]> {
     states.iter().find(|(l, _)| *l == layer).map(|(_, s)| s.as_slice())
 }
 
@@ -146,7 +149,7 @@ pub fn head_and_tail_count(n: usize, max_rows: usize) -> usize {
 /// At most `max_rows` rows of `[n, width]` row-major states: the first `max_rows − 1` and the
 /// last, so a cut sequence still ends with its end-of-text token, as every sequence the
 /// encoder sees does.
-pub fn head_and_tail_rows(states: &[f32], width: usize, max_rows: usize) -> Vec<f32> {
+pub fn head_and_tail_rows<T: Copy>(states: &[T], width: usize, max_rows: usize) -> Vec<T> {
     let n = states.len() / width;
     if n <= max_rows || max_rows < 2 {
         return states[..head_and_tail_count(n, max_rows) * width].to_vec();
@@ -172,7 +175,7 @@ pub struct SegmentResult {
 
 impl SegmentResult {
     /// The kept states after the first `layer` layers (`None` when that layer was not kept).
-    pub fn states_at(&self, layer: usize) -> Option<&[f32]> {
+    pub fn states_at(&self, layer: usize) -> Option<&[f16]> {
         states_at(&self.states, layer)
     }
 }
@@ -386,9 +389,9 @@ type RowOutput = (Vec<f32>, KeptStates, usize);
 
 /// Each row's states `[seq, hidden]` of a padded batch, cut to its own tokens and then to at
 /// most `max_rows` rows ([`head_and_tail_rows`]).
-fn split_rows(states: &Tensor, segments: &[&Segment], max_rows: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+fn split_rows(states: &Tensor, segments: &[&Segment], max_rows: usize) -> Result<Vec<Vec<f16>>, ModelError> {
     let (_, seq, hidden) = states.dims3()?;
-    let flat = states.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let flat = states.to_dtype(DType::F16)?.flatten_all()?.to_vec1::<f16>()?;
     Ok(segments
         .iter()
         .enumerate()

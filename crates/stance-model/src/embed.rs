@@ -54,7 +54,7 @@ pub struct Embedding {
 
 impl Embedding {
     /// The kept states after the first `layer` layers (`None` when that layer was not kept).
-    pub fn states_at(&self, layer: usize) -> Option<&[f32]> {
+    pub fn states_at(&self, layer: usize) -> Option<&[half::f16]> {
         states_at(&self.states, layer)
     }
 }

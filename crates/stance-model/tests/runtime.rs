@@ -1005,7 +1005,9 @@ mod e5 {
             let alone = bert.bottom_states(&pad(&[&segment], model.pad_id()), 9).unwrap();
             let alone = head_and_tail_rows(&alone.flatten_all().unwrap().to_vec1::<f32>().unwrap(), hidden, keep.max_rows);
             assert_eq!(states.len(), segment.ids.len().min(keep.max_rows) * hidden);
-            assert!(max_abs_diff(states, &alone) < 1e-3, "{text}");
+            // Kept in f16, so rounded to within 2⁻¹¹ of their magnitude.
+            let within = states.iter().zip(&alone).all(|(k, a)| (k.to_f32() - a).abs() <= 1e-3 + a.abs() / 2048.0);
+            assert!(within, "{text}");
             cut += usize::from(segment.ids.len() > keep.max_rows);
         }
         assert!(cut > 0, "some texts are longer than the rows kept");

@@ -486,11 +486,14 @@ impl CrossEncoder {
 
     /// Probabilities (temperature applied), one row per pair, columns in [`Self::labels`] order.
     /// Each element is `(context_states, comment_states)`: the bottom-layer output of
-    /// `prefix + text` (its tokens, `[n, hidden]` row-major f32, as from
-    /// [`crate::states::bottom_states`] or the encoder pass of `stance classify`); truncation to
-    /// the budgets is done here. Pairs are scored in length-sorted batches of at most
+    /// `prefix + text` (its tokens, `[n, hidden]` row-major, f32 as from
+    /// [`crate::states::bottom_states`] or f16 as kept by the encoder pass of `stance classify`);
+    /// truncation to the budgets is done here. Pairs are scored in length-sorted batches of at most
     /// `batch_tokens` padded positions; the result is in input order.
-    pub fn predict(&self, pairs: &[(&[f32], &[f32])], batch_tokens: usize) -> Result<Vec<Vec<f32>>> {
+    pub fn predict<T: Copy>(&self, pairs: &[(&[T], &[T])], batch_tokens: usize) -> Result<Vec<Vec<f32>>>
+    where
+        f32: From<T>,
+    {
         let logits = self.raw_logits(pairs, batch_tokens)?;
         Ok(logits.iter().map(|z| stance_heads::calibrate::softmax(z, self.meta.temperature)).collect())
     }
@@ -499,16 +502,22 @@ impl CrossEncoder {
     /// pairs are cut to the budgets as it is built: cutting every pair first copied a target's
     /// states once per comment under it, 73 MB of the 197 MB that the top-6 stance model added
     /// to peak RSS on 1,000 bench comments (573 MB before, 500 after, the same outputs).
-    pub fn raw_logits(&self, pairs: &[(&[f32], &[f32])], batch_tokens: usize) -> Result<Vec<Vec<f32>>> {
+    pub fn raw_logits<T: Copy>(&self, pairs: &[(&[T], &[T])], batch_tokens: usize) -> Result<Vec<Vec<f32>>>
+    where
+        f32: From<T>,
+    {
         let h = self.meta.hidden;
         let budgets = (self.meta.context_tokens, self.meta.comment_tokens);
-        let rows = |states: &[f32], budget: usize| head_and_tail_count(states.len() / h, budget);
+        let rows = |states: &[T], budget: usize| head_and_tail_count(states.len() / h, budget);
+        let cut = |states: &[T], budget: usize| -> Vec<f32> {
+            head_and_tail_rows(states, h, budget).into_iter().map(f32::from).collect()
+        };
         let lengths: Vec<usize> = pairs.iter().map(|(c, t)| rows(c, budgets.0) + rows(t, budgets.1)).collect();
         let mut out = vec![Vec::new(); pairs.len()];
         for group in stance_model::batch::plan(&lengths, batch_tokens) {
             let cut: Vec<(Vec<f32>, Vec<f32>)> = group
                 .iter()
-                .map(|&i| (head_and_tail_rows(pairs[i].0, h, budgets.0), head_and_tail_rows(pairs[i].1, h, budgets.1)))
+                .map(|&i| (cut(pairs[i].0, budgets.0), cut(pairs[i].1, budgets.1)))
                 .collect();
             let refs: Vec<(&[f32], &[f32])> = cut.iter().map(|(c, t)| (&c[..], &t[..])).collect();
             let batch = PairBatch::new(&refs, h, &Device::Cpu)?;

@@ -100,10 +100,12 @@ pub enum TaskModel {
 impl TaskModel {
     /// Loads `task`'s model from `source`: a folder holding `blend.json` is a blend, one holding
     /// `route.json` a route, one holding `cross_encoder.json` a cross-encoder, anything else a
-    /// head. The built-in default is the task's head, except for reply, the blend of
-    /// `models/blends/reply`, and irony, the route of `models/routes/irony`, both compiled in.
+    /// head. The built-in default is the task's head, except for stance and reply, the blends of
+    /// `models/blends/stance` and `models/blends/reply`, and irony, the route of
+    /// `models/routes/irony`, all compiled in.
     pub fn load(task: Task, source: &HeadSource) -> Result<Self> {
         let dir = match source {
+            HeadSource::Default if task == Task::Stance => return built_in_stance_blend(),
             HeadSource::Default if task == Task::Reply => return built_in_reply_blend(),
             HeadSource::Default if task == Task::Irony => return built_in_irony_route(),
             HeadSource::Folder(dir) if blend::is_blend(dir) => {
@@ -257,6 +259,20 @@ impl TaskModel {
             TaskModel::Route(r) => [&r.with_context, &r.alone].into_iter().try_for_each(|m| m.check_encoder(encoder_id)),
         }
     }
+}
+
+/// The built-in stance model, `models/blends/stance` as compiled in: the default stance head and
+/// the stance cross-encoder of six layers that reads target and comment together. Chosen on
+/// validation, it beats the head on consultation comments, question → answer stance and French
+/// comments on a politician (models/EVAL.md, "2026-12-05: the stance blend becomes the default").
+fn built_in_stance_blend() -> Result<TaskModel> {
+    let cross_encoder = BuiltInCrossEncoder {
+        name: "../../tuned/stance-threads",
+        meta: include_str!("../../../models/tuned/stance-threads/cross_encoder.json"),
+        weights: include_bytes!("../../../models/tuned/stance-threads/cross_encoder.safetensors"),
+    };
+    let blend = include_str!("../../../models/blends/stance/blend.json");
+    built_in_combined(Task::Stance, blend, blend_from, &cross_encoder)
 }
 
 /// The built-in reply model, `models/blends/reply` as compiled in: the default reply head and
@@ -585,10 +601,28 @@ mod tests {
         let described = TaskModel::Blend(built_in).describe();
         assert!(described.starts_with("default reply blend (sha256 "), "{described}");
         assert!(described.contains("× default reply head") && described.contains("× default reply cross-encoder"), "{described}");
-        // Every other task's default but irony's stays its head.
-        for task in [Task::Stance, Task::Sentiment, Task::Toxicity] {
+        // Sentiment's and toxicity's defaults stay their heads.
+        for task in [Task::Sentiment, Task::Toxicity] {
             assert!(matches!(TaskModel::load(task, &HeadSource::Default).unwrap(), TaskModel::Head(_)), "{task}");
         }
+    }
+
+    #[test]
+    fn the_default_stance_model_is_the_stance_blend_compiled_in() {
+        let TaskModel::Blend(built_in) = TaskModel::load(Task::Stance, &HeadSource::Default).unwrap() else {
+            panic!("the default stance model is not a blend")
+        };
+        assert!(matches!(built_in.members[..], [TaskModel::Head(_), TaskModel::CrossEncoder(_)]));
+        assert_eq!(built_in.members[1].reads(), TaskInput::TargetAndComment);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/blends/stance");
+        let folder = TaskModel::load(Task::Stance, &HeadSource::Folder(dir)).unwrap();
+        assert_eq!(built_in.sha256, folder.sha256());
+        let described = TaskModel::Blend(built_in).describe();
+        assert!(described.starts_with("default stance blend (sha256 "), "{described}");
+        // The head alone is still one flag away.
+        let head = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/heads/stance");
+        let head = TaskModel::load(Task::Stance, &HeadSource::Folder(head)).unwrap();
+        assert!(matches!(head, TaskModel::Head(_)));
     }
 
     #[test]

@@ -319,6 +319,7 @@ fn built_in_combined(task: Task, file: &str, build: BuildFrom, cross_encoder: &B
             let model = CrossEncoder::from_bytes(cross_encoder.meta, cross_encoder.weights)
                 .map_err(|e| head_error(task, &HeadSource::Default, format!("built-in cross-encoder: {e}")))?;
             let sha256 = stance_heads::source::sha256_hex(cross_encoder.weights);
+            stance_model::resident::release_static(cross_encoder.weights);
             Ok(TaskModel::CrossEncoder(SourcedCrossEncoder { task, model, source: HeadSource::Default, sha256 }))
         }
         other => Err(head_error(task, &HeadSource::Default, format!("the built-in model names `{other}`, which is not built in"))),

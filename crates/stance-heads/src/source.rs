@@ -33,7 +33,9 @@ impl HeadSource {
             HeadSource::Default => {
                 let (meta, weights) = built_in(task);
                 let origin = PathBuf::from(format!("<built-in {task} head>"));
-                (Head::from_bytes(meta, weights, &origin)?, sha256_hex(weights))
+                let loaded = (Head::from_bytes(meta, weights, &origin)?, sha256_hex(weights));
+                stance_model::resident::release_static(weights);
+                loaded
             }
             HeadSource::Folder(dir) => {
                 let head = Head::load(dir)?;
@@ -176,6 +178,9 @@ mod tests {
             assert_eq!(have, want, "{task}");
             assert_eq!(head.sha256.len(), 64);
             assert!(head.describe().starts_with(&format!("default {task} head (sha256 ")));
+            // Loading handed the compiled-in pages back to the kernel; read again, they are the same.
+            let again = HeadSource::Default.load(task).unwrap();
+            assert_eq!(again.sha256, head.sha256, "{task}");
         }
     }
 

@@ -18,6 +18,7 @@ pub mod batch;
 pub mod embed;
 pub mod manifest;
 pub mod predict;
+pub mod resident;
 pub mod runtime;
 pub mod source;
 pub mod threads;

@@ -100,14 +100,15 @@ pub enum TaskModel {
 impl TaskModel {
     /// Loads `task`'s model from `source`: a folder holding `blend.json` is a blend, one holding
     /// `route.json` a route, one holding `cross_encoder.json` a cross-encoder, anything else a
-    /// head. The built-in default is the task's head, except for stance and reply, the blends of
-    /// `models/blends/stance` and `models/blends/reply`, and irony, the route of
-    /// `models/routes/irony`, all compiled in.
+    /// head. The built-in default is the task's head, except where a blend or route is compiled
+    /// in ([`built_in`]): the blends of `models/blends/{stance,reply,toxicity}` and the route of
+    /// `models/routes/irony`.
     pub fn load(task: Task, source: &HeadSource) -> Result<Self> {
         let dir = match source {
-            HeadSource::Default if task == Task::Stance => return built_in_stance_blend(),
-            HeadSource::Default if task == Task::Reply => return built_in_reply_blend(),
-            HeadSource::Default if task == Task::Irony => return built_in_irony_route(),
+            HeadSource::Default => match built_in(task) {
+                Some(model) => return model,
+                None => return Ok(TaskModel::Head(source.load(task)?)),
+            },
             HeadSource::Folder(dir) if blend::is_blend(dir) => {
                 return load_combined(task, dir, blend::META_FILE, blend_from)
             }
@@ -261,45 +262,50 @@ impl TaskModel {
     }
 }
 
-/// The built-in stance model, `models/blends/stance` as compiled in: the default stance head and
-/// the stance cross-encoder of six layers that reads target and comment together. Chosen on
-/// validation, it beats the head on consultation comments, question → answer stance and French
-/// comments on a politician (models/EVAL.md, "2026-12-05: the stance blend becomes the default").
-fn built_in_stance_blend() -> Result<TaskModel> {
-    let cross_encoder = BuiltInCrossEncoder {
-        name: "../../tuned/stance-threads",
-        meta: include_str!("../../../models/tuned/stance-threads/cross_encoder.json"),
-        weights: include_bytes!("../../../models/tuned/stance-threads/cross_encoder.safetensors"),
-    };
-    let blend = include_str!("../../../models/blends/stance/blend.json");
-    built_in_combined(Task::Stance, blend, blend_from, &cross_encoder)
-}
-
-/// The built-in reply model, `models/blends/reply` as compiled in: the default reply head and
-/// the reply cross-encoder that also learnt from statements and answers. Together they beat the
-/// head alone on every reply test split (models/EVAL.md, "2026-12-03: the reply blend").
-fn built_in_reply_blend() -> Result<TaskModel> {
-    let cross_encoder = BuiltInCrossEncoder {
-        name: "../../tuned/reply-statements",
-        meta: include_str!("../../../models/tuned/reply-statements/cross_encoder.json"),
-        weights: include_bytes!("../../../models/tuned/reply-statements/cross_encoder.safetensors"),
-    };
-    let blend = include_str!("../../../models/blends/reply/blend.json");
-    built_in_combined(Task::Reply, blend, blend_from, &cross_encoder)
-}
-
-/// The built-in irony model, `models/routes/irony` as compiled in: the irony cross-encoder
-/// `models/tuned/irony` reads each reply with its parent, the irony head every other comment.
-/// On MultiPICo's held-out replies it flags fewer non-ironic rows than the head at a higher
-/// macro-F1 (models/EVAL.md, "2026-12-04: irony read with what it answers").
-fn built_in_irony_route() -> Result<TaskModel> {
-    let cross_encoder = BuiltInCrossEncoder {
-        name: "../../tuned/irony",
-        meta: include_str!("../../../models/tuned/irony/cross_encoder.json"),
-        weights: include_bytes!("../../../models/tuned/irony/cross_encoder.safetensors"),
-    };
-    let route = include_str!("../../../models/routes/irony/route.json");
-    built_in_combined(Task::Irony, route, route_from, &cross_encoder)
+/// The built-in model of `task` where it is not the task's head: a blend or route of
+/// `models/blends` or `models/routes` as compiled in, with the one cross-encoder it names (the
+/// other member is the task's built-in head, `default`). Each beat the head alone on the
+/// task's test splits (models/EVAL.md, in the section named beside it).
+fn built_in(task: Task) -> Option<Result<TaskModel>> {
+    macro_rules! cross_encoder {
+        ($name:literal) => {
+            &BuiltInCrossEncoder {
+                name: concat!("../../tuned/", $name),
+                meta: include_str!(concat!("../../../models/tuned/", $name, "/cross_encoder.json")),
+                weights: include_bytes!(concat!("../../../models/tuned/", $name, "/cross_encoder.safetensors")),
+            }
+        };
+    }
+    Some(match task {
+        // The six-layer stance cross-encoder reads target and comment together: better on
+        // consultation comments, question → answer stance and French comments on a politician
+        // ("2026-12-05: the stance blend becomes the default").
+        Task::Stance => {
+            let blend = include_str!("../../../models/blends/stance/blend.json");
+            built_in_combined(task, blend, blend_from, cross_encoder!("stance-threads"))
+        }
+        // The reply cross-encoder also learnt from statements and answers; better on every
+        // reply test split ("2026-12-03: the reply blend").
+        Task::Reply => {
+            let blend = include_str!("../../../models/blends/reply/blend.json");
+            built_in_combined(task, blend, blend_from, cross_encoder!("reply-statements"))
+        }
+        // Replies to the irony cross-encoder, read with their parent; other comments to the head.
+        // Fewer non-ironic replies flagged at a higher macro-F1 ("2026-12-04: irony read with
+        // what it answers").
+        Task::Irony => {
+            let route = include_str!("../../../models/routes/irony/route.json");
+            built_in_combined(task, route, route_from, cross_encoder!("irony"))
+        }
+        // Six fine-tuned layers over the comment beside the head: fewer French non-toxic
+        // comments flagged, and a higher mean over the toxicity test files ("2026-12-05: the
+        // toxicity blend becomes the default").
+        Task::Toxicity => {
+            let blend = include_str!("../../../models/blends/toxicity/blend.json");
+            built_in_combined(task, blend, blend_from, cross_encoder!("toxicity-top6"))
+        }
+        Task::Sentiment => return None,
+    })
 }
 
 /// A cross-encoder compiled into the binary: its folder as a built-in blend or route names it,
@@ -590,40 +596,33 @@ mod tests {
     }
 
     #[test]
-    fn the_default_reply_model_is_the_reply_blend_compiled_in() {
-        let TaskModel::Blend(built_in) = TaskModel::load(Task::Reply, &HeadSource::Default).unwrap() else {
-            panic!("the default reply model is not a blend")
-        };
-        assert!(matches!(built_in.members[..], [TaskModel::Head(_), TaskModel::CrossEncoder(_)]));
-        // The same blend.json and the same members' weights as the folder: the same digest.
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/blends/reply");
-        let folder = TaskModel::load(Task::Reply, &HeadSource::Folder(dir)).unwrap();
-        assert_eq!(built_in.sha256, folder.sha256());
-        let described = TaskModel::Blend(built_in).describe();
-        assert!(described.starts_with("default reply blend (sha256 "), "{described}");
-        assert!(described.contains("× default reply head") && described.contains("× default reply cross-encoder"), "{described}");
-        // Sentiment's and toxicity's defaults stay their heads.
-        for task in [Task::Sentiment, Task::Toxicity] {
-            assert!(matches!(TaskModel::load(task, &HeadSource::Default).unwrap(), TaskModel::Head(_)), "{task}");
+    fn the_default_stance_reply_and_toxicity_models_are_their_blends_compiled_in() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let blends = [
+            (Task::Stance, TaskInput::TargetAndComment),
+            (Task::Reply, TaskInput::ParentAndComment),
+            (Task::Toxicity, TaskInput::Comment),
+        ];
+        for (task, reads) in blends {
+            let TaskModel::Blend(built_in) = TaskModel::load(task, &HeadSource::Default).unwrap() else {
+                panic!("the default {task} model is not a blend")
+            };
+            assert!(matches!(built_in.members[..], [TaskModel::Head(_), TaskModel::CrossEncoder(_)]), "{task}");
+            assert_eq!(built_in.members[1].reads(), reads, "{task}");
+            // The same blend.json and the same members' weights as the folder: the same digest.
+            let dir = repo.join(format!("models/blends/{task}"));
+            let folder = TaskModel::load(task, &HeadSource::Folder(dir)).unwrap();
+            assert_eq!(built_in.sha256, folder.sha256(), "{task}");
+            let described = TaskModel::Blend(built_in).describe();
+            assert!(described.starts_with(&format!("default {task} blend (sha256 ")), "{described}");
+            let members = [format!("× default {task} head"), format!("× default {task} cross-encoder")];
+            assert!(members.iter().all(|m| described.contains(m.as_str())), "{described}");
+            // The head alone is one flag away.
+            let head = TaskModel::load(task, &HeadSource::Folder(repo.join(format!("models/heads/{task}")))).unwrap();
+            assert!(matches!(head, TaskModel::Head(_)), "{task}");
         }
-    }
-
-    #[test]
-    fn the_default_stance_model_is_the_stance_blend_compiled_in() {
-        let TaskModel::Blend(built_in) = TaskModel::load(Task::Stance, &HeadSource::Default).unwrap() else {
-            panic!("the default stance model is not a blend")
-        };
-        assert!(matches!(built_in.members[..], [TaskModel::Head(_), TaskModel::CrossEncoder(_)]));
-        assert_eq!(built_in.members[1].reads(), TaskInput::TargetAndComment);
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/blends/stance");
-        let folder = TaskModel::load(Task::Stance, &HeadSource::Folder(dir)).unwrap();
-        assert_eq!(built_in.sha256, folder.sha256());
-        let described = TaskModel::Blend(built_in).describe();
-        assert!(described.starts_with("default stance blend (sha256 "), "{described}");
-        // The head alone is still one flag away.
-        let head = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/heads/stance");
-        let head = TaskModel::load(Task::Stance, &HeadSource::Folder(head)).unwrap();
-        assert!(matches!(head, TaskModel::Head(_)));
+        // Sentiment's default stays its head.
+        assert!(matches!(TaskModel::load(Task::Sentiment, &HeadSource::Default).unwrap(), TaskModel::Head(_)));
     }
 
     #[test]

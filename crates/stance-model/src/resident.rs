@@ -1,8 +1,8 @@
 //! Handing back the pages of data compiled into the binary once it has been copied out.
 //!
-//! The default heads and cross-encoders are `include_bytes!` in the `stance` binary (76 MB).
+//! The default heads and cross-encoders are `include_bytes!` in the `stance` binary (97 MB).
 //! Loading copies them into tensors, and the pages they were read from then stayed in the
-//! resident set for the whole run (about 75 MB of `RssFile`, counted in peak RSS) although
+//! resident set for the whole run (counted in peak RSS: 75 MB when they were 76 MB) although
 //! nothing reads them again.
 
 /// Asks the kernel to reclaim the whole pages inside `bytes` (`MADV_PAGEOUT`): they leave the

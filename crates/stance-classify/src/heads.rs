@@ -276,36 +276,37 @@ fn built_in(task: Task) -> Option<Result<TaskModel>> {
             }
         };
     }
-    Some(match task {
+    let (file, build, cross_encoder): (&str, BuildFrom, _) = match task {
         // The six-layer stance cross-encoder reads target and comment together: better on
         // consultation comments, question → answer stance and French comments on a politician
         // ("2026-12-05: the stance blend becomes the default").
-        Task::Stance => {
-            let blend = include_str!("../../../models/blends/stance/blend.json");
-            built_in_combined(task, blend, blend_from, cross_encoder!("stance-threads"))
-        }
+        Task::Stance => (
+            include_str!("../../../models/blends/stance/blend.json"),
+            blend_from,
+            cross_encoder!("stance-threads"),
+        ),
         // The reply cross-encoder also learnt from statements and answers; better on every
         // reply test split ("2026-12-03: the reply blend").
-        Task::Reply => {
-            let blend = include_str!("../../../models/blends/reply/blend.json");
-            built_in_combined(task, blend, blend_from, cross_encoder!("reply-statements"))
-        }
+        Task::Reply => (
+            include_str!("../../../models/blends/reply/blend.json"),
+            blend_from,
+            cross_encoder!("reply-statements"),
+        ),
         // Replies to the irony cross-encoder, read with their parent; other comments to the head.
         // Fewer non-ironic replies flagged at a higher macro-F1 ("2026-12-04: irony read with
         // what it answers").
-        Task::Irony => {
-            let route = include_str!("../../../models/routes/irony/route.json");
-            built_in_combined(task, route, route_from, cross_encoder!("irony"))
-        }
+        Task::Irony => (include_str!("../../../models/routes/irony/route.json"), route_from, cross_encoder!("irony")),
         // Six fine-tuned layers over the comment beside the head: fewer French non-toxic
         // comments flagged, and a higher mean over the toxicity test files ("2026-12-05: the
         // toxicity blend becomes the default").
-        Task::Toxicity => {
-            let blend = include_str!("../../../models/blends/toxicity/blend.json");
-            built_in_combined(task, blend, blend_from, cross_encoder!("toxicity-top6"))
-        }
+        Task::Toxicity => (
+            include_str!("../../../models/blends/toxicity/blend.json"),
+            blend_from,
+            cross_encoder!("toxicity-top6"),
+        ),
         Task::Sentiment => return None,
-    })
+    };
+    Some(built_in_combined(task, file, build, cross_encoder))
 }
 
 /// A cross-encoder compiled into the binary: its folder as a built-in blend or route names it,

@@ -139,7 +139,7 @@ fn predictions_of_every_compute_do_not_depend_on_batch_size_or_threads() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("comments.jsonl");
     bench_sample(60, &input);
-    for compute in ["f32", "int8", "bf16"] {
+    for compute in ["f32", "int8", "bf16", "int16"] {
         let run = |name: &str, extra: &[&str]| {
             let out = tmp.path().join(format!("{compute}-{name}"));
             stance()

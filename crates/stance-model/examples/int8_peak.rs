@@ -1,4 +1,5 @@
-//! This CPU's int8 and bf16 peaks and the int8 and bf16 GEMMs' rates on e5's layer shapes.
+//! This CPU's int8, int16 and bf16 peaks and the int8, int16 and bf16 GEMMs' rates on e5's
+//! layer shapes.
 //!
 //! ```sh
 //! cargo run --release -p stance-model --example int8_peak [-- THREADS]
@@ -7,18 +8,20 @@
 //! - **Peak**: each thread runs a tight loop of `vpdpbusd zmm` on 16 independent accumulators
 //!   (no loads, no dependencies within an iteration), 64 multiply-adds = 128 ops per
 //!   instruction; best of 5 runs of 2^26 instructions per thread.
-//!   The bf16 peak likewise with `vdpbf16ps zmm` (32 multiply-adds = 64 ops per instruction).
+//!   The int16 peak likewise with `vpdpwssd zmm` and the bf16 peak with `vdpbf16ps zmm` (each
+//!   32 multiply-adds = 64 ops per instruction).
 //!   Where the CPU has AMX tiles, the same for `tdpbf16ps` (16 × 16 × 32 multiply-adds = 16,384
 //!   ops per instruction) and `tdpbusd` (16 × 16 × 64 = 32,768 ops) on four independent
 //!   accumulator tiles, 2^22 instructions per thread.
 //! - **Block-scaled int8**: the same products with one scale per block of 32 inputs on both
 //!   sides, as `vnni_block_loop` describes: what the GEMM of that recipe could reach at best.
-//! - **GEMM**: `Int8Linear::forward` (quantizing the activations included) and
-//!   `Bf16Linear::forward` (rounding them included) against candle's f32 matmul on the same
-//!   `[rows, k] × [k, n]`, best of 5, for e5's three linear shapes.
+//! - **GEMM**: `Int8Linear::forward` and `Int16Linear::forward` (quantizing the activations
+//!   included) and `Bf16Linear::forward` (rounding them included) against candle's f32 matmul
+//!   on the same `[rows, k] × [k, n]`, best of 5, for e5's three linear shapes.
 
 use candle_core::{Device, Tensor};
 use stance_model::arch::bf16::{Bf16Kernel, Bf16Linear};
+use stance_model::arch::int16::{Int16Kernel, Int16Linear};
 use stance_model::arch::int8::{Int8Kernel, Int8Linear};
 use std::time::Instant;
 
@@ -32,6 +35,25 @@ unsafe fn vnni_loop(iters: u64) -> i32 {
     for _ in 0..iters {
         for x in acc.iter_mut() {
             *x = _mm512_dpbusd_epi32(*x, a, b);
+        }
+    }
+    let mut total = _mm512_setzero_si512();
+    for x in acc {
+        total = _mm512_add_epi32(total, x);
+    }
+    _mm512_reduce_add_epi32(total)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn wssd_loop(iters: u64) -> i32 {
+    use std::arch::x86_64::*;
+    let a = _mm512_set1_epi32(0x0001_0002);
+    let b = _mm512_set1_epi32(0x0003_0001);
+    let mut acc = [_mm512_setzero_si512(); 16];
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = _mm512_dpwssd_epi32(*x, a, b);
         }
     }
     let mut total = _mm512_setzero_si512();
@@ -112,24 +134,45 @@ fn rate(threads: usize, ops: u64, per_thread: impl Fn() + Sync) -> f64 {
     (threads as u64 * ops) as f64 / best / 1e9
 }
 
-/// Peak GOP/s of `threads` threads running the int8 (`bf16 == false`) or bf16 loop.
-fn peak(threads: usize, bf16: bool) -> Option<f64> {
+/// The instructions whose peak `peak` measures.
+#[derive(Clone, Copy)]
+enum Instruction {
+    Dpbusd,
+    Dpwssd,
+    Dpbf16ps,
+}
+
+impl Instruction {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Dpbusd => "vpdpbusd",
+            Self::Dpwssd => "vpdpwssd",
+            Self::Dpbf16ps => "vdpbf16ps",
+        }
+    }
+}
+
+/// Peak GOP/s of `threads` threads running the instruction's loop.
+fn peak(threads: usize, instruction: Instruction) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     {
-        let supported = if bf16 { Bf16Kernel::Avx512.supported() } else { Int8Kernel::Vnni.supported() };
+        let supported = match instruction {
+            Instruction::Dpbf16ps => Bf16Kernel::Avx512.supported(),
+            Instruction::Dpbusd | Instruction::Dpwssd => Int8Kernel::Vnni.supported(),
+        };
         if !supported {
             return None;
         }
         let iters: u64 = 1 << 22; // × 16 instructions
-        let ops_per_instruction = if bf16 { 64 } else { 128 };
+        let ops_per_instruction = if matches!(instruction, Instruction::Dpbusd) { 128 } else { 64 };
         Some(rate(threads, iters * 16 * ops_per_instruction, || {
             let iters = std::hint::black_box(iters);
             // SAFETY: the CPU supports the loop's instructions (checked above).
             unsafe {
-                if bf16 {
-                    std::hint::black_box(bf16_loop(iters));
-                } else {
-                    std::hint::black_box(vnni_loop(iters));
+                match instruction {
+                    Instruction::Dpbusd => drop(std::hint::black_box(vnni_loop(iters))),
+                    Instruction::Dpwssd => drop(std::hint::black_box(wssd_loop(iters))),
+                    Instruction::Dpbf16ps => drop(std::hint::black_box(bf16_loop(iters))),
                 }
             }
         }))
@@ -208,10 +251,16 @@ fn best_of<F: FnMut()>(mut f: F) -> f64 {
 fn main() {
     let threads: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2);
     stance_model::threads::limit_threads(threads).expect("threads");
-    println!("int8 kernel: {}, bf16 kernel: {}", Int8Kernel::detect().name(), Bf16Kernel::detect().name());
-    for (bf16, name) in [(false, "vpdpbusd"), (true, "vdpbf16ps")] {
+    println!(
+        "int8 kernel: {}, int16 kernel: {}, bf16 kernel: {}",
+        Int8Kernel::detect().name(),
+        Int16Kernel::detect().name(),
+        Bf16Kernel::detect().name()
+    );
+    for instruction in [Instruction::Dpbusd, Instruction::Dpwssd, Instruction::Dpbf16ps] {
+        let name = instruction.name();
         for t in [1, threads] {
-            match peak(t, bf16) {
+            match peak(t, instruction) {
                 Some(gops) => println!("{name} peak, {t} thread(s): {gops:.1} GOP/s"),
                 None => println!("{name}: not on this CPU"),
             }
@@ -240,6 +289,10 @@ fn main() {
         let t_int8 = best_of(|| {
             std::hint::black_box(layer.forward(&x));
         });
+        let int16_layer = Int16Linear::new(&w, n, k, Some(vec![0.1; n]));
+        let t_int16 = best_of(|| {
+            std::hint::black_box(int16_layer.forward(&x));
+        });
         let bf16_layer = Bf16Linear::new(&w, n, k, Some(vec![0.1; n]));
         let t_bf16 = best_of(|| {
             std::hint::black_box(bf16_layer.forward(&x));
@@ -251,14 +304,17 @@ fn main() {
             std::hint::black_box(candle_core::Module::forward(&lin, &xt).unwrap());
         });
         println!(
-            "[{rows}×{k}]·[{k}×{n}]: int8 {:.1} GOP/s ({:.2} ms), bf16 {:.1} GFLOP/s ({:.2} ms), candle f32 {:.1} GFLOP/s ({:.2} ms), int8 {:.2}×",
+            "[{rows}×{k}]·[{k}×{n}]: int8 {:.1} GOP/s ({:.2} ms), int16 {:.1} GOP/s ({:.2} ms), bf16 {:.1} GFLOP/s ({:.2} ms), candle f32 {:.1} GFLOP/s ({:.2} ms), int8 {:.2}×, int16 {:.2}×",
             ops / t_int8 / 1e9,
             t_int8 * 1e3,
+            ops / t_int16 / 1e9,
+            t_int16 * 1e3,
             ops / t_bf16 / 1e9,
             t_bf16 * 1e3,
             ops / t_f32 / 1e9,
             t_f32 * 1e3,
-            t_f32 / t_int8
+            t_f32 / t_int8,
+            t_f32 / t_int16
         );
     }
 }

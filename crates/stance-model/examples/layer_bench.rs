@@ -62,7 +62,7 @@ fn main() {
     let flops = 2.0 * (rows * seq) as f64 * (4 * hidden * hidden + 2 * hidden * intermediate) as f64
         + 4.0 * (rows * seq * seq * hidden) as f64;
     println!("one layer, [{rows} × {seq}] tokens, {threads} thread(s)");
-    for (mode, name) in [(MatmulMode::F32, "f32"), (MatmulMode::Bf16, "bf16"), (MatmulMode::Int8, "int8")] {
+    for (mode, name) in [(MatmulMode::F32, "f32"), (MatmulMode::Bf16, "bf16"), (MatmulMode::Int8, "int8"), (MatmulMode::Int16, "int16")] {
         let layer = PostLnLayer::from_weights(&weights, mode).expect("layer");
         let run = || layer.forward(&x, Some(&mask)).expect("forward");
         run();

@@ -44,20 +44,30 @@ pub enum Compute {
     /// f32, on AMX tiles or AVX-512 BF16 where the CPU has them (portable code, much slower,
     /// elsewhere). Overrides `GgufMode::KeepQuantized` for the linear layers.
     Bf16,
+    /// int16 activations (per token, at run time) times the weights' own GGUF Q4_0/Q8_0 codes
+    /// and block scales (float weights: 12-bit codes per block of 32, quantized at load), sums
+    /// exact in i32 per block, on AVX-512 VNNI (`vpdpwssd`) or AVX2. Overrides
+    /// `GgufMode::KeepQuantized` for the linear layers.
+    Int16,
 }
 
 impl Compute {
     /// The fastest arithmetic on this CPU that stays within the accuracy targets (min cosine
     /// ≥ 0.999 to the f32 vectors, ≥ 99.5 % label agreement per task; BENCH.md): bf16 where
     /// the CPU, the OS and the process allow AMX tiles, and on AMD CPUs with AVX-512 BF16;
-    /// f32 elsewhere. int8 is faster still but misses the label target. Measured (BENCH.md):
-    /// on an AMD EPYC without AMX, AVX-512 BF16 runs the encoder 1.7× as fast as f32; on an
-    /// Intel Xeon the same AVX-512 BF16 path was slower than f32, so Intel CPUs use bf16 only
-    /// through AMX.
+    /// int16 on other CPUs with AVX-512 VNNI; f32 elsewhere. int8 is faster still but misses
+    /// the label target. Measured (BENCH.md): on an AMD EPYC without AMX, AVX-512 BF16 runs
+    /// the encoder 1.7× as fast as f32; on an Intel Xeon without AMX the same AVX-512 BF16 path
+    /// was slower than f32, and int16 ran the 2k bench with every task 1.37× as fast as f32,
+    /// its labels the same on 99.95–100 % of comments per task. int16 was not measured on AMD
+    /// CPUs, nor on CPUs with AVX2 only, so they keep what was measured there.
     pub fn fastest_accurate() -> Self {
         use crate::arch::bf16::Bf16Kernel;
+        use crate::arch::int16::Int16Kernel;
         if Bf16Kernel::Amx.supported() || (Bf16Kernel::Avx512.supported() && cpu_is_amd()) {
             Self::Bf16
+        } else if Int16Kernel::Vnni.supported() && !cpu_is_amd() {
+            Self::Int16
         } else {
             Self::F32
         }
@@ -68,6 +78,7 @@ impl Compute {
             Self::F32 => "f32",
             Self::Int8 => "int8",
             Self::Bf16 => "bf16",
+            Self::Int16 => "int16",
         }
     }
 }
@@ -95,6 +106,7 @@ impl From<Compute> for MatmulMode {
             Compute::F32 => MatmulMode::F32,
             Compute::Bf16 => MatmulMode::Bf16,
             Compute::Int8 => MatmulMode::Int8,
+            Compute::Int16 => MatmulMode::Int16,
         }
     }
 }
@@ -113,7 +125,8 @@ impl std::str::FromStr for Compute {
             "f32" => Ok(Self::F32),
             "int8" => Ok(Self::Int8),
             "bf16" => Ok(Self::Bf16),
-            other => Err(format!("unknown compute `{other}` (expected f32, bf16 or int8)")),
+            "int16" => Ok(Self::Int16),
+            other => Err(format!("unknown compute `{other}` (expected f32, bf16, int16 or int8)")),
         }
     }
 }

@@ -121,6 +121,7 @@ impl WeightsInfo {
                     crate::load::Compute::F32 => "f32 compute",
                     crate::load::Compute::Int8 => "int8 compute",
                     crate::load::Compute::Bf16 => "bf16 compute",
+                    crate::load::Compute::Int16 => "int16 compute",
                 }
             }
         )

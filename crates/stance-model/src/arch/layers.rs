@@ -3,6 +3,7 @@
 //! and the post-LN transformer layer of BERT and DistilBERT.
 
 use super::bf16::Bf16Linear;
+use super::int16::Int16Linear;
 use super::int8::Int8Linear;
 use super::kernels;
 use crate::config::Activation;
@@ -32,6 +33,10 @@ pub enum MatmulMode {
     /// Linear layers in bfloat16 (weights rounded at load, activations at run time, sums in
     /// f32; see [`super::bf16`]); lookup tables as in `F32LinearsQuantizedTables`.
     Bf16,
+    /// Linear layers with int16 activations (per token) and the weights' own Q4_0/Q8_0 blocks
+    /// as stored, or float weights in 12-bit codes per block of 32 (see [`super::int16`]);
+    /// lookup tables as in `F32LinearsQuantizedTables`.
+    Int16,
 }
 
 /// A dense layer `y = x W^T + b`, with `W` in f32 or as GGML blocks.
@@ -46,6 +51,8 @@ pub enum Linear {
     Int8(std::sync::Arc<Int8Linear>),
     /// Bfloat16 weights and the f32 bias, run by [`super::bf16`]'s kernels.
     Bf16(std::sync::Arc<Bf16Linear>),
+    /// Block-scaled integer weights and the f32 bias, run by [`super::int16`]'s kernels.
+    Int16(std::sync::Arc<Int16Linear>),
 }
 
 impl Linear {
@@ -72,6 +79,15 @@ impl Linear {
                 });
             }
         }
+        if mode == MatmulMode::Int16 {
+            // The stored blocks' own codes and scales, when the kernels take their type.
+            if let Some(blocks) = store.block_tensor(&weight_name, &[out_dim, in_dim])? {
+                let b = bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
+                if let Some(layer) = Int16Linear::from_blocks(&blocks, b)? {
+                    return Ok(Self::Int16(std::sync::Arc::new(layer)));
+                }
+            }
+        }
         let weight = store.f32_tensor(&weight_name, &[out_dim, in_dim])?;
         Ok(Self::from_f32(weight, bias, mode)?)
     }
@@ -79,14 +95,14 @@ impl Linear {
     /// A layer from its f32 weight `[out_dim, in_dim]` and bias, in `mode`'s arithmetic
     /// (`Quantized` keeps f32: there are no blocks to keep).
     pub fn from_f32(weight: Tensor, bias: Option<Tensor>, mode: MatmulMode) -> candle_core::Result<Self> {
-        if matches!(mode, MatmulMode::Int8 | MatmulMode::Bf16) && weight.device().is_cpu() {
+        if matches!(mode, MatmulMode::Int8 | MatmulMode::Bf16 | MatmulMode::Int16) && weight.device().is_cpu() {
             let (out_dim, in_dim) = weight.dims2()?;
             let w: Vec<f32> = weight.flatten_all()?.to_vec1()?;
             let b = bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
-            return Ok(if mode == MatmulMode::Int8 {
-                Self::Int8(std::sync::Arc::new(Int8Linear::new(&w, out_dim, in_dim, b)))
-            } else {
-                Self::Bf16(std::sync::Arc::new(Bf16Linear::new(&w, out_dim, in_dim, b)))
+            return Ok(match mode {
+                MatmulMode::Int8 => Self::Int8(std::sync::Arc::new(Int8Linear::new(&w, out_dim, in_dim, b))),
+                MatmulMode::Int16 => Self::Int16(std::sync::Arc::new(Int16Linear::new(&w, out_dim, in_dim, b))),
+                _ => Self::Bf16(std::sync::Arc::new(Bf16Linear::new(&w, out_dim, in_dim, b))),
             });
         }
         Ok(Self::F32(candle_nn::Linear::new(weight, bias)))
@@ -104,7 +120,7 @@ impl Linear {
                 };
                 Ok((w, bias.clone()))
             }
-            Self::Int8(_) | Self::Bf16(_) => Err(candle_core::Error::Msg(format!(
+            Self::Int8(_) | Self::Bf16(_) | Self::Int16(_) => Err(candle_core::Error::Msg(format!(
                 "{} layers keep no f32 weights: load the model with --compute f32 to read them",
                 self.compute()
             ))),
@@ -126,6 +142,7 @@ impl Linear {
         match self {
             Self::Int8(_) => Compute::Int8,
             Self::Bf16(_) => Compute::Bf16,
+            Self::Int16(_) => Compute::Int16,
             Self::F32(_) | Self::Quantized { .. } => Compute::F32,
         }
     }
@@ -147,6 +164,7 @@ impl Linear {
             }
             Self::Int8(layer) => x.contiguous()?.apply_op1_no_bwd(layer.as_ref()),
             Self::Bf16(layer) => x.contiguous()?.apply_op1_no_bwd(layer.as_ref()),
+            Self::Int16(layer) => x.contiguous()?.apply_op1_no_bwd(layer.as_ref()),
             Self::Quantized { weight, bias } => {
                 let y = weight.forward(x)?;
                 match bias {

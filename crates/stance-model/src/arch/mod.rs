@@ -12,6 +12,7 @@ pub mod bf16;
 pub mod deberta;
 pub mod distilbert;
 pub mod inputs;
+pub mod int16;
 pub mod int8;
 pub mod kernels;
 pub mod layers;

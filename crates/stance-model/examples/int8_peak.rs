@@ -25,35 +25,18 @@ use stance_model::arch::int16::{Int16Kernel, Int16Linear};
 use stance_model::arch::int8::{Int8Kernel, Int8Linear};
 use std::time::Instant;
 
+/// 16 independent accumulators, each taking `iters` `vpdpwssd` (`WORDS`: pairs of i16) or
+/// `vpdpbusd` (quads of u8 × i8).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn vnni_loop(iters: u64) -> i32 {
+unsafe fn vnni_loop<const WORDS: bool>(iters: u64) -> i32 {
     use std::arch::x86_64::*;
     let a = _mm512_set1_epi32(0x0102_0304);
     let b = _mm512_set1_epi32(0x0101_0101);
     let mut acc = [_mm512_setzero_si512(); 16];
     for _ in 0..iters {
         for x in acc.iter_mut() {
-            *x = _mm512_dpbusd_epi32(*x, a, b);
-        }
-    }
-    let mut total = _mm512_setzero_si512();
-    for x in acc {
-        total = _mm512_add_epi32(total, x);
-    }
-    _mm512_reduce_add_epi32(total)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn wssd_loop(iters: u64) -> i32 {
-    use std::arch::x86_64::*;
-    let a = _mm512_set1_epi32(0x0001_0002);
-    let b = _mm512_set1_epi32(0x0003_0001);
-    let mut acc = [_mm512_setzero_si512(); 16];
-    for _ in 0..iters {
-        for x in acc.iter_mut() {
-            *x = _mm512_dpwssd_epi32(*x, a, b);
+            *x = if WORDS { _mm512_dpwssd_epi32(*x, a, b) } else { _mm512_dpbusd_epi32(*x, a, b) };
         }
     }
     let mut total = _mm512_setzero_si512();
@@ -170,8 +153,8 @@ fn peak(threads: usize, instruction: Instruction) -> Option<f64> {
             // SAFETY: the CPU supports the loop's instructions (checked above).
             unsafe {
                 match instruction {
-                    Instruction::Dpbusd => drop(std::hint::black_box(vnni_loop(iters))),
-                    Instruction::Dpwssd => drop(std::hint::black_box(wssd_loop(iters))),
+                    Instruction::Dpbusd => drop(std::hint::black_box(vnni_loop::<false>(iters))),
+                    Instruction::Dpwssd => drop(std::hint::black_box(vnni_loop::<true>(iters))),
                     Instruction::Dpbf16ps => drop(std::hint::black_box(bf16_loop(iters))),
                 }
             }

@@ -483,16 +483,9 @@ mod x86 {
 mod tests {
     use super::*;
 
+    /// Uniform in [-2, 2): the shared test stream, doubled (exactly).
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-            })
-            .collect()
+        crate::arch::test_values(n, seed).into_iter().map(|v| 2.0 * v).collect()
     }
 
     /// The exact product of the rounded operands, in f64.

@@ -25,6 +25,7 @@
 //! the same bits; the tests check that against a naive reference. The path is chosen at run
 //! time from the CPU's features.
 
+use super::int8::round_even;
 use super::kernels::{linear_cpu_fwd, rows_per_task};
 use candle_core::quantized::{GgmlDType, QTensor};
 use rayon::prelude::*;
@@ -416,15 +417,6 @@ fn row_scale(amax: f32) -> f32 {
     }
 }
 
-/// Rounds half to even for |v| < 2^22 (everything quantized here is within ±32,768 before
-/// clamping, or is clamped anyway): as `f32::round_ties_even`, without its libm call, and it
-/// vectorizes.
-#[inline(always)]
-fn round_even(v: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0;
-    (v + MAGIC) - MAGIC
-}
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{row_scale, Int16Kernel, Int16Linear, Tile, ACT_CODE_MAX, BLOCK, PANEL, TILE_COLS};
@@ -595,18 +587,7 @@ mod x86 {
 mod tests {
     use super::*;
 
-    /// A deterministic pseudo-random stream (xorshift), uniform in [-1, 1).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::arch::test_values as values;
 
     /// The recipe written out naively from the unpacked weights: quantize the row, exact
     /// integer sums per block, fused multiply-adds in block order, scale, bias.

@@ -345,12 +345,12 @@ pub fn quantize_row(x: &[f32], codes: &mut [u8]) -> (f32, i32) {
     (scale, zero as i32)
 }
 
-/// Rounds half to even for |v| < 2^22 (every value quantized here is within ±256): adding
-/// and subtracting 1.5·2^23 leaves no fraction bits, and IEEE addition rounds to even. The
-/// same result as `f32::round_ties_even`, without its libm call (`rintf`: 15 % of the int8
-/// encoder's time in a profile), and it vectorizes.
+/// Rounds half to even for |v| < 2^22 (every value quantized here, and in `super::int16`, is
+/// within ±32,768 or is clamped anyway): adding and subtracting 1.5·2^23 leaves no fraction
+/// bits, and IEEE addition rounds to even. The same result as `f32::round_ties_even`, without
+/// its libm call (`rintf`: 15 % of the int8 encoder's time in a profile), and it vectorizes.
 #[inline(always)]
-fn round_even(v: f32) -> f32 {
+pub(crate) fn round_even(v: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0;
     (v + MAGIC) - MAGIC
 }
@@ -464,18 +464,7 @@ mod x86 {
 mod tests {
     use super::*;
 
-    /// A deterministic pseudo-random stream (xorshift), uniform in [-1, 1).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::arch::test_values as values;
 
     /// The recipe written out naively: quantize, integer dot products, dequantize.
     fn naive(layer: &Int8Linear, x: &[f32]) -> Vec<f32> {

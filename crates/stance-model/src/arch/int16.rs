@@ -683,59 +683,37 @@ mod tests {
         assert!(Int16Linear::from_blocks(&q, None).unwrap().is_none());
     }
 
+    impl crate::arch::linear_checks::QuantizedLinear for Int16Linear {
+        fn build(weight: &[f32], out_dim: usize, in_dim: usize, bias: Option<Vec<f32>>) -> Self {
+            Self::new(weight, out_dim, in_dim, bias)
+        }
+        fn run(&self, x: &[f32]) -> Vec<f32> {
+            self.forward(x)
+        }
+    }
+
     #[test]
     fn close_to_the_f32_product() {
-        let (rows, k, n) = (37, 384, 96);
-        let x = values(rows * k, 5);
-        let w = values(n * k, 6);
-        let layer = Int16Linear::new(&w, n, k, None);
-        let got = layer.forward(&x);
-        let mut worst = 0f32;
-        for (m, row) in x.chunks(k).enumerate() {
-            for c in 0..n {
-                let exact: f32 = row.iter().zip(&w[c * k..(c + 1) * k]).map(|(a, b)| a * b).sum();
-                worst = worst.max((got[m * n + c] - exact).abs());
-            }
-        }
-        // A 12-bit and a 16-bit rounding on sums of 384 products of O(1) values (|y| ~ 11):
-        // the weights' steps (1/4,094 of each block's largest) dominate. int8's bound for the
-        // same sums is 0.15.
-        assert!(worst < 0.015, "max |Δ| {worst}");
+        // A 12-bit and a 16-bit rounding: the weights' steps (1/4,094 of each block's largest)
+        // dominate. int8's bound for the same sums is 0.15.
+        crate::arch::linear_checks::close_to_the_f32_product::<Int16Linear>(0.015);
     }
 
     #[test]
     fn rows_do_not_depend_on_their_batch() {
-        let (k, n) = (100, 50);
-        let x = values(23 * k, 9);
-        let layer = Int16Linear::new(&values(n * k, 10), n, k, Some(values(n, 11)));
-        let all = layer.forward(&x);
-        for m in [0, 4, 22] {
-            let one = layer.forward(&x[m * k..(m + 1) * k]);
-            assert_eq!(one, all[m * n..(m + 1) * n]);
-        }
+        crate::arch::linear_checks::rows_do_not_depend_on_their_batch::<Int16Linear>();
     }
 
     #[test]
-    fn zero_rows_and_extreme_values() {
-        let (k, n) = (8, 3);
-        let w = values(n * k, 1);
-        let layer = Int16Linear::new(&w, n, k, Some(vec![1.0, 2.0, 3.0]));
-        // An all-zero row gives the bias exactly.
-        let mut x = vec![0f32; k];
-        x.extend(vec![2.0f32; k]);
-        let y = layer.forward(&x);
-        assert_eq!(&y[..3], &[1.0, 2.0, 3.0]);
-        for c in 0..n {
-            let exact: f32 = w[c * k..(c + 1) * k].iter().map(|v| v * 2.0).sum::<f32>() + (c + 1) as f32;
-            assert!((y[3 + c] - exact).abs() < 5e-3, "{} vs {exact}", y[3 + c]);
-        }
-        // A zero weight row: scale 1, codes 0.
-        let layer = Int16Linear::new(&vec![0.0; k], 1, k, None);
-        assert_eq!(layer.forward(&values(k, 3)), vec![0.0]);
-        // The largest codes on both sides do not overflow a block's i32 sum.
+    fn zero_rows_and_constant_rows() {
+        crate::arch::linear_checks::zero_rows_and_constant_rows::<Int16Linear>(5e-3);
+    }
+
+    #[test]
+    fn the_largest_codes_do_not_overflow_a_block_sum() {
+        // 32 products of ±32767 × ±2047 per block, in i32.
         let k = 64;
         let layer = Int16Linear::new(&vec![-1.0; k], 1, k, None);
-        let y = layer.forward(&vec![-1.0f32; k]);
-        assert_eq!(y, vec![64.0]);
+        assert_eq!(layer.forward(&vec![-1.0f32; k]), vec![64.0]);
     }
 }

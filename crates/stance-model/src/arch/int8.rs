@@ -527,52 +527,29 @@ mod tests {
         }
     }
 
+    impl crate::arch::linear_checks::QuantizedLinear for Int8Linear {
+        fn build(weight: &[f32], out_dim: usize, in_dim: usize, bias: Option<Vec<f32>>) -> Self {
+            Self::new(weight, out_dim, in_dim, bias)
+        }
+        fn run(&self, x: &[f32]) -> Vec<f32> {
+            self.forward(x)
+        }
+    }
+
     #[test]
     fn close_to_the_f32_product() {
-        let (rows, k, n) = (37, 384, 96);
-        let x = values(rows * k, 5);
-        let w = values(n * k, 6);
-        let layer = Int8Linear::new(&w, n, k, None);
-        let got = layer.forward(&x);
-        let mut worst = 0f32;
-        for (m, row) in x.chunks(k).enumerate() {
-            for c in 0..n {
-                let exact: f32 = row.iter().zip(&w[c * k..(c + 1) * k]).map(|(a, b)| a * b).sum();
-                worst = worst.max((got[m * n + c] - exact).abs());
-            }
-        }
-        // Two 8-bit roundings on sums of 384 products of O(1) values (|y| ~ 11).
-        assert!(worst < 0.15, "max |Δ| {worst}");
+        // Two 8-bit roundings.
+        crate::arch::linear_checks::close_to_the_f32_product::<Int8Linear>(0.15);
     }
 
     #[test]
     fn rows_do_not_depend_on_their_batch() {
-        let (k, n) = (100, 50);
-        let x = values(23 * k, 9);
-        let layer = Int8Linear::new(&values(n * k, 10), n, k, Some(values(n, 11)));
-        let all = layer.forward(&x);
-        for m in [0, 4, 22] {
-            let one = layer.forward(&x[m * k..(m + 1) * k]);
-            assert_eq!(one, all[m * n..(m + 1) * n]);
-        }
+        crate::arch::linear_checks::rows_do_not_depend_on_their_batch::<Int8Linear>();
     }
 
     #[test]
-    fn zero_rows_and_extreme_values() {
-        let (k, n) = (8, 3);
-        let w = values(n * k, 1);
-        let layer = Int8Linear::new(&w, n, k, Some(vec![1.0, 2.0, 3.0]));
-        // An all-zero row gives the bias exactly; a constant positive row has zero point 0.
-        let mut x = vec![0f32; k];
-        x.extend(vec![2.0f32; k]);
-        let y = layer.forward(&x);
-        assert_eq!(&y[..3], &[1.0, 2.0, 3.0]);
-        for c in 0..n {
-            let exact: f32 = w[c * k..(c + 1) * k].iter().map(|v| v * 2.0).sum::<f32>() + (c + 1) as f32;
-            assert!((y[3 + c] - exact).abs() < 0.05, "{} vs {exact}", y[3 + c]);
-        }
-        // A zero weight row: scale 1, codes 0.
-        let layer = Int8Linear::new(&vec![0.0; k], 1, k, None);
-        assert_eq!(layer.forward(&values(k, 3)), vec![0.0]);
+    fn zero_rows_and_constant_rows() {
+        // A constant positive row has zero point 0.
+        crate::arch::linear_checks::zero_rows_and_constant_rows::<Int8Linear>(0.05);
     }
 }

@@ -29,6 +29,7 @@ use super::int8::round_even;
 use super::kernels::{linear_cpu_fwd, rows_per_task};
 use candle_core::quantized::{GgmlDType, QTensor};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Output channels per packed panel (one 512-bit register of i32 lanes).
 const PANEL: usize = 16;
@@ -230,20 +231,27 @@ impl Int16Linear {
         assert!(k > 0 && x.len() % k == 0, "input width must be {k}");
         let rows = x.len() / k;
         let n = self.out_dim;
-        let mut out = vec![0f32; rows * n];
         if rows == 0 || n == 0 {
-            return out;
+            return vec![0f32; rows * n];
         }
         let task_rows = rows_per_task(rows, TILE_ROWS, MAX_TASK_ROWS);
-        out.par_chunks_mut(task_rows * n).zip(x.par_chunks(task_rows * k)).for_each(|(out, x)| match kernel {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `forward_with` checked the CPU features.
-            Int16Kernel::Vnni => unsafe { x86::task_vnni(self, x, out) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
-            Int16Kernel::Avx2 => unsafe { x86::task_avx2(self, x, out) },
-            _ => self.task(x, out, kernel),
-        });
+        // Not zeroed first: every slot is written once, by the epilogue (zeroing and then
+        // writing the output were two of its three passes over memory).
+        let mut out: Vec<f32> = Vec::with_capacity(rows * n);
+        out.spare_capacity_mut()[..rows * n].par_chunks_mut(task_rows * n).zip(x.par_chunks(task_rows * k)).for_each(
+            |(out, x)| match kernel {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `forward_with` checked the CPU features.
+                Int16Kernel::Vnni => unsafe { x86::task_vnni(self, x, out) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                Int16Kernel::Avx2 => unsafe { x86::task_avx2(self, x, out) },
+                _ => self.task(x, out, kernel),
+            },
+        );
+        // SAFETY: the chunks cover `rows * n` slots, and each task wrote every slot of its rows
+        // (its groups of output channels cover `0..n`).
+        unsafe { out.set_len(rows * n) };
         out
     }
 
@@ -252,7 +260,7 @@ impl Int16Linear {
     /// L1 while every row tile of the task goes by). Inlined into each path's entry, so that
     /// the quantization and the epilogue are compiled for that path's instructions.
     #[inline(always)]
-    fn task(&self, x: &[f32], out: &mut [f32], kernel: Int16Kernel) {
+    fn task(&self, x: &[f32], out: &mut [MaybeUninit<f32>], kernel: Int16Kernel) {
         let (k, k32) = (self.in_dim, self.k32);
         let rows = x.len() / k;
         let mut codes = vec![0i16; rows * k32];
@@ -294,17 +302,22 @@ impl Int16Linear {
                 b0 = b1;
             }
             // The epilogue, shared by every path: the row's scale, then the bias (two roundings,
-            // no fused multiply-add, as in the reference).
+            // no fused multiply-add, as in the reference), one store per output.
             let c0 = p0 * PANEL;
             let c1 = ((p0 + np) * PANEL).min(self.out_dim);
             for (m, &sx) in row_scale.iter().enumerate() {
                 let out_row = &mut out[m * self.out_dim + c0..m * self.out_dim + c1];
-                for (y, &a) in out_row.iter_mut().zip(&acc[m * TILE_COLS..]) {
-                    *y = a * sx;
-                }
-                if let Some(b) = &self.bias {
-                    for (y, &b) in out_row.iter_mut().zip(&b[c0..c1]) {
-                        *y += b;
+                let sums = &acc[m * TILE_COLS..];
+                match &self.bias {
+                    Some(b) => {
+                        for ((y, &a), &b) in out_row.iter_mut().zip(sums).zip(&b[c0..c1]) {
+                            y.write(a * sx + b);
+                        }
+                    }
+                    None => {
+                        for (y, &a) in out_row.iter_mut().zip(sums) {
+                            y.write(a * sx);
+                        }
                     }
                 }
             }
@@ -421,6 +434,7 @@ fn row_scale(amax: f32) -> f32 {
 mod x86 {
     use super::{row_scale, Int16Kernel, Int16Linear, Tile, ACT_CODE_MAX, BLOCK, PANEL, TILE_COLS};
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
     /// [`super::quantize_row`] on 16 lanes: the same maxima (NaN lanes skipped alike), the same
     /// scale, and `vcvtps2dq`'s rounding (to nearest, ties to even) of the same products.
@@ -458,7 +472,7 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX-512F, BW and VNNI.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
-    pub unsafe fn task_vnni(layer: &Int16Linear, x: &[f32], out: &mut [f32]) {
+    pub unsafe fn task_vnni(layer: &Int16Linear, x: &[f32], out: &mut [MaybeUninit<f32>]) {
         layer.task(x, out, Int16Kernel::Vnni)
     }
 
@@ -467,7 +481,7 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn task_avx2(layer: &Int16Linear, x: &[f32], out: &mut [f32]) {
+    pub unsafe fn task_avx2(layer: &Int16Linear, x: &[f32], out: &mut [MaybeUninit<f32>]) {
         layer.task(x, out, Int16Kernel::Avx2)
     }
 

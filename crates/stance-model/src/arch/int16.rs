@@ -14,7 +14,7 @@
 //!   2³¹), converted to f32 and accumulated as `acc = fma(sum, d, acc)`, blocks in order; then
 //!   `y = s · acc + b`.
 //!
-//! Why: int8's error moved 0.7–1.3 % of the labels (BENCH.md), above the 0.5 % bound, and about
+//! Why: int8's error moved 0.4–1.3 % of the labels (BENCH.md), above the 0.5 % bound, and about
 //! half of it came from the weights leaving their Q4_0 grid. `vpdpwssd` (AVX-512 VNNI) sums two
 //! i16 products per 32-bit lane, twice an f32 FMA's multiply-adds per instruction, with errors a
 //! hundred times smaller than int8's.

@@ -418,28 +418,7 @@ mod x86 {
     /// The CPU must support AVX-512F and AVX-512 BF16, and the tile's bounds must hold as
     /// `Tile::run` asserts them.
     pub unsafe fn tile(t: &Tile, acc: &mut [f32]) {
-        match (t.rows, t.panels) {
-            (6, 4) => dot::<6, 4>(t, 0, acc),
-            (5, 4) => dot::<5, 4>(t, 0, acc),
-            (4, 4) => dot::<4, 4>(t, 0, acc),
-            (3, 4) => dot::<3, 4>(t, 0, acc),
-            (2, 4) => dot::<2, 4>(t, 0, acc),
-            (1, 4) => dot::<1, 4>(t, 0, acc),
-            // Fewer than 4 panels (the last tile of a layer whose width is not a multiple of
-            // 64): one panel at a time.
-            (rows, panels) => {
-                for p in 0..panels {
-                    match rows {
-                        6 => dot::<6, 1>(t, p, acc),
-                        5 => dot::<5, 1>(t, p, acc),
-                        4 => dot::<4, 1>(t, p, acc),
-                        3 => dot::<3, 1>(t, p, acc),
-                        2 => dot::<2, 1>(t, p, acc),
-                        _ => dot::<1, 1>(t, p, acc),
-                    }
-                }
-            }
-        }
+        dispatch_tile!(dot, t, acc, full = 4, rows = [6, 5, 4, 3, 2, 1])
     }
 
     /// `R` rows × `P` panels from panel `first`: `R·P` accumulators; per pair of inputs, `P`

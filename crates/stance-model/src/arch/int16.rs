@@ -491,24 +491,7 @@ mod x86 {
     /// The CPU must support AVX-512F and AVX-512 VNNI, and the tile's bounds must hold as
     /// `Tile::run` asserts them.
     pub unsafe fn tile_vnni(t: &Tile, acc: &mut [f32]) {
-        match (t.rows, t.panels) {
-            (4, 3) => vnni::<4, 3>(t, 0, acc),
-            (3, 3) => vnni::<3, 3>(t, 0, acc),
-            (2, 3) => vnni::<2, 3>(t, 0, acc),
-            (1, 3) => vnni::<1, 3>(t, 0, acc),
-            // Fewer than 3 panels (the last tile of a layer whose width is not a multiple of
-            // 48): one panel at a time.
-            (rows, panels) => {
-                for p in 0..panels {
-                    match rows {
-                        4 => vnni::<4, 1>(t, p, acc),
-                        3 => vnni::<3, 1>(t, p, acc),
-                        2 => vnni::<2, 1>(t, p, acc),
-                        _ => vnni::<1, 1>(t, p, acc),
-                    }
-                }
-            }
-        }
+        dispatch_tile!(vnni, t, acc, full = 3, rows = [4, 3, 2, 1])
     }
 
     /// `R` rows × `P` panels from panel `first`. Per weight block: the i32 sums start at zero,

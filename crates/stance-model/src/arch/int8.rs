@@ -366,24 +366,7 @@ mod x86 {
     /// The CPU must support AVX-512F and AVX-512 VNNI, and the tile's bounds must hold as
     /// `Tile::run` asserts them.
     pub unsafe fn tile_vnni(t: &Tile, acc: &mut [i32]) {
-        match (t.rows, t.panels) {
-            (4, 4) => vnni::<4, 4>(t, 0, acc),
-            (3, 4) => vnni::<3, 4>(t, 0, acc),
-            (2, 4) => vnni::<2, 4>(t, 0, acc),
-            (1, 4) => vnni::<1, 4>(t, 0, acc),
-            // Fewer than 4 panels (the last tile of a layer whose width is not a multiple of
-            // 64): one panel at a time.
-            (rows, panels) => {
-                for p in 0..panels {
-                    match rows {
-                        4 => vnni::<4, 1>(t, p, acc),
-                        3 => vnni::<3, 1>(t, p, acc),
-                        2 => vnni::<2, 1>(t, p, acc),
-                        _ => vnni::<1, 1>(t, p, acc),
-                    }
-                }
-            }
-        }
+        dispatch_tile!(vnni, t, acc, full = 4, rows = [4, 3, 2, 1])
     }
 
     /// `R` rows × `P` panels from panel `first`: `R·P` accumulators; per group of 4 inputs,

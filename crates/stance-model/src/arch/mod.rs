@@ -5,6 +5,30 @@
 //! - [`deberta`]: DeBERTa-v2/v3 (candle-transformers' encoder), f32.
 //! - [`modernbert`]: ModernBERT (candle-transformers' encoder, own logits head), f32.
 
+/// Calls the micro-kernel `$kernel::<R, P>(tile, first_panel, acc)` that fits `$tile`: all
+/// `$full` panels at once when the tile has them, else one panel at a time (the last tile of a
+/// layer whose width is not a multiple of the tile's), for `$tile.rows` among `$rows`. Shared by
+/// the int8, int16 and bf16 GEMMs, whose `Tile::run` asserts the rows and panels first.
+#[cfg(target_arch = "x86_64")]
+macro_rules! dispatch_tile {
+    ($kernel:ident, $tile:expr, $acc:expr, full = $full:literal, rows = [$($r:literal),+]) => {{
+        let (t, acc) = ($tile, $acc);
+        if t.panels == $full {
+            match t.rows {
+                $($r => $kernel::<$r, $full>(t, 0, acc),)+
+                rows => unreachable!("a tile of {rows} rows"),
+            }
+        } else {
+            for p in 0..t.panels {
+                match t.rows {
+                    $($r => $kernel::<$r, 1>(t, p, acc),)+
+                    rows => unreachable!("a tile of {rows} rows"),
+                }
+            }
+        }
+    }};
+}
+
 #[cfg(target_arch = "x86_64")]
 pub mod amx;
 pub mod bert;

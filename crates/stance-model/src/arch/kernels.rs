@@ -9,7 +9,7 @@
 //! caller has just computed: each new `[tokens, 4·hidden]` tensor costs fresh pages and a pass
 //! over memory, which a profile showed as large as the arithmetic.
 
-use candle_core::{CpuStorage, CustomOp3, InplaceOp1, InplaceOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, InplaceOp1, InplaceOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Compiles a kernel for AVX-512, AVX2 and the baseline, the best the CPU has chosen at run time
@@ -42,8 +42,9 @@ pub fn gelu_erf_in_place(x: Tensor) -> candle_core::Result<Tensor> {
 }
 
 /// Multi-head self-attention's core, `softmax(Q Kᵀ · scale + mask_bias) V` per head, from the
-/// projections `q`, `k`, `v` (`[batch, seq, hidden]`, heads side by side in `hidden`) to the
-/// context `[batch, seq, hidden]`; `mask_bias` is `[batch, 1, 1, seq]` or `None`.
+/// stacked projections `qkv` (`[batch, seq, 3 · hidden]`: the queries, keys and values side by
+/// side, each with its heads side by side) to the context `[batch, seq, hidden]`; `mask_bias`
+/// is `[batch, 1, 1, seq]` or `None`.
 ///
 /// Why not candle's matmuls: `gemm`'s order of summation over the keys depends on how many
 /// there are, so a row's context changed in its last bits with the padded width of its batch,
@@ -57,27 +58,30 @@ pub fn gelu_erf_in_place(x: Tensor) -> candle_core::Result<Tensor> {
 /// whether the CPU has FMA; the bf16 and int8 paths, whose errors are far larger, take it,
 /// while f32 keeps separate multiplies and adds so that every CPU gives the same bits.
 pub fn attention(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
+    qkv: &Tensor,
     mask_bias: Option<&Tensor>,
     heads: usize,
     scale: f64,
     fused: bool,
 ) -> candle_core::Result<Tensor> {
-    let fast = [q, k, v].iter().all(|t| fast_path(t) && t.is_contiguous() && t.rank() == 3 && t.dims() == q.dims());
-    let (batch, seq, hidden) = q.dims3()?;
-    if !fast || heads == 0 || hidden % heads != 0 {
-        let split = |t: &Tensor| -> candle_core::Result<Tensor> {
+    let (batch, seq, stacked) = qkv.dims3()?;
+    if stacked % 3 != 0 {
+        candle_core::bail!("attention: {stacked} projection columns are not query, key and value");
+    }
+    let hidden = stacked / 3;
+    if !fast_path(qkv) || !qkv.is_contiguous() || heads == 0 || hidden % heads != 0 {
+        let split = |i: usize| -> candle_core::Result<Tensor> {
+            let t = qkv.narrow(2, i * hidden, hidden)?;
             t.reshape((batch, seq, heads, hidden / heads))?.transpose(1, 2)?.contiguous()
         };
-        let scores = (split(q)?.matmul(&split(k)?.t()?)? * scale)?;
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let scores = (q.matmul(&k.t()?)? * scale)?;
         let scores = match mask_bias {
             Some(bias) => scores.broadcast_add(bias)?,
             None => scores,
         };
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        return probs.matmul(&split(v)?)?.transpose(1, 2)?.contiguous()?.reshape((batch, seq, hidden));
+        return probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((batch, seq, hidden));
     }
     let mask = match mask_bias {
         Some(m) => {
@@ -89,7 +93,7 @@ pub fn attention(
         }
         None => None,
     };
-    q.apply_op3_no_bwd(k, v, &Attention { heads, scale: scale as f32, mask, fused })
+    qkv.apply_op1_no_bwd(&Attention { heads, scale: scale as f32, mask, fused })
 }
 
 struct Attention {
@@ -100,22 +104,15 @@ struct Attention {
     fused: bool,
 }
 
-impl CustomOp3 for Attention {
+impl CustomOp1 for Attention {
     fn name(&self) -> &'static str {
         "stance-attention"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (q, k, v) = (input(s1, l1)?, input(s2, l2)?, input(s3, l3)?);
-        let (batch, seq, hidden) = l1.shape().dims3()?;
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let qkv = input(storage, layout)?;
+        let (batch, seq, stacked) = layout.shape().dims3()?;
+        let hidden = stacked / 3;
         let d = hidden / self.heads;
         // One task per batch row, which writes its `[seq, hidden]` rows of the output, and
         // within it one per head, which computes that head's context, `[seq, d]`. Every slot
@@ -129,10 +126,11 @@ impl CustomOp3 for Attention {
                 let contexts: Vec<Vec<f32>> = (0..self.heads)
                     .into_par_iter()
                     .map(|h| {
-                        let head = Head { seq, hidden, d, offset: b * seq * hidden + h * d };
+                        let query = b * seq * stacked + h * d;
+                        let head = Head { seq, stride: stacked, d, query, key: query + hidden, value: query + 2 * hidden };
                         match self.fused {
-                            true => attend_head::<true>(q, k, v, head, bias, self.scale),
-                            false => attend_head::<false>(q, k, v, head, bias, self.scale),
+                            true => attend_head::<true>(qkv, head, bias, self.scale),
+                            false => attend_head::<false>(qkv, head, bias, self.scale),
                         }
                     })
                     .collect();
@@ -151,14 +149,16 @@ impl CustomOp3 for Attention {
     }
 }
 
-/// Where one head of one batch row lies in the `[batch, seq, hidden]` projections: position
-/// `j`'s `d` values start at `offset + j · hidden`.
+/// Where one head of one batch row lies in the stacked `[batch, seq, 3 · hidden]` projections:
+/// position `j`'s `d` query values start at `query + j · stride`, its keys and values likewise.
 #[derive(Clone, Copy)]
 struct Head {
     seq: usize,
-    hidden: usize,
+    stride: usize,
     d: usize,
-    offset: usize,
+    query: usize,
+    key: usize,
+    value: usize,
 }
 
 /// Queries computed together: their independent sums keep the vector units busy (one query's
@@ -176,19 +176,13 @@ simd_kernel! {
     /// any sum's order: a score sums its `d` products in order, a context value its keys in
     /// order, a softmax its exponentials in fixed lanes (`SUM_LANES`), so every level gives
     /// the same bits (Rust never fuses a multiply and an add on its own).
-    fn attend_head<const FUSED: bool>(
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        head: Head,
-        bias: Option<&[f32]>,
-        scale: f32,
-    ) -> Vec<f32> {
-        let Head { seq, hidden, d, offset } = head;
+    fn attend_head<const FUSED: bool>(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: f32) -> Vec<f32> {
+        let Head { seq, stride, d, query, key, value } = head;
         if seq == 0 {
             return Vec::new();
         }
-        let at = |j: usize| -> usize { offset + j * hidden };
+        let (q, k, v) = (&qkv[query..], &qkv[key..], &qkv[value..]);
+        let at = |j: usize| -> usize { j * stride };
         // The head's keys transposed, [d, width], zero past `seq` to whole lane blocks: a block
         // of keys' scores then accumulates in registers over the `d` dimensions.
         let width = seq.next_multiple_of(LANE_BLOCK);
@@ -635,6 +629,8 @@ mod tests {
         };
         let t = |seed| Tensor::from_vec(v(seed), (batch, seq, hidden), &Device::Cpu).unwrap();
         let (q, k, vv) = (t(1), t(2), t(3));
+        let stack = |q: &Tensor, k: &Tensor, v: &Tensor| Tensor::cat(&[q, k, v], 2).unwrap();
+        let qkv = stack(&q, &k, &vv);
         // The last row has 12 padded positions.
         let bias: Vec<f32> = (0..batch * seq).map(|i| if i >= 2 * seq + 25 { f32::MIN } else { 0.0 }).collect();
         let bias = Tensor::from_vec(bias, (batch, 1, 1, seq), &Device::Cpu).unwrap();
@@ -651,14 +647,14 @@ mod tests {
         };
         for fused in [false, true] {
             for mask in [Some(&bias), None] {
-                let ours = attention(&q, &k, &vv, mask, heads, scale, fused).unwrap();
+                let ours = attention(&qkv, mask, heads, scale, fused).unwrap();
                 let want = reference(mask);
                 assert!(max_diff(&ours, &want) < 1e-5, "fused {fused}: max |Δ| {}", max_diff(&ours, &want));
             }
             // The padded row alone, cut to its 25 tokens: the same bits at its real positions.
-            let full = attention(&q, &k, &vv, Some(&bias), heads, scale, fused).unwrap();
+            let full = attention(&qkv, Some(&bias), heads, scale, fused).unwrap();
             let cut = |t: &Tensor| t.narrow(0, 2, 1).unwrap().narrow(1, 0, 25).unwrap().contiguous().unwrap();
-            let alone = attention(&cut(&q), &cut(&k), &cut(&vv), None, heads, scale, fused).unwrap();
+            let alone = attention(&stack(&cut(&q), &cut(&k), &cut(&vv)), None, heads, scale, fused).unwrap();
             assert_eq!(max_diff(&alone, &cut(&full)), 0.0, "fused {fused}");
         }
     }
@@ -683,14 +679,14 @@ mod tests {
 
     #[test]
     fn non_contiguous_input_takes_candles_path_with_the_same_result() {
-        let (batch, seq, hidden) = (2, 9, 64);
-        let v: Vec<f32> = values().into_iter().take(batch * seq * hidden).map(|x| x * 0.2).collect();
-        let q = Tensor::from_vec(v, (batch, seq, hidden), &Device::Cpu).unwrap();
+        let (batch, seq, stacked) = (2, 9, 3 * 64);
+        let v: Vec<f32> = values().into_iter().take(batch * seq * stacked).map(|x| x * 0.2).collect();
+        let qkv = Tensor::from_vec(v, (batch, seq, stacked), &Device::Cpu).unwrap();
         // The same values behind a transposed view.
-        let view = q.transpose(1, 2).unwrap().contiguous().unwrap().transpose(1, 2).unwrap();
+        let view = qkv.transpose(1, 2).unwrap().contiguous().unwrap().transpose(1, 2).unwrap();
         assert!(!view.is_contiguous());
-        let fast = attention(&q, &q, &q, None, 4, 0.25, false).unwrap();
-        let slow = attention(&view, &q, &q, None, 4, 0.25, false).unwrap();
+        let fast = attention(&qkv, None, 4, 0.25, false).unwrap();
+        let slow = attention(&view, None, 4, 0.25, false).unwrap();
         assert!(max_diff(&fast, &slow) < 1e-5);
     }
 }

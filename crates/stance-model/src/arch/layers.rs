@@ -65,30 +65,55 @@ impl Linear {
         with_bias: bool,
         mode: MatmulMode,
     ) -> Result<Self, ModelError> {
-        let weight_name = format!("{prefix}.weight");
-        let bias = if with_bias {
-            Some(store.f32_tensor(&format!("{prefix}.bias"), &[out_dim])?)
-        } else {
-            None
-        };
-        if mode == MatmulMode::Quantized {
-            if let Some(blocks) = store.block_tensor(&weight_name, &[out_dim, in_dim])? {
-                return Ok(Self::Quantized {
-                    weight: QMatMul::from_qtensor(blocks)?,
-                    bias,
-                });
+        Self::load_stacked(store, &[(prefix, out_dim)], in_dim, with_bias, mode)
+    }
+
+    /// Layers that read the same input, `(prefix, out_dim)` each, loaded as one whose outputs
+    /// lie side by side in their order (weight `[Σ out_dim, in_dim]`). Each output is the one
+    /// its own layer gives (its weights' rows are unchanged), but the input is quantized once
+    /// and multiplied in one pass: the attention's query, key and value projections.
+    pub fn load_stacked(
+        store: &WeightStore,
+        parts: &[(&str, usize)],
+        in_dim: usize,
+        with_bias: bool,
+        mode: MatmulMode,
+    ) -> Result<Self, ModelError> {
+        let out_dim = parts.iter().map(|&(_, o)| o).sum();
+        let bias = match with_bias {
+            true => {
+                let biases = parts
+                    .iter()
+                    .map(|&(prefix, o)| store.f32_tensor(&format!("{prefix}.bias"), &[o]))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(Tensor::cat(&biases, 0)?)
             }
-        }
-        if mode == MatmulMode::Int16 {
-            // The stored blocks' own codes and scales, when the kernels take their type.
-            if let Some(blocks) = store.block_tensor(&weight_name, &[out_dim, in_dim])? {
+            false => None,
+        };
+        if matches!(mode, MatmulMode::Quantized | MatmulMode::Int16) {
+            if let Some(blocks) = stacked_blocks(store, parts, in_dim)? {
+                if mode == MatmulMode::Quantized {
+                    return Ok(Self::Quantized {
+                        weight: QMatMul::from_qtensor(blocks)?,
+                        bias,
+                    });
+                }
+                // The stored blocks' own codes and scales, when the kernels take their type.
                 let b = bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
                 if let Some(layer) = Int16Linear::from_blocks(&blocks, b)? {
                     return Ok(Self::Int16(std::sync::Arc::new(layer)));
                 }
             }
         }
-        let weight = store.f32_tensor(&weight_name, &[out_dim, in_dim])?;
+        let weights = parts
+            .iter()
+            .map(|&(prefix, o)| store.f32_tensor(&format!("{prefix}.weight"), &[o, in_dim]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let weight = match weights.len() {
+            1 => weights.into_iter().next().expect("one weight"),
+            _ => Tensor::cat(&weights, 0)?,
+        };
+        debug_assert_eq!(weight.dims(), [out_dim, in_dim]);
         Ok(Self::from_f32(weight, bias, mode)?)
     }
 
@@ -174,6 +199,32 @@ impl Linear {
             }
         }
     }
+}
+
+/// The `parts`' weights as one tensor of GGML blocks, `[Σ out_dim, in_dim]`, when each is
+/// stored in blocks of the same type (`None` otherwise). A row's blocks are its own, so the
+/// stacked tensor is the parts' bytes one after the other.
+fn stacked_blocks(store: &WeightStore, parts: &[(&str, usize)], in_dim: usize) -> Result<Option<QTensor>, ModelError> {
+    let mut blocks = Vec::with_capacity(parts.len());
+    for &(prefix, out_dim) in parts {
+        match store.block_tensor(&format!("{prefix}.weight"), &[out_dim, in_dim])? {
+            Some(b) => blocks.push(b),
+            None => return Ok(None),
+        }
+    }
+    if blocks.len() == 1 {
+        return Ok(blocks.pop());
+    }
+    let dtype = blocks[0].dtype();
+    if blocks.iter().any(|b| b.dtype() != dtype) {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    for b in &blocks {
+        bytes.extend_from_slice(&b.data()?);
+    }
+    let out_dim = parts.iter().map(|&(_, o)| o).sum();
+    Ok(Some(candle_core::quantized::ggml_file::qtensor_from_ggml(dtype, &bytes, vec![out_dim, in_dim], store.device())?))
 }
 
 /// A `[rows, dim]` lookup table. Quantized, only the looked-up rows are dequantized, so the
@@ -276,9 +327,8 @@ pub struct PostLnWeights {
 /// One BERT-style layer: self-attention, add & LayerNorm, feed-forward, add & LayerNorm.
 #[derive(Debug)]
 pub struct PostLnLayer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    /// The query, key and value projections stacked: `[.., 3 · hidden]` out, in that order.
+    projections: Linear,
     attention_output: Linear,
     attention_norm: candle_nn::LayerNorm,
     ffn_in: Linear,
@@ -303,12 +353,13 @@ impl PostLnLayer {
     ) -> Result<Self, ModelError> {
         let h = dims.hidden;
         let linear = |name: &str, i, o| Linear::load(store, &format!("{prefix}.{name}"), i, o, true, mode);
+        let projection = |name: &str| (format!("{prefix}.{name}"), h);
+        let projections = [projection(names.query), projection(names.key), projection(names.value)];
+        let projections: Vec<(&str, usize)> = projections.iter().map(|(p, o)| (p.as_str(), *o)).collect();
         let attention_norm = layer_norm(store, &format!("{prefix}.{}", names.attention_norm), h, dims.eps, true)?;
         let ffn_norm = layer_norm(store, &format!("{prefix}.{}", names.ffn_norm), h, dims.eps, true)?;
         Ok(Self {
-            query: linear(names.query, h, h)?,
-            key: linear(names.key, h, h)?,
-            value: linear(names.value, h, h)?,
+            projections: Linear::load_stacked(store, &projections, h, true, mode)?,
             attention_output: linear(names.attention_output, h, h)?,
             attention_norm_params: kernels::NormParams::from_layer_norm(&attention_norm, dims.eps)?,
             attention_norm,
@@ -334,6 +385,11 @@ impl PostLnLayer {
                 .to_dtype(candle_core::DType::F32)
         };
         let linear = |name: &str| Linear::from_f32(get(&format!("{name}.weight"))?, Some(get(&format!("{name}.bias"))?), mode);
+        let stacked = |part: &str| -> candle_core::Result<Tensor> {
+            let parts = ["attention.self.query", "attention.self.key", "attention.self.value"]
+                .map(|name| get(&format!("{name}.{part}")));
+            Tensor::cat(&parts.into_iter().collect::<candle_core::Result<Vec<_>>>()?, 0)
+        };
         let norm = |name: &str| -> candle_core::Result<(candle_nn::LayerNorm, kernels::NormParams)> {
             let norm = candle_nn::LayerNorm::new(get(&format!("{name}.weight"))?, get(&format!("{name}.bias"))?, weights.eps);
             let params = kernels::NormParams::from_layer_norm(&norm, weights.eps)?;
@@ -343,9 +399,7 @@ impl PostLnLayer {
         let (attention_norm, attention_norm_params) = norm("attention.output.LayerNorm")?;
         let (ffn_norm, ffn_norm_params) = norm("output.LayerNorm")?;
         Ok(Self {
-            query: linear("attention.self.query")?,
-            key: linear("attention.self.key")?,
-            value: linear("attention.self.value")?,
+            projections: Linear::from_f32(stacked("weight")?, Some(stacked("bias")?), mode)?,
             attention_output: linear("attention.output.dense")?,
             attention_norm,
             attention_norm_params,
@@ -362,9 +416,7 @@ impl PostLnLayer {
 
     pub fn is_quantized(&self) -> bool {
         [
-            &self.query,
-            &self.key,
-            &self.value,
+            &self.projections,
             &self.attention_output,
             &self.ffn_in,
             &self.ffn_out,
@@ -377,10 +429,15 @@ impl PostLnLayer {
     /// checkpoint used), quantized linears expanded.
     pub fn f32_weights(&self) -> candle_core::Result<PostLnWeights> {
         let mut tensors = Vec::with_capacity(16);
+        let (w, b) = self.projections.f32_parts()?;
+        let hidden = self.heads * self.head_dim;
+        for (i, name) in ["attention.self.query", "attention.self.key", "attention.self.value"].iter().enumerate() {
+            tensors.push((format!("{name}.weight"), w.narrow(0, i * hidden, hidden)?.contiguous()?));
+            if let Some(b) = &b {
+                tensors.push((format!("{name}.bias"), b.narrow(0, i * hidden, hidden)?.contiguous()?));
+            }
+        }
         let linears = [
-            ("attention.self.query", &self.query),
-            ("attention.self.key", &self.key),
-            ("attention.self.value", &self.value),
             ("attention.output.dense", &self.attention_output),
             ("intermediate.dense", &self.ffn_in),
             ("output.dense", &self.ffn_out),
@@ -411,16 +468,14 @@ impl PostLnLayer {
 
     /// The arithmetic of the layer's linears (all load in the same mode).
     pub fn compute(&self) -> Compute {
-        self.query.compute()
+        self.projections.compute()
     }
 
     /// `mask_bias`: `[batch, 1, 1, seq]`, 0 on real tokens and a huge negative on padding, or
     /// `None` when the batch has no padding.
     pub fn forward(&self, x: &Tensor, mask_bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let context = kernels::attention(
-            &self.query.forward(x)?,
-            &self.key.forward(x)?,
-            &self.value.forward(x)?,
+            &self.projections.forward(x)?,
             mask_bias,
             self.heads,
             1.0 / (self.head_dim as f64).sqrt(),

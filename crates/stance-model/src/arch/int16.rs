@@ -226,6 +226,13 @@ impl Int16Linear {
 
     /// [`Self::forward`] on a chosen path; panics if the CPU cannot run it.
     pub fn forward_with(&self, x: &[f32], kernel: Int16Kernel) -> Vec<f32> {
+        self.forward_then(x, kernel, None)
+    }
+
+    /// [`Self::forward_with`], then `then` on each parallel task's output rows as soon as they
+    /// are written, while they are still in cache (an element-wise activation: the rows are
+    /// split wherever the tasks fall).
+    fn forward_then(&self, x: &[f32], kernel: Int16Kernel, then: Option<&RowsFn>) -> Vec<f32> {
         assert!(kernel.supported(), "the CPU cannot run the {} int16 kernel", kernel.name());
         let k = self.in_dim;
         assert!(k > 0 && x.len() % k == 0, "input width must be {k}");
@@ -239,14 +246,21 @@ impl Int16Linear {
         // writing the output were two of its three passes over memory).
         let mut out: Vec<f32> = Vec::with_capacity(rows * n);
         out.spare_capacity_mut()[..rows * n].par_chunks_mut(task_rows * n).zip(x.par_chunks(task_rows * k)).for_each(
-            |(out, x)| match kernel {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `forward_with` checked the CPU features.
-                Int16Kernel::Vnni => unsafe { x86::task_vnni(self, x, out) },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above.
-                Int16Kernel::Avx2 => unsafe { x86::task_avx2(self, x, out) },
-                _ => self.task(x, out, kernel),
+            |(out, x)| {
+                match kernel {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `forward_with` checked the CPU features.
+                    Int16Kernel::Vnni => unsafe { x86::task_vnni(self, x, out) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: as above.
+                    Int16Kernel::Avx2 => unsafe { x86::task_avx2(self, x, out) },
+                    _ => self.task(x, out, kernel),
+                }
+                if let Some(then) = then {
+                    // SAFETY: the task wrote every slot of `out` (see below), and
+                    // `MaybeUninit<f32>` has the layout of `f32`.
+                    then(unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) });
+                }
             },
         );
         // SAFETY: the chunks cover `rows * n` slots, and each task wrote every slot of its rows
@@ -280,7 +294,6 @@ impl Int16Linear {
         let mut p0 = 0;
         while p0 < panels {
             let np = (panels - p0).min(PANELS_PER_TILE);
-            acc.fill(0.0);
             let mut b0 = 0;
             while b0 < blocks {
                 let b1 = (b0 + K_BLOCK / BLOCK).min(blocks);
@@ -328,7 +341,8 @@ impl Int16Linear {
 
 /// One micro-kernel call: `rows` (≤ 4) rows of codes × `panels` (≤ 3) panels of weights, over
 /// the weight blocks in `blocks`, added to `acc` (`rows × 48` f32, row-major, channel
-/// `p * 16 + j` of the tile at `p * 16 + j`).
+/// `p * 16 + j` of the tile at `p * 16 + j`); from block 0, `acc` is overwritten instead, so
+/// it is never zeroed.
 struct Tile<'a> {
     /// `rows` rows of `k32` codes.
     codes: &'a [i16],
@@ -370,6 +384,9 @@ impl Tile<'_> {
                 let panel = &self.weights[p * self.k32 * PANEL..(p + 1) * self.k32 * PANEL];
                 let scales = &self.scales[p * blocks * PANEL..(p + 1) * blocks * PANEL];
                 for (j, y) in acc[r * TILE_COLS + p * PANEL..][..PANEL].iter_mut().enumerate() {
+                    if self.blocks.start == 0 {
+                        *y = 0.0;
+                    }
                     for b in self.blocks.clone() {
                         let mut sum = 0i32;
                         for k in b * BLOCK..(b + 1) * BLOCK {
@@ -381,6 +398,34 @@ impl Tile<'_> {
                 }
             }
         }
+    }
+}
+
+/// An element-wise function run in place on output rows.
+pub type RowsFn = dyn Fn(&mut [f32]) + Sync;
+
+/// An [`Int16Linear`] whose output goes through an element-wise function (the erf GELU) task by
+/// task as it is written: the same values as the function applied afterwards, without a pass
+/// of its own over the `[tokens, 4 · hidden]` output.
+pub struct Int16LinearThen<'a> {
+    pub layer: &'a Int16Linear,
+    pub then: &'a RowsFn,
+}
+
+impl candle_core::CustomOp1 for Int16LinearThen<'_> {
+    fn name(&self) -> &'static str {
+        "stance-int16-linear-then"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let layer = self.layer;
+        linear_cpu_fwd("int16", storage, layout, layer.in_dim, layer.out_dim, |x| {
+            layer.forward_then(x, Int16Kernel::detect(), Some(self.then))
+        })
     }
 }
 
@@ -508,7 +553,9 @@ mod x86 {
         for (r, row) in sums.iter_mut().enumerate() {
             for (p, s) in row.iter_mut().enumerate() {
                 // SAFETY: row r < rows, channel block first + p < panels: inside `acc`.
-                *s = _mm512_loadu_ps(acc_ptr.add(r * TILE_COLS + p * PANEL));
+                if t.blocks.start > 0 {
+                    *s = _mm512_loadu_ps(acc_ptr.add(r * TILE_COLS + p * PANEL));
+                }
             }
         }
         let panel_len = t.k32 * PANEL;
@@ -558,7 +605,10 @@ mod x86 {
                 let w_ptr = t.weights.as_ptr().add(p * t.k32 * PANEL);
                 let s_ptr = t.scales.as_ptr().add(p * blocks * PANEL);
                 let dst = acc.as_mut_ptr().add(r * TILE_COLS + p * PANEL);
-                let mut sums = [_mm256_loadu_ps(dst), _mm256_loadu_ps(dst.add(8))];
+                let mut sums = match t.blocks.start {
+                    0 => [_mm256_setzero_ps(); 2],
+                    _ => [_mm256_loadu_ps(dst), _mm256_loadu_ps(dst.add(8))],
+                };
                 for b in t.blocks.clone() {
                     let mut ints = [_mm256_setzero_si256(); 2];
                     for pair in b * BLOCK / 2..(b + 1) * BLOCK / 2 {

@@ -181,39 +181,44 @@ simd_kernel! {
         if seq == 0 {
             return Vec::new();
         }
-        let (q, k, v) = (&qkv[query..], &qkv[key..], &qkv[value..]);
-        let at = |j: usize| -> usize { j * stride };
-        // The head's keys transposed, [d, width], zero past `seq` to whole lane blocks: a block
-        // of keys' scores then accumulates in registers over the `d` dimensions.
+        // Position `j`'s `d` values of the queries, keys or values starting at `start`.
+        let row = |start: usize, j: usize| &qkv[start + j * stride..start + j * stride + d];
+        // The scores' inner loop indexes nothing: it walks arrays laid out for it (`as_chunks`),
+        // so it carries no bounds checks (with their reloads, they had outnumbered its
+        // multiply-adds); the context's loop walks the values' rows as chunks.
+        //
+        // The head's keys transposed in blocks of `LANE_BLOCK` keys, `[width / LANE_BLOCK][d]
+        // [LANE_BLOCK]`, zero past `seq`: a block of keys' scores accumulates in registers over
+        // the `d` dimensions. Written a dimension at a time: contiguous stores, while the
+        // strided loads come back to the same cache lines.
         let width = seq.next_multiple_of(LANE_BLOCK);
-        // Written a dimension at a time: contiguous stores, while the strided loads come back
-        // to the same `seq` cache lines (written a key at a time, each key's stores went to `d`
-        // lines: the hottest instruction of the attention's profile).
         let mut kt = vec![0f32; d * width];
-        for (c, column) in kt.chunks_exact_mut(width).enumerate() {
-            for (j, x) in column[..seq].iter_mut().enumerate() {
-                *x = k[at(j) + c];
+        for (b, block) in kt.chunks_exact_mut(d * LANE_BLOCK).enumerate() {
+            let keys = (seq - b * LANE_BLOCK).min(LANE_BLOCK);
+            for (c, lanes) in block.chunks_exact_mut(LANE_BLOCK).enumerate() {
+                for (l, x) in lanes[..keys].iter_mut().enumerate() {
+                    *x = qkv[key + (b * LANE_BLOCK + l) * stride + c];
+                }
             }
         }
         let value_blocks = d - d % LANE_BLOCK;
-        // A block's queries, [QUERY_BLOCK][d] (zeros past the last query), and their scores,
-        // then probabilities, [QUERY_BLOCK][width] (the first `seq` of each row).
-        let mut queries = vec![0f32; QUERY_BLOCK * d];
+        // A block's queries transposed, [d][QUERY_BLOCK] (zeros past the last query); their
+        // scores, then probabilities, [QUERY_BLOCK][width] (the first `seq` of each row).
+        let mut queries = vec![0f32; d * QUERY_BLOCK];
         let mut scores = vec![0f32; QUERY_BLOCK * width];
         let mut context = vec![0f32; seq * d];
         for i0 in (0..seq).step_by(QUERY_BLOCK) {
             let block = (seq - i0).min(QUERY_BLOCK);
-            for (r, query) in queries.chunks_exact_mut(d).enumerate() {
-                match r < block {
-                    true => query.copy_from_slice(&q[at(i0 + r)..at(i0 + r) + d]),
-                    false => query.fill(0.0),
+            queries.fill(0.0);
+            for r in 0..block {
+                for (c, &x) in row(query, i0 + r).iter().enumerate() {
+                    queries[c * QUERY_BLOCK + r] = x;
                 }
             }
-            for j0 in (0..width).step_by(LANE_BLOCK) {
+            let queries = queries.as_chunks::<QUERY_BLOCK>().0;
+            for (b, key_block) in kt.as_chunks::<LANE_BLOCK>().0.chunks_exact(d).enumerate() {
                 let mut acc = [[0f32; LANE_BLOCK]; QUERY_BLOCK];
-                for c in 0..d {
-                    let keys = lanes(&kt[c * width + j0..]);
-                    let query: [f32; QUERY_BLOCK] = std::array::from_fn(|r| queries[r * d + c]);
+                for (keys, query) in key_block.iter().zip(queries) {
                     for l in 0..LANE_BLOCK {
                         for r in 0..QUERY_BLOCK {
                             acc[r][l] = multiply_add::<FUSED>(query[r], keys[l], acc[r][l]);
@@ -221,7 +226,7 @@ simd_kernel! {
                     }
                 }
                 for (r, acc) in acc.iter().enumerate() {
-                    scores[r * width + j0..r * width + j0 + LANE_BLOCK].copy_from_slice(acc);
+                    scores[r * width + b * LANE_BLOCK..][..LANE_BLOCK].copy_from_slice(acc);
                 }
             }
             for row in scores.chunks_exact_mut(width) {
@@ -239,11 +244,13 @@ simd_kernel! {
                 .map(|row| row[..seq].iter().rposition(|&p| p != 0.0).map_or(0, |j| j + 1))
                 .max()
                 .unwrap_or(0);
+            let weights: [&[f32]; QUERY_BLOCK] = std::array::from_fn(|r| &scores[r * width..r * width + keys]);
             for c0 in (0..value_blocks).step_by(LANE_BLOCK) {
                 let mut acc = [[0f32; LANE_BLOCK]; QUERY_BLOCK];
-                for j in 0..keys {
-                    let values = lanes(&v[at(j) + c0..]);
-                    let p: [f32; QUERY_BLOCK] = std::array::from_fn(|r| scores[r * width + j]);
+                // Key `j`'s values from `c0` start the `j`-th chunk.
+                for (j, values) in qkv[value + c0..].chunks(stride).take(keys).enumerate() {
+                    let values = lanes(values);
+                    let p: [f32; QUERY_BLOCK] = std::array::from_fn(|r| weights[r][j]);
                     for l in 0..LANE_BLOCK {
                         for r in 0..QUERY_BLOCK {
                             acc[r][l] = multiply_add::<FUSED>(p[r], values[l], acc[r][l]);
@@ -258,9 +265,8 @@ simd_kernel! {
             if value_blocks < d {
                 for r in 0..block {
                     let out = &mut context[(i0 + r) * d + value_blocks..(i0 + r + 1) * d];
-                    for j in 0..keys {
-                        let p = scores[r * width + j];
-                        for (o, &x) in out.iter_mut().zip(&v[at(j) + value_blocks..at(j) + d]) {
+                    for (j, &p) in weights[r].iter().enumerate() {
+                        for (o, &x) in out.iter_mut().zip(&row(value, j)[value_blocks..]) {
                             *o = multiply_add::<FUSED>(p, x, *o);
                         }
                     }

@@ -226,13 +226,6 @@ impl Int16Linear {
 
     /// [`Self::forward`] on a chosen path; panics if the CPU cannot run it.
     pub fn forward_with(&self, x: &[f32], kernel: Int16Kernel) -> Vec<f32> {
-        self.forward_then(x, kernel, None)
-    }
-
-    /// [`Self::forward_with`], then `then` on each parallel task's output rows as soon as they
-    /// are written, while they are still in cache (an element-wise activation: the rows are
-    /// split wherever the tasks fall).
-    fn forward_then(&self, x: &[f32], kernel: Int16Kernel, then: Option<&RowsFn>) -> Vec<f32> {
         assert!(kernel.supported(), "the CPU cannot run the {} int16 kernel", kernel.name());
         let k = self.in_dim;
         assert!(k > 0 && x.len() % k == 0, "input width must be {k}");
@@ -246,21 +239,14 @@ impl Int16Linear {
         // writing the output were two of its three passes over memory).
         let mut out: Vec<f32> = Vec::with_capacity(rows * n);
         out.spare_capacity_mut()[..rows * n].par_chunks_mut(task_rows * n).zip(x.par_chunks(task_rows * k)).for_each(
-            |(out, x)| {
-                match kernel {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `forward_with` checked the CPU features.
-                    Int16Kernel::Vnni => unsafe { x86::task_vnni(self, x, out) },
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: as above.
-                    Int16Kernel::Avx2 => unsafe { x86::task_avx2(self, x, out) },
-                    _ => self.task(x, out, kernel),
-                }
-                if let Some(then) = then {
-                    // SAFETY: the task wrote every slot of `out` (see below), and
-                    // `MaybeUninit<f32>` has the layout of `f32`.
-                    then(unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) });
-                }
+            |(out, x)| match kernel {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `forward_with` checked the CPU features.
+                Int16Kernel::Vnni => unsafe { x86::task_vnni(self, x, out) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                Int16Kernel::Avx2 => unsafe { x86::task_avx2(self, x, out) },
+                _ => self.task(x, out, kernel),
             },
         );
         // SAFETY: the chunks cover `rows * n` slots, and each task wrote every slot of its rows
@@ -398,34 +384,6 @@ impl Tile<'_> {
                 }
             }
         }
-    }
-}
-
-/// An element-wise function run in place on output rows.
-pub type RowsFn = dyn Fn(&mut [f32]) + Sync;
-
-/// An [`Int16Linear`] whose output goes through an element-wise function (the erf GELU) task by
-/// task as it is written: the same values as the function applied afterwards, without a pass
-/// of its own over the `[tokens, 4 · hidden]` output.
-pub struct Int16LinearThen<'a> {
-    pub layer: &'a Int16Linear,
-    pub then: &'a RowsFn,
-}
-
-impl candle_core::CustomOp1 for Int16LinearThen<'_> {
-    fn name(&self) -> &'static str {
-        "stance-int16-linear-then"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &candle_core::CpuStorage,
-        layout: &candle_core::Layout,
-    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let layer = self.layer;
-        linear_cpu_fwd("int16", storage, layout, layer.in_dim, layer.out_dim, |x| {
-            layer.forward_then(x, Int16Kernel::detect(), Some(self.then))
-        })
     }
 }
 

@@ -576,7 +576,7 @@ impl InplaceOp1 for GeluErf {
 simd_kernel! {
     /// `x · ½(1 + erf(x/√2))` for each value, with erf from Abramowitz & Stegun 7.1.26 (absolute
     /// error under 1.5e-7, the size of f32 rounding near 1). Branch-free, so that it vectorizes.
-    pub fn gelu_erf_slice(values: &mut [f32]) {
+    fn gelu_erf_slice(values: &mut [f32]) {
         for v in values.iter_mut() {
             let x = *v;
             let z = x * std::f32::consts::FRAC_1_SQRT_2;

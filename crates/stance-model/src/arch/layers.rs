@@ -3,7 +3,7 @@
 //! and the post-LN transformer layer of BERT and DistilBERT.
 
 use super::bf16::Bf16Linear;
-use super::int16::{Int16Linear, Int16LinearThen};
+use super::int16::Int16Linear;
 use super::int8::Int8Linear;
 use super::kernels;
 use crate::config::Activation;
@@ -169,17 +169,6 @@ impl Linear {
             Self::Bf16(_) => Compute::Bf16,
             Self::Int16(_) => Compute::Int16,
             Self::F32(_) | Self::Quantized { .. } => Compute::F32,
-        }
-    }
-
-    /// `activate(self.forward(x), activation)`. An int16 layer runs the erf GELU on each task's
-    /// rows as they are written (the same values, one pass over memory fewer).
-    pub fn forward_activated(&self, x: &Tensor, activation: Activation) -> candle_core::Result<Tensor> {
-        match (self, activation) {
-            (Self::Int16(layer), Activation::GeluErf) => {
-                x.contiguous()?.apply_op1_no_bwd(&Int16LinearThen { layer, then: &kernels::gelu_erf_slice })
-            }
-            _ => activate(self.forward(x)?, activation),
         }
     }
 
@@ -498,7 +487,7 @@ impl PostLnLayer {
             &self.attention_norm_params,
             &self.attention_norm,
         )?;
-        let inner = self.ffn_in.forward_activated(&attended, self.activation)?;
+        let inner = activate(self.ffn_in.forward(&attended)?, self.activation)?;
         kernels::add_norm_in_place(self.ffn_out.forward(&inner)?, &attended, &self.ffn_norm_params, &self.ffn_norm)
     }
 }

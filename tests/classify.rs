@@ -320,3 +320,27 @@ fn stdin_to_stdout_is_the_folder_run_and_does_not_depend_on_partitioning() {
     }
     assert!(largest <= 1e-6, "probabilities moved by {largest} when threads were scored apart");
 }
+
+/// `stance bench --json` on a few comments: the report's rates follow from its own stage times
+/// (speed itself is measured, never asserted).
+#[test]
+fn bench_rates_follow_from_its_stage_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("comments.jsonl");
+    bench_sample(24, &input);
+    let assert = stance()
+        .args(["bench", "--repeat", "1", "--json", "--input"])
+        .arg(&input)
+        .args(["--", "--tasks", "sentiment"])
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(report["comments"], 24);
+    let number = |v: &serde_json::Value| v.as_f64().unwrap();
+    let seconds = &report["seconds"];
+    let (total, load, read) = (number(&seconds["total"]), number(&seconds["load"]), number(&seconds["read"]));
+    assert!(load > 0.0 && total > load + read, "{seconds}");
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+    assert!(close(number(&report["comments_per_s"]), 24.0 / total), "{report}");
+    assert!(close(number(&report["comments_per_s_loaded"]), 24.0 / (total - load - read)), "{report}");
+}

@@ -52,6 +52,10 @@ struct BenchReport {
     cpu: String,
     /// Medians over the repeats.
     comments_per_s: f64,
+    /// The same without the model load and the reading of the input: what
+    /// `bench-peers/run-peers.sh` times for its peers (their loading, reading and warm-up stay
+    /// outside the clock), and what a long archive approaches as the load is spread over it.
+    comments_per_s_loaded: f64,
     tokens_per_s: f64,
     encoder_gflop_per_s: f64,
     seconds: Stages,
@@ -157,6 +161,7 @@ fn summarize(args: &Args, runs: &[(Stages, Outcome)]) -> BenchReport {
         threads: rayon::current_num_threads(),
         cpu: cpu_model(),
         comments_per_s: median(runs.iter().map(|(s, o)| o.n_comments as f64 / s.total).collect()),
+        comments_per_s_loaded: median(runs.iter().map(|(s, o)| o.n_comments as f64 / (s.total - s.load - s.read)).collect()),
         tokens_per_s: median(runs.iter().map(|(s, o)| o.scoring.tokens_encoded as f64 / s.total).collect()),
         encoder_gflop_per_s: median(runs.iter().map(|(_, o)| flops(o) / o.scoring.encode.as_secs_f64() / 1e9).collect()),
         seconds: Stages {
@@ -179,7 +184,8 @@ fn render(r: &BenchReport) -> String {
     let share = |x: f64| 100.0 * x / s.total;
     format!(
         "stance bench: {} ({} comments, {} tokens encoded), median of {} run(s), {} thread(s) on {}\n\
-         \x20 {:.1} comments/s, {:.0} tokens/s, encoder {:.1} GFLOP/s, padding {:.1}% of positions, peak RSS {:.0} MB\n\
+         \x20 {:.1} comments/s ({:.1} once loaded), {:.0} tokens/s, encoder {:.1} GFLOP/s, padding {:.1}% of positions, \
+         peak RSS {:.0} MB\n\
          \x20 time: total {:.2}s = read {:.2}s ({:.0}%) + model load {:.2}s ({:.0}%) + encode {:.2}s ({:.0}%) \
          + heads {:.2}s ({:.0}%) + aggregate {:.2}s ({:.0}%) + write {:.2}s ({:.0}%)\n",
         r.input,
@@ -189,6 +195,7 @@ fn render(r: &BenchReport) -> String {
         r.threads,
         r.cpu,
         r.comments_per_s,
+        r.comments_per_s_loaded,
         r.tokens_per_s,
         r.encoder_gflop_per_s,
         r.padding_waste_pct,

@@ -324,6 +324,9 @@ pub struct PostLnWeights {
     pub activation: Activation,
 }
 
+/// BERT's names of the query, key and value projections, stacked in this order.
+const PROJECTIONS: [&str; 3] = ["attention.self.query", "attention.self.key", "attention.self.value"];
+
 /// One BERT-style layer: self-attention, add & LayerNorm, feed-forward, add & LayerNorm.
 #[derive(Debug)]
 pub struct PostLnLayer {
@@ -353,9 +356,8 @@ impl PostLnLayer {
     ) -> Result<Self, ModelError> {
         let h = dims.hidden;
         let linear = |name: &str, i, o| Linear::load(store, &format!("{prefix}.{name}"), i, o, true, mode);
-        let projection = |name: &str| (format!("{prefix}.{name}"), h);
-        let projections = [projection(names.query), projection(names.key), projection(names.value)];
-        let projections: Vec<(&str, usize)> = projections.iter().map(|(p, o)| (p.as_str(), *o)).collect();
+        let projections = [names.query, names.key, names.value].map(|name| format!("{prefix}.{name}"));
+        let projections: Vec<(&str, usize)> = projections.iter().map(|p| (p.as_str(), h)).collect();
         let attention_norm = layer_norm(store, &format!("{prefix}.{}", names.attention_norm), h, dims.eps, true)?;
         let ffn_norm = layer_norm(store, &format!("{prefix}.{}", names.ffn_norm), h, dims.eps, true)?;
         Ok(Self {
@@ -386,8 +388,7 @@ impl PostLnLayer {
         };
         let linear = |name: &str| Linear::from_f32(get(&format!("{name}.weight"))?, Some(get(&format!("{name}.bias"))?), mode);
         let stacked = |part: &str| -> candle_core::Result<Tensor> {
-            let parts = ["attention.self.query", "attention.self.key", "attention.self.value"]
-                .map(|name| get(&format!("{name}.{part}")));
+            let parts = PROJECTIONS.map(|name| get(&format!("{name}.{part}")));
             Tensor::cat(&parts.into_iter().collect::<candle_core::Result<Vec<_>>>()?, 0)
         };
         let norm = |name: &str| -> candle_core::Result<(candle_nn::LayerNorm, kernels::NormParams)> {
@@ -431,7 +432,7 @@ impl PostLnLayer {
         let mut tensors = Vec::with_capacity(16);
         let (w, b) = self.projections.f32_parts()?;
         let hidden = self.heads * self.head_dim;
-        for (i, name) in ["attention.self.query", "attention.self.key", "attention.self.value"].iter().enumerate() {
+        for (i, name) in PROJECTIONS.iter().enumerate() {
             tensors.push((format!("{name}.weight"), w.narrow(0, i * hidden, hidden)?.contiguous()?));
             if let Some(b) = &b {
                 tensors.push((format!("{name}.bias"), b.narrow(0, i * hidden, hidden)?.contiguous()?));

@@ -108,7 +108,7 @@ impl Tiles {
     /// - `a`: bfloat16 rows, `a_stride` codes apart, `R · 16` of them, `chunks · 32` codes each;
     /// - `b`: `P` panels `b_stride` codes apart, each `chunks · 16` pairs of inputs × 16 channels ×
     ///   2 codes (`[k/2][16][2]`, the layout `tdpbf16ps` and `vdpbf16ps` both read);
-    /// - `c`: `R · 16` rows of 32 f32, overwritten.
+    /// - `c`: `R · 16` rows of `P · 16` f32, `c_stride` f32 apart, overwritten.
     ///
     /// # Safety
     /// The pointers must cover the extents above; `self` configured this thread.
@@ -120,6 +120,7 @@ impl Tiles {
         b_stride: usize,
         chunks: usize,
         c: *mut f32,
+        c_stride: usize,
     ) {
         const { assert!(R >= 1 && R <= 2 && P >= 1 && P <= 2) };
         // Tiles: C in 0–3 (row block r, panel p → 2r + p), A in 4–5, B in 6–7.
@@ -158,13 +159,13 @@ impl Tiles {
                 }
             }
         }
-        let c_bytes = 2 * TILE_COLS * 4;
+        let c_bytes = c_stride * 4;
         asm!("tilestored [{0} + {1} * 1], tmm0", in(reg) c, in(reg) c_bytes, options(nostack));
         if P == 2 {
             asm!("tilestored [{0} + {1} * 1], tmm1", in(reg) c.add(TILE_COLS), in(reg) c_bytes, options(nostack));
         }
         if R == 2 {
-            let c1 = c.add(TILE_ROWS * 2 * TILE_COLS);
+            let c1 = c.add(TILE_ROWS * c_stride);
             asm!("tilestored [{0} + {1} * 1], tmm2", in(reg) c1, in(reg) c_bytes, options(nostack));
             if P == 2 {
                 asm!("tilestored [{0} + {1} * 1], tmm3", in(reg) c1.add(TILE_COLS), in(reg) c_bytes, options(nostack));

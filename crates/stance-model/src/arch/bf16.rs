@@ -225,10 +225,10 @@ impl Bf16Linear {
                 let b = self.packed.as_ptr().add(p0 * panel_len);
                 let c = block.as_mut_ptr();
                 match (nt, np) {
-                    (2, 2) => tiles.bf16_block::<2, 2>(a, k2, b, panel_len, chunks, c),
-                    (2, _) => tiles.bf16_block::<2, 1>(a, k2, b, panel_len, chunks, c),
-                    (_, 2) => tiles.bf16_block::<1, 2>(a, k2, b, panel_len, chunks, c),
-                    _ => tiles.bf16_block::<1, 1>(a, k2, b, panel_len, chunks, c),
+                    (2, 2) => tiles.bf16_block::<2, 2>(a, k2, b, panel_len, chunks, c, 2 * T_COLS),
+                    (2, _) => tiles.bf16_block::<2, 1>(a, k2, b, panel_len, chunks, c, 2 * T_COLS),
+                    (_, 2) => tiles.bf16_block::<1, 2>(a, k2, b, panel_len, chunks, c, 2 * T_COLS),
+                    _ => tiles.bf16_block::<1, 1>(a, k2, b, panel_len, chunks, c, 2 * T_COLS),
                 }
                 let (c0, c1) = (p0 * PANEL, ((p0 + np) * PANEL).min(n));
                 let m0 = t0 * T_ROWS;
@@ -386,6 +386,10 @@ impl candle_core::CustomOp1 for Bf16Linear {
 fn pack_index(n: usize, k: usize, k2: usize) -> usize {
     (n / PANEL) * k2 * PANEL + (k / 2) * PANEL * 2 + (n % PANEL) * 2 + k % 2
 }
+
+/// Also rounds the operands of attention on AMX tiles (`super::attention_amx`).
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::round_to_bf16;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {

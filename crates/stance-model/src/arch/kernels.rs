@@ -54,15 +54,13 @@ pub fn gelu_erf_in_place(x: Tensor) -> candle_core::Result<Tensor> {
 /// one rayon task that reads its head's columns where they lie, without the transposed copies.
 /// Equal to candle's path to float rounding (a test holds them within 1e-5); as fast (BENCH.md).
 ///
-/// `fused`: multiply-adds in one rounding (FMA). Faster, but the last bits then depend on
-/// whether the CPU has FMA; the bf16 and int8 paths, whose errors are far larger, take it,
-/// while f32 keeps separate multiplies and adds so that every CPU gives the same bits.
+/// `math`: how the products are computed ([`AttentionMath`]).
 pub fn attention(
     qkv: &Tensor,
     mask_bias: Option<&Tensor>,
     heads: usize,
     scale: f64,
-    fused: bool,
+    math: AttentionMath,
 ) -> candle_core::Result<Tensor> {
     let (batch, seq, stacked) = qkv.dims3()?;
     if stacked % 3 != 0 {
@@ -93,7 +91,36 @@ pub fn attention(
         }
         None => None,
     };
-    qkv.apply_op1_no_bwd(&Attention { heads, scale: scale as f32, mask, fused })
+    let math = math.available(hidden / heads);
+    qkv.apply_op1_no_bwd(&Attention { heads, scale: scale as f32, mask, math })
+}
+
+/// The arithmetic of attention's products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionMath {
+    /// f32, separate multiplies and adds: the same bits on every CPU (the f32 path's).
+    Exact,
+    /// f32 multiply-adds in one rounding (FMA): faster, but the last bits then depend on
+    /// whether the CPU has FMA. For the int8 and int16 paths, whose errors are far larger.
+    Fused,
+    /// bfloat16 products summed in f32 on AMX tiles (`super::attention_amx`), for the bf16
+    /// path; [`Self::Fused`] where the CPU has no tiles or the heads do not fit them.
+    Bf16Tiles,
+}
+
+impl AttentionMath {
+    /// `self`, or what replaces it on this CPU for heads of `d` dimensions.
+    fn available(self, d: usize) -> Self {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Bf16Tiles if super::amx::bf16_usable() && super::attention_amx::fits(d) => self,
+            Self::Bf16Tiles => Self::Fused,
+            other => {
+                let _ = d;
+                other
+            }
+        }
+    }
 }
 
 struct Attention {
@@ -101,7 +128,8 @@ struct Attention {
     scale: f32,
     /// `[batch, seq]` additive bias on the keys.
     mask: Option<Vec<f32>>,
-    fused: bool,
+    /// Checked for this CPU ([`AttentionMath::available`]).
+    math: AttentionMath,
 }
 
 impl CustomOp1 for Attention {
@@ -128,9 +156,16 @@ impl CustomOp1 for Attention {
                     .map(|h| {
                         let query = b * seq * stacked + h * d;
                         let head = Head { seq, stride: stacked, d, query, key: query + hidden, value: query + 2 * hidden };
-                        match self.fused {
-                            true => attend_head::<true>(qkv, head, bias, self.scale),
-                            false => attend_head::<false>(qkv, head, bias, self.scale),
+                        match self.math {
+                            AttentionMath::Exact => attend_head::<false>(qkv, head, bias, self.scale),
+                            AttentionMath::Fused => attend_head::<true>(qkv, head, bias, self.scale),
+                            #[cfg(target_arch = "x86_64")]
+                            // SAFETY: `AttentionMath::available` checked the tiles and the head.
+                            AttentionMath::Bf16Tiles => unsafe {
+                                super::attention_amx::attend_head(qkv, head, bias, self.scale)
+                            },
+                            #[cfg(not(target_arch = "x86_64"))]
+                            AttentionMath::Bf16Tiles => unreachable!("no tiles on this CPU"),
                         }
                     })
                     .collect();
@@ -152,13 +187,13 @@ impl CustomOp1 for Attention {
 /// Where one head of one batch row lies in the stacked `[batch, seq, 3 · hidden]` projections:
 /// position `j`'s `d` query values start at `query + j · stride`, its keys and values likewise.
 #[derive(Clone, Copy)]
-struct Head {
-    seq: usize,
-    stride: usize,
-    d: usize,
-    query: usize,
-    key: usize,
-    value: usize,
+pub(crate) struct Head {
+    pub seq: usize,
+    pub stride: usize,
+    pub d: usize,
+    pub query: usize,
+    pub key: usize,
+    pub value: usize,
 }
 
 /// Queries computed together: their independent sums keep the vector units busy (one query's
@@ -480,21 +515,25 @@ fn lanes(x: &[f32]) -> &[f32; LANE_BLOCK] {
 /// own length only, and the same code gives the same bits at every SIMD width.
 const SUM_LANES: usize = 16;
 
-/// Softmax of the first `len` values of each of the [`QUERY_BLOCK`] rows of `rows` (`width`
-/// apart), in place; vectorized where this is inlined into a `simd_kernel!`.
+/// Softmax of the first `len` values of each of the rows of `rows` (`width` apart), in place;
+/// vectorized where this is inlined into a `simd_kernel!` (or an AVX-512 function).
 #[inline(always)]
-fn softmax_rows(rows: &mut [f32], width: usize, len: usize) {
-    debug_assert_eq!(rows.len(), QUERY_BLOCK * width);
+pub(crate) fn softmax_rows(rows: &mut [f32], width: usize, len: usize) {
+    debug_assert_eq!(rows.len() % width, 0);
     for row in rows.chunks_exact_mut(width) {
         let row = &mut row[..len];
-        // The maximum is exact in any order.
-        let max = fold_lanes(row, f32::NEG_INFINITY, f32::max).into_iter().fold(f32::NEG_INFINITY, f32::max);
+        // The maximum is exact in any order. A plain comparison, not `f32::max`, whose NaN rule
+        // costs a compare and a blend after each `vmaxps` on the chain's latency (on rows of
+        // 32, the softmax had taken a third of attention's time).
+        // The lanes then meet pairwise, a chain of 4 steps rather than 16.
+        let larger = |a: f32, b: f32| if a > b { a } else { b };
+        let max = reduce_lanes(fold_lanes(row, f32::NEG_INFINITY, larger), larger);
         for v in row.iter_mut() {
             let d = *v - max;
             *v = if d < EXP_UNDERFLOW { 0.0 } else { exp(d) };
         }
         let lanes = fold_lanes(row, 0.0, |s, x| s + x);
-        let scale = 1.0 / sum_lanes(lanes);
+        let scale = 1.0 / reduce_lanes(lanes, |a, b| a + b);
         for v in row.iter_mut() {
             *v *= scale;
         }
@@ -519,13 +558,13 @@ fn fold_lanes(row: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> [f32; SUM_
     lanes
 }
 
-/// The lanes' total, halves added pairwise (a fixed order).
+/// The lanes combined by `f` in halves, pairwise (a fixed order).
 #[inline(always)]
-fn sum_lanes(mut lanes: [f32; SUM_LANES]) -> f32 {
+fn reduce_lanes(mut lanes: [f32; SUM_LANES], f: impl Fn(f32, f32) -> f32) -> f32 {
     let mut half = SUM_LANES / 2;
     while half > 0 {
         for i in 0..half {
-            lanes[i] += lanes[i + half];
+            lanes[i] = f(lanes[i], lanes[i + half]);
         }
         half /= 2;
     }
@@ -627,6 +666,28 @@ mod tests {
         assert!(worst < 5e-7, "max |Δ| {worst}");
     }
 
+    /// `softmax(q kᵀ · scale + mask) v` per head with candle's ops, `[batch, seq, hidden]`.
+    fn reference_attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, heads: usize, scale: f64) -> Tensor {
+        let (batch, seq, hidden) = q.dims3().unwrap();
+        let split = |t: &Tensor| t.reshape((batch, seq, heads, hidden / heads)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
+        let scores = (split(q).matmul(&split(k).t().unwrap()).unwrap() * scale).unwrap();
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m).unwrap(),
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores).unwrap();
+        probs.matmul(&split(v)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap().reshape((batch, seq, hidden)).unwrap()
+    }
+
+    /// `t` rounded to bfloat16 (nearest, ties to even) and back.
+    fn round_bf16(t: &Tensor) -> Tensor {
+        t.to_dtype(candle_core::DType::BF16).unwrap().to_dtype(candle_core::DType::F32).unwrap()
+    }
+
+    /// Each arithmetic against candle's matmuls, and a padded row the same alone as in its batch.
+    /// On the tiles the operands are rounded to bfloat16 first, so what remains is the rounding
+    /// of the probabilities (each within a relative 2⁻⁹, so a context within 2⁻⁹ · max |v|) and
+    /// the order of the sums.
     #[test]
     fn attention_matches_candles_matmuls_and_ignores_padding_width() {
         let (batch, seq, hidden, heads) = (3, 37, 96, 3);
@@ -634,35 +695,48 @@ mod tests {
             values().into_iter().cycle().skip(seed * 977).take(batch * seq * hidden).map(|x| x * 0.3).collect()
         };
         let t = |seed| Tensor::from_vec(v(seed), (batch, seq, hidden), &Device::Cpu).unwrap();
-        let (q, k, vv) = (t(1), t(2), t(3));
         let stack = |q: &Tensor, k: &Tensor, v: &Tensor| Tensor::cat(&[q, k, v], 2).unwrap();
-        let qkv = stack(&q, &k, &vv);
         // The last row has 12 padded positions.
         let bias: Vec<f32> = (0..batch * seq).map(|i| if i >= 2 * seq + 25 { f32::MIN } else { 0.0 }).collect();
         let bias = Tensor::from_vec(bias, (batch, 1, 1, seq), &Device::Cpu).unwrap();
         let scale = 1.0 / 32f64.sqrt();
-        let split = |t: &Tensor| t.reshape((batch, seq, heads, hidden / heads)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
-        let reference = |mask: Option<&Tensor>| {
-            let scores = (split(&q).matmul(&split(&k).t().unwrap()).unwrap() * scale).unwrap();
-            let scores = match mask {
-                Some(m) => scores.broadcast_add(m).unwrap(),
-                None => scores,
+        // |v| ≤ 3.
+        let tiles_bound = 3.0 / 512.0 + 1e-5;
+        for (math, bound) in [(AttentionMath::Exact, 1e-5), (AttentionMath::Fused, 1e-5), (AttentionMath::Bf16Tiles, tiles_bound)] {
+            let (q, k, vv) = match math {
+                AttentionMath::Bf16Tiles => (round_bf16(&t(1)), round_bf16(&t(2)), round_bf16(&t(3))),
+                _ => (t(1), t(2), t(3)),
             };
-            let probs = candle_nn::ops::softmax_last_dim(&scores).unwrap();
-            probs.matmul(&split(&vv)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap().reshape((batch, seq, hidden)).unwrap()
-        };
-        for fused in [false, true] {
+            let qkv = stack(&q, &k, &vv);
             for mask in [Some(&bias), None] {
-                let ours = attention(&qkv, mask, heads, scale, fused).unwrap();
-                let want = reference(mask);
-                assert!(max_diff(&ours, &want) < 1e-5, "fused {fused}: max |Δ| {}", max_diff(&ours, &want));
+                let ours = attention(&qkv, mask, heads, scale, math).unwrap();
+                let want = reference_attention(&q, &k, &vv, mask, heads, scale);
+                assert!(max_diff(&ours, &want) < bound, "{math:?}: max |Δ| {}", max_diff(&ours, &want));
             }
             // The padded row alone, cut to its 25 tokens: the same bits at its real positions.
-            let full = attention(&qkv, Some(&bias), heads, scale, fused).unwrap();
+            let full = attention(&qkv, Some(&bias), heads, scale, math).unwrap();
             let cut = |t: &Tensor| t.narrow(0, 2, 1).unwrap().narrow(1, 0, 25).unwrap().contiguous().unwrap();
-            let alone = attention(&stack(&cut(&q), &cut(&k), &cut(&vv)), None, heads, scale, fused).unwrap();
-            assert_eq!(max_diff(&alone, &cut(&full)), 0.0, "fused {fused}");
+            let alone = attention(&stack(&cut(&q), &cut(&k), &cut(&vv)), None, heads, scale, math).unwrap();
+            assert_eq!(max_diff(&alone, &cut(&full)), 0.0, "{math:?}");
         }
+    }
+
+    /// Heads of 64 dimensions (BERT-base) and rows of more than one block of 32 on the tiles.
+    #[test]
+    fn bf16_tiles_cover_wide_heads_and_long_rows() {
+        let (batch, seq, hidden, heads) = (2, 75, 128, 2);
+        let t = |seed: usize| -> Tensor {
+            let v: Vec<f32> = values().into_iter().cycle().skip(seed * 613).take(batch * seq * hidden).map(|x| x * 0.1).collect();
+            round_bf16(&Tensor::from_vec(v, (batch, seq, hidden), &Device::Cpu).unwrap())
+        };
+        let (q, k, v) = (t(1), t(2), t(3));
+        let qkv = Tensor::cat(&[&q, &k, &v], 2).unwrap();
+        let bias: Vec<f32> = (0..batch * seq).map(|i| if i >= seq + 40 { f32::MIN } else { 0.0 }).collect();
+        let bias = Tensor::from_vec(bias, (batch, 1, 1, seq), &Device::Cpu).unwrap();
+        let tiles = attention(&qkv, Some(&bias), heads, 0.125, AttentionMath::Bf16Tiles).unwrap();
+        let want = reference_attention(&q, &k, &v, Some(&bias), heads, 0.125);
+        // |v| ≤ 1.
+        assert!(max_diff(&tiles, &want) < 1.0 / 512.0 + 1e-5, "max |Δ| {}", max_diff(&tiles, &want));
     }
 
     #[test]
@@ -691,8 +765,8 @@ mod tests {
         // The same values behind a transposed view.
         let view = qkv.transpose(1, 2).unwrap().contiguous().unwrap().transpose(1, 2).unwrap();
         assert!(!view.is_contiguous());
-        let fast = attention(&qkv, None, 4, 0.25, false).unwrap();
-        let slow = attention(&view, None, 4, 0.25, false).unwrap();
+        let fast = attention(&qkv, None, 4, 0.25, AttentionMath::Exact).unwrap();
+        let slow = attention(&view, None, 4, 0.25, AttentionMath::Exact).unwrap();
         assert!(max_diff(&fast, &slow) < 1e-5);
     }
 }

@@ -5,7 +5,7 @@
 use super::bf16::Bf16Linear;
 use super::int16::Int16Linear;
 use super::int8::Int8Linear;
-use super::kernels;
+use super::kernels::{self, AttentionMath};
 use crate::config::Activation;
 use crate::error::ModelError;
 use crate::load::Compute;
@@ -480,7 +480,11 @@ impl PostLnLayer {
             mask_bias,
             self.heads,
             1.0 / (self.head_dim as f64).sqrt(),
-            self.compute() != Compute::F32,
+            match self.compute() {
+                Compute::F32 => AttentionMath::Exact,
+                Compute::Bf16 => AttentionMath::Bf16Tiles,
+                Compute::Int8 | Compute::Int16 => AttentionMath::Fused,
+            },
         )?;
         let attended = kernels::add_norm_in_place(
             self.attention_output.forward(&context)?,

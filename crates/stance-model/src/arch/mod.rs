@@ -31,6 +31,8 @@ macro_rules! dispatch_tile {
 
 #[cfg(target_arch = "x86_64")]
 pub mod amx;
+#[cfg(target_arch = "x86_64")]
+mod attention_amx;
 pub mod bert;
 pub mod bf16;
 pub mod deberta;

@@ -1,0 +1,136 @@
+//! One head's attention on AMX tiles: the scores `Q Kᵀ` and the context `P V` as bfloat16
+//! products summed in f32 by `tdpbf16ps` (`super::amx`), the scale, mask and softmax in f32
+//! between them (`super::kernels`).
+//!
+//! Why: where the linear layers run on the tiles, attention's f32 multiply-adds were the
+//! largest cost left (23 % of an all-tasks profile, beside 33 % for every GEMM together). It
+//! serves the bf16 arithmetic only, whose linear layers already round their inputs to
+//! bfloat16: queries, keys, values and probabilities are rounded the same way (nearest, ties
+//! to even), and the error this adds is measured in BENCH.md.
+//!
+//! Blocks of 32 queries × 32 keys (scores) and 32 queries × 32 channels (context), whole tiles:
+//! queries past the head's last position are zero rows, keys past it zero columns whose
+//! probabilities are set to 0. A query's context sums whole chunks of 32 keys in order up to
+//! the chunk of its row's last unmasked key, so it depends on its own row's tokens only, not
+//! on its batch's padded width.
+
+use super::amx::{Tiles, TILE_COLS, TILE_K, TILE_ROWS};
+use super::bf16::round_to_bf16;
+use super::kernels::{softmax_rows, Head};
+use std::arch::x86_64::*;
+
+/// Queries, keys and context channels per block: two tiles' rows or columns.
+const BLOCK: usize = 2 * TILE_ROWS;
+const _: () = assert!(BLOCK == 2 * TILE_COLS && BLOCK == TILE_K);
+
+/// Whether heads of `d` dimensions fit the tiles: whole chunks of 32 dimensions.
+pub fn fits(d: usize) -> bool {
+    d > 0 && d % TILE_K == 0
+}
+
+/// One head's attention for one batch row: its context, `[seq, d]`, as
+/// `super::kernels::attention` documents it.
+///
+/// # Safety
+/// `super::amx::bf16_usable()` must hold, and [`fits`]`(head.d)`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")]
+pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: f32) -> Vec<f32> {
+    let Head { seq, stride, d, query, key, value } = head;
+    debug_assert!(fits(d));
+    if seq == 0 {
+        return Vec::new();
+    }
+    let width = seq.next_multiple_of(BLOCK);
+    let row = |start: usize, j: usize| &qkv[start + j * stride..start + j * stride + d];
+    // The head's queries, keys and values rounded, `[width][d]` codes each, zero rows past
+    // `seq`. The queries are the scores' A operand as they are (a row per query).
+    let mut rounded = vec![0u16; 3 * width * d];
+    let (queries, rest) = rounded.split_at_mut(width * d);
+    let (key_rows, value_rows) = rest.split_at_mut(width * d);
+    for j in 0..seq {
+        round_to_bf16(row(query, j), &mut queries[j * d..(j + 1) * d]);
+        round_to_bf16(row(key, j), &mut key_rows[j * d..(j + 1) * d]);
+        round_to_bf16(row(value, j), &mut value_rows[j * d..(j + 1) * d]);
+    }
+    // Keys in panels of 16 keys, `[width / 16][d / 2][16]` pairs of codes (the B operand of the
+    // scores: dimension pairs down, keys across): each panel's pairs transposed, a gather of
+    // one pair from each of its 16 keys at a time.
+    let key_panel = d / 2 * TILE_COLS;
+    let mut keys = vec![0u32; width / TILE_COLS * key_panel];
+    // Key `l` of a panel starts `l · d / 2` pairs after its first.
+    let lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    let key_starts = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((d / 2) as i32));
+    for (panel, out) in keys.chunks_exact_mut(key_panel).enumerate() {
+        let first = key_rows[panel * TILE_COLS * d..].as_ptr() as *const i32;
+        for (i, pairs) in out.chunks_exact_mut(TILE_COLS).enumerate() {
+            let gathered = _mm512_i32gather_epi32::<4>(key_starts, first.add(i));
+            _mm512_storeu_si512(pairs.as_mut_ptr() as *mut _, gathered);
+        }
+    }
+    // Values in panels of 16 channels, `[d / 16][width / 2][16][2]` codes (the B operand of the
+    // context: key pairs down, channels across): two keys' rows interleaved, 32 channels (two
+    // panels) at a time.
+    let value_panel = width * TILE_COLS;
+    let mut values = vec![0u16; d / TILE_COLS * value_panel];
+    // Channel `c` of the first key, then of the second (codes 32 on), for c in 0..16 and 16..32.
+    let interleave: [__m512i; 2] = std::array::from_fn(|half| {
+        let idx: [i16; 32] = std::array::from_fn(|e| (half * 16 + e / 2 + (e % 2) * 32) as i16);
+        _mm512_loadu_si512(idx.as_ptr() as *const _)
+    });
+    for (pair, rows) in value_rows.chunks_exact(2 * d).enumerate() {
+        for g in (0..d).step_by(2 * TILE_COLS) {
+            let first = _mm512_loadu_si512(rows[g..].as_ptr() as *const _);
+            let second = _mm512_loadu_si512(rows[d + g..].as_ptr() as *const _);
+            for (half, idx) in interleave.iter().enumerate() {
+                let panel = g / TILE_COLS + half;
+                let out = values[panel * value_panel + pair * 2 * TILE_COLS..].as_mut_ptr();
+                _mm512_storeu_si512(out as *mut _, _mm512_permutex2var_epi16(first, *idx, second));
+            }
+        }
+    }
+    let tiles = Tiles::new();
+    // A block's scores, then probabilities, `[BLOCK][width]`, and the probabilities' codes.
+    let mut scores = vec![0f32; BLOCK * width];
+    let mut probs = vec![0u16; BLOCK * width];
+    // Whole blocks of rows (the tiles write 32), cut to `seq` at the end.
+    let mut context = vec![0f32; width * d];
+    for i0 in (0..seq).step_by(BLOCK) {
+        let real = (seq - i0).min(BLOCK);
+        let a = queries.as_ptr().add(i0 * d);
+        for k0 in (0..width).step_by(BLOCK) {
+            let b = keys.as_ptr().add(k0 / TILE_COLS * key_panel) as *const u16;
+            let c = scores.as_mut_ptr().add(k0);
+            tiles.bf16_block::<2, 2>(a, d, b, 2 * key_panel, d / TILE_K, c, width);
+        }
+        // Rows past the real queries are left as they are: their context is never written.
+        let real_scores = &mut scores[..real * width];
+        for row in real_scores.chunks_exact_mut(width) {
+            let (row, past) = row.split_at_mut(seq);
+            match bias {
+                Some(bias) => row.iter_mut().zip(bias).for_each(|(s, b)| *s = *s * scale + b),
+                None => row.iter_mut().for_each(|s| *s *= scale),
+            }
+            past.fill(0.0);
+        }
+        softmax_rows(real_scores, width, seq);
+        // Chunks of keys up to the last one with a nonzero weight in a real query's row (past
+        // it, the padding's weights are exactly 0).
+        let last = real_scores
+            .chunks_exact(width)
+            .map(|row| row[..seq].iter().rposition(|&p| p != 0.0).map_or(0, |j| j + 1))
+            .max()
+            .unwrap_or(0);
+        let chunks = last.div_ceil(TILE_K);
+        for (row, out) in real_scores.chunks_exact(width).zip(probs.chunks_exact_mut(width)) {
+            round_to_bf16(&row[..chunks * TILE_K], &mut out[..chunks * TILE_K]);
+        }
+        for c0 in (0..d).step_by(BLOCK) {
+            let b = values.as_ptr().add(c0 / TILE_COLS * value_panel);
+            let c = context.as_mut_ptr().add(i0 * d + c0);
+            tiles.bf16_block::<2, 2>(probs.as_ptr(), width, b, value_panel, chunks, c, d);
+        }
+    }
+    drop(tiles);
+    context.truncate(seq * d);
+    context
+}

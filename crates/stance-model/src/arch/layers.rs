@@ -281,10 +281,11 @@ pub fn layer_norm(
     })
 }
 
-/// `x` is consumed: the erf GELU overwrites it (pass a freshly computed tensor).
-pub fn activate(x: Tensor, activation: Activation) -> candle_core::Result<Tensor> {
+/// `x` is consumed: the erf GELU overwrites it (pass a freshly computed tensor). `fused`: with
+/// multiply-adds in one rounding (`kernels::gelu_erf_in_place`), for the quantized paths.
+pub fn activate(x: Tensor, activation: Activation, fused: bool) -> candle_core::Result<Tensor> {
     match activation {
-        Activation::GeluErf => kernels::gelu_erf_in_place(x),
+        Activation::GeluErf => kernels::gelu_erf_in_place(x, fused),
         Activation::GeluTanh => x.gelu(),
         Activation::Relu => x.relu(),
         Activation::Silu => x.silu(),
@@ -492,7 +493,7 @@ impl PostLnLayer {
             &self.attention_norm_params,
             &self.attention_norm,
         )?;
-        let inner = activate(self.ffn_in.forward(&attended)?, self.activation)?;
+        let inner = activate(self.ffn_in.forward(&attended)?, self.activation, self.compute() != Compute::F32)?;
         kernels::add_norm_in_place(self.ffn_out.forward(&inner)?, &attended, &self.ffn_norm_params, &self.ffn_norm)
     }
 }

@@ -163,7 +163,7 @@ impl Model for ModernBert {
                     ClassifierPooling::Cls => cls_pool(&last_hidden)?,
                     ClassifierPooling::Mean => mean_pool(&last_hidden, &mask)?,
                 };
-                let inner = activate(head.dense.forward(&pooled)?, head.activation)?;
+                let inner = activate(head.dense.forward(&pooled)?, head.activation, false)?;
                 Some(head.classifier.forward(&head.norm.forward(&inner)?)?)
             }
         };

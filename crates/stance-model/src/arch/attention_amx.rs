@@ -18,6 +18,7 @@ use super::amx::{Tiles, TILE_COLS, TILE_K, TILE_ROWS};
 use super::bf16::round_to_bf16;
 use super::kernels::{softmax_rows, Head};
 use std::arch::x86_64::*;
+use std::cell::Cell;
 
 /// Queries, keys and context channels per block: two tiles' rows or columns.
 const BLOCK: usize = 2 * TILE_ROWS;
@@ -42,9 +43,10 @@ pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: 
     }
     let width = seq.next_multiple_of(BLOCK);
     let row = |start: usize, j: usize| &qkv[start + j * stride..start + j * stride + d];
+    let mut scratch = SCRATCH.take();
     // The head's queries, keys and values rounded, `[width][d]` codes each, zero rows past
     // `seq`. The queries are the scores' A operand as they are (a row per query).
-    let mut rounded = vec![0u16; 3 * width * d];
+    let rounded = sized(&mut scratch.rounded, 3 * width * d);
     let (queries, rest) = rounded.split_at_mut(width * d);
     let (key_rows, value_rows) = rest.split_at_mut(width * d);
     for j in 0..seq {
@@ -52,11 +54,14 @@ pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: 
         round_to_bf16(row(key, j), &mut key_rows[j * d..(j + 1) * d]);
         round_to_bf16(row(value, j), &mut value_rows[j * d..(j + 1) * d]);
     }
+    for rows in [&mut *queries, &mut *key_rows, &mut *value_rows] {
+        rows[seq * d..].fill(0);
+    }
     // Keys in panels of 16 keys, `[width / 16][d / 2][16]` pairs of codes (the B operand of the
     // scores: dimension pairs down, keys across): each panel's pairs transposed, a gather of
     // one pair from each of its 16 keys at a time.
     let key_panel = d / 2 * TILE_COLS;
-    let mut keys = vec![0u32; width / TILE_COLS * key_panel];
+    let keys = sized(&mut scratch.keys, width / TILE_COLS * key_panel);
     // Key `l` of a panel starts `l · d / 2` pairs after its first.
     let lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     let key_starts = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((d / 2) as i32));
@@ -71,7 +76,7 @@ pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: 
     // context: key pairs down, channels across): two keys' rows interleaved, 32 channels (two
     // panels) at a time.
     let value_panel = width * TILE_COLS;
-    let mut values = vec![0u16; d / TILE_COLS * value_panel];
+    let values = sized(&mut scratch.values, d / TILE_COLS * value_panel);
     // Channel `c` of the first key, then of the second (codes 32 on), for c in 0..16 and 16..32.
     let interleave: [__m512i; 2] = std::array::from_fn(|half| {
         let idx: [i16; 32] = std::array::from_fn(|e| (half * 16 + e / 2 + (e % 2) * 32) as i16);
@@ -89,11 +94,12 @@ pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: 
         }
     }
     let tiles = Tiles::new();
-    // A block's scores, then probabilities, `[BLOCK][width]`, and the probabilities' codes.
-    let mut scores = vec![0f32; BLOCK * width];
-    let mut probs = vec![0u16; BLOCK * width];
-    // Whole blocks of rows (the tiles write 32), cut to `seq` at the end.
-    let mut context = vec![0f32; width * d];
+    // A block's scores, then probabilities, `[BLOCK][width]` (the tiles write every one), and
+    // the probabilities' codes (rows past the real queries keep earlier codes: never NaN).
+    let scores = sized(&mut scratch.scores, BLOCK * width);
+    let probs = sized(&mut scratch.probs, BLOCK * width);
+    // Whole blocks of rows, which the tiles write (so not zeroed first), cut to `seq` after.
+    let mut context: Vec<f32> = Vec::with_capacity(width * d);
     for i0 in (0..seq).step_by(BLOCK) {
         let real = (seq - i0).min(BLOCK);
         let a = queries.as_ptr().add(i0 * d);
@@ -131,6 +137,32 @@ pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: 
         }
     }
     drop(tiles);
+    SCRATCH.set(scratch);
+    // SAFETY: each block of 32 queries had the tiles write its 32 rows × `d` channels.
+    context.set_len(width * d);
     context.truncate(seq * d);
     context
+}
+
+/// Buffers a thread reuses from head to head: allocated and zeroed for each head, they showed
+/// as `memset`, 3 % of an all-tasks profile.
+#[derive(Default)]
+struct Scratch {
+    rounded: Vec<u16>,
+    keys: Vec<u32>,
+    values: Vec<u16>,
+    scores: Vec<f32>,
+    probs: Vec<u16>,
+}
+
+thread_local! {
+    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+}
+
+/// The first `len` values of `buffer`, grown with zeros if it is shorter.
+fn sized<T: Copy + Default>(buffer: &mut Vec<T>, len: usize) -> &mut [T] {
+    if buffer.len() < len {
+        buffer.resize(len, T::default());
+    }
+    &mut buffer[..len]
 }

@@ -41,8 +41,14 @@ fn cpu_has_amx_bf16() -> bool {
     // Leaf 7, subleaf 0, EDX: bit 22 AMX-BF16, bit 24 AMX-TILE.
     let edx = unsafe { __cpuid_count(7, 0) }.edx;
     let has = |bit: u32| edx & (1 << bit) != 0;
-    // The AMX path rounds its activations with AVX-512 BF16 as well.
-    has(22) && has(24) && std::arch::is_x86_feature_detected!("avx512bf16")
+    // The AMX path rounds its activations with AVX-512 BF16 as well, and its code around the
+    // tiles (attention's packing, the GEMM's bias adds) is compiled for AVX-512.
+    has(22)
+        && has(24)
+        && std::arch::is_x86_feature_detected!("avx512bf16")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512dq")
 }
 
 /// XCR0 bits 17 (XTILECFG) and 18 (XTILEDATA): the OS saves the tile state on context switches.

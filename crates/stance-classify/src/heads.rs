@@ -462,17 +462,22 @@ pub struct HeadSet {
 }
 
 impl HeadSet {
-    /// Loads each `(task, source)`, refusing a model of another task, of another encoder, or
-    /// whose labels are not its task's output labels.
-    pub fn load(sources: &[(Task, HeadSource)], encoder_id: &str) -> Result<Self> {
+    /// Loads each `(task, source)`, refusing a model of another task or whose labels are not
+    /// its task's output labels. Which encoder each was trained on is checked apart
+    /// ([`Self::check_encoder`]), so that they can load while the encoder does.
+    pub fn load(sources: &[(Task, HeadSource)]) -> Result<Self> {
         let mut models = Vec::with_capacity(sources.len());
         for (task, source) in sources {
             let loaded = TaskModel::load(*task, source)?;
-            loaded.check_encoder(encoder_id)?;
             check_labels(*task, loaded.labels()).map_err(|message| head_error(*task, source, message))?;
             models.push(loaded);
         }
         Ok(HeadSet { models })
+    }
+
+    /// Refuses a model trained on another encoder than `encoder_id`'s.
+    pub fn check_encoder(&self, encoder_id: &str) -> Result<()> {
+        self.models.iter().try_for_each(|m| m.check_encoder(encoder_id))
     }
 
     pub fn tasks(&self) -> Vec<Task> {

@@ -180,9 +180,17 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
     let read = clock.elapsed();
 
     let clock = Instant::now();
-    let opened = open_model(&request.model.reference, &request.model)?;
+    // The heads and cross-encoders (parsed, hashed, built) load beside the encoder: loading
+    // was serial work while a core stood idle (0.67 s of a 9.6 s run of 1,000 comments).
+    let (opened, heads) = std::thread::scope(|scope| {
+        let heads = scope.spawn(|| HeadSet::load(&head_sources));
+        let opened = open_model(&request.model.reference, &request.model);
+        (opened, heads.join().expect("loading the heads does not panic"))
+    });
+    let opened = opened?;
     let encoder = ModelEncoder::new(&opened, request.model.truncation, request.model.batch)?;
-    let mut heads = HeadSet::load(&head_sources, &encoder.id())?;
+    let mut heads = heads?;
+    heads.check_encoder(&encoder.id())?;
     heads.run_cross_encoders_in(opened.info.compute)?;
     let nli = match (&request.zero_shot, zero_shot_stance) {
         (Some(zs), true) => {

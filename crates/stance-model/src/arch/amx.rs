@@ -79,6 +79,15 @@ fn request_tile_data() -> bool {
     false
 }
 
+/// The first `len` values of a buffer a thread keeps for the tiles' operands, grown with zeros
+/// if it is shorter (the rest keeps what the last call left there).
+pub fn sized<T: Copy + Default>(buffer: &mut Vec<T>, len: usize) -> &mut [T] {
+    if buffer.len() < len {
+        buffer.resize(len, T::default());
+    }
+    &mut buffer[..len]
+}
+
 /// The tile configuration `ldtilecfg` reads: palette 1, all eight tiles 16 rows × 64 bytes.
 #[repr(C, align(64))]
 struct Config {

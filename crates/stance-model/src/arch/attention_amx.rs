@@ -14,7 +14,7 @@
 //! the chunk of its row's last unmasked key, so it depends on its own row's tokens only, not
 //! on its batch's padded width.
 
-use super::amx::{Tiles, TILE_COLS, TILE_K, TILE_ROWS};
+use super::amx::{sized, Tiles, TILE_COLS, TILE_K, TILE_ROWS};
 use super::bf16::round_to_bf16;
 use super::kernels::{softmax_rows, Head};
 use std::arch::x86_64::*;
@@ -159,10 +159,3 @@ thread_local! {
     static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
 }
 
-/// The first `len` values of `buffer`, grown with zeros if it is shorter.
-fn sized<T: Copy + Default>(buffer: &mut Vec<T>, len: usize) -> &mut [T] {
-    if buffer.len() < len {
-        buffer.resize(len, T::default());
-    }
-    &mut buffer[..len]
-}

@@ -211,10 +211,15 @@ impl Bf16Linear {
         let (k, k2, n) = (self.in_dim, self.k2, self.out_dim);
         let rows = x.len() / k;
         let row_tiles = rows.div_ceil(T_ROWS);
-        let mut codes = vec![0u16; row_tiles * T_ROWS * k2];
+        // The rows' codes in a buffer the thread keeps from task to task (zeroing a fresh one
+        // doubled the rounding's writes): only the padding, past `k` and past `rows`, is zeroed.
+        let mut buffer = AMX_CODES.take();
+        let codes = super::amx::sized(&mut buffer, row_tiles * T_ROWS * k2);
         for (row, codes) in x.chunks_exact(k).zip(codes.chunks_exact_mut(k2)) {
             x86::round_to_bf16(row, &mut codes[..k]);
+            codes[k..].fill(0);
         }
+        codes[rows * k2..].fill(0);
         let panels = n.div_ceil(PANEL);
         let panel_len = k2 * PANEL;
         let chunks = k2 / TILE_K;
@@ -242,6 +247,7 @@ impl Bf16Linear {
             }
         }
         drop(tiles);
+        AMX_CODES.set(buffer);
     }
 
     /// One task: round its rows, then multiply them tile by tile: for each block of 64 output
@@ -383,6 +389,12 @@ impl candle_core::CustomOp1 for Bf16Linear {
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
         linear_cpu_fwd("bf16", storage, layout, self.in_dim, self.out_dim, |x| self.forward(x))
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+thread_local! {
+    /// The AMX tasks' rounded rows ([`Bf16Linear::task_amx`]).
+    static AMX_CODES: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Index of weight `(n, k)` in the packed layout.

@@ -115,15 +115,21 @@ impl AttentionMath {
     /// `self`, or what replaces it on this CPU for heads of `d` dimensions.
     fn available(self, d: usize) -> Self {
         match self {
-            #[cfg(target_arch = "x86_64")]
-            Self::Bf16Tiles if super::amx::bf16_usable() && super::attention_amx::fits(d) => self,
-            Self::Bf16Tiles => Self::Fused,
-            other => {
-                let _ = d;
-                other
-            }
+            Self::Bf16Tiles if !tiles_fit(d) => Self::Fused,
+            other => other,
         }
     }
+}
+
+/// Whether this process can run attention on AMX tiles for heads of `d` dimensions.
+#[cfg(target_arch = "x86_64")]
+fn tiles_fit(d: usize) -> bool {
+    super::amx::bf16_usable() && super::attention_amx::fits(d)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn tiles_fit(_d: usize) -> bool {
+    false
 }
 
 struct Attention {
@@ -525,10 +531,10 @@ pub(crate) fn softmax_rows(rows: &mut [f32], width: usize, len: usize) {
     debug_assert_eq!(rows.len() % width, 0);
     for row in rows.chunks_exact_mut(width) {
         let row = &mut row[..len];
-        // The maximum is exact in any order. A plain comparison, not `f32::max`, whose NaN rule
-        // costs a compare and a blend after each `vmaxps` on the chain's latency (on rows of
-        // 32, the softmax had taken a third of attention's time).
-        // The lanes then meet pairwise, a chain of 4 steps rather than 16.
+        // The maximum is exact in any order: a plain comparison, not `f32::max`, whose NaN rule
+        // costs a compare and a blend after each `vmaxps` on the chain's latency, and the lanes
+        // meet pairwise, a chain of 4 steps rather than 16 (on rows of 32, the softmax had taken
+        // a third of attention's time).
         let larger = |a: f32, b: f32| if a > b { a } else { b };
         let max = reduce_lanes(fold_lanes(row, f32::NEG_INFINITY, larger), larger);
         for v in row.iter_mut() {

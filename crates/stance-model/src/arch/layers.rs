@@ -476,16 +476,20 @@ impl PostLnLayer {
     /// `mask_bias`: `[batch, 1, 1, seq]`, 0 on real tokens and a huge negative on padding, or
     /// `None` when the batch has no padding.
     pub fn forward(&self, x: &Tensor, mask_bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        // f32 keeps separate multiplies and adds (the same bits on every CPU); the quantized
+        // paths, whose errors are far larger, take fused ones, and bf16 its tiles' attention.
+        let math = match self.compute() {
+            Compute::F32 => AttentionMath::Exact,
+            Compute::Bf16 => AttentionMath::Bf16Tiles,
+            Compute::Int8 | Compute::Int16 => AttentionMath::Fused,
+        };
+        let fused = math != AttentionMath::Exact;
         let context = kernels::attention(
             &self.projections.forward(x)?,
             mask_bias,
             self.heads,
             1.0 / (self.head_dim as f64).sqrt(),
-            match self.compute() {
-                Compute::F32 => AttentionMath::Exact,
-                Compute::Bf16 => AttentionMath::Bf16Tiles,
-                Compute::Int8 | Compute::Int16 => AttentionMath::Fused,
-            },
+            math,
         )?;
         let attended = kernels::add_norm_in_place(
             self.attention_output.forward(&context)?,
@@ -493,7 +497,7 @@ impl PostLnLayer {
             &self.attention_norm_params,
             &self.attention_norm,
         )?;
-        let inner = activate(self.ffn_in.forward(&attended)?, self.activation, self.compute() != Compute::F32)?;
+        let inner = activate(self.ffn_in.forward(&attended)?, self.activation, fused)?;
         kernels::add_norm_in_place(self.ffn_out.forward(&inner)?, &attended, &self.ffn_norm_params, &self.ffn_norm)
     }
 }

@@ -343,4 +343,20 @@ fn bench_rates_follow_from_its_stage_times() {
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
     assert!(close(number(&report["comments_per_s"]), 24.0 / total), "{report}");
     assert!(close(number(&report["comments_per_s_loaded"]), 24.0 / (total - load - read)), "{report}");
+    // Each run is a process of its own, and reports its own peak and thread count.
+    if cfg!(target_os = "linux") {
+        assert!(number(&report["peak_rss_mb"]) > 1.0, "{report}");
+    }
+    assert!(number(&report["threads"]) >= 1.0, "{report}");
+}
+
+/// A bench run that fails says why, with the classify error of the run itself.
+#[test]
+fn bench_passes_on_a_runs_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-comments.jsonl");
+    let assert = stance().args(["bench", "--repeat", "2", "--input"]).arg(&missing).assert().failure();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr);
+    assert!(stderr.contains("no-such-comments.jsonl"), "{stderr}");
+    assert!(stderr.contains("a bench run failed"), "{stderr}");
 }

@@ -182,8 +182,8 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
     let clock = Instant::now();
     // The heads and cross-encoders (parsed, hashed, built) load beside the encoder: loading
     // was serial work while a core stood idle (0.67 s of a 9.6 s run of 1,000 comments). The
-    // peak memory of one run is unchanged; several runs in one process (`stance bench
-    // --repeat`) peak higher, their loads landing on memory the allocator still holds.
+    // peak memory of one run is unchanged. (A second run in the same process would load onto
+    // memory the allocator still holds from the first: `stance bench` gives each run its own.)
     let (opened, heads) = std::thread::scope(|scope| {
         let heads = scope.spawn(|| HeadSet::load(&head_sources));
         let opened = open_model(&request.model.reference, &request.model);

@@ -1,14 +1,18 @@
 //! `stance bench`: the real `stance classify` pipeline on a benchmark archive, repeated, with
 //! where the time went. Speed is measured here, never asserted in tests.
+//!
+//! Each run is a process of its own (this binary, called back with `--child-run`), so that its
+//! peak memory is what one `stance classify` costs: in one process, the runs after the first
+//! started with about 330 MB the allocator had kept from the run before, and the peak over
+//! three runs read 578–645 MB where a single run peaks at 422–490 MB.
 
 use crate::cmd::classify;
 use crate::flags::Global;
 use anyhow::{Context, Result};
 use clap::Parser;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use stance_classify::Outcome;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -33,6 +37,10 @@ pub struct Args {
     pub model: String,
     #[arg(long)]
     pub threads: Option<u16>,
+    /// Run once in this process and print the run's figures as JSON (how the bench calls
+    /// itself for each run).
+    #[arg(long, hide = true)]
+    pub child_run: bool,
 }
 
 /// `stance classify`'s flags, parsed from the argument list a bench run builds: the bench takes
@@ -62,10 +70,11 @@ struct BenchReport {
     tokens: usize,
     /// Share of the positions the encoder computed that were padding, in %.
     padding_waste_pct: f64,
+    /// The largest of the runs' peaks (each run a process of its own).
     peak_rss_mb: f64,
 }
 
-#[derive(Serialize, Default, Clone, Copy)]
+#[derive(Serialize, Deserialize, Default, Clone, Copy)]
 struct Stages {
     total: f64,
     read: f64,
@@ -76,57 +85,41 @@ struct Stages {
     write: f64,
 }
 
+/// What one run measured: a child's output, read by the parent.
+#[derive(Serialize, Deserialize)]
+struct RunRecord {
+    n_comments: usize,
+    stages: Stages,
+    tokens_encoded: usize,
+    padded_tokens: usize,
+    attention_cost: f64,
+    /// (layers, hidden, intermediate) of the encoder, for its FLOP count.
+    encoder_shape: (usize, usize, usize),
+    threads: usize,
+    /// The child process's peak resident set, in MB (10⁶ bytes).
+    peak_rss_mb: f64,
+}
+
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
-    let articles = args.articles.clone().or_else(|| {
-        let beside = args.input.with_file_name("articles.jsonl");
-        beside.is_file().then_some(beside)
-    });
-    let mut runs: Vec<(Stages, Outcome)> = Vec::new();
+    if args.child_run {
+        println!("{}", serde_json::to_string(&one_run(&args)?)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut runs: Vec<RunRecord> = Vec::new();
     for repeat in 0..args.repeat {
-        let out = tempfile::tempdir().context("cannot make a temporary output directory")?;
-        let mut argv: Vec<String> = vec!["classify".into(), "--offline".into(), "--model".into(), args.model.clone()];
-        if let Some(n) = args.threads {
-            argv.extend(["--threads".into(), n.to_string()]);
-        }
-        argv.push(args.input.display().to_string());
-        if let Some(a) = &articles {
-            argv.extend(["--articles".into(), a.display().to_string()]);
-        }
-        argv.extend(["--out".into(), out.path().display().to_string()]);
-        argv.extend(args.classify_args.iter().cloned());
-        let quiet = Global { quiet: true };
-        let request = classify::request(ClassifyCommand::try_parse_from(&argv)?.args, &quiet)?;
-        // Memory is managed as in `stance classify`: freed pages kept while scoring, handed back
-        // once the models are dropped.
-        crate::keep_freed_pages();
-        let started = Instant::now();
-        let outcome = stance_classify::run(&request, &mut |event| {
-            if let stance_classify::Event::Scored = event {
-                crate::return_freed_pages();
-            }
-        })?;
-        let total = started.elapsed();
-        let s = |d: Duration| d.as_secs_f64();
-        let stages = Stages {
-            total: s(total),
-            read: s(outcome.read),
-            load: s(outcome.load),
-            encode: s(outcome.scoring.encode),
-            heads: s(outcome.scoring.heads),
-            aggregate: s(outcome.aggregate),
-            write: s(outcome.write),
-        };
+        let run = child_run(&args)?;
         if !global.quiet {
             eprintln!(
-                "run {}/{}: {} comments in {:.1}s ({:.1} comments/s)",
+                "run {}/{}: {} comments in {:.1}s ({:.1} comments/s), peak RSS {:.0} MB",
                 repeat + 1,
                 args.repeat,
-                outcome.n_comments,
-                stages.total,
-                outcome.n_comments as f64 / stages.total
+                run.n_comments,
+                run.stages.total,
+                run.n_comments as f64 / run.stages.total,
+                run.peak_rss_mb
             );
         }
-        runs.push((stages, outcome));
+        runs.push(run);
     }
     let report = summarize(&args, &runs);
     if args.json {
@@ -137,45 +130,114 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One run in a child process: this binary with the same flags and `--child-run`.
+fn child_run(args: &Args) -> Result<RunRecord> {
+    let exe = std::env::current_exe().context("cannot find the stance binary to run the bench")?;
+    let mut command = Command::new(exe);
+    command.args(["--quiet", "bench", "--child-run", "--model", &args.model]);
+    command.arg("--input").arg(&args.input);
+    if let Some(a) = &args.articles {
+        command.arg("--articles").arg(a);
+    }
+    if let Some(n) = args.threads {
+        command.args(["--threads", &n.to_string()]);
+    }
+    command.arg("--").args(&args.classify_args);
+    let output = command.stderr(Stdio::inherit()).output().context("cannot start a bench run")?;
+    if !output.status.success() {
+        anyhow::bail!("a bench run failed ({}); its error is above", output.status);
+    }
+    serde_json::from_slice(&output.stdout).context("cannot read a bench run's figures")
+}
+
+/// One run of the classify pipeline in this process, into a temporary folder.
+fn one_run(args: &Args) -> Result<RunRecord> {
+    let articles = args.articles.clone().or_else(|| {
+        let beside = args.input.with_file_name("articles.jsonl");
+        beside.is_file().then_some(beside)
+    });
+    let out = tempfile::tempdir().context("cannot make a temporary output directory")?;
+    let mut argv: Vec<String> = vec!["classify".into(), "--offline".into(), "--model".into(), args.model.clone()];
+    if let Some(n) = args.threads {
+        argv.extend(["--threads".into(), n.to_string()]);
+    }
+    argv.push(args.input.display().to_string());
+    if let Some(a) = &articles {
+        argv.extend(["--articles".into(), a.display().to_string()]);
+    }
+    argv.extend(["--out".into(), out.path().display().to_string()]);
+    argv.extend(args.classify_args.iter().cloned());
+    let quiet = Global { quiet: true };
+    let request = classify::request(ClassifyCommand::try_parse_from(&argv)?.args, &quiet)?;
+    // Memory is managed as in `stance classify`: freed pages kept while scoring, handed back
+    // once the models are dropped.
+    crate::keep_freed_pages();
+    let started = Instant::now();
+    let outcome = stance_classify::run(&request, &mut |event| {
+        if let stance_classify::Event::Scored = event {
+            crate::return_freed_pages();
+        }
+    })?;
+    let total = started.elapsed();
+    let s = |d: Duration| d.as_secs_f64();
+    Ok(RunRecord {
+        n_comments: outcome.n_comments,
+        stages: Stages {
+            total: s(total),
+            read: s(outcome.read),
+            load: s(outcome.load),
+            encode: s(outcome.scoring.encode),
+            heads: s(outcome.scoring.heads),
+            aggregate: s(outcome.aggregate),
+            write: s(outcome.write),
+        },
+        tokens_encoded: outcome.scoring.tokens_encoded,
+        padded_tokens: outcome.scoring.padded_tokens,
+        attention_cost: outcome.scoring.attention_cost,
+        encoder_shape: outcome.encoder_shape,
+        threads: rayon::current_num_threads(),
+        peak_rss_mb: peak_rss_bytes().map(|b| b as f64 / 1e6).unwrap_or(f64::NAN),
+    })
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
-fn summarize(args: &Args, runs: &[(Stages, Outcome)]) -> BenchReport {
-    let first = &runs[0].1;
+fn summarize(args: &Args, runs: &[RunRecord]) -> BenchReport {
+    let first = &runs[0];
     let (layers, hidden, intermediate) = first.encoder_shape;
     let (layers, hidden, intermediate) = (layers as f64, hidden as f64, intermediate as f64);
     // Multiply-adds ×2 of the linear layers per token, and of the two attention products per
     // token pair (QKᵀ and PV).
     let linear_per_token = 2.0 * layers * (4.0 * hidden * hidden + 2.0 * hidden * intermediate);
     let attention_per_pair = 4.0 * layers * hidden;
-    let flops = |o: &Outcome| {
-        linear_per_token * o.scoring.tokens_encoded as f64 + attention_per_pair * o.scoring.attention_cost
-    };
-    let pick = |f: &dyn Fn(&Stages) -> f64| median(runs.iter().map(|(s, _)| f(s)).collect());
+    let flops = |r: &RunRecord| linear_per_token * r.tokens_encoded as f64 + attention_per_pair * r.attention_cost;
+    let over_runs = |f: &dyn Fn(&RunRecord) -> f64| median(runs.iter().map(f).collect());
+    let stage = |f: &dyn Fn(&Stages) -> f64| over_runs(&|r| f(&r.stages));
     BenchReport {
         input: args.input.display().to_string(),
         comments: first.n_comments,
         repeats: runs.len() as u32,
-        threads: rayon::current_num_threads(),
+        threads: first.threads,
         cpu: cpu_model(),
-        comments_per_s: median(runs.iter().map(|(s, o)| o.n_comments as f64 / s.total).collect()),
-        comments_per_s_loaded: median(runs.iter().map(|(s, o)| o.n_comments as f64 / (s.total - s.load - s.read)).collect()),
-        tokens_per_s: median(runs.iter().map(|(s, o)| o.scoring.tokens_encoded as f64 / s.total).collect()),
-        encoder_gflop_per_s: median(runs.iter().map(|(_, o)| flops(o) / o.scoring.encode.as_secs_f64() / 1e9).collect()),
+        comments_per_s: over_runs(&|r| r.n_comments as f64 / r.stages.total),
+        comments_per_s_loaded: over_runs(&|r| r.n_comments as f64 / (r.stages.total - r.stages.load - r.stages.read)),
+        tokens_per_s: over_runs(&|r| r.tokens_encoded as f64 / r.stages.total),
+        encoder_gflop_per_s: over_runs(&|r| flops(r) / r.stages.encode / 1e9),
         seconds: Stages {
-            total: pick(&|s| s.total),
-            read: pick(&|s| s.read),
-            load: pick(&|s| s.load),
-            encode: pick(&|s| s.encode),
-            heads: pick(&|s| s.heads),
-            aggregate: pick(&|s| s.aggregate),
-            write: pick(&|s| s.write),
+            total: stage(&|s| s.total),
+            read: stage(&|s| s.read),
+            load: stage(&|s| s.load),
+            encode: stage(&|s| s.encode),
+            heads: stage(&|s| s.heads),
+            aggregate: stage(&|s| s.aggregate),
+            write: stage(&|s| s.write),
         },
-        tokens: first.scoring.tokens_encoded,
-        padding_waste_pct: 100.0 * (1.0 - first.scoring.tokens_encoded as f64 / first.scoring.padded_tokens.max(1) as f64),
-        peak_rss_mb: peak_rss_bytes().map(|b| b as f64 / 1e6).unwrap_or(f64::NAN),
+        tokens: first.tokens_encoded,
+        padding_waste_pct: 100.0 * (1.0 - first.tokens_encoded as f64 / first.padded_tokens.max(1) as f64),
+        peak_rss_mb: runs.iter().map(|r| r.peak_rss_mb).fold(f64::NAN, f64::max),
     }
 }
 

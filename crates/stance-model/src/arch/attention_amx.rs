@@ -16,7 +16,7 @@
 
 use super::amx::{sized, Tiles, TILE_COLS, TILE_K, TILE_ROWS};
 use super::bf16::round_to_bf16;
-use super::kernels::{softmax_rows, Head};
+use super::kernels::{scale_and_mask, softmax_rows, weighted_keys, Head};
 use std::arch::x86_64::*;
 use std::cell::Cell;
 
@@ -112,21 +112,13 @@ pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: 
         let real_scores = &mut scores[..real * width];
         for row in real_scores.chunks_exact_mut(width) {
             let (row, past) = row.split_at_mut(seq);
-            match bias {
-                Some(bias) => row.iter_mut().zip(bias).for_each(|(s, b)| *s = *s * scale + b),
-                None => row.iter_mut().for_each(|s| *s *= scale),
-            }
+            scale_and_mask(row, bias, scale);
             past.fill(0.0);
         }
         softmax_rows(real_scores, width, seq);
         // Chunks of keys up to the last one with a nonzero weight in a real query's row (past
         // it, the padding's weights are exactly 0).
-        let last = real_scores
-            .chunks_exact(width)
-            .map(|row| row[..seq].iter().rposition(|&p| p != 0.0).map_or(0, |j| j + 1))
-            .max()
-            .unwrap_or(0);
-        let chunks = last.div_ceil(TILE_K);
+        let chunks = weighted_keys(real_scores, width, seq).div_ceil(TILE_K);
         for (row, out) in real_scores.chunks_exact(width).zip(probs.chunks_exact_mut(width)) {
             round_to_bf16(&row[..chunks * TILE_K], &mut out[..chunks * TILE_K]);
         }

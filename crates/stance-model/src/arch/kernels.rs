@@ -283,20 +283,12 @@ simd_kernel! {
                 }
             }
             for row in scores.chunks_exact_mut(width) {
-                let row = &mut row[..seq];
-                match bias {
-                    Some(bias) => row.iter_mut().zip(bias).for_each(|(s, b)| *s = *s * scale + b),
-                    None => row.iter_mut().for_each(|s| *s *= scale),
-                }
+                scale_and_mask(&mut row[..seq], bias, scale);
             }
             softmax_rows(&mut scores, width, seq);
             // Keys past the last one with a nonzero weight (the padding) are left out, so a
             // row's sums do not depend on its batch's width; a zero weight inside adds 0.
-            let keys = scores
-                .chunks_exact(width)
-                .map(|row| row[..seq].iter().rposition(|&p| p != 0.0).map_or(0, |j| j + 1))
-                .max()
-                .unwrap_or(0);
+            let keys = weighted_keys(&scores, width, seq);
             let weights: [&[f32]; QUERY_BLOCK] = std::array::from_fn(|r| &scores[r * width..r * width + keys]);
             for c0 in (0..value_blocks).step_by(LANE_BLOCK) {
                 let mut acc = [[0f32; LANE_BLOCK]; QUERY_BLOCK];
@@ -623,6 +615,26 @@ fn multiply_add<const FUSED: bool>(a: f32, b: f32, acc: f32) -> f32 {
 #[inline(always)]
 fn lanes(x: &[f32]) -> &[f32; LANE_BLOCK] {
     x[..LANE_BLOCK].try_into().expect("a whole lane block")
+}
+
+/// A row of scores scaled and the mask's additive bias added (`s · scale + bias`), in place.
+#[inline(always)]
+pub(crate) fn scale_and_mask(row: &mut [f32], bias: Option<&[f32]>, scale: f32) {
+    match bias {
+        Some(bias) => row.iter_mut().zip(bias).for_each(|(s, b)| *s = *s * scale + b),
+        None => row.iter_mut().for_each(|s| *s *= scale),
+    }
+}
+
+/// One past the last key with a nonzero probability in any of the rows of `probs` (`width`
+/// apart, their first `seq` values read): the keys a block of queries' context sums over.
+#[inline(always)]
+pub(crate) fn weighted_keys(probs: &[f32], width: usize, seq: usize) -> usize {
+    probs
+        .chunks_exact(width)
+        .map(|row| row[..seq].iter().rposition(|&p| p != 0.0).map_or(0, |j| j + 1))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Lanes of the softmax's maximum and sum: a row's values go to lane `j mod SUM_LANES`, each

@@ -216,6 +216,27 @@ fn bad_records_go_to_rejects_and_strict_fails() {
     assert_eq!(read_parquet(&out.join("comments.parquet")).height(), 10, "good records go on");
 }
 
+/// An input column named like a prediction column (here an annotator-agreement `p_ironic`) is
+/// kept as `input.p_ironic` beside the run's own `p_ironic`, instead of failing the write.
+#[test]
+fn input_columns_named_like_predictions_are_kept_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("comments.jsonl");
+    let rows = ["c1", "c2", "c3"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| format!("{{\"comment_id\": \"{id}\", \"text\": \"Quelle surprise, encore un retard.\", \"p_ironic\": 0.{i}5}}\n"))
+        .collect::<String>();
+    std::fs::write(&input, rows).unwrap();
+    let out = tmp.path().join("out");
+    stance().args(["classify", "--offline", "--tasks", "irony", "--out"]).arg(&out).arg(&input).assert().success();
+    let table = read_parquet(&out.join("comments.parquet"));
+    let given: Vec<Option<f64>> = table.column("input.p_ironic").unwrap().f64().unwrap().iter().collect();
+    assert_eq!(given, [Some(0.05), Some(0.15), Some(0.25)]);
+    let predicted = table.column("p_ironic").unwrap().cast(&DataType::Float64).unwrap();
+    assert!(predicted.f64().unwrap().iter().all(|p| p.is_some_and(|p| (0.0..=1.0).contains(&p))));
+}
+
 /// `--stance-model`: stance from an NLI checkpoint, hypotheses in the comment's language built
 /// from the article's title; the numbers are those of the zero-shot maths run directly.
 #[test]

@@ -130,7 +130,17 @@ impl CommentChunks for ClassifiedComments<'_> {
 
     fn chunk(&self, index: usize) -> std::result::Result<DataFrame, ReportError> {
         let table = || -> Result<DataFrame> {
-            Ok(self.spill.input_frame(index)?.hstack(self.predictions(index)?.columns())?)
+            let mut input = self.spill.input_frame(index)?;
+            let predictions = self.predictions(index)?;
+            // An input column named like a prediction column (a `p_ironic` of annotator
+            // agreement, a `toxic` label from elsewhere) is kept as `input.NAME`: the table
+            // cannot hold two columns of one name, and the run's predictions keep theirs.
+            for name in predictions.get_column_names() {
+                if input.column(name).is_ok() {
+                    input.rename(name, format!("input.{name}").into())?;
+                }
+            }
+            Ok(input.hstack(predictions.columns())?)
         };
         table().map_err(|e| ReportError::Source(e.to_string()))
     }

@@ -21,7 +21,7 @@
 //! the scalar code does not). The path is chosen at run time from the CPU's features; on every
 //! path a row's result depends on that row alone.
 
-use super::kernels::{linear_cpu_fwd, rows_per_task};
+use super::kernels::{rows_per_task, Epilogue, RowGemm};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -159,11 +159,11 @@ impl Bf16Linear {
 
     /// `x` is `[rows, in_dim]` row-major; returns `[rows, out_dim]`, on the fastest path.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        self.forward_with(x, Bf16Kernel::detect())
+        self.forward_with(x, Bf16Kernel::detect(), Epilogue::None)
     }
 
-    /// [`Self::forward`] on a chosen path; panics if the CPU cannot run it.
-    pub fn forward_with(&self, x: &[f32], kernel: Bf16Kernel) -> Vec<f32> {
+    /// [`Self::forward`] on a chosen path, then `epilogue`; panics if the CPU cannot run it.
+    pub fn forward_with(&self, x: &[f32], kernel: Bf16Kernel, epilogue: Epilogue) -> Vec<f32> {
         assert!(kernel.supported(), "the CPU cannot run the {} bf16 kernel", kernel.name());
         let k = self.in_dim;
         assert!(k > 0 && x.len() % k == 0, "input width must be {k}");
@@ -187,8 +187,12 @@ impl Bf16Linear {
                 match kernel {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: `supported` checked the CPU, the OS and the permission.
-                    Bf16Kernel::Amx => unsafe { self.task_amx(x, out) },
-                    _ => self.task(x, out, kernel),
+                    Bf16Kernel::Amx => unsafe { self.task_amx(x, out, epilogue) },
+                    _ => {
+                        self.task(x, out, kernel);
+                        // SAFETY: the task wrote every slot of its rows.
+                        unsafe { epilogue.apply_written(out) }
+                    }
                 }
             });
         // SAFETY: the chunks cover `rows * n` slots, and each task wrote every slot of its
@@ -198,15 +202,15 @@ impl Bf16Linear {
     }
 
     /// One task on AMX tiles: round its rows (padded with zero rows to whole row tiles), then
-    /// for each block of 32 rows × 32 output channels run the whole reduction in the tiles.
-    /// Compiled for AVX-512 (`amx::bf16_usable` checks it): the bias adds and copies out of the
+    /// for each block of 32 rows × 32 output channels run the whole reduction in the tiles, and
+    /// apply `epilogue` to each block of 32 rows once its outputs are complete. Compiled for AVX-512 (`amx::bf16_usable` checks it): the bias adds and copies out of the
     /// tiles' blocks were 128-bit moves, a sixth of this function's time, in the baseline build.
     ///
     /// # Safety
     /// `Bf16Kernel::Amx` must be supported.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")]
-    unsafe fn task_amx(&self, x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    unsafe fn task_amx(&self, x: &[f32], out: &mut [MaybeUninit<f32>], epilogue: Epilogue) {
         use super::amx::{Tiles, TILE_COLS as T_COLS, TILE_K, TILE_ROWS as T_ROWS};
         let (k, k2, n) = (self.in_dim, self.k2, self.out_dim);
         let rows = x.len() / k;
@@ -227,6 +231,7 @@ impl Bf16Linear {
         let tiles = Tiles::new();
         for t0 in (0..row_tiles).step_by(2) {
             let nt = (row_tiles - t0).min(2);
+            let (m0, m1) = (t0 * T_ROWS, ((t0 + nt) * T_ROWS).min(rows));
             let a = codes.as_ptr().add(t0 * T_ROWS * k2);
             for p0 in (0..panels).step_by(2) {
                 let np = (panels - p0).min(2);
@@ -239,12 +244,13 @@ impl Bf16Linear {
                     _ => tiles.bf16_block::<1, 1>(a, k2, b, panel_len, chunks, c, 2 * T_COLS),
                 }
                 let (c0, c1) = (p0 * PANEL, ((p0 + np) * PANEL).min(n));
-                let m0 = t0 * T_ROWS;
-                for (i, m) in (m0..(m0 + nt * T_ROWS).min(rows)).enumerate() {
+                for (i, m) in (m0..m1).enumerate() {
                     let sums = &block[i * 2 * T_COLS..i * 2 * T_COLS + (c1 - c0)];
                     self.write_outputs(&mut out[m * n + c0..m * n + c1], sums, c0);
                 }
             }
+            // SAFETY: the panels cover `0..n`, so every slot of these rows is written.
+            epilogue.apply_written(&mut out[m0 * n..m1 * n]);
         }
         drop(tiles);
         AMX_CODES.set(buffer);
@@ -377,17 +383,15 @@ impl std::fmt::Debug for Bf16Linear {
     }
 }
 
-impl candle_core::CustomOp1 for Bf16Linear {
-    fn name(&self) -> &'static str {
-        "stance-bf16-linear"
+impl RowGemm for Bf16Linear {
+    const KIND: &'static str = "bf16";
+
+    fn dims(&self) -> (usize, usize) {
+        (self.in_dim, self.out_dim)
     }
 
-    fn cpu_fwd(
-        &self,
-        storage: &candle_core::CpuStorage,
-        layout: &candle_core::Layout,
-    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        linear_cpu_fwd("bf16", storage, layout, self.in_dim, self.out_dim, |x| self.forward(x))
+    fn forward_then(&self, x: &[f32], epilogue: Epilogue) -> Vec<f32> {
+        self.forward_with(x, Bf16Kernel::detect(), epilogue)
     }
 }
 
@@ -528,7 +532,7 @@ mod tests {
             let layer = Bf16Linear::new(&w, n, k, Some(values(n, 3)));
             let want = exact(&layer, &x);
             for kernel in kernels() {
-                let got = layer.forward_with(&x, kernel);
+                let got = layer.forward_with(&x, kernel, Epilogue::None);
                 for (g, e) in got.iter().zip(&want) {
                     // f32 sums of k terms of magnitude ≤ 4: rounding grows with k.
                     let tol = 1e-6 * (k as f64) * 4.0 + 1e-6;
@@ -539,14 +543,31 @@ mod tests {
     }
 
     #[test]
+    fn the_gelu_epilogue_reaches_every_output_once() {
+        // 77 rows: two whole AMX blocks of 32 and a partial one; 100 channels: a partial panel.
+        let (rows, k, n) = (77, 384, 100);
+        let layer = Bf16Linear::new(&values(n * k, 21), n, k, Some(values(n, 22)));
+        let x = values(rows * k, 23);
+        for kernel in kernels() {
+            for fused in [false, true] {
+                let gelu = Epilogue::GeluErf { fused };
+                let mut want = layer.forward_with(&x, kernel, Epilogue::None);
+                gelu.apply(&mut want);
+                let got = layer.forward_with(&x, kernel, gelu);
+                assert!(got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()), "{}", kernel.name());
+            }
+        }
+    }
+
+    #[test]
     fn the_paths_agree() {
         let (rows, k, n) = (13, 384, 1536);
         let w = values(n * k, 7);
         let x = values(rows * k, 8);
         let layer = Bf16Linear::new(&w, n, k, None);
-        let scalar = layer.forward_with(&x, Bf16Kernel::Scalar);
+        let scalar = layer.forward_with(&x, Bf16Kernel::Scalar, Epilogue::None);
         for kernel in kernels() {
-            let got = layer.forward_with(&x, kernel);
+            let got = layer.forward_with(&x, kernel, Epilogue::None);
             let worst = got.iter().zip(&scalar).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
             assert!(worst <= 1e-4, "{}: {worst}", kernel.name());
         }

@@ -26,7 +26,7 @@
 //! time from the CPU's features.
 
 use super::int8::round_even;
-use super::kernels::{linear_cpu_fwd, rows_per_task};
+use super::kernels::{rows_per_task, Epilogue, RowGemm};
 use candle_core::quantized::{GgmlDType, QTensor};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -221,11 +221,11 @@ impl Int16Linear {
 
     /// `x` is `[rows, in_dim]` row-major; returns `[rows, out_dim]`, on the fastest path.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        self.forward_with(x, Int16Kernel::detect())
+        self.forward_with(x, Int16Kernel::detect(), Epilogue::None)
     }
 
-    /// [`Self::forward`] on a chosen path; panics if the CPU cannot run it.
-    pub fn forward_with(&self, x: &[f32], kernel: Int16Kernel) -> Vec<f32> {
+    /// [`Self::forward`] on a chosen path, then `epilogue`; panics if the CPU cannot run it.
+    pub fn forward_with(&self, x: &[f32], kernel: Int16Kernel, epilogue: Epilogue) -> Vec<f32> {
         assert!(kernel.supported(), "the CPU cannot run the {} int16 kernel", kernel.name());
         let k = self.in_dim;
         assert!(k > 0 && x.len() % k == 0, "input width must be {k}");
@@ -239,14 +239,18 @@ impl Int16Linear {
         // writing the output were two of its three passes over memory).
         let mut out: Vec<f32> = Vec::with_capacity(rows * n);
         out.spare_capacity_mut()[..rows * n].par_chunks_mut(task_rows * n).zip(x.par_chunks(task_rows * k)).for_each(
-            |(out, x)| match kernel {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `forward_with` checked the CPU features.
-                Int16Kernel::Vnni => unsafe { x86::task_vnni(self, x, out) },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above.
-                Int16Kernel::Avx2 => unsafe { x86::task_avx2(self, x, out) },
-                _ => self.task(x, out, kernel),
+            |(out, x)| {
+                match kernel {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `forward_with` checked the CPU features.
+                    Int16Kernel::Vnni => unsafe { x86::task_vnni(self, x, out) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: as above.
+                    Int16Kernel::Avx2 => unsafe { x86::task_avx2(self, x, out) },
+                    _ => self.task(x, out, kernel),
+                }
+                // SAFETY: the task wrote every slot of its rows.
+                unsafe { epilogue.apply_written(out) }
             },
         );
         // SAFETY: the chunks cover `rows * n` slots, and each task wrote every slot of its rows
@@ -393,17 +397,15 @@ impl std::fmt::Debug for Int16Linear {
     }
 }
 
-impl candle_core::CustomOp1 for Int16Linear {
-    fn name(&self) -> &'static str {
-        "stance-int16-linear"
+impl RowGemm for Int16Linear {
+    const KIND: &'static str = "int16";
+
+    fn dims(&self) -> (usize, usize) {
+        (self.in_dim, self.out_dim)
     }
 
-    fn cpu_fwd(
-        &self,
-        storage: &candle_core::CpuStorage,
-        layout: &candle_core::Layout,
-    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        linear_cpu_fwd("int16", storage, layout, self.in_dim, self.out_dim, |x| self.forward(x))
+    fn forward_then(&self, x: &[f32], epilogue: Epilogue) -> Vec<f32> {
+        self.forward_with(x, Int16Kernel::detect(), epilogue)
     }
 }
 
@@ -637,7 +639,7 @@ mod tests {
             let layer = Int16Linear::new(&w, n, k, Some(values(n, n as u64)));
             let expected = naive(&layer, &x);
             for kernel in kernels() {
-                let got = layer.forward_with(&x, kernel);
+                let got = layer.forward_with(&x, kernel, Epilogue::None);
                 assert_eq!(got.len(), rows * n);
                 let same = got.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "{} at {rows}×{k}×{n}", kernel.name());

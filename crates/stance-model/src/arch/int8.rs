@@ -20,7 +20,7 @@
 //! tests check that against a naive reference. The path is chosen at run time from the CPU's
 //! features.
 
-use super::kernels::{linear_cpu_fwd, rows_per_task};
+use super::kernels::{rows_per_task, Epilogue, RowGemm};
 use rayon::prelude::*;
 
 /// Output channels per packed panel (one 512-bit register of i32 lanes).
@@ -162,11 +162,11 @@ impl Int8Linear {
 
     /// `x` is `[rows, in_dim]` row-major; returns `[rows, out_dim]`, on the fastest path.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        self.forward_with(x, Int8Kernel::detect())
+        self.forward_with(x, Int8Kernel::detect(), Epilogue::None)
     }
 
-    /// [`Self::forward`] on a chosen path; panics if the CPU cannot run it.
-    pub fn forward_with(&self, x: &[f32], kernel: Int8Kernel) -> Vec<f32> {
+    /// [`Self::forward`] on a chosen path, then `epilogue`; panics if the CPU cannot run it.
+    pub fn forward_with(&self, x: &[f32], kernel: Int8Kernel, epilogue: Epilogue) -> Vec<f32> {
         assert!(kernel.supported(), "the CPU cannot run the {} int8 kernel", kernel.name());
         let k = self.in_dim;
         assert!(k > 0 && x.len() % k == 0, "input width must be {k}");
@@ -179,7 +179,10 @@ impl Int8Linear {
         let task_rows = rows_per_task(rows, TILE_ROWS, MAX_TASK_ROWS);
         out.par_chunks_mut(task_rows * n)
             .zip(x.par_chunks(task_rows * k))
-            .for_each(|(out, x)| self.task(x, out, kernel));
+            .for_each(|(out, x)| {
+                self.task(x, out, kernel);
+                epilogue.apply(out);
+            });
         out
     }
 
@@ -307,17 +310,15 @@ impl std::fmt::Debug for Int8Linear {
     }
 }
 
-impl candle_core::CustomOp1 for Int8Linear {
-    fn name(&self) -> &'static str {
-        "stance-int8-linear"
+impl RowGemm for Int8Linear {
+    const KIND: &'static str = "int8";
+
+    fn dims(&self) -> (usize, usize) {
+        (self.in_dim, self.out_dim)
     }
 
-    fn cpu_fwd(
-        &self,
-        storage: &candle_core::CpuStorage,
-        layout: &candle_core::Layout,
-    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        linear_cpu_fwd("int8", storage, layout, self.in_dim, self.out_dim, |x| self.forward(x))
+    fn forward_then(&self, x: &[f32], epilogue: Epilogue) -> Vec<f32> {
+        self.forward_with(x, Int8Kernel::detect(), epilogue)
     }
 }
 
@@ -491,7 +492,7 @@ mod tests {
             let layer = Int8Linear::new(&w, n, k, bias);
             let expected = naive(&layer, &x);
             for kernel in kernels() {
-                let got = layer.forward_with(&x, kernel);
+                let got = layer.forward_with(&x, kernel, Epilogue::None);
                 assert_eq!(got.len(), rows * n);
                 let same = got.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "{} at {rows}×{k}×{n}", kernel.name());

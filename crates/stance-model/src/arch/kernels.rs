@@ -11,6 +11,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, InplaceOp1, InplaceOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Compiles a kernel for AVX-512, AVX2 and the baseline, the best the CPU has chosen at run time
 /// (`multiversion`'s own "simd" preset leaves AVX-512 out).
@@ -444,24 +445,66 @@ simd_kernel! {
     }
 }
 
-/// The CPU forward of a linear layer run by one of this crate's GEMMs (`super::int8`,
-/// `super::bf16`): `forward` maps `[rows, in_dim]` f32 to `[rows, out_dim]`; `what` names
-/// the layer kind in errors.
-pub fn linear_cpu_fwd(
-    what: &str,
-    storage: &CpuStorage,
-    layout: &Layout,
-    in_dim: usize,
-    out_dim: usize,
-    forward: impl FnOnce(&[f32]) -> Vec<f32>,
-) -> candle_core::Result<(CpuStorage, candle_core::Shape)> {
-    let x = input(storage, layout)?;
-    let mut dims = layout.shape().dims().to_vec();
-    match dims.last_mut() {
-        Some(last) if *last == in_dim => *last = out_dim,
-        _ => candle_core::bail!("{what} linear: input {dims:?}, expected last dim {in_dim}"),
+/// What one of this crate's GEMMs does to its output rows once they are complete, while they
+/// are still in cache: nothing, or the erf GELU of the feed-forward layer that follows it, as
+/// [`gelu_erf_in_place`] computes it (same `fused`, so the same bits). Why: as a pass of its
+/// own over the feed-forward's `[rows, 1536]` output, which no longer fits in cache, the GELU
+/// was 13 % of an all-tasks profile on AMX tiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    None,
+    GeluErf { fused: bool },
+}
+
+impl Epilogue {
+    pub fn apply(self, values: &mut [f32]) {
+        match self {
+            Self::None => {}
+            Self::GeluErf { fused: true } => gelu_erf_slice::<true>(values),
+            Self::GeluErf { fused: false } => gelu_erf_slice::<false>(values),
+        }
     }
-    Ok((CpuStorage::F32(forward(x)), candle_core::Shape::from(dims)))
+
+    /// [`Self::apply`] to output slots a GEMM task has filled.
+    ///
+    /// # Safety
+    /// Every slot of `values` has been written.
+    pub unsafe fn apply_written(self, values: &mut [MaybeUninit<f32>]) {
+        if self != Self::None {
+            // SAFETY: the caller wrote every slot, and `MaybeUninit<f32>` has `f32`'s layout.
+            self.apply(unsafe { &mut *(values as *mut [MaybeUninit<f32>] as *mut [f32]) });
+        }
+    }
+}
+
+/// A linear layer run by one of this crate's GEMMs (`super::int8`, `super::int16`,
+/// `super::bf16`): `[rows, in_dim]` f32 to `[rows, out_dim]`, each row on its own.
+pub trait RowGemm: Send + Sync {
+    /// The arithmetic, to name the layer kind in errors.
+    const KIND: &'static str;
+    fn dims(&self) -> (usize, usize);
+    /// The product plus bias on the CPU's fastest path, then `epilogue`.
+    fn forward_then(&self, x: &[f32], epilogue: Epilogue) -> Vec<f32>;
+}
+
+/// A [`RowGemm`] layer and what follows it, as a candle op.
+pub struct GemmOp<'a, G>(pub &'a G, pub Epilogue);
+
+impl<G: RowGemm> CustomOp1 for GemmOp<'_, G> {
+    fn name(&self) -> &'static str {
+        "stance-gemm"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = input(storage, layout)?;
+        let (in_dim, out_dim) = self.0.dims();
+        let mut dims = layout.shape().dims().to_vec();
+        match dims.last_mut() {
+            Some(last) if *last == in_dim => *last = out_dim,
+            _ => candle_core::bail!("{} linear: input {dims:?}, expected last dim {in_dim}", G::KIND),
+        }
+        Ok((CpuStorage::F32(self.0.forward_then(x, self.1)), Shape::from(dims)))
+    }
 }
 
 /// Rows per parallel task of a row-independent kernel (the int8 and bf16 GEMMs): enough tasks

@@ -5,7 +5,7 @@
 use super::bf16::Bf16Linear;
 use super::int16::Int16Linear;
 use super::int8::Int8Linear;
-use super::kernels::{self, AttentionMath};
+use super::kernels::{self, AttentionMath, Epilogue, GemmOp, RowGemm};
 use crate::config::Activation;
 use crate::error::ModelError;
 use crate::load::Compute;
@@ -187,9 +187,9 @@ impl Linear {
                     None => Ok(y),
                 }
             }
-            Self::Int8(layer) => x.contiguous()?.apply_op1_no_bwd(layer.as_ref()),
-            Self::Bf16(layer) => x.contiguous()?.apply_op1_no_bwd(layer.as_ref()),
-            Self::Int16(layer) => x.contiguous()?.apply_op1_no_bwd(layer.as_ref()),
+            Self::Int8(layer) => gemm(x, layer.as_ref(), Epilogue::None),
+            Self::Bf16(layer) => gemm(x, layer.as_ref(), Epilogue::None),
+            Self::Int16(layer) => gemm(x, layer.as_ref(), Epilogue::None),
             Self::Quantized { weight, bias } => {
                 let y = weight.forward(x)?;
                 match bias {
@@ -197,6 +197,19 @@ impl Linear {
                     None => Ok(y),
                 }
             }
+        }
+    }
+
+    /// [`Self::forward`], then `activation` as [`activate`] applies it. This crate's GEMMs apply
+    /// the erf GELU to each task's rows as soon as they are finished, while they are in cache
+    /// ([`Epilogue`]): the same bits as the separate pass.
+    pub fn forward_activated(&self, x: &Tensor, activation: Activation, fused: bool) -> candle_core::Result<Tensor> {
+        let gelu = Epilogue::GeluErf { fused };
+        match (self, activation) {
+            (Self::Int8(layer), Activation::GeluErf) => gemm(x, layer.as_ref(), gelu),
+            (Self::Bf16(layer), Activation::GeluErf) => gemm(x, layer.as_ref(), gelu),
+            (Self::Int16(layer), Activation::GeluErf) => gemm(x, layer.as_ref(), gelu),
+            _ => activate(self.forward(x)?, activation, fused),
         }
     }
 }
@@ -262,6 +275,11 @@ impl EmbeddingTable {
             Self::Quantized(blocks) => blocks.embedding(ids),
         }
     }
+}
+
+/// `x` through one of this crate's GEMMs, then `epilogue`.
+fn gemm<G: RowGemm>(x: &Tensor, layer: &G, epilogue: Epilogue) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op1_no_bwd(&GemmOp(layer, epilogue))
 }
 
 /// LayerNorm from `{prefix}.weight` and, when `with_bias`, `{prefix}.bias`.
@@ -497,7 +515,32 @@ impl PostLnLayer {
             &self.attention_norm_params,
             &self.attention_norm,
         )?;
-        let inner = activate(self.ffn_in.forward(&attended)?, self.activation, fused)?;
+        let inner = self.ffn_in.forward_activated(&attended, self.activation, fused)?;
         kernels::add_norm_in_place(self.ffn_out.forward(&inner)?, &attended, &self.ffn_norm_params, &self.ffn_norm)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gemm_with_the_gelu_after_it_gives_the_bits_of_the_separate_pass() {
+        let (rows, k, n) = (45, 64, 200);
+        let weight = Tensor::new(crate::arch::test_values(n * k, 31), &candle_core::Device::Cpu).unwrap();
+        let weight = weight.reshape((n, k)).unwrap();
+        let bias = Tensor::new(crate::arch::test_values(n, 32), &candle_core::Device::Cpu).unwrap();
+        let x = Tensor::new(crate::arch::test_values(rows * k, 33), &candle_core::Device::Cpu).unwrap();
+        let x = (x.reshape((rows, k)).unwrap() * 3.0).unwrap();
+        for mode in [MatmulMode::Int8, MatmulMode::Bf16, MatmulMode::Int16, MatmulMode::F32] {
+            let layer = Linear::from_f32(weight.clone(), Some(bias.clone()), mode).unwrap();
+            for fused in [false, true] {
+                let want = activate(layer.forward(&x).unwrap(), Activation::GeluErf, fused).unwrap();
+                let got = layer.forward_activated(&x, Activation::GeluErf, fused).unwrap();
+                let (want, got): (Vec<f32>, Vec<f32>) =
+                    (want.flatten_all().unwrap().to_vec1().unwrap(), got.flatten_all().unwrap().to_vec1().unwrap());
+                assert!(got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()), "{mode:?}, fused {fused}");
+            }
+        }
     }
 }

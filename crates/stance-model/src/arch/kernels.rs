@@ -423,30 +423,19 @@ simd_kernel! {
 }
 
 simd_kernel! {
-    /// Add & LayerNorm of whole rows. The two sums run in [`NORM_LANES`] lanes, element `i`
-    /// into lane `i % NORM_LANES`, and the lanes are added pairwise at the end: the order is
-    /// fixed by the row alone, so every CPU path gives the same bits. Why not candle's order (one
-    /// running sum): its chain of dependent adds made this 7 % of an all-tasks profile on AMX
-    /// tiles; the results differ from candle's in the last bits.
+    /// Add & LayerNorm of whole rows. The two sums run in lanes as the softmax's do
+    /// ([`fold_lanes`], [`reduce_lanes`]): the order is fixed by the row alone, so every CPU
+    /// path gives the same bits. Why not candle's order (one running sum): its chain of
+    /// dependent adds made this 7 % of an all-tasks profile on AMX tiles; the results differ
+    /// from candle's in the last bits.
     fn add_norm_rows(rows: &mut [f32], residual: &[f32], p: &NormParams) {
         let width = p.weight.len();
         for (row, res) in rows.chunks_mut(width).zip(residual.chunks(width)) {
             for (v, r) in row.iter_mut().zip(res) {
                 *v += r;
             }
-            let (mut sum, mut sum2) = ([0f32; NORM_LANES], [0f32; NORM_LANES]);
-            let mut lanes = row.chunks_exact(NORM_LANES);
-            for chunk in &mut lanes {
-                for i in 0..NORM_LANES {
-                    sum[i] += chunk[i];
-                    sum2[i] += chunk[i] * chunk[i];
-                }
-            }
-            for (i, &v) in lanes.remainder().iter().enumerate() {
-                sum[i] += v;
-                sum2[i] += v * v;
-            }
-            let (sum, sum2) = (lane_total(sum), lane_total(sum2));
+            let sum = reduce_lanes(fold_lanes(row, 0.0, |s, v| s + v), |a, b| a + b);
+            let sum2 = reduce_lanes(fold_lanes(row, 0.0, |s, v| s + v * v), |a, b| a + b);
             let mean = sum / width as f32;
             let var = sum2 / width as f32 - mean * mean;
             let inv_std = (var + p.eps).sqrt().recip();
@@ -455,22 +444,6 @@ simd_kernel! {
             }
         }
     }
-}
-
-/// Lanes of add & LayerNorm's sums: one 512-bit register of f32.
-const NORM_LANES: usize = 16;
-
-/// The lanes' total, added pairwise in a fixed order.
-#[inline(always)]
-fn lane_total(mut lanes: [f32; NORM_LANES]) -> f32 {
-    let mut half = NORM_LANES / 2;
-    while half > 0 {
-        for i in 0..half {
-            lanes[i] += lanes[i + half];
-        }
-        half /= 2;
-    }
-    lanes[0]
 }
 
 /// What one of this crate's GEMMs does to its output rows once they are complete, while they
@@ -708,10 +681,11 @@ pub(crate) fn weighted_keys(probs: &[f32], width: usize, seq: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// Lanes of the softmax's maximum and sum: a row's values go to lane `j mod SUM_LANES`, each
-/// lane sums in order, and the lanes are then added in a fixed order. One vector's worth of
-/// independent sums, where a single sum waits on each addition; the order depends on the row's
-/// own length only, and the same code gives the same bits at every SIMD width.
+/// Lanes of the softmax's maximum and sum, and of add & LayerNorm's sums: a row's values go to
+/// lane `j mod SUM_LANES`, each lane sums in order, and the lanes are then added in a fixed
+/// order. One vector's worth of independent sums, where a single sum waits on each addition;
+/// the order depends on the row's own length only, and the same code gives the same bits at
+/// every SIMD width.
 const SUM_LANES: usize = 16;
 
 /// Softmax of the first `len` values of each of the rows of `rows` (`width` apart), in place;

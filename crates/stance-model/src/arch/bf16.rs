@@ -203,8 +203,9 @@ impl Bf16Linear {
 
     /// One task on AMX tiles: round its rows (padded with zero rows to whole row tiles), then
     /// for each block of 32 rows × 32 output channels run the whole reduction in the tiles, and
-    /// apply `epilogue` to each block of 32 rows once its outputs are complete. Compiled for AVX-512 (`amx::bf16_usable` checks it): the bias adds and copies out of the
-    /// tiles' blocks were 128-bit moves, a sixth of this function's time, in the baseline build.
+    /// apply `epilogue` to each block of 32 rows once its outputs are complete. Compiled for
+    /// AVX-512 (`amx::bf16_usable` checks it): the bias adds and copies out of the tiles'
+    /// blocks were 128-bit moves, a sixth of this function's time, in the baseline build.
     ///
     /// # Safety
     /// `Bf16Kernel::Amx` must be supported.

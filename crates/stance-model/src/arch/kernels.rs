@@ -359,7 +359,8 @@ impl NormParams {
 /// arithmetic of candle's fused LayerNorm (f32 sums of values and squares, `var = E[x²] − mean²`)
 /// except for the order of the sums (see `add_norm_rows`).
 /// On the fast path `y` is overwritten: pass the fresh output of the sublayer's last linear.
-/// `norm` is the same LayerNorm as `params`, for the general path.
+/// `norm` is the same LayerNorm as `params`, for the general path (candle's own, its sums in
+/// candle's order).
 pub fn add_norm_in_place(
     y: Tensor,
     residual: &Tensor,
@@ -508,9 +509,9 @@ impl<G: RowGemm> CustomOp1 for GemmOp<'_, G> {
     }
 }
 
-/// Rows per parallel task of a row-independent kernel (the int8 and bf16 GEMMs): enough tasks
-/// for every thread to get a couple, each a multiple of the micro-kernel's `tile_rows`, at
-/// most `max_rows`.
+/// Rows per parallel task of a row-independent kernel (the int8, int16 and bf16 GEMMs): enough
+/// tasks for every thread to get a couple, each a multiple of the micro-kernel's `tile_rows`,
+/// at most `max_rows`.
 pub fn rows_per_task(rows: usize, tile_rows: usize, max_rows: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     rows.div_ceil(2 * threads)

@@ -8,7 +8,7 @@
 # ../shared beside it:
 #   models/blends/build.sh stance|reply|sentiment|toxicity [TUNED]
 # TUNED names another folder of models/tuned to blend with the head (to compare one).
-# The reply blend is compiled into the binary: rebuild it afterwards.
+# The stance, reply, sentiment and toxicity blends are compiled into the binary: rebuild it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
@@ -18,7 +18,7 @@ task=${1:?usage: models/blends/build.sh stance|reply|sentiment|toxicity [TUNED]}
 case $task in
   stance)    tuned=stance-threads ;;   # reads target and comment together; stance files and threads
   reply)     tuned=reply-statements ;; # reads parent and reply together; threads and statements
-  sentiment) tuned=sentiment ;;        # reads the comment; UMSAB tweets
+  sentiment) tuned=sentiment-top6 ;;   # reads the comment; UMSAB tweets
   toxicity)  tuned=toxicity-top6 ;;    # reads the comment; every toxicity source
   *) echo "no blend is built for $task" >&2; exit 2 ;;
 esac

@@ -6,7 +6,7 @@
 # irony, of the comment and what it answers, where the data says). Then the decision thresholds
 # per language, chosen on the same validation files, and the scores on the test splits (the
 # numbers in models/EVAL.md). Usage, from the repository root with ../shared beside it:
-#   models/tuned/train-tone.sh [toxicity] [toxicity-top6] [irony] [sentiment]
+#   models/tuned/train-tone.sh [toxicity] [toxicity-top6] [irony] [sentiment] [sentiment-top6]
 # toxicity-top6: the top 6 layers instead of 3, with MLMA's French rows a source of their own so
 # that the cap per source keeps 3,000 of them (models/tuned/toxicity-top6, optional).
 # A rerun resumes from the last checkpoint in $WORK/TASK (delete it to start afresh);
@@ -87,6 +87,11 @@ for task in ${tasks[*]}; do
       --max-per-source 0 --max-valid-per-source 0 --context-tokens 8 --comment-tokens 128 --epochs 3 --patience 1
     # Then models/blends/build.sh sentiment scores its blend with the head.
     eval_model sentiment sentiment --data $D/sentiment/umsab/test.jsonl ;;
+  sentiment-top6)
+    # As above with 6 layers, the depth at which the toxicity and stance models beat their heads.
+    tune sentiment sentiment-top6 6 --train $D/sentiment/umsab/train.jsonl --valid $D/sentiment/umsab/valid.jsonl \
+      --max-per-source 0 --max-valid-per-source 0 --context-tokens 8 --comment-tokens 128 --epochs 3 --patience 1
+    eval_model sentiment sentiment-top6 --data $D/sentiment/umsab/test.jsonl ;;
   *) echo "unknown task $task" >&2; exit 2 ;;
   esac
 done

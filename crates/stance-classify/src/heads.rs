@@ -269,6 +269,7 @@ fn built_in(task: Task) -> Result<TaskModel> {
                 name: concat!("../../tuned/", $name),
                 meta: include_str!(concat!("../../../models/tuned/", $name, "/cross_encoder.json")),
                 weights: include_bytes!(concat!("../../../models/tuned/", $name, "/cross_encoder.safetensors")),
+                sha256: include_str!(concat!(env!("OUT_DIR"), "/", $name, ".sha256")),
             }
         };
     }
@@ -313,11 +314,12 @@ fn built_in(task: Task) -> Result<TaskModel> {
 }
 
 /// A cross-encoder compiled into the binary: its folder as a built-in blend or route names it,
-/// its `cross_encoder.json` and its weights.
+/// its `cross_encoder.json`, its weights and their SHA-256 (from build.rs).
 struct BuiltInCrossEncoder {
     name: &'static str,
     meta: &'static str,
     weights: &'static [u8],
+    sha256: &'static str,
 }
 
 /// A blend or route compiled into the binary from its `file`, built by `build`: the models it
@@ -328,7 +330,7 @@ fn built_in_combined(task: Task, file: &str, build: BuildFrom, cross_encoder: &B
         name if name == cross_encoder.name => {
             let model = CrossEncoder::from_bytes(cross_encoder.meta, cross_encoder.weights)
                 .map_err(|e| head_error(task, &HeadSource::Default, format!("built-in cross-encoder: {e}")))?;
-            let sha256 = stance_heads::source::sha256_hex(cross_encoder.weights);
+            let sha256 = cross_encoder.sha256.to_string();
             stance_model::resident::release_static(cross_encoder.weights);
             Ok(TaskModel::CrossEncoder(SourcedCrossEncoder { task, model, source: HeadSource::Default, sha256 }))
         }

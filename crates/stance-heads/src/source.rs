@@ -31,9 +31,9 @@ impl HeadSource {
     pub fn load(&self, task: Task) -> Result<SourcedHead> {
         let (head, sha256) = match self {
             HeadSource::Default => {
-                let (meta, weights) = built_in(task);
+                let (meta, weights, sha256) = built_in(task);
                 let origin = PathBuf::from(format!("<built-in {task} head>"));
-                let loaded = (Head::from_bytes(meta, weights, &origin)?, sha256_hex(weights));
+                let loaded = (Head::from_bytes(meta, weights, &origin)?, sha256.to_string());
                 stance_model::resident::release_static(weights);
                 loaded
             }
@@ -135,12 +135,14 @@ pub fn check_encoder_id(trained_on: &str, running: &str) -> std::result::Result<
 }
 
 /// The files of the default head of `task`, as compiled in.
-fn built_in(task: Task) -> (&'static str, &'static [u8]) {
+fn built_in(task: Task) -> (&'static str, &'static [u8], &'static str) {
     macro_rules! files {
         ($name:literal) => {
             (
                 include_str!(concat!("../../../models/heads/", $name, "/head.json")),
                 include_bytes!(concat!("../../../models/heads/", $name, "/head.safetensors")).as_slice(),
+                // The weights' SHA-256, from build.rs.
+                include_str!(concat!(env!("OUT_DIR"), "/head-", $name, ".sha256")),
             )
         };
     }
@@ -166,6 +168,16 @@ pub fn is_head_dir(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_built_in_digests_are_those_of_the_compiled_in_weights() {
+        for task in Task::ALL {
+            let (_, weights, sha256) = built_in(task);
+            assert_eq!(sha256, sha256_hex(weights), "{task}");
+            let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../models/heads/{task}/head.safetensors"));
+            assert_eq!(sha256, crate::model_encoder::file_sha256(&file).unwrap(), "{task}");
+        }
+    }
 
     #[test]
     fn every_default_head_loads_for_its_task_with_the_catalogue_labels() {

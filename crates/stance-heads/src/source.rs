@@ -134,7 +134,7 @@ pub fn check_encoder_id(trained_on: &str, running: &str) -> std::result::Result<
     ))
 }
 
-/// The files of the default head of `task`, as compiled in.
+/// The files of the default head of `task`, as compiled in, and its weights' SHA-256.
 fn built_in(task: Task) -> (&'static str, &'static [u8], &'static str) {
     macro_rules! files {
         ($name:literal) => {

@@ -37,7 +37,10 @@
 //! length-sorted token-budget batches in a seeded order per epoch, class-balanced loss within
 //! each source, AdamW ([`optim`]) with warm-up and linear decay, early stopping on the mean
 //! validation macro-F1, a checkpoint every N steps and per epoch (a rerun resumes), and a
-//! temperature fitted on validation at the end. Deterministic per seed.
+//! temperature fitted on validation at the end. Deterministic per seed. A multi-task run
+//! ([`train::TuneRequest::also`]) trains a second tone task on the same layers at once, each
+//! row's loss under its own task's classifier ([`CrossEncoder::sibling`]), and saves one model
+//! per task; the two share `shared_layers` in their metadata.
 //!
 //! The trainable layer ([`layer`]) uses differentiable primitive ops only: candle 0.11's fused
 //! LayerNorm and softmax have no backward pass.

@@ -70,6 +70,11 @@ pub struct TunedMeta {
     /// scores a comment without a parent alone.
     #[serde(default)]
     pub reads_parent: bool,
+    /// Set on the models of one multi-task run (`stance tune --also-task`): the same id on
+    /// each, whose layers, segment embedding and standardisation are one and the same, so that
+    /// their pooled vectors are too and `stance classify` computes them once for all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_layers: Option<String>,
     /// Thresholds per language or class offsets (`stance calibrate`); argmax when absent.
     #[serde(flatten)]
     pub decision: DecisionRule,
@@ -220,6 +225,30 @@ impl CrossEncoder {
         );
         vars.insert("classifier.bias".into(), Var::zeros(l, DType::F32, &device)?);
         Ok(CrossEncoder { meta, vars, buffers: BTreeMap::new(), inference: None })
+    }
+
+    /// A model of another task on this one's layers, for training both at once: the same layer
+    /// and segment [`Var`]s (so a step on either moves both) and standardisation, and a new
+    /// classifier for `labels` drawn with `normal`, as in [`Self::new`].
+    pub fn sibling(&self, task: &str, labels: Vec<String>, normal: &mut dyn FnMut() -> f64) -> Result<Self> {
+        self.refuse_if_inference_only("given a sibling")?;
+        let mut vars: BTreeMap<String, Var> =
+            self.vars.iter().filter(|(name, _)| !name.starts_with("classifier.")).map(|(n, v)| (n.clone(), v.clone())).collect();
+        let (h, l) = (self.meta.hidden, labels.len());
+        let w: Vec<f32> = (0..l * 2 * h).map(|_| (normal() * 0.02) as f32).collect();
+        vars.insert("classifier.weight".into(), Var::from_tensor(&Tensor::from_vec(w, (l, 2 * h), &Device::Cpu)?)?);
+        vars.insert("classifier.bias".into(), Var::zeros(l, DType::F32, &Device::Cpu)?);
+        let meta = TunedMeta {
+            task: task.into(),
+            labels,
+            temperature: 1.0,
+            decision: DecisionRule::default(),
+            training: serde_json::Value::Null,
+            ..self.meta.clone()
+        };
+        let model = CrossEncoder { meta, vars, buffers: self.buffers.clone(), inference: None };
+        model.check()?;
+        Ok(model)
     }
 
     /// Loads a saved model folder (`cross_encoder.json` + `cross_encoder.safetensors`).

@@ -106,6 +106,19 @@ pub struct TuneRequest<'a> {
     /// classifier: training further on more data without repeating the first run. Its task is
     /// this one, or one whose labels this task maps to its own in order (stance for reply).
     pub init: Option<PathBuf>,
+    /// A second task trained at once on the same layers (multi-task): its own classifier,
+    /// training and validation data, saved as a model of its own. Early stopping takes the
+    /// mean of the two tasks' validation means.
+    pub also: Option<AlsoTask>,
+}
+
+/// The second task of a multi-task run ([`TuneRequest::also`]).
+pub struct AlsoTask {
+    pub task: Task,
+    pub train: Vec<Dataset>,
+    pub valid: Vec<Dataset>,
+    /// Where its model is saved.
+    pub out: PathBuf,
 }
 
 /// One training row, its texts as keys of the state store; no context for a single-text task.
@@ -113,6 +126,8 @@ pub struct TuneRequest<'a> {
 struct Item {
     context: Option<String>,
     text: String,
+    /// 0: the run's task, 1: the second task of a multi-task run.
+    head: usize,
     label: usize,
     weight: f32,
     len: usize,
@@ -374,6 +389,37 @@ pub fn weighted_loss(logits: &Tensor, gold: &[usize], weights: &[f32]) -> Result
     Ok(((picked * w)?.sum_all()? * (-1.0 / total as f64))?)
 }
 
+/// The loss of a multi-task batch: each row's cross-entropy under its own task's classifier
+/// (`heads[r]` indexes `models`), weighted and normalised by all rows' weights together, as
+/// [`weighted_loss`] normalises one task's.
+pub fn two_task_loss(
+    pooled: &Tensor,
+    models: [&CrossEncoder; 2],
+    heads: &[usize],
+    gold: &[usize],
+    weights: &[f32],
+) -> Result<Tensor> {
+    let total: f32 = weights.iter().sum();
+    let mut loss: Option<Tensor> = None;
+    for (head, model) in models.into_iter().enumerate() {
+        let rows: Vec<u32> = (0..heads.len() as u32).filter(|&r| heads[r as usize] == head).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let index = Tensor::from_slice(&rows, rows.len(), pooled.device())?;
+        let logits = model.classify(&pooled.index_select(&index, 0)?)?;
+        let gold: Vec<usize> = rows.iter().map(|&r| gold[r as usize]).collect();
+        let weights: Vec<f32> = rows.iter().map(|&r| weights[r as usize]).collect();
+        let share = weights.iter().sum::<f32>() / total;
+        let part = (weighted_loss(&logits, &gold, &weights)? * share as f64)?;
+        loss = Some(match loss {
+            Some(sum) => (sum + part)?,
+            None => part,
+        });
+    }
+    loss.ok_or_else(|| TuneError::Invalid("a batch without rows".into()))
+}
+
 /// Inverted dropout mask `[rows, cols]` from a seeded generator.
 fn dropout_mask(rows: usize, cols: usize, p: f64, rng: &mut SeededRng) -> Result<Tensor> {
     let keep = 1.0 - p;
@@ -401,6 +447,9 @@ fn spread(n: usize, k: usize) -> Vec<usize> {
 pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
     let cfg = &req.config;
     let labels = task_labels(req.task);
+    // Each task's labels by head: 0 the run's task, 1 a multi-task run's second one.
+    let head_labels: Vec<Vec<String>> =
+        std::iter::once(labels.clone()).chain(req.also.as_ref().map(|a| task_labels(a.task))).collect();
     let bert = req
         .model
         .network()
@@ -419,17 +468,25 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
     };
 
     // Data: seeded samples, label checks, class weights balanced within each source.
-    let mut train_sets: Vec<(String, Vec<Example>)> = Vec::new();
-    for d in &req.train {
-        let ex = sample(&d.examples, cfg.max_per_source, cfg.seed, &d.spec);
-        train_sets.push((d.spec.clone(), ex));
+    let train_of = |sets: &[Dataset], cap: Option<usize>| -> Vec<(String, Vec<Example>)> {
+        sets.iter().map(|d| (d.spec.clone(), sample(&d.examples, cap, cfg.seed, &d.spec))).collect()
+    };
+    // Training sets with the head they train.
+    let mut train_sets: Vec<(String, Vec<Example>, usize)> =
+        train_of(&req.train, cfg.max_per_source).into_iter().map(|(s, e)| (s, e, 0)).collect();
+    let valid_sets = train_of(&req.valid, cfg.max_valid_per_source);
+    let mut also_valid = Vec::new();
+    if let Some(also) = &req.also {
+        train_sets.extend(train_of(&also.train, cfg.max_per_source).into_iter().map(|(s, e)| (s, e, 1)));
+        also_valid = train_of(&also.valid, cfg.max_valid_per_source);
     }
-    let valid_sets: Vec<(String, Vec<Example>)> = req
-        .valid
+    let checked = train_sets
         .iter()
-        .map(|d| (d.spec.clone(), sample(&d.examples, cfg.max_valid_per_source, cfg.seed, &d.spec)))
-        .collect();
-    for (spec, ex) in train_sets.iter().chain(&valid_sets) {
+        .map(|(spec, ex, head)| (spec, ex, *head))
+        .chain(valid_sets.iter().map(|(spec, ex)| (spec, ex, 0)))
+        .chain(also_valid.iter().map(|(spec, ex)| (spec, ex, 1)));
+    for (spec, ex, head) in checked {
+        let labels = &head_labels[head];
         if ex.is_empty() {
             return Err(TuneError::Invalid(format!("{spec}: no rows")));
         }
@@ -437,7 +494,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
             return Err(TuneError::Invalid(format!("{spec}: label `{}` is not one of {}", e.label, labels.join(", "))));
         }
     }
-    let train_rows: Vec<(String, usize)> = train_sets.iter().map(|(s, e)| (s.clone(), e.len())).collect();
+    let train_rows: Vec<(String, usize)> = train_sets.iter().map(|(s, e, _)| (s.clone(), e.len())).collect();
     for (s, n) in &train_rows {
         say(format!("train {s}: {n} rows"));
     }
@@ -456,10 +513,18 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
     if let Some((_, id)) = &init {
         fingerprint = hash_hex(&[&fingerprint, id]);
     }
+    if let Some(also) = &req.also {
+        let rows = also_valid.iter().map(|(s, e)| format!("{s}={}", e.len())).collect::<Vec<_>>().join(";");
+        fingerprint = hash_hex(&[&fingerprint, also.task.name(), &rows]);
+    }
 
     std::fs::create_dir_all(&req.work).map_err(|e| TuneError::io(&req.work, e))?;
     let keep = cfg.context_tokens.max(cfg.comment_tokens);
-    let all: Vec<&[Example]> = train_sets.iter().chain(&valid_sets).map(|(_, e)| &e[..]).collect();
+    let all: Vec<&[Example]> = train_sets
+        .iter()
+        .map(|(_, e, _)| &e[..])
+        .chain(valid_sets.iter().chain(&also_valid).map(|(_, e)| &e[..]))
+        .collect();
     let t0 = Instant::now();
     let store = build_store(req.model, &all, bottom, keep, Some(&req.work.join("states")), &req.cache_key, req.quiet)?;
     let states_seconds = t0.elapsed().as_secs_f64();
@@ -467,7 +532,8 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
 
     let rows_of = |t: &str, budget: usize| store.rows(t).unwrap_or(0).min(budget);
     let mut items: Vec<Item> = Vec::new();
-    for (_, ex) in &train_sets {
+    for (_, ex, head) in &train_sets {
+        let labels = &head_labels[*head];
         let mut counts = vec![0usize; labels.len()];
         for e in ex {
             counts[labels.iter().position(|l| *l == e.label).expect("checked")] += 1;
@@ -481,6 +547,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
                 len: context_rows + rows_of(&e.text, cfg.comment_tokens),
                 context: e.context.clone(),
                 text: e.text.clone(),
+                head: *head,
                 label,
             });
         }
@@ -527,7 +594,8 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         comment_tokens: cfg.comment_tokens,
         temperature: 1.0,
         reads_parent: req.task.input() == TaskInput::Comment
-            && train_sets.iter().any(|(_, ex)| ex.iter().any(|e| e.context.is_some())),
+            && train_sets.iter().any(|(_, ex, head)| *head == 0 && ex.iter().any(|e| e.context.is_some())),
+        shared_layers: req.also.as_ref().map(|_| fingerprint.clone()),
         decision: DecisionRule::default(),
         training: serde_json::Value::Null,
     };
@@ -557,8 +625,21 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         }
         model.set_standardisation(&Tensor::cat(&pooled, 0)?)?;
     }
+    // A multi-task run's second model shares the layers, segment and standardisation just set.
+    let also_model = match &req.also {
+        Some(also) => Some(model.sibling(also.task.name(), head_labels[1].clone(), &mut || init_rng.normal())?),
+        None => None,
+    };
+    // Every trained parameter once, the second model's classifier under `also.`.
+    let mut params = model.vars().clone();
+    for (name, var) in also_model.iter().flat_map(|m| m.vars()) {
+        if name.starts_with("classifier.") {
+            params.insert(format!("also.{name}"), var.clone());
+        }
+    }
+    let best_also_dir = req.work.join("best-also");
     let mut opt = AdamW::new(
-        model.vars(),
+        &params,
         AdamWConfig { weight_decay: cfg.weight_decay, ..Default::default() },
         |name| usize::from(!name.starts_with("layer.")),
     )?;
@@ -587,7 +668,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
             )));
         }
         let tensors = candle_core::safetensors::load(ckpt.join("model.safetensors"), &Device::Cpu)?;
-        for (name, var) in model.vars() {
+        for (name, var) in &params {
             let t = tensors.get(name).ok_or_else(|| TuneError::Invalid(format!("checkpoint has no `{name}`")))?;
             var.set(t)?;
         }
@@ -599,10 +680,10 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
             prog.done = false;
         }
     }
-    let save_ckpt = |model: &CrossEncoder, opt: &AdamW, prog: &Progress| -> Result<()> {
+    let save_ckpt = |opt: &AdamW, prog: &Progress| -> Result<()> {
         std::fs::create_dir_all(&ckpt).map_err(|e| TuneError::io(&ckpt, e))?;
         let tensors: std::collections::HashMap<String, Tensor> =
-            model.vars().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+            params.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
         let tmp = ckpt.join("model.tmp");
         candle_core::safetensors::save(&tensors, &tmp)?;
         std::fs::rename(&tmp, ckpt.join("model.safetensors")).map_err(|e| TuneError::io(&ckpt, e))?;
@@ -616,13 +697,31 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         let f = lr_factor(step, total_steps, warmup);
         [cfg.lr * f, cfg.head_lr * f]
     };
+    // Validation scores per file, and the score early stopping reads: the mean over each
+    // task of its files' mean (one task: the files' mean).
+    let validate = || -> Result<(Vec<(String, f64)>, f64)> {
+        let mut valid = Vec::new();
+        let mut means = Vec::new();
+        for (m, sets) in std::iter::once((&model, &valid_sets)).chain(also_model.as_ref().map(|a| (a, &also_valid))) {
+            let results = evaluate_sets(m, &store, sets, cfg.batch_tokens * 2)?;
+            let scores: Vec<(String, f64)> = results.iter().map(|(n, e)| (n.clone(), e.overall.macro_f1 * 100.0)).collect();
+            means.push(scores.iter().map(|(_, s)| s).sum::<f64>() / scores.len().max(1) as f64);
+            valid.extend(scores);
+        }
+        Ok((valid, means.iter().sum::<f64>() / means.len() as f64))
+    };
+    let save_best = || -> Result<()> {
+        model.save(&best_dir, DType::F32)?;
+        match &also_model {
+            Some(also) => also.save(&best_also_dir, DType::F32),
+            None => Ok(()),
+        }
+    };
     let mut last_save = Instant::now();
     if req.finish {
         if prog.best_epoch.is_none() {
             // No epoch has ended: the checkpoint's weights, scored on validation, are the model.
-            let results = evaluate_sets(&model, &store, &valid_sets, cfg.batch_tokens * 2)?;
-            let valid: Vec<(String, f64)> = results.iter().map(|(n, e)| (n.clone(), e.overall.macro_f1 * 100.0)).collect();
-            let score = valid.iter().map(|(_, s)| s).sum::<f64>() / valid.len().max(1) as f64;
+            let (valid, score) = validate()?;
             say(format!("finishing inside epoch {} at step {}: valid mean {score:.2}", prog.epoch + 1, prog.step));
             prog.history.push(EpochRecord {
                 epoch: prog.epoch + 1,
@@ -633,7 +732,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
             });
             prog.best_score = score;
             prog.best_epoch = Some(prog.epoch + 1);
-            model.save(&best_dir, DType::F32)?;
+            save_best()?;
         }
         say(format!("finishing after {} epoch(s), from the best (epoch {})", prog.epoch, prog.best_epoch.unwrap_or(0)));
         prog.done = true;
@@ -662,10 +761,15 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
             } else {
                 pooled
             };
-            let logits = model.classify(&pooled)?;
             let gold: Vec<usize> = group.iter().map(|&i| items[i].label).collect();
             let weights: Vec<f32> = group.iter().map(|&i| items[i].weight).collect();
-            let loss = weighted_loss(&logits, &gold, &weights)?;
+            let loss = match &also_model {
+                None => weighted_loss(&model.classify(&pooled)?, &gold, &weights)?,
+                Some(also) => {
+                    let heads: Vec<usize> = group.iter().map(|&i| items[i].head).collect();
+                    two_task_loss(&pooled, [&model, also], &heads, &gold, &weights)?
+                }
+            };
             let loss_value = loss.to_scalar::<f32>()? as f64;
             if !loss_value.is_finite() {
                 return Err(TuneError::Invalid(format!("the loss became {loss_value} at epoch {} step {step}", epoch + 1)));
@@ -681,7 +785,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
             if cfg.checkpoint_every > 0 && prog.step % cfg.checkpoint_every == 0 && prog.step < steps_per_epoch {
                 prog.seconds += last_save.elapsed().as_secs_f64();
                 last_save = Instant::now();
-                save_ckpt(&model, &opt, &prog)?;
+                save_ckpt(&opt, &prog)?;
                 if bar.is_hidden() {
                     // A log file has no progress bar: a line per checkpoint instead.
                     say(format!(
@@ -694,9 +798,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
             }
         }
         bar.finish_and_clear();
-        let results = evaluate_sets(&model, &store, &valid_sets, cfg.batch_tokens * 2)?;
-        let valid: Vec<(String, f64)> = results.iter().map(|(n, e)| (n.clone(), e.overall.macro_f1 * 100.0)).collect();
-        let score = valid.iter().map(|(_, s)| s).sum::<f64>() / valid.len().max(1) as f64;
+        let (valid, score) = validate()?;
         let record = EpochRecord {
             epoch: epoch + 1,
             mean_loss: prog.loss_sum / prog.loss_n.max(1) as f64,
@@ -716,7 +818,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
             prog.best_score = score;
             prog.best_epoch = Some(epoch + 1);
             prog.bad_epochs = 0;
-            model.save(&best_dir, DType::F32)?;
+            save_best()?;
         } else {
             prog.bad_epochs += 1;
             if prog.bad_epochs >= cfg.patience {
@@ -730,44 +832,55 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         prog.loss_n = 0;
         prog.seconds += last_save.elapsed().as_secs_f64();
         last_save = Instant::now();
-        save_ckpt(&model, &opt, &prog)?;
+        save_ckpt(&opt, &prog)?;
     }
 
-    // The best epoch's weights, a temperature fitted on all validation rows, saved as f16.
-    let mut best = CrossEncoder::load(&best_dir)?;
-    best.meta.temperature = 1.0;
-    let mut logits = Vec::new();
-    let mut gold = Vec::new();
-    for (_, ex) in &valid_sets {
-        let probs = predict_examples(&best, &store, ex, cfg.batch_tokens * 2)?;
-        // log-probabilities at T = 1 are logits up to a per-row constant, which the NLL ignores.
-        for (p, e) in probs.iter().zip(ex) {
-            logits.push(p.iter().map(|&v| v.max(1e-30).ln()).collect::<Vec<f32>>());
-            gold.push(labels.iter().position(|l| *l == e.label).expect("checked"));
-        }
-    }
-    let temperature = fit_temperature(&logits, &gold);
-    best.meta.temperature = temperature;
+    // The best epoch's weights, a temperature fitted on all validation rows, saved as f16;
+    // each task's model of a multi-task run with its own validation rows.
     let seconds = prog.seconds;
     let best_epoch = prog.best_epoch.unwrap_or(0);
-    best.meta.training = serde_json::json!({
-        "command": req.command,
-        "train": train_rows.iter().map(|(s, n)| serde_json::json!({"data": s, "rows": n})).collect::<Vec<_>>(),
-        "valid": valid_sets.iter().map(|(s, e)| serde_json::json!({"data": s, "rows": e.len()})).collect::<Vec<_>>(),
-        "config": cfg,
-        "epochs": prog.history,
-        "best_epoch": best_epoch,
-        "best_valid_mean_macro_f1": prog.best_score,
-        "train_seconds": seconds,
-        "states_seconds_this_run": states_seconds,
-    });
-    best.save_shipped(&req.out)?;
-    say(format!(
-        "saved {} (best epoch {best_epoch}, valid mean macro-F1 {:.2}, temperature {temperature:.2}, {:.0} s training)",
-        req.out.display(),
-        prog.best_score,
-        seconds
-    ));
+    let tasks: Vec<&str> = std::iter::once(req.task.name()).chain(req.also.as_ref().map(|a| a.task.name())).collect();
+    let saves = std::iter::once((&best_dir, &valid_sets, &req.out))
+        .chain(req.also.as_ref().map(|a| (&best_also_dir, &also_valid, &a.out)));
+    let mut temperature = 1.0;
+    for (head, (dir, sets, out)) in saves.enumerate() {
+        let mut best = CrossEncoder::load(dir)?;
+        best.meta.temperature = 1.0;
+        let mut logits = Vec::new();
+        let mut gold = Vec::new();
+        for (_, ex) in sets {
+            let probs = predict_examples(&best, &store, ex, cfg.batch_tokens * 2)?;
+            // log-probabilities at T = 1 are logits up to a per-row constant, which the NLL ignores.
+            for (p, e) in probs.iter().zip(ex) {
+                logits.push(p.iter().map(|&v| v.max(1e-30).ln()).collect::<Vec<f32>>());
+                gold.push(head_labels[head].iter().position(|l| *l == e.label).expect("checked"));
+            }
+        }
+        best.meta.temperature = fit_temperature(&logits, &gold);
+        if head == 0 {
+            temperature = best.meta.temperature;
+        }
+        best.meta.training = serde_json::json!({
+            "command": req.command,
+            "tasks": tasks,
+            "train": train_rows.iter().map(|(s, n)| serde_json::json!({"data": s, "rows": n})).collect::<Vec<_>>(),
+            "valid": sets.iter().map(|(s, e)| serde_json::json!({"data": s, "rows": e.len()})).collect::<Vec<_>>(),
+            "config": cfg,
+            "epochs": prog.history,
+            "best_epoch": best_epoch,
+            "best_valid_mean_macro_f1": prog.best_score,
+            "train_seconds": seconds,
+            "states_seconds_this_run": states_seconds,
+        });
+        best.save_shipped(out)?;
+        say(format!(
+            "saved {} (best epoch {best_epoch}, valid mean macro-F1 {:.2}, temperature {:.2}, {:.0} s training)",
+            out.display(),
+            prog.best_score,
+            best.meta.temperature,
+            seconds
+        ));
+    }
     Ok(TuneReport {
         history: prog.history,
         best_epoch,

@@ -8,7 +8,7 @@ use stance_model::config::Activation;
 use stance_model::weights::WeightStore;
 use stance_tune::layer::{layer_forward, LayerParams, PARAM_NAMES};
 use stance_tune::model::{CrossEncoder, PairBatch, TunedMeta, FORMAT};
-use stance_tune::train::{fit_temperature, weighted_loss};
+use stance_tune::train::{fit_temperature, two_task_loss, weighted_loss};
 use std::collections::HashMap;
 
 const NAMES: PostLnNames = PostLnNames {
@@ -66,6 +66,7 @@ fn tiny_meta(h: usize, heads: usize, top: usize) -> TunedMeta {
         comment_tokens: 6,
         temperature: 1.0,
         reads_parent: false,
+        shared_layers: None,
         decision: Default::default(),
         training: serde_json::Value::Null,
     }
@@ -148,6 +149,58 @@ fn every_parameter_gets_a_nonzero_gradient() {
         let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
         let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(norm.is_finite() && norm > 0.0, "{name}: gradient norm² {norm}");
+    }
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+}
+
+#[test]
+fn a_sibling_reads_through_the_same_layers_with_a_classifier_of_its_own() {
+    let model = tiny_model(3);
+    let mut rng = SeededRng::new(9);
+    let sibling = model.sibling("toxicity", vec!["toxic".into(), "non_toxic".into()], &mut || rng.normal()).unwrap();
+    assert_eq!(sibling.meta.task, "toxicity");
+    assert_eq!(sibling.vars()["classifier.weight"].dims(), [2, 16]);
+    let (batch, _, _) = tiny_batch(5);
+    let before = model.pooled(&batch).unwrap();
+    assert_eq!(max_abs_diff(&before, &sibling.pooled(&batch).unwrap()), 0.0);
+    // One set of layer variables: a step on the first model's moves the sibling's.
+    let name = "layer.1.intermediate.dense.weight";
+    model.vars()[name].set(&(model.vars()[name].as_tensor() * 1.5).unwrap()).unwrap();
+    let after = sibling.pooled(&batch).unwrap();
+    assert!(max_abs_diff(&before, &after) > 1e-3);
+    assert_eq!(max_abs_diff(&after, &model.pooled(&batch).unwrap()), 0.0);
+}
+
+#[test]
+fn the_two_task_loss_weighs_each_row_under_its_own_classifier() {
+    let model = tiny_model(3);
+    let mut rng = SeededRng::new(9);
+    let sibling = model.sibling("toxicity", vec!["toxic".into(), "non_toxic".into()], &mut || rng.normal()).unwrap();
+    let (batch, _, weights) = tiny_batch(5);
+    let pooled = model.pooled(&batch).unwrap();
+    let scalar = |t: &Tensor| t.to_scalar::<f32>().unwrap();
+    // All rows of the first task: that task's loss.
+    let gold = [0, 2, 1];
+    let one = two_task_loss(&pooled, [&model, &sibling], &[0, 0, 0], &gold, &weights).unwrap();
+    let want = weighted_loss(&model.classify(&pooled).unwrap(), &gold, &weights).unwrap();
+    assert!((scalar(&one) - scalar(&want)).abs() < 1e-6);
+    // Mixed: each part weighted by its share of the rows' weights (1 + 2 of 3.5, then 0.5).
+    let gold = [0, 1, 1];
+    let mixed = two_task_loss(&pooled, [&model, &sibling], &[0, 1, 0], &gold, &weights).unwrap();
+    let rows = |r: &[u32]| pooled.index_select(&Tensor::new(r, &Device::Cpu).unwrap(), 0).unwrap();
+    let first = weighted_loss(&model.classify(&rows(&[0, 2])).unwrap(), &[0, 1], &[1.0, 2.0]).unwrap();
+    let second = weighted_loss(&sibling.classify(&rows(&[1])).unwrap(), &[1], &[0.5]).unwrap();
+    let want = (scalar(&first) * 3.0 + scalar(&second) * 0.5) / 3.5;
+    assert!((scalar(&mixed) - want).abs() < 1e-6, "{} against {want}", scalar(&mixed));
+    // Its gradient reaches both classifiers and the shared layers.
+    let grads = mixed.backward().unwrap();
+    let shared = &model.vars()["layer.0.attention.self.query.weight"];
+    for var in [&model.vars()["classifier.weight"], &sibling.vars()["classifier.weight"], shared] {
+        let norm = scalar(&grads.get(var.as_tensor()).unwrap().sqr().unwrap().sum_all().unwrap());
+        assert!(norm.is_finite() && norm > 0.0);
     }
 }
 

@@ -9,7 +9,8 @@ use anyhow::{bail, Result};
 use stance_heads::model_encoder::ModelEncoder;
 use stance_heads::{DataSpec, EvalOptions, Task, TextEncoder};
 use stance_model::tokenize::Truncation;
-use stance_tune::train::{build_store, predict_examples, TuneConfig, TuneRequest};
+use stance_heads::data::TaskInput;
+use stance_tune::train::{build_store, predict_examples, AlsoTask, TuneConfig, TuneRequest};
 use stance_classify::heads::SourcedCrossEncoder;
 use stance_heads::source::check_encoder_id;
 use stance_model::batch::DEFAULT_BATCH_TOKENS;
@@ -86,6 +87,20 @@ pub struct Args {
     /// encoder's layers and a fresh classifier: train it further, on more data.
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,
+    /// A second task trained at once on the same layers (multi-task), with its own classifier:
+    /// a tone task, like --task. Needs --also-train, --also-valid and --also-out. Its model
+    /// shares the layers with --out's, so `stance classify` runs them once for both.
+    #[arg(long, requires_all = ["also_train", "also_valid", "also_out"])]
+    pub also_task: Option<Task>,
+    /// Training files of --also-task.
+    #[arg(long, num_args = 1.., requires = "also_task")]
+    pub also_train: Vec<DataSpec>,
+    /// Validation files of --also-task (early stopping: the mean of both tasks' validation means).
+    #[arg(long, num_args = 1.., requires = "also_task")]
+    pub also_valid: Vec<DataSpec>,
+    /// Folder to write --also-task's model into.
+    #[arg(long, requires = "also_task")]
+    pub also_out: Option<PathBuf>,
 }
 
 fn cap(n: usize) -> Option<usize> {
@@ -99,6 +114,20 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     let encoder = ModelEncoder::new(&opened, Truncation::Head, args.model.batch())?;
     let train = stance_heads::data::read_datasets(&args.train, args.task)?;
     let valid = stance_heads::data::read_datasets(&args.valid, args.task)?;
+    let also = match (args.also_task, &args.also_out) {
+        (Some(task), Some(out)) => {
+            if task == args.task || task.input() != TaskInput::Comment || args.task.input() != TaskInput::Comment {
+                bail!("--also-task trains a second tone task beside --task's (both on the comment alone)");
+            }
+            Some(AlsoTask {
+                task,
+                train: stance_heads::data::read_datasets(&args.also_train, task)?,
+                valid: stance_heads::data::read_datasets(&args.also_valid, task)?,
+                out: out.clone(),
+            })
+        }
+        _ => None,
+    };
     let work = args.work.clone().unwrap_or_else(|| {
         let mut p = args.out.clone().into_os_string();
         p.push(".work");
@@ -135,6 +164,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         finish: args.finish,
         stop_after: args.stop_after,
         init: args.init.clone(),
+        also,
     };
     stance_tune::tune(&request)?;
     Ok(ExitCode::SUCCESS)

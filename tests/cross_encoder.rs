@@ -111,6 +111,7 @@ fn top_layers_model(
         comment_tokens: 24,
         temperature: 1.3,
         reads_parent: false,
+        shared_layers: None,
         decision: Default::default(),
         training: serde_json::Value::Null,
     };
@@ -284,6 +285,64 @@ fn a_tuned_toxicity_model_scores_every_comment_and_decides_by_its_thresholds() {
     }
     let recorded = std::fs::read_to_string(out.join("run.json")).unwrap();
     assert!(recorded.contains(&format!("{threshold}")), "{recorded}");
+}
+
+/// The two models of a multi-task run (one set of layers, a classifier each, the same
+/// `shared_layers`) run in one classify: the pooled vectors are computed once and each model
+/// gives the probabilities of its training path. Models that claim to share their layers but
+/// do not are refused.
+#[test]
+fn the_models_of_a_multi_task_run_read_one_pooled_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opened = open(&ModelRef::Default, &ResolveOptions::new(true, false), &LoadOptions::default()).unwrap();
+    let mut toxicity = top_layers_model(&opened, "toxicity", &["toxic", "non_toxic"], 2);
+    let mut rng = SeededRng::new(11);
+    let mut sentiment =
+        toxicity.sibling("sentiment", ["negative", "neutral", "positive"].map(String::from).to_vec(), &mut || rng.normal()).unwrap();
+    toxicity.meta.shared_layers = Some("run-1".into());
+    sentiment.meta.shared_layers = Some("run-1".into());
+    let input = tmp.path().join("comments.jsonl");
+    let texts = hillary_comments(&input);
+    let all: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+    let states = stance_tune::bottom_states(&opened.model, &all, toxicity.bottom_layers(), 8192, &|_| {}).unwrap();
+    let rows: Vec<(&[f32], &[f32])> = states.iter().map(|s| (&[][..], &s[..])).collect();
+    let expected = [toxicity.predict(&rows, 8192).unwrap(), sentiment.predict(&rows, 8192).unwrap()];
+    let (toxicity_dir, sentiment_dir) = (tmp.path().join("toxicity"), tmp.path().join("sentiment"));
+    toxicity.save(&toxicity_dir, candle_core::DType::F32).unwrap();
+    sentiment.save(&sentiment_dir, candle_core::DType::F32).unwrap();
+
+    let classify = |sentiment_dir: &std::path::Path, out: &std::path::Path| {
+        let mut cmd = stance();
+        cmd.args(["classify", "--offline", "--compute", "f32", "--tasks", "sentiment,toxicity", "--out"])
+            .arg(out)
+            .arg("--head")
+            .arg(format!("toxicity={}", toxicity_dir.display()))
+            .arg("--head")
+            .arg(format!("sentiment={}", sentiment_dir.display()))
+            .arg(&input);
+        cmd.assert()
+    };
+    let out = tmp.path().join("out");
+    classify(&sentiment_dir, &out).success();
+    let table = read_parquet(&out.join("comments.parquet"));
+    let ids = strs(&table, "comment_id");
+    for (column, model, class) in [("p_toxic", 0, 0), ("p_negative", 1, 0), ("p_positive", 1, 2)] {
+        let got = f32s(&table, column);
+        for (row, id) in ids.iter().enumerate() {
+            let k = texts.iter().position(|(i, _)| Some(i) == id.as_ref()).unwrap();
+            let (p, want) = (got[row].unwrap(), expected[model][k][class]);
+            assert!((p - want).abs() < 1e-4, "{column}, row {row}: {p} vs {want}");
+        }
+    }
+
+    // The same id on layers that differ: refused, naming both models.
+    let name = "layer.1.output.dense.weight";
+    sentiment.vars()[name].set(&(sentiment.vars()[name].as_tensor() * 1.01).unwrap()).unwrap();
+    let other = tmp.path().join("other");
+    sentiment.save(&other, candle_core::DType::F32).unwrap();
+    let refused = classify(&other, &tmp.path().join("refused")).failure();
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(stderr.contains("share their layers") && stderr.contains("other"), "{stderr}");
 }
 
 /// A tuned irony model that learnt from what texts answer reads a reply together with its

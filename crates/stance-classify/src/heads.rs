@@ -18,6 +18,7 @@ use stance_core::TaskInput;
 use stance_heads::{HeadSource, SourcedHead, Task};
 use stance_model::batch::KeepStates;
 use stance_tune::CrossEncoder;
+use std::collections::HashMap;
 
 /// A cross-encoder with where it came from and the SHA-256 of its weights.
 pub struct SourcedCrossEncoder {
@@ -492,11 +493,36 @@ impl HeadSet {
     /// Runs the cross-encoders' layers on the encoder's kernels in the encoder's arithmetic
     /// (`stance classify`; `eval` and `calibrate` keep the exact f32 ops).
     pub fn run_cross_encoders_in(&mut self, compute: stance_model::Compute) -> Result<()> {
+        self.check_shared_layers()?;
         for c in self.models.iter_mut().flat_map(TaskModel::cross_encoders_mut) {
             let described = c.describe();
             c.model
                 .run_inference_in(compute)
                 .map_err(|e| ClassifyError::Invalid(format!("{described}: cannot run in {compute}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Refuses cross-encoders that carry the same `shared_layers` id with layers that differ:
+    /// classify computes such models' pooled vectors once for all of them, which is right only
+    /// when their layers are one and the same (models of one multi-task run).
+    fn check_shared_layers(&self) -> Result<()> {
+        let mut first: HashMap<&str, &SourcedCrossEncoder> = HashMap::new();
+        for c in self.models.iter().flat_map(TaskModel::cross_encoders) {
+            let Some(id) = c.model.meta.shared_layers.as_deref() else { continue };
+            match first.get(id) {
+                None => {
+                    first.insert(id, c);
+                }
+                Some(other) if !other.model.same_layers(&c.model)? => {
+                    return Err(ClassifyError::Invalid(format!(
+                        "{} and {} say they share their layers (shared_layers {id}) but their layers differ",
+                        other.describe(),
+                        c.describe()
+                    )));
+                }
+                Some(_) => {}
+            }
         }
         Ok(())
     }

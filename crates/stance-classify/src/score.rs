@@ -24,6 +24,11 @@ use std::time::{Duration, Instant};
 /// encoder's 8,192 and is 918 MB at 2,048 (657 MB without it), at the same speed.
 const CROSS_ENCODER_BATCH_TOKENS: usize = 2048;
 
+/// Pooled vectors of the cross-encoders that share their layers (`shared_layers`, the models of
+/// one multi-task run), by that id and by `(context, comment)` text: computed by the first of
+/// them to score a pair, read by the others.
+type SharedPooled = HashMap<String, HashMap<(Option<usize>, usize), Vec<f32>>>;
+
 /// What scoring reads of one comment.
 #[derive(Debug, Clone, Copy)]
 pub struct ScoreInput<'a> {
@@ -93,8 +98,9 @@ pub fn score_chunk(
         Column::new("n_tokens".into(), own.iter().map(|&i| embeddings[i].n_tokens as u32).collect::<Vec<u32>>()),
         Column::new("truncated".into(), own.iter().map(|&i| embeddings[i].truncated).collect::<Vec<bool>>()),
     ];
+    let mut shared = SharedPooled::new();
     for (m, context) in heads.models.iter().zip(&contexts) {
-        let Scores { rows, raw, probs } = scores(m, &own, context, &embeddings)?;
+        let Scores { rows, raw, probs } = scores(m, &own, context, &embeddings, &mut shared)?;
         let mut scored: Vec<Option<usize>> = vec![None; comments.len()];
         for (k, &row) in rows.iter().enumerate() {
             scored[row] = Some(k);
@@ -209,19 +215,25 @@ struct Scores {
 
 /// What `m` says of the rows it can score (a pair model needs the row's context: `context[row]`
 /// indexes `embeddings`, as `own[row]` does for the comment).
-fn scores(m: &TaskModel, own: &[usize], context: &[Option<usize>], embeddings: &[Embedding]) -> Result<Scores> {
+fn scores(
+    m: &TaskModel,
+    own: &[usize],
+    context: &[Option<usize>],
+    embeddings: &[Embedding],
+    shared: &mut SharedPooled,
+) -> Result<Scores> {
     let (rows, raw) = match m {
         TaskModel::Head(h) => head_scores(h, own, context, embeddings)?,
         TaskModel::CrossEncoder(c) => {
             let reads_context = m.reads() != TaskInput::Comment;
-            cross_encoder_scores(c, reads_context, own, context, embeddings)?
+            cross_encoder_scores(c, reads_context, own, context, embeddings, shared)?
         }
         // The members read the same inputs (checked at load), so they score the same rows.
         TaskModel::Blend(b) => {
             let mut rows = Vec::new();
             let mut member_probs = Vec::with_capacity(b.members.len());
             for member in &b.members {
-                let part = scores(member, own, context, embeddings)?;
+                let part = scores(member, own, context, embeddings, shared)?;
                 rows = part.rows;
                 member_probs.push(part.probs);
             }
@@ -235,7 +247,7 @@ fn scores(m: &TaskModel, own: &[usize], context: &[Option<usize>], embeddings: &
             let mut out = Scores::default();
             for (model, rows) in route_parts(r, context) {
                 let (own, context) = rows_of(&rows, own, context);
-                let part = scores(model, &own, &context, embeddings)?;
+                let part = scores(model, &own, &context, embeddings, shared)?;
                 out.rows.extend(part.rows.iter().map(|&k| rows[k]));
                 out.raw.extend(part.raw);
                 out.probs.extend(part.probs);
@@ -269,24 +281,37 @@ fn head_scores(
     Ok((rows, raw))
 }
 
-/// A cross-encoder's rows (those of [`cross_encoder_rows`]) and logits.
+/// A cross-encoder's rows (those of [`cross_encoder_rows`]) and logits. A model that shares
+/// its layers with others reads the pooled vectors in `shared`, computing the missing ones.
 fn cross_encoder_scores(
     c: &SourcedCrossEncoder,
     reads_context: bool,
     own: &[usize],
     context: &[Option<usize>],
     embeddings: &[Embedding],
+    shared: &mut SharedPooled,
 ) -> Result<(Vec<usize>, Vec<Vec<f32>>)> {
     let layer = c.model.meta.bottom_layers;
     let states = |i: usize| embeddings[i].states_at(layer).expect("the encoder pass kept the cross-encoder's layer");
     let mut rows = Vec::with_capacity(own.len());
-    let mut pairs = Vec::with_capacity(own.len());
+    let mut texts = Vec::with_capacity(own.len());
     for (row, context, comment) in cross_encoder_rows(c, reads_context, own, context) {
         rows.push(row);
-        pairs.push((context.map_or(&[][..], states), states(comment)));
+        texts.push((context, comment));
     }
-    let raw = c.model.raw_logits(&pairs, CROSS_ENCODER_BATCH_TOKENS)?;
-    Ok((rows, raw))
+    let pair = |&(context, comment): &(Option<usize>, usize)| (context.map_or(&[][..], states), states(comment));
+    let Some(id) = &c.model.meta.shared_layers else {
+        let pairs: Vec<_> = texts.iter().map(pair).collect();
+        return Ok((rows, c.model.raw_logits(&pairs, CROSS_ENCODER_BATCH_TOKENS)?));
+    };
+    let pooled = shared.entry(id.clone()).or_default();
+    let mut missing: Vec<(Option<usize>, usize)> = texts.iter().filter(|t| !pooled.contains_key(t)).copied().collect();
+    missing.sort_unstable();
+    missing.dedup();
+    let pairs: Vec<_> = missing.iter().map(pair).collect();
+    pooled.extend(missing.into_iter().zip(c.model.pooled_rows(&pairs, CROSS_ENCODER_BATCH_TOKENS)?));
+    let read: Vec<&[f32]> = texts.iter().map(|t| &pooled[t][..]).collect();
+    Ok((rows, c.model.logits_of_pooled(&read)?))
 }
 
 /// The rows a cross-encoder scores, each with the texts it reads: `(row, context, comment)`.

@@ -527,11 +527,71 @@ impl CrossEncoder {
         Ok(logits.iter().map(|z| stance_heads::calibrate::softmax(z, self.meta.temperature)).collect())
     }
 
+    /// Whether `other` has this model's layers, segment embedding and standardisation, value for
+    /// value: then their pooled vectors are the same (models of one multi-task run, whose
+    /// metadata say so with the same `shared_layers`).
+    pub fn same_layers(&self, other: &CrossEncoder) -> Result<bool> {
+        self.refuse_if_inference_only("compared")?;
+        other.refuse_if_inference_only("compared")?;
+        let shared = |m: &CrossEncoder| -> Vec<(String, Tensor)> {
+            let vars = m.vars.iter().filter(|(n, _)| !n.starts_with("classifier.")).map(|(n, v)| (n.clone(), v.as_tensor().clone()));
+            vars.chain(m.buffers.iter().map(|(n, t)| (n.clone(), t.clone()))).collect()
+        };
+        let (mine, theirs) = (shared(self), shared(other));
+        if mine.len() != theirs.len() || mine.iter().zip(&theirs).any(|((a, x), (b, y))| a != b || x.dims() != y.dims()) {
+            return Ok(false);
+        }
+        for ((_, x), (_, y)) in mine.iter().zip(&theirs) {
+            if x.flatten_all()?.to_vec1::<f32>()? != y.flatten_all()?.to_vec1::<f32>()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The standardised pooled vectors `[2·hidden]` of pairs, as [`Self::raw_logits`] takes
+    /// them and batches them, in input order: what [`Self::logits_of_pooled`] reads, of this
+    /// model or of any with the [same layers](Self::same_layers).
+    pub fn pooled_rows<T: Copy>(&self, pairs: &[(&[T], &[T])], batch_tokens: usize) -> Result<Vec<Vec<f32>>>
+    where
+        f32: From<T>,
+    {
+        self.per_batch(pairs, batch_tokens, |batch| Ok(self.pooled_tracked(batch, false)?.to_vec2::<f32>()?))
+    }
+
+    /// Raw logits (no temperature) of pooled vectors, each row on its own in a fixed order of
+    /// sums, so a row's logits do not depend on the others.
+    pub fn logits_of_pooled(&self, pooled: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        let weight = self.vars["classifier.weight"].as_tensor().to_vec2::<f32>()?;
+        let bias = self.vars["classifier.bias"].as_tensor().to_vec1::<f32>()?;
+        Ok(pooled
+            .iter()
+            .map(|p| weight.iter().zip(&bias).map(|(w, b)| b + w.iter().zip(p.iter()).map(|(w, x)| w * x).sum::<f32>()).collect())
+            .collect())
+    }
+
     /// Raw logits (no temperature) of pairs, as [`Self::predict`] takes them. Each batch's
     /// pairs are cut to the budgets as it is built: cutting every pair first copied a target's
     /// states once per comment under it, 73 MB of the 197 MB that the top-6 stance model added
     /// to peak RSS on 1,000 bench comments (573 MB before, 500 after, the same outputs).
     pub fn raw_logits<T: Copy>(&self, pairs: &[(&[T], &[T])], batch_tokens: usize) -> Result<Vec<Vec<f32>>>
+    where
+        f32: From<T>,
+    {
+        self.per_batch(pairs, batch_tokens, |batch| {
+            // Inference: through detached parameters, so no gradient graph holds the batch.
+            Ok(self.classify_tracked(&self.pooled_tracked(batch, false)?, false)?.to_vec2::<f32>()?)
+        })
+    }
+
+    /// `rows_of` of each length-sorted batch of at most `batch_tokens` padded positions of
+    /// `pairs`, cut to the budgets, one output row per pair, in input order.
+    fn per_batch<T: Copy>(
+        &self,
+        pairs: &[(&[T], &[T])],
+        batch_tokens: usize,
+        rows_of: impl Fn(&PairBatch) -> Result<Vec<Vec<f32>>>,
+    ) -> Result<Vec<Vec<f32>>>
     where
         f32: From<T>,
     {
@@ -550,9 +610,7 @@ impl CrossEncoder {
                 .collect();
             let refs: Vec<(&[f32], &[f32])> = cut.iter().map(|(c, t)| (&c[..], &t[..])).collect();
             let batch = PairBatch::new(&refs, h, &Device::Cpu)?;
-            // Inference: through detached parameters, so no gradient graph holds the batch.
-            let logits = self.classify_tracked(&self.pooled_tracked(&batch, false)?, false)?.to_vec2::<f32>()?;
-            for (&i, z) in group.iter().zip(logits) {
+            for (&i, z) in group.iter().zip(rows_of(&batch)?) {
                 out[i] = z;
             }
         }

@@ -63,14 +63,26 @@ impl AdamW {
     /// One update with learning rates `lrs[group]`; returns the gradients' global norm before
     /// clipping. Every parameter must have a gradient.
     pub fn step(&mut self, grads: &GradStore, lrs: &[f64]) -> Result<f64> {
+        self.step_where_reached(grads, lrs, |_| false)
+    }
+
+    /// [`Self::step`], except that a parameter for which `may_lack(name)` holds and no gradient
+    /// came is left as it is, moments included (a task's classifier in a multi-task batch
+    /// without that task's rows).
+    pub fn step_where_reached(&mut self, grads: &GradStore, lrs: &[f64], may_lack: impl Fn(&str) -> bool) -> Result<f64> {
         let mut sq = 0f64;
         let mut gs = Vec::with_capacity(self.slots.len());
         for (name, slot) in &self.slots {
-            let g = grads
-                .get(slot.var.as_tensor())
-                .ok_or_else(|| TuneError::Invalid(format!("no gradient reached `{name}`")))?;
+            let g = match grads.get(slot.var.as_tensor()) {
+                Some(g) => g,
+                None if may_lack(name) => {
+                    gs.push(None);
+                    continue;
+                }
+                None => return Err(TuneError::Invalid(format!("no gradient reached `{name}`"))),
+            };
             sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-            gs.push(g.clone());
+            gs.push(Some(g.clone()));
         }
         let norm = sq.sqrt();
         let scale = if self.config.clip_norm > 0.0 && norm > self.config.clip_norm {
@@ -84,6 +96,7 @@ impl AdamW {
         let bc1 = 1.0 - c.beta1.powi(t);
         let bc2 = 1.0 - c.beta2.powi(t);
         for (slot, g) in self.slots.values_mut().zip(gs) {
+            let Some(g) = g else { continue };
             let g = (g * scale)?;
             slot.m = ((&slot.m * c.beta1)? + (&g * (1.0 - c.beta1))?)?.detach();
             slot.v = ((&slot.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?.detach();

@@ -776,7 +776,9 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
             }
             let grads = loss.backward()?;
             let global = epoch * steps_per_epoch + step;
-            opt.step(&grads, &lrs(global))?;
+            // In a multi-task batch without one task's rows, that task's classifier gets nothing.
+            let multi_task = also_model.is_some();
+            opt.step_where_reached(&grads, &lrs(global), |name| multi_task && name.contains("classifier."))?;
             prog.loss_sum += loss_value;
             prog.loss_n += 1;
             prog.step = step + 1;

@@ -6,7 +6,7 @@
 # irony, of the comment and what it answers, where the data says). Then the decision thresholds
 # per language, chosen on the same validation files, and the scores on the test splits (the
 # numbers in models/EVAL.md). Usage, from the repository root with ../shared beside it:
-#   models/tuned/train-tone.sh [toxicity] [toxicity-top6] [irony] [sentiment] [sentiment-top6]
+#   models/tuned/train-tone.sh [toxicity] [toxicity-top6] [irony] [sentiment] [sentiment-top6] [tone6]
 # toxicity-top6: the top 6 layers instead of 3, with MLMA's French rows a source of their own so
 # that the cap per source keeps 3,000 of them (models/tuned/toxicity-top6, optional).
 # A rerun resumes from the last checkpoint in $WORK/TASK (delete it to start afresh);
@@ -92,6 +92,25 @@ for task in ${tasks[*]}; do
     tune sentiment sentiment-top6 6 --train $D/sentiment/umsab/train.jsonl --valid $D/sentiment/umsab/valid.jsonl \
       --max-per-source 0 --max-valid-per-source 0 --context-tokens 8 --comment-tokens 128 --epochs 3 --patience 1
     eval_model sentiment sentiment-top6 --data $D/sentiment/umsab/test.jsonl ;;
+  tone6)
+    # Toxicity and sentiment on one set of 6 layers (stance tune --also-task), started from
+    # toxicity-top6: every toxicity source at most 2,000 rows, every UMSAB training tweet, UMSAB
+    # split by language so that no cap applies to it. Two models out, tone6-toxicity and
+    # tone6-sentiment, with the same shared_layers id. Then models/blends/build.sh scores each
+    # task's blend with its head (models/EVAL.md, "one set of layers for sentiment and toxicity").
+    ST=(); SV=()
+    for l in ar de en es fr hi it pt; do
+      ST+=("$D/sentiment/umsab/train.jsonl#lang=$l"); SV+=("$D/sentiment/umsab/valid.jsonl#lang=$l")
+    done
+    tune toxicity tone6-toxicity 6 --init models/tuned/toxicity-top6 \
+      --train $D/toxicity/tweeteval-offensive/train.jsonl $D/toxicity/tweeteval-hate/train.jsonl \
+              "$D/toxicity/mlma/train.jsonl#lang=fr" "$D/toxicity/mlma/train.jsonl#lang=ar+en" \
+              $D/toxicity/ftr-fr/train.jsonl $D/toxicity/germeval2018-de/train.jsonl \
+              $D/toxicity/haspeede2020-it/train.jsonl $D/toxicity/hateval2019-es/train.jsonl \
+              $D/toxicity/hatebr-pt/train.jsonl $D/toxicity/toldbr-pt/train.jsonl $D/toxicity/hatecheck-multi/train.jsonl \
+      --valid "${TOXICITY_VALID[@]}" --max-per-source 2000 --max-valid-per-source 400 \
+      --context-tokens 8 --comment-tokens 128 --epochs 2 --patience 1 \
+      --also-task sentiment --also-train "${ST[@]}" --also-valid "${SV[@]}" --also-out models/tuned/tone6-sentiment ;;
   *) echo "unknown task $task" >&2; exit 2 ;;
   esac
 done

@@ -18,6 +18,13 @@ D=../shared/data
 source models/valid-sets.sh
 WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune}
 tasks=("${@:-toxicity irony sentiment}")
+# Every toxicity training file, MLMA's French rows a source of their own beside its Arabic and
+# English ones (toxicity-top6 and tone6).
+TOXICITY_TRAIN_BY_SOURCE=($D/toxicity/tweeteval-offensive/train.jsonl $D/toxicity/tweeteval-hate/train.jsonl
+  "$D/toxicity/mlma/train.jsonl#lang=fr" "$D/toxicity/mlma/train.jsonl#lang=ar+en"
+  $D/toxicity/ftr-fr/train.jsonl $D/toxicity/germeval2018-de/train.jsonl
+  $D/toxicity/haspeede2020-it/train.jsonl $D/toxicity/hateval2019-es/train.jsonl
+  $D/toxicity/hatebr-pt/train.jsonl $D/toxicity/toldbr-pt/train.jsonl $D/toxicity/hatecheck-multi/train.jsonl)
 tune() { # task, folder of models/tuned, fine-tuned layers, then data and options
   local task=$1 name=$2 top=$3; shift 3
   if [[ ${EVAL_ONLY:-0} == 1 ]]; then return; fi
@@ -57,11 +64,7 @@ for task in ${tasks[*]}; do
     # their own, its Arabic and English rows another, and every source is capped at 3,000 rows.
     VALID=("${TOXICITY_VALID[@]}")
     tune toxicity toxicity-top6 6 \
-      --train $D/toxicity/tweeteval-offensive/train.jsonl $D/toxicity/tweeteval-hate/train.jsonl \
-              "$D/toxicity/mlma/train.jsonl#lang=fr" "$D/toxicity/mlma/train.jsonl#lang=ar+en" \
-              $D/toxicity/ftr-fr/train.jsonl $D/toxicity/germeval2018-de/train.jsonl \
-              $D/toxicity/haspeede2020-it/train.jsonl $D/toxicity/hateval2019-es/train.jsonl \
-              $D/toxicity/hatebr-pt/train.jsonl $D/toxicity/toldbr-pt/train.jsonl $D/toxicity/hatecheck-multi/train.jsonl \
+      --train "${TOXICITY_TRAIN_BY_SOURCE[@]}" \
       --valid "${VALID[@]}" --max-per-source 3000 --max-valid-per-source 400 \
       --context-tokens 8 --comment-tokens 128 --epochs 3 --stop-after 2 --patience 1
     calibrate --task toxicity --head models/tuned/toxicity-top6 --max-false-positives 0.15 \
@@ -103,11 +106,7 @@ for task in ${tasks[*]}; do
       ST+=("$D/sentiment/umsab/train.jsonl#lang=$l"); SV+=("$D/sentiment/umsab/valid.jsonl#lang=$l")
     done
     tune toxicity tone6-toxicity 6 --init models/tuned/toxicity-top6 \
-      --train $D/toxicity/tweeteval-offensive/train.jsonl $D/toxicity/tweeteval-hate/train.jsonl \
-              "$D/toxicity/mlma/train.jsonl#lang=fr" "$D/toxicity/mlma/train.jsonl#lang=ar+en" \
-              $D/toxicity/ftr-fr/train.jsonl $D/toxicity/germeval2018-de/train.jsonl \
-              $D/toxicity/haspeede2020-it/train.jsonl $D/toxicity/hateval2019-es/train.jsonl \
-              $D/toxicity/hatebr-pt/train.jsonl $D/toxicity/toldbr-pt/train.jsonl $D/toxicity/hatecheck-multi/train.jsonl \
+      --train "${TOXICITY_TRAIN_BY_SOURCE[@]}" \
       --valid "${TOXICITY_VALID[@]}" --max-per-source 2000 --max-valid-per-source 400 \
       --context-tokens 8 --comment-tokens 128 --epochs 2 --patience 1 \
       --also-task sentiment --also-train "${ST[@]}" --also-valid "${SV[@]}" --also-out models/tuned/tone6-sentiment ;;

@@ -468,17 +468,18 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
     };
 
     // Data: seeded samples, label checks, class weights balanced within each source.
-    let train_of = |sets: &[Dataset], cap: Option<usize>| -> Vec<(String, Vec<Example>)> {
+    // Each file's seeded sample of at most `cap` rows, with its spec.
+    let sampled = |sets: &[Dataset], cap: Option<usize>| -> Vec<(String, Vec<Example>)> {
         sets.iter().map(|d| (d.spec.clone(), sample(&d.examples, cap, cfg.seed, &d.spec))).collect()
     };
     // Training sets with the head they train.
     let mut train_sets: Vec<(String, Vec<Example>, usize)> =
-        train_of(&req.train, cfg.max_per_source).into_iter().map(|(s, e)| (s, e, 0)).collect();
-    let valid_sets = train_of(&req.valid, cfg.max_valid_per_source);
+        sampled(&req.train, cfg.max_per_source).into_iter().map(|(s, e)| (s, e, 0)).collect();
+    let valid_sets = sampled(&req.valid, cfg.max_valid_per_source);
     let mut also_valid = Vec::new();
     if let Some(also) = &req.also {
-        train_sets.extend(train_of(&also.train, cfg.max_per_source).into_iter().map(|(s, e)| (s, e, 1)));
-        also_valid = train_of(&also.valid, cfg.max_valid_per_source);
+        train_sets.extend(sampled(&also.train, cfg.max_per_source).into_iter().map(|(s, e)| (s, e, 1)));
+        also_valid = sampled(&also.valid, cfg.max_valid_per_source);
     }
     let checked = train_sets
         .iter()

@@ -172,6 +172,16 @@ impl PairBatch {
     }
 }
 
+/// A new classifier for `labels` outputs on the pooled `[2·hidden]` vector: weights drawn with
+/// `normal` (std 0.02), zero bias.
+fn fresh_classifier(labels: usize, hidden: usize, normal: &mut dyn FnMut() -> f64) -> Result<[(String, Var); 2]> {
+    let w: Vec<f32> = (0..labels * 2 * hidden).map(|_| (normal() * 0.02) as f32).collect();
+    Ok([
+        ("classifier.weight".into(), Var::from_tensor(&Tensor::from_vec(w, (labels, 2 * hidden), &Device::Cpu)?)?),
+        ("classifier.bias".into(), Var::zeros(labels, DType::F32, &Device::Cpu)?),
+    ])
+}
+
 /// A cross-encoder with its weights as candle [`Var`]s (trainable) and its metadata.
 pub struct CrossEncoder {
     pub meta: TunedMeta,
@@ -215,15 +225,8 @@ impl CrossEncoder {
                 vars.insert(format!("layer.{i}.{name}"), Var::from_tensor(&t)?);
             }
         }
-        let h = meta.hidden;
-        let l = meta.labels.len();
-        vars.insert("segment.weight".into(), Var::zeros((2, h), DType::F32, &device)?);
-        let w: Vec<f32> = (0..l * 2 * h).map(|_| (normal() * 0.02) as f32).collect();
-        vars.insert(
-            "classifier.weight".into(),
-            Var::from_tensor(&Tensor::from_vec(w, (l, 2 * h), &device)?)?,
-        );
-        vars.insert("classifier.bias".into(), Var::zeros(l, DType::F32, &device)?);
+        vars.insert("segment.weight".into(), Var::zeros((2, meta.hidden), DType::F32, &device)?);
+        vars.extend(fresh_classifier(meta.labels.len(), meta.hidden, normal)?);
         Ok(CrossEncoder { meta, vars, buffers: BTreeMap::new(), inference: None })
     }
 
@@ -234,10 +237,7 @@ impl CrossEncoder {
         self.refuse_if_inference_only("given a sibling")?;
         let mut vars: BTreeMap<String, Var> =
             self.vars.iter().filter(|(name, _)| !name.starts_with("classifier.")).map(|(n, v)| (n.clone(), v.clone())).collect();
-        let (h, l) = (self.meta.hidden, labels.len());
-        let w: Vec<f32> = (0..l * 2 * h).map(|_| (normal() * 0.02) as f32).collect();
-        vars.insert("classifier.weight".into(), Var::from_tensor(&Tensor::from_vec(w, (l, 2 * h), &Device::Cpu)?)?);
-        vars.insert("classifier.bias".into(), Var::zeros(l, DType::F32, &Device::Cpu)?);
+        vars.extend(fresh_classifier(labels.len(), self.meta.hidden, normal)?);
         let meta = TunedMeta {
             task: task.into(),
             labels,

@@ -6,7 +6,7 @@
 # irony, of the comment and what it answers, where the data says). Then the decision thresholds
 # per language, chosen on the same validation files, and the scores on the test splits (the
 # numbers in models/EVAL.md). Usage, from the repository root with ../shared beside it:
-#   models/tuned/train-tone.sh [toxicity] [toxicity-top6] [irony] [sentiment] [sentiment-top6] [tone6]
+#   models/tuned/train-tone.sh [toxicity] [toxicity-top6] [irony] [irony-top6] [sentiment] [sentiment-top6] [tone6]
 # toxicity-top6: the top 6 layers instead of 3, with MLMA's French rows a source of their own so
 # that the cap per source keeps 3,000 of them (models/tuned/toxicity-top6, optional).
 # A rerun resumes from the last checkpoint in $WORK/TASK (delete it to start afresh);
@@ -82,6 +82,18 @@ for task in ${tasks[*]}; do
     # Thresholds per language with the best validation macro-F1, as for the head.
     calibrate --task irony --head models/tuned/irony --out models/tuned/irony --valid "${VALID[@]}"
     eval_model irony irony --data $D/irony/tweeteval-irony/test.jsonl $D/irony/isarcasmeval/test.jsonl \
+      $D/irony/multipico/valid.jsonl#part=85-100 ;;
+  irony-top6)
+    # As irony with 6 layers, the depth at which the toxicity, sentiment and stance models beat
+    # their heads; the same data, validation and thresholds.
+    VALID=("${IRONY_VALID[@]}")
+    tune irony irony-top6 6 \
+      --train $D/irony/tweeteval-irony/train.jsonl $D/irony/isarcasmeval/train.jsonl#part=0-85 \
+              $D/irony/multipico/valid.jsonl#part=0-70 \
+      --valid "${VALID[@]}" --max-per-source 0 --max-valid-per-source 0 \
+      --context-tokens 64 --comment-tokens 128 --epochs 4 --patience 1
+    calibrate --task irony --head models/tuned/irony-top6 --out models/tuned/irony-top6 --valid "${VALID[@]}"
+    eval_model irony irony-top6 --data $D/irony/tweeteval-irony/test.jsonl $D/irony/isarcasmeval/test.jsonl \
       $D/irony/multipico/valid.jsonl#part=85-100 ;;
   sentiment)
     # The head's data (UMSAB tweets, 8 languages): every training row, early stopping on the

@@ -18,7 +18,7 @@ task=${1:?usage: models/blends/build.sh stance|reply|sentiment|toxicity [TUNED]}
 case $task in
   stance)    tuned=stance-threads ;;   # reads target and comment together; stance files and threads
   reply)     tuned=reply-statements ;; # reads parent and reply together; threads and statements
-  sentiment) tuned=tone6-sentiment ;;  # reads the comment; UMSAB tweets, layers shared with toxicity
+  sentiment) tuned=sentiment-top6 ;;   # reads the comment; UMSAB tweets
   toxicity)  tuned=tone6-toxicity ;;   # reads the comment; every toxicity source and UMSAB
   *) echo "no blend is built for $task" >&2; exit 2 ;;
 esac

@@ -294,21 +294,23 @@ fn built_in(task: Task) -> Result<TaskModel> {
         // Fewer non-ironic replies flagged at a higher macro-F1 ("2026-12-04: irony read with
         // what it answers").
         Task::Irony => (include_str!("../../../models/routes/irony/route.json"), route_from, cross_encoder!("irony")),
-        // Toxicity and sentiment read the comment through one set of six fine-tuned layers
-        // (`tone6`, trained on both tasks at once), each beside its head: classify runs those
-        // layers once per comment for both. A higher mean over the toxicity test files and more
-        // French toxic comments found at the same share of French non-toxic validation rows
-        // flagged; sentiment level with the model before ("2026-12-06: one set of tone layers
-        // becomes the default").
+        // Six fine-tuned layers over the comment beside the head, trained on toxicity and
+        // sentiment at once: a higher mean over the toxicity test files and more French toxic
+        // comments found at the same share of French non-toxic validation rows flagged
+        // ("2026-12-06: the tone6 toxicity blend becomes the default").
         Task::Toxicity => (
             include_str!("../../../models/blends/toxicity/blend.json"),
             blend_from,
             cross_encoder!("tone6-toxicity"),
         ),
+        // Six fine-tuned layers over the comment beside the head: better on UMSAB's validation
+        // and test splits and on TweetEval's English test ("2026-12-05: the sentiment blend
+        // becomes the default"). The sentiment model of the tone6 pair, whose layers the
+        // toxicity model shares, scored lower on validation and on TweetEval.
         Task::Sentiment => (
             include_str!("../../../models/blends/sentiment/blend.json"),
             blend_from,
-            cross_encoder!("tone6-sentiment"),
+            cross_encoder!("sentiment-top6"),
         ),
     };
     built_in_combined(task, file, build, cross_encoder)
@@ -641,18 +643,12 @@ mod tests {
             (Task::Sentiment, TaskInput::Comment),
             (Task::Toxicity, TaskInput::Comment),
         ];
-        let mut tone_layers = Vec::new();
         for (task, reads) in blends {
             let TaskModel::Blend(built_in) = TaskModel::load(task, &HeadSource::Default).unwrap() else {
                 panic!("the default {task} model is not a blend")
             };
-            let [TaskModel::Head(_), TaskModel::CrossEncoder(cross_encoder)] = &built_in.members[..] else {
-                panic!("the default {task} blend is not a head and a cross-encoder")
-            };
+            assert!(matches!(built_in.members[..], [TaskModel::Head(_), TaskModel::CrossEncoder(_)]), "{task}");
             assert_eq!(built_in.members[1].reads(), reads, "{task}");
-            if matches!(task, Task::Sentiment | Task::Toxicity) {
-                tone_layers.push(cross_encoder.model.meta.shared_layers.clone());
-            }
             // The same blend.json and the same members' weights as the folder: the same digest.
             let dir = repo.join(format!("models/blends/{task}"));
             let folder = TaskModel::load(task, &HeadSource::Folder(dir)).unwrap();
@@ -665,8 +661,6 @@ mod tests {
             let head = TaskModel::load(task, &HeadSource::Folder(repo.join(format!("models/heads/{task}")))).unwrap();
             assert!(matches!(head, TaskModel::Head(_)), "{task}");
         }
-        // Sentiment and toxicity read the comment through one set of layers, run once for both.
-        assert!(matches!(&tone_layers[..], [Some(a), Some(b)] if a == b), "{tone_layers:?}");
     }
 
     #[test]

@@ -21,8 +21,9 @@
 
 use candle_core::{Device, Tensor};
 use stance_model::arch::bf16::{Bf16Kernel, Bf16Linear};
-use stance_model::arch::int16::{Int16Kernel, Int16Linear};
-use stance_model::arch::int8::{Int8Kernel, Int8Linear};
+use stance_model::arch::int16::Int16Linear;
+use stance_model::arch::int8::Int8Linear;
+use stance_model::arch::kernels::IntKernel;
 use std::time::Instant;
 
 /// 16 independent accumulators, each taking `iters` `vpdpwssd` (`WORDS`: pairs of i16) or
@@ -141,7 +142,7 @@ fn peak(threads: usize, instruction: Instruction) -> Option<f64> {
     {
         let supported = match instruction {
             Instruction::Dpbf16ps => Bf16Kernel::Avx512.supported(),
-            Instruction::Dpbusd | Instruction::Dpwssd => Int8Kernel::Vnni.supported(),
+            Instruction::Dpbusd | Instruction::Dpwssd => IntKernel::Vnni.supported(),
         };
         if !supported {
             return None;
@@ -169,7 +170,7 @@ fn peak(threads: usize, instruction: Instruction) -> Option<f64> {
 fn block_scaled_peak(threads: usize) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     {
-        if !Int8Kernel::Vnni.supported() {
+        if !IntKernel::Vnni.supported() {
             return None;
         }
         let iters: u64 = 1 << 20; // × 64 `vpdpbusd`
@@ -235,9 +236,8 @@ fn main() {
     let threads: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2);
     stance_model::threads::limit_threads(threads).expect("threads");
     println!(
-        "int8 kernel: {}, int16 kernel: {}, bf16 kernel: {}",
-        Int8Kernel::detect().name(),
-        Int16Kernel::detect().name(),
+        "int8 and int16 kernel: {}, bf16 kernel: {}",
+        IntKernel::detect().name(),
         Bf16Kernel::detect().name()
     );
     for instruction in [Instruction::Dpbusd, Instruction::Dpwssd, Instruction::Dpbf16ps] {

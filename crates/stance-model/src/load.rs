@@ -36,9 +36,10 @@ pub enum Compute {
     /// f32 weights and activations (GGUF blocks expanded at load as `GgufMode` says).
     #[default]
     F32,
-    /// int8 weights (per output channel, quantized at load from the f32 weights) and int8
-    /// activations (per token, at run time), on AVX-512 VNNI where the CPU has it. Overrides
-    /// `GgufMode::KeepQuantized` for the linear layers.
+    /// int8 activations (per token and block of 32 inputs, at run time) times the weights'
+    /// own GGUF Q4_0/Q8_0 codes and block scales (float weights: 8-bit codes per block of 32,
+    /// quantized at load), sums exact in i32 per block, on AVX-512 VNNI (`vpdpbusd`) or AVX2.
+    /// Overrides `GgufMode::KeepQuantized` for the linear layers.
     Int8,
     /// bfloat16 weights (rounded at load) and activations (at run time), products summed in
     /// f32, on AMX tiles or AVX-512 BF16 where the CPU has them (portable code, much slower,
@@ -57,16 +58,17 @@ impl Compute {
     /// the CPU, the OS and the process allow AMX tiles, and on AMD CPUs with AVX-512 BF16;
     /// int16 on other CPUs with AVX-512 VNNI; f32 elsewhere. int8 is faster still but misses
     /// the label target. Measured (BENCH.md): on an AMD EPYC without AMX, AVX-512 BF16 runs
-    /// the encoder 1.7× as fast as f32; on an Intel Xeon without AMX the same AVX-512 BF16 path
-    /// was slower than f32, and int16 ran the 2k bench with every task 1.37× as fast as f32,
-    /// its labels the same on 99.95–100 % of comments per task. int16 was not measured on AMD
-    /// CPUs, nor on CPUs with AVX2 only, so they keep what was measured there.
+    /// the encoder 1.7× as fast as f32, and int16 a little slower than bf16 (90–94 against
+    /// 96–97 comments/s); on an Intel Xeon without AMX the same AVX-512 BF16 path was slower
+    /// than f32, and int16 ran the 2k bench with every task 1.37× as fast as f32, its labels the
+    /// same on 99.95–100 % of comments per task. int16 was not measured on CPUs with AVX2 only,
+    /// so they keep f32.
     pub fn fastest_accurate() -> Self {
         use crate::arch::bf16::Bf16Kernel;
-        use crate::arch::int16::Int16Kernel;
+        use crate::arch::kernels::IntKernel;
         if Bf16Kernel::Amx.supported() || (Bf16Kernel::Avx512.supported() && cpu_is_amd()) {
             Self::Bf16
-        } else if Int16Kernel::Vnni.supported() && !cpu_is_amd() {
+        } else if IntKernel::Vnni.supported() && !cpu_is_amd() {
             Self::Int16
         } else {
             Self::F32

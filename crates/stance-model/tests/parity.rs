@@ -300,11 +300,12 @@ mod e5 {
         shared_dir().join("models/multilingual-e5-small-q4")
     }
 
-    /// The int8 path's tolerance against the f32 reference vectors: the target (min cos
-    /// ≥ 0.999) and a mean bound. Measured on AVX-512 VNNI (the paths give the same bits): min
-    /// cos 0.99935, mean 0.99967, max |Δ| 5.9e-3, single and in batches of 16.
-    const INT8_MIN_COS: f64 = 0.999;
-    const INT8_MEAN_COS: f64 = 0.9995;
+    /// The int8 path's tolerance against the f32 reference vectors, under the target
+    /// (min cos ≥ 0.999). Measured on AVX-512 VNNI (the paths give the same bits), single and in
+    /// batches of 16: min cos 0.99981, mean 0.999936, max |Δ| 3.2e-3 (with one scale per token
+    /// and per output channel, before: 0.99935, 0.99967, 5.9e-3).
+    const INT8_MIN_COS: f64 = 0.9997;
+    const INT8_MEAN_COS: f64 = 0.9999;
     /// bfloat16 keeps 8 significant bits of every operand wherever it lies (measured: see
     /// BENCH.md); its bounds are set an order of magnitude tighter than int8's.
     const BF16_MIN_COS: f64 = 0.9999;
@@ -484,11 +485,10 @@ mod e5 {
         }
     }
 
-    /// The int8 path: per-channel int8 weights from the expanded Q4_0 values, per-token uint8
-    /// activations.
+    /// The int8 path: the Q4_0 weights as stored, int8 activations per token and block of 32.
     #[test]
     fn int8_embeddings_match() {
-        let kernel = stance_model::arch::int8::Int8Kernel::detect().name();
+        let kernel = stance_model::arch::kernels::IntKernel::detect().name();
         compute_embeddings_match(stance_model::Compute::Int8, kernel, INT8_MIN_COS, INT8_MEAN_COS);
     }
 
@@ -502,7 +502,7 @@ mod e5 {
     /// The int16 path: the stored Q4_0 codes and scales, per-token int16 activations.
     #[test]
     fn int16_embeddings_match() {
-        let kernel = stance_model::arch::int16::Int16Kernel::detect().name();
+        let kernel = stance_model::arch::kernels::IntKernel::detect().name();
         compute_embeddings_match(stance_model::Compute::Int16, kernel, INT16_MIN_COS, INT16_MEAN_COS);
     }
 }

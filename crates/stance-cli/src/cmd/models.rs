@@ -180,7 +180,9 @@ fn describe(opened: &OpenModel) -> String {
         "quantized matmul on the stored blocks, Q8_0 activations"
     } else {
         match info.compute {
-            stance_model::Compute::Int8 => "linear layers in int8: per-channel weights, per-token activations",
+            stance_model::Compute::Int8 => {
+                "linear layers with int8 activations per block of 32 and the weights' blocks, sums exact per block"
+            }
             stance_model::Compute::Bf16 => "linear layers in bfloat16, sums in f32",
             stance_model::Compute::Int16 => {
                 "linear layers with int16 activations and the weights' blocks, sums exact per block"

@@ -3,9 +3,9 @@
 //!
 //! Why: AVX-512 BF16's `vdpbf16ps` does twice the multiply-adds of an f32 FMA per instruction,
 //! and a bfloat16 keeps f32's exponent, so each value keeps its own scale: the error is a
-//! relative 2⁻⁹ per operand wherever the value lies, where int8's per-token range is set by a
-//! few large channels and coarsens every other one (see `super::int8` and BENCH.md). Products of
-//! two bfloat16 values are exact in f32; only the sums round.
+//! relative 2⁻⁹ per operand wherever the value lies, where int8's step is 1/254 of the largest
+//! value of its block of 32 (see `super::int8` and BENCH.md). Products of two bfloat16 values
+//! are exact in f32; only the sums round.
 //!
 //! - **Rounding**: round to nearest, ties to even (as `vcvtneps2bf16`), one code for every path.
 //! - **Layout**: weights packed at load in panels of 16 output channels × 2 consecutive inputs
@@ -21,8 +21,7 @@
 //! the scalar code does not). The path is chosen at run time from the CPU's features; on every
 //! path a row's result depends on that row alone.
 
-use super::kernels::{rows_per_task, Epilogue, RowGemm};
-use rayon::prelude::*;
+use super::kernels::{in_row_tasks, rows_per_task, Epilogue, RowGemm};
 use std::mem::MaybeUninit;
 
 /// Output channels per packed panel (one 512-bit register of f32 lanes).
@@ -176,29 +175,22 @@ impl Bf16Linear {
             Bf16Kernel::Amx => rows_per_task(rows, AMX_BLOCK_ROWS, AMX_MAX_TASK_ROWS),
             _ => rows_per_task(rows, TILE_ROWS, MAX_TASK_ROWS),
         };
-        // Each task writes its own rows once, never zeroed first. (Zeroing them showed as
-        // `memset`, 3.3 % of a bf16 run, but most of that was the first touch of fresh memory,
-        // which the task's own writes now pay: the run was not measurably faster.)
-        let mut out: Vec<f32> = Vec::with_capacity(rows * n);
-        out.spare_capacity_mut()[..rows * n]
-            .par_chunks_mut(task_rows * n)
-            .zip(x.par_chunks(task_rows * k))
-            .for_each(|(out, x)| {
-                match kernel {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `supported` checked the CPU, the OS and the permission.
-                    Bf16Kernel::Amx => unsafe { self.task_amx(x, out, epilogue) },
-                    _ => {
-                        self.task(x, out, kernel);
-                        // SAFETY: the task wrote every slot of its rows.
-                        unsafe { epilogue.apply_written(out) }
-                    }
-                }
-            });
-        // SAFETY: the chunks cover `rows * n` slots, and each task wrote every slot of its
-        // rows (its blocks of output channels cover `0..n`).
-        unsafe { out.set_len(rows * n) };
-        out
+        // (Zeroing the output first showed as `memset`, 3.3 % of a bf16 run, but most of that
+        // was the first touch of fresh memory, which the tasks' own writes now pay: the run was
+        // not measurably faster.)
+        let task = |x: &[f32], out: &mut [MaybeUninit<f32>]| match kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `supported` checked the CPU, the OS and the permission.
+            Bf16Kernel::Amx => unsafe { self.task_amx(x, out, epilogue) },
+            _ => {
+                self.task(x, out, kernel);
+                // SAFETY: the task wrote every slot of its rows.
+                unsafe { epilogue.apply_written(out) }
+            }
+        };
+        // SAFETY: each task writes every slot of its rows (its blocks of output channels cover
+        // `0..n`).
+        unsafe { in_row_tasks(x, k, n, task_rows, task) }
     }
 
     /// One task on AMX tiles: round its rows (padded with zero rows to whole row tiles), then

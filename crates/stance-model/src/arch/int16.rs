@@ -3,21 +3,20 @@
 //!
 //! - **Weights** are `W[n, k] = d[n, k / 32] · c[n, k]`, codes `|c| ≤ 2047`. GGUF Q4_0 and Q8_0
 //!   blocks are taken as stored (`c` their 4- or 8-bit values, `d` their f16 scale), so the
-//!   4-bit default encoder's weights are exact, not requantized as int8's per-channel scales
-//!   must. Float weights are quantized per block of 32 inputs to 12-bit codes
+//!   4-bit default encoder's weights are exact (as in `super::int8`). Float weights are quantized per block of 32 inputs to 12-bit codes
 //!   (`d = max|w| / 2047`): a step of 1/4,094 of the block's largest weight.
 //! - **Activations** are quantized per row (token), symmetric: `s = max|x| / 32767`,
 //!   `a = round(x / s)` (ties to even). A step of 1/65,534 of the row's range, where int8's is
-//!   1/255: e5's few large channels (up to 44 where most stay under 2) no longer coarsen the
-//!   rest. A row's codes depend on that row alone, so results do not depend on the batch.
+//!   1/254 of its block of 32 inputs. A row's codes depend on that row alone, so results do not
+//!   depend on the batch.
 //! - **Products**: per block, `Σ a·c` in exact i32 arithmetic (at most 32 · 32767 · 2047 <
 //!   2³¹), converted to f32 and accumulated as `acc = fma(sum, d, acc)`, blocks in order; then
 //!   `y = s · acc + b`.
 //!
-//! Why: int8's error moved 0.4–1.3 % of the labels (BENCH.md), above the 0.5 % bound, and about
-//! half of it came from the weights leaving their Q4_0 grid. `vpdpwssd` (AVX-512 VNNI) sums two
-//! i16 products per 32-bit lane, twice an f32 FMA's multiply-adds per instruction, with errors a
-//! hundred times smaller than int8's.
+//! Why: int8's error moves more labels than the 0.5 % bound allows, even with scales per block
+//! of 32 inputs (BENCH.md). `vpdpwssd` (AVX-512 VNNI) sums two i16 products per 32-bit lane,
+//! twice an f32 FMA's multiply-adds per instruction, with errors a hundred times smaller than
+//! int8's.
 //!
 //! Three code paths compute the integer sums: AVX-512 VNNI (`vpdpwssd`), AVX2 (`vpmaddwd`) and
 //! portable scalar code. The sums are exact, the conversions and fused multiply-adds are
@@ -25,16 +24,14 @@
 //! the same bits; the tests check that against a naive reference. The path is chosen at run
 //! time from the CPU's features.
 
+use super::gguf_blocks::{for_each_block, BLOCK};
 use super::int8::round_even;
-use super::kernels::{rows_per_task, Epilogue, RowGemm};
-use candle_core::quantized::{GgmlDType, QTensor};
-use rayon::prelude::*;
+use super::kernels::{int_forward, rows_per_task, Epilogue, IntGemm, IntKernel, RowGemm};
+use candle_core::quantized::QTensor;
 use std::mem::MaybeUninit;
 
 /// Output channels per packed panel (one 512-bit register of i32 lanes).
 const PANEL: usize = 16;
-/// Inputs per weight block (one scale per block and output channel).
-pub const BLOCK: usize = 32;
 /// Panels a micro-kernel covers at once (48 output channels; e5's 384 and 1,536 are multiples).
 const PANELS_PER_TILE: usize = 3;
 /// Output channels a micro-kernel covers at once.
@@ -53,49 +50,6 @@ const MAX_TASK_ROWS: usize = 64;
 const FLOAT_CODE_MAX: f32 = 2047.0;
 /// Largest activation code.
 const ACT_CODE_MAX: f32 = 32767.0;
-
-/// Which instructions compute the integer sums.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Int16Kernel {
-    /// AVX-512 VNNI `vpdpwssd` on 512-bit registers.
-    Vnni,
-    /// AVX2 `vpmaddwd` on 256-bit registers (with FMA for the block sums).
-    Avx2,
-    /// Portable scalar code (other CPUs, and the tests' reference).
-    Scalar,
-}
-
-impl Int16Kernel {
-    /// The fastest path this CPU supports.
-    pub fn detect() -> Self {
-        [Self::Vnni, Self::Avx2].into_iter().find(|k| k.supported()).unwrap_or(Self::Scalar)
-    }
-
-    /// Whether this CPU can run the path.
-    pub fn supported(self) -> bool {
-        match self {
-            Self::Scalar => true,
-            #[cfg(target_arch = "x86_64")]
-            Self::Vnni => {
-                std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512bw")
-                    && std::arch::is_x86_feature_detected!("avx512vnni")
-            }
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Vnni => "avx512-vnni",
-            Self::Avx2 => "avx2",
-            Self::Scalar => "scalar",
-        }
-    }
-}
 
 /// A linear layer's weights as block-scaled codes, packed for the kernels, with its f32 bias.
 #[derive(Clone)]
@@ -136,40 +90,11 @@ impl Int16Linear {
     /// scales); `None` for other block types, which the caller expands to floats.
     pub fn from_blocks(weight: &QTensor, bias: Option<Vec<f32>>) -> candle_core::Result<Option<Self>> {
         let (out_dim, in_dim) = weight.shape().dims2()?;
-        // Bytes per block: the f16 scale, then 16 bytes of nibbles or 32 signed bytes.
-        let block_bytes = match weight.dtype() {
-            GgmlDType::Q4_0 => 2 + BLOCK / 2,
-            GgmlDType::Q8_0 => 2 + BLOCK,
-            _ => return Ok(None),
-        };
-        if in_dim % BLOCK != 0 {
-            candle_core::bail!("{:?} weight of {in_dim} inputs: not whole blocks of {BLOCK}", weight.dtype());
-        }
-        let data = weight.data()?;
-        let blocks_per_row = in_dim / BLOCK;
-        if data.len() != out_dim * blocks_per_row * block_bytes {
-            candle_core::bail!("{:?} weight [{out_dim}, {in_dim}]: {} bytes of blocks", weight.dtype(), data.len());
-        }
         let mut layer = Self::empty(out_dim, in_dim, bias);
-        let mut codes = [0i16; BLOCK];
-        for (i, block) in data.chunks_exact(block_bytes).enumerate() {
-            let scale = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
-            let payload = &block[2..];
-            if weight.dtype() == GgmlDType::Q4_0 {
-                // ggml's order: byte j holds input j in its low nibble and input j + 16 in its
-                // high one, each stored with an offset of 8.
-                for (j, &byte) in payload.iter().enumerate() {
-                    codes[j] = i16::from(byte & 0x0F) - 8;
-                    codes[j + BLOCK / 2] = i16::from(byte >> 4) - 8;
-                }
-            } else {
-                for (c, &byte) in codes.iter_mut().zip(payload) {
-                    *c = i16::from(byte as i8);
-                }
-            }
-            layer.set_block(i / blocks_per_row, i % blocks_per_row, scale, &codes);
-        }
-        Ok(Some(layer))
+        let taken = for_each_block(weight, |n, b, scale, codes| {
+            layer.set_block(n, b, scale, &codes.map(i16::from));
+        })?;
+        Ok(taken.then_some(layer))
     }
 
     fn empty(out_dim: usize, in_dim: usize, bias: Option<Vec<f32>>) -> Self {
@@ -221,12 +146,11 @@ impl Int16Linear {
 
     /// `x` is `[rows, in_dim]` row-major; returns `[rows, out_dim]`, on the fastest path.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        self.forward_with(x, Int16Kernel::detect(), Epilogue::None)
+        self.forward_with(x, IntKernel::detect(), Epilogue::None)
     }
 
     /// [`Self::forward`] on a chosen path, then `epilogue`; panics if the CPU cannot run it.
-    pub fn forward_with(&self, x: &[f32], kernel: Int16Kernel, epilogue: Epilogue) -> Vec<f32> {
-        assert!(kernel.supported(), "the CPU cannot run the {} int16 kernel", kernel.name());
+    pub fn forward_with(&self, x: &[f32], kernel: IntKernel, epilogue: Epilogue) -> Vec<f32> {
         let k = self.in_dim;
         assert!(k > 0 && x.len() % k == 0, "input width must be {k}");
         let rows = x.len() / k;
@@ -235,36 +159,17 @@ impl Int16Linear {
             return vec![0f32; rows * n];
         }
         let task_rows = rows_per_task(rows, TILE_ROWS, MAX_TASK_ROWS);
-        // Not zeroed first: every slot is written once, by the epilogue (zeroing and then
-        // writing the output were two of its three passes over memory).
-        let mut out: Vec<f32> = Vec::with_capacity(rows * n);
-        out.spare_capacity_mut()[..rows * n].par_chunks_mut(task_rows * n).zip(x.par_chunks(task_rows * k)).for_each(
-            |(out, x)| {
-                match kernel {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `forward_with` checked the CPU features.
-                    Int16Kernel::Vnni => unsafe { x86::task_vnni(self, x, out) },
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: as above.
-                    Int16Kernel::Avx2 => unsafe { x86::task_avx2(self, x, out) },
-                    _ => self.task(x, out, kernel),
-                }
-                // SAFETY: the task wrote every slot of its rows.
-                unsafe { epilogue.apply_written(out) }
-            },
-        );
-        // SAFETY: the chunks cover `rows * n` slots, and each task wrote every slot of its rows
-        // (its groups of output channels cover `0..n`).
-        unsafe { out.set_len(rows * n) };
-        out
+        int_forward(self, x, (k, n), task_rows, kernel, epilogue)
     }
 
+}
+
+impl IntGemm for Int16Linear {
     /// One task: quantize its rows, then multiply them tile by tile: for each group of 48
     /// output channels, over blocks of `K_BLOCK` inputs (so that the group's weights stay in
-    /// L1 while every row tile of the task goes by). Inlined into each path's entry, so that
-    /// the quantization and the epilogue are compiled for that path's instructions.
+    /// L1 while every row tile of the task goes by).
     #[inline(always)]
-    fn task(&self, x: &[f32], out: &mut [MaybeUninit<f32>], kernel: Int16Kernel) {
+    fn task(&self, x: &[f32], out: &mut [MaybeUninit<f32>], kernel: IntKernel) {
         let (k, k32) = (self.in_dim, self.k32);
         let rows = x.len() / k;
         let mut codes = vec![0i16; rows * k32];
@@ -274,7 +179,7 @@ impl Int16Linear {
             row_scale[r] = match kernel {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `forward_with` checked the CPU features.
-                Int16Kernel::Vnni => unsafe { x86::quantize_row_avx512(x, codes) },
+                IntKernel::Vnni => unsafe { x86::quantize_row_avx512(x, codes) },
                 _ => quantize_row(x, codes),
             };
         }
@@ -347,7 +252,7 @@ struct Tile<'a> {
 }
 
 impl Tile<'_> {
-    fn run(&self, kernel: Int16Kernel, acc: &mut [f32]) {
+    fn run(&self, kernel: IntKernel, acc: &mut [f32]) {
         // The unsafe kernels rely on these bounds.
         assert!(self.rows >= 1 && self.rows <= TILE_ROWS && self.panels >= 1 && self.panels <= PANELS_PER_TILE);
         assert!(self.codes.len() >= self.rows * self.k32);
@@ -358,10 +263,10 @@ impl Tile<'_> {
         match kernel {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `forward_with` checked the CPU features; the bounds are asserted above.
-            Int16Kernel::Vnni => unsafe { x86::tile_vnni(self, acc) },
+            IntKernel::Vnni => unsafe { x86::tile_vnni(self, acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Int16Kernel::Avx2 => unsafe { x86::tile_avx2(self, acc) },
+            IntKernel::Avx2 => unsafe { x86::tile_avx2(self, acc) },
             _ => self.scalar(acc),
         }
     }
@@ -405,7 +310,7 @@ impl RowGemm for Int16Linear {
     }
 
     fn forward_then(&self, x: &[f32], epilogue: Epilogue) -> Vec<f32> {
-        self.forward_with(x, Int16Kernel::detect(), epilogue)
+        self.forward_with(x, IntKernel::detect(), epilogue)
     }
 }
 
@@ -437,9 +342,8 @@ fn row_scale(amax: f32) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{row_scale, Int16Kernel, Int16Linear, Tile, ACT_CODE_MAX, BLOCK, PANEL, TILE_COLS};
+    use super::{row_scale, Tile, ACT_CODE_MAX, BLOCK, PANEL, TILE_COLS};
     use std::arch::x86_64::*;
-    use std::mem::MaybeUninit;
 
     /// [`super::quantize_row`] on 16 lanes: the same maxima (NaN lanes skipped alike), the same
     /// scale, and `vcvtps2dq`'s rounding (to nearest, ties to even) of the same products.
@@ -470,24 +374,6 @@ mod x86 {
             _mm256_mask_storeu_epi16(codes.as_mut_ptr().add(i), mask, _mm512_cvtepi32_epi16(c));
         }
         scale
-    }
-
-    /// A task compiled for AVX-512 (quantization and epilogue included).
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F, BW and VNNI.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
-    pub unsafe fn task_vnni(layer: &Int16Linear, x: &[f32], out: &mut [MaybeUninit<f32>]) {
-        layer.task(x, out, Int16Kernel::Vnni)
-    }
-
-    /// A task compiled for AVX2.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn task_avx2(layer: &Int16Linear, x: &[f32], out: &mut [MaybeUninit<f32>]) {
-        layer.task(x, out, Int16Kernel::Avx2)
     }
 
     /// Dispatches to the micro-kernel for the tile's rows × panels.
@@ -624,8 +510,8 @@ mod tests {
         out
     }
 
-    fn kernels() -> Vec<Int16Kernel> {
-        [Int16Kernel::Scalar, Int16Kernel::Avx2, Int16Kernel::Vnni].into_iter().filter(|k| k.supported()).collect()
+    fn kernels() -> Vec<IntKernel> {
+        [IntKernel::Scalar, IntKernel::Avx2, IntKernel::Vnni].into_iter().filter(|k| k.supported()).collect()
     }
 
     #[test]
@@ -647,47 +533,11 @@ mod tests {
         }
     }
 
-    /// GGUF blocks written the way ggml lays them out, from chosen codes and scales.
-    fn q4_0_blocks(codes: &[i8], scales: &[half::f16]) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for (block, scale) in codes.chunks(BLOCK).zip(scales) {
-            bytes.extend(scale.to_le_bytes());
-            for j in 0..BLOCK / 2 {
-                bytes.push(((block[j] + 8) as u8) | (((block[j + BLOCK / 2] + 8) as u8) << 4));
-            }
-        }
-        bytes
-    }
-
     #[test]
     fn q4_0_and_q8_0_weights_are_taken_exactly_as_candle_dequantizes_them() {
-        use candle_core::{Device, Tensor};
-        let (n, k) = (20, 96);
-        let w = Tensor::from_vec(values(n * k, 3), (n, k), &Device::Cpu).unwrap();
-        for dtype in [GgmlDType::Q4_0, GgmlDType::Q8_0] {
-            let q = QTensor::quantize(&w, dtype).unwrap();
-            let layer = Int16Linear::from_blocks(&q, None).unwrap().expect("a block type it takes");
-            let expected: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-            assert_eq!(layer.dequantized(), expected, "{dtype:?}");
-        }
-        // The nibble order, on codes chosen by hand: -8 … 7 across each block.
-        let codes: Vec<i8> = (0..2 * BLOCK).map(|j| (j % 16) as i8 - 8).collect();
-        let scales = [half::f16::from_f32(0.5), half::f16::from_f32(-0.25)];
-        let bytes = q4_0_blocks(&codes, &scales);
-        let q = candle_core::quantized::ggml_file::qtensor_from_ggml(GgmlDType::Q4_0, &bytes, vec![1, 2 * BLOCK], &Device::Cpu)
-            .unwrap();
-        let layer = Int16Linear::from_blocks(&q, None).unwrap().unwrap();
-        let expected: Vec<f32> =
-            codes.iter().enumerate().map(|(j, &c)| f32::from(c) * scales[j / BLOCK].to_f32()).collect();
-        assert_eq!(layer.dequantized(), expected);
-    }
-
-    #[test]
-    fn other_block_types_are_left_to_the_caller() {
-        use candle_core::{Device, Tensor};
-        let w = Tensor::from_vec(values(2 * 256, 4), (2, 256), &Device::Cpu).unwrap();
-        let q = QTensor::quantize(&w, GgmlDType::Q4K).unwrap();
-        assert!(Int16Linear::from_blocks(&q, None).unwrap().is_none());
+        crate::arch::gguf_blocks::tests::check_exact_weights(|q| {
+            Int16Linear::from_blocks(q, None).unwrap().expect("a block type it takes").dequantized()
+        });
     }
 
     impl crate::arch::linear_checks::QuantizedLinear for Int16Linear {

@@ -1,143 +1,120 @@
-//! An int8 GEMM for linear layers: `y = x Wᵀ + b` with `W` quantized once at load and `x`
-//! quantized per row at run time, in the spirit of ONNX Runtime's dynamic quantization.
+//! An int8 GEMM for linear layers with scales per block of 32 inputs on both sides (the recipe
+//! of llama.cpp's Q4_0 × Q8_0 dot products): `y = x Wᵀ + b` where
 //!
-//! - **Weights**: per output channel (row of `W`), symmetric int8: `s_w[n] = max|W[n,:]| / 127`,
-//!   `q_w = round(W / s_w)` in `[-127, 127]`. Packed at load into panels of 16 output channels
-//!   × 4 consecutive inputs (`[n/16][k/4][16][4]` bytes), the layout `vpdpbusd` reads, and the
-//!   sum of each channel's codes kept for the zero-point correction.
-//! - **Activations**: per row (token), asymmetric uint8 as in ONNX Runtime's
-//!   `DynamicQuantizeLinear`, but with one scale per row instead of per tensor: the range is
-//!   `[min(0, min x), max(0, max x)]`, `s_x = range / 255`, zero point `z = round(-min / s_x)`,
-//!   `q_x = clamp(round(x / s_x) + z, 0, 255)` (ties to even). A row's codes depend only on that
-//!   row, so results do not depend on what else is in the batch.
-//! - **Product**: `Σ_k q_x·q_w` in exact i32 arithmetic (at most 255·127·k, far from overflow
-//!   for k ≤ 65,536), then `y = s_x·s_w[n]·(acc − z·Σ_k q_w[n,k]) + b[n]` in f32.
+//! - **Weights** are `W[n, k] = d[n, k / 32] · c[n, k]`, `-128 ≤ c ≤ 127`. GGUF Q4_0 and Q8_0
+//!   blocks are taken as stored (`c` their 4- or 8-bit values, `d` their f16 scale), so the
+//!   4-bit default encoder's weights are exact. Float weights are quantized per block of 32
+//!   inputs: `d = max|w| / 127`, `c = round(w / d)`.
+//! - **Activations** are quantized per row (token) and block of 32 inputs, symmetric:
+//!   `s = max|x| / 127` over the block, `a = round(x / s)` (ties to even). e5's few large
+//!   channels (up to 44 where most stay under 2) coarsen only the block they sit in, where one
+//!   scale per token coarsened the whole row. A row's codes depend on that row alone, so results
+//!   do not depend on the batch.
+//! - **Products**: per block, `Σ a·c` in exact i32 arithmetic, converted to f32 and accumulated
+//!   as `acc = fma(sum, s·d, acc)` (`s·d` one f32 product), blocks in order; then `y = acc + b`.
 //!
-//! Three code paths compute the integer products: AVX-512 VNNI (`vpdpbusd`: four u8×s8
-//! products summed into each i32 lane, no saturation), AVX2 (bytes widened to i16, then
-//! `vpmaddwd`; `vpmaddubsw` would saturate at 255·127·2), and portable scalar code. The integer
-//! sums are exact, and all paths share one f32 epilogue, so the three give the same bits; the
-//! tests check that against a naive reference. The path is chosen at run time from the CPU's
-//! features.
+//! Why: `vpdpbusd` (AVX-512 VNNI) sums four byte products per 32-bit lane, twice the
+//! multiply-adds per instruction of `vdpbf16ps` or `vpdpwssd`. With one scale per token and one
+//! per output channel (ONNX Runtime's dynamic recipe, this module's first version) int8 moved
+//! 0.4–1.3 % of the labels, above the 0.5 % bound, half of it from e5's weights leaving their
+//! Q4_0 grid and most of the rest from the per-token activation scale (BENCH.md).
+//!
+//! `vpdpbusd` multiplies unsigned by signed bytes: the weights are stored as `c + 128` and each
+//! block's integer sum starts at `-128 · Σ a`, which takes the offset back out exactly. Three
+//! code paths compute the sums: AVX-512 VNNI, AVX2 (bytes widened to 16 bits for `vpmaddwd`) and
+//! portable scalar code. The sums are exact and the f32 operations are the same IEEE operations
+//! in the same order on every path, so all give the same bits; the tests check that against a
+//! naive reference. The path is chosen at run time from the CPU's features.
 
-use super::kernels::{rows_per_task, Epilogue, RowGemm};
-use rayon::prelude::*;
+use super::gguf_blocks::{for_each_block, BLOCK};
+use super::kernels::{int_forward, rows_per_task, Epilogue, IntGemm, IntKernel, RowGemm};
+use candle_core::quantized::QTensor;
+use std::mem::MaybeUninit;
 
 /// Output channels per packed panel (one 512-bit register of i32 lanes).
 const PANEL: usize = 16;
-/// Panels a micro-kernel covers at once (64 output channels).
-const PANELS_PER_TILE: usize = 4;
+/// Inputs per group: the four bytes `vpdpbusd` sums into one lane.
+const GROUP: usize = 4;
+/// Panels a micro-kernel covers at once (48 output channels; e5's 384 and 1,536 are multiples).
+const PANELS_PER_TILE: usize = 3;
 /// Output channels a micro-kernel covers at once.
 const TILE_COLS: usize = PANEL * PANELS_PER_TILE;
-/// Rows a micro-kernel covers at once.
+/// Rows a micro-kernel covers at once: 4 × 3 i32 and 4 × 3 f32 accumulators, 3 weight registers
+/// and a broadcast take 28 of the 32 registers; each group of four inputs loads 7 registers for
+/// 12 `vpdpbusd`.
 const TILE_ROWS: usize = 4;
-/// Inputs per block of the reduction: 64 channels × 256 inputs = 16 KiB of weights, which stay
-/// in L1 while a task's row tiles go by. A multiple of 4.
-const K_BLOCK: usize = 256;
-/// Most rows one parallel task quantizes and multiplies (its codes stay in L2).
+/// Inputs per block of the reduction: 48 channels × 384 inputs = 18 KiB of weights, which stay
+/// in L1 while a task's row tiles go by (e5's 384 inputs in one pass). A multiple of `BLOCK`.
+const K_BLOCK: usize = 384;
+/// Most rows one parallel task quantizes and multiplies (their codes stay in L2).
 const MAX_TASK_ROWS: usize = 64;
+/// Largest code of a quantized float (weights and activations).
+const CODE_MAX: f32 = 127.0;
+/// What the stored weight bytes add to each code (so that they are unsigned).
+const WEIGHT_OFFSET: i32 = 128;
 
-/// Which instructions compute the integer dot products.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Int8Kernel {
-    /// AVX-512 VNNI `vpdpbusd` on 512-bit registers.
-    Vnni,
-    /// AVX2: widened to i16 and multiplied with `vpmaddwd`.
-    Avx2,
-    /// Portable scalar code (other CPUs, and the tests' reference).
-    Scalar,
-}
-
-impl Int8Kernel {
-    /// The fastest path this CPU supports.
-    pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vnni")
-            {
-                return Self::Vnni;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Self::Avx2;
-            }
-        }
-        Self::Scalar
-    }
-
-    /// Whether this CPU can run the path.
-    pub fn supported(self) -> bool {
-        match self {
-            Self::Scalar => true,
-            #[cfg(target_arch = "x86_64")]
-            Self::Vnni => {
-                std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512vnni")
-            }
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Vnni => "avx512-vnni",
-            Self::Avx2 => "avx2",
-            Self::Scalar => "scalar",
-        }
-    }
-}
-
-/// A linear layer's weights in int8, packed for the kernels, with its f32 bias.
+/// A linear layer's weights as block-scaled bytes, packed for the kernels, with its f32 bias.
 #[derive(Clone)]
 pub struct Int8Linear {
     out_dim: usize,
     in_dim: usize,
-    /// `in_dim` rounded up to a multiple of 4 (zero weights in the padding).
-    k4: usize,
-    /// `[out_dim.div_ceil(16)][k4 / 4][16][4]` codes; padding channels are zero.
-    packed: Vec<i8>,
-    /// Per output channel: the dequantization scale and the sum of its codes.
+    /// `in_dim` rounded up to a multiple of `BLOCK` (code 0 in the padding).
+    k32: usize,
+    /// `[out_dim.div_ceil(16)][k32 / 4][16][4]` codes + 128; padding channels hold code 0.
+    packed: Vec<u8>,
+    /// `[out_dim.div_ceil(16)][k32 / 32][16]` block scales; padding channels are zero.
     scales: Vec<f32>,
-    code_sums: Vec<i32>,
     bias: Option<Vec<f32>>,
 }
 
 impl Int8Linear {
-    /// Quantizes `weight` (`[out_dim, in_dim]`, row-major) per output channel and packs it.
+    /// Quantizes float weights (`[out_dim, in_dim]`, row-major) per block of 32 inputs to int8
+    /// codes and packs them.
     pub fn new(weight: &[f32], out_dim: usize, in_dim: usize, bias: Option<Vec<f32>>) -> Self {
         assert_eq!(weight.len(), out_dim * in_dim, "weight shape");
+        let mut layer = Self::empty(out_dim, in_dim, bias);
+        let mut codes = [0i8; BLOCK];
+        for (n, row) in weight.chunks_exact(in_dim.max(1)).enumerate().take(out_dim) {
+            for (b, block) in row.chunks(BLOCK).enumerate() {
+                let scale = quantize_block(block, &mut codes[..block.len()]);
+                layer.set_block(n, b, scale, &codes[..block.len()]);
+            }
+        }
+        layer
+    }
+
+    /// The layer from GGUF blocks as stored: Q4_0 and Q8_0 exactly (their codes and f16
+    /// scales); `None` for other block types, which the caller expands to floats.
+    pub fn from_blocks(weight: &QTensor, bias: Option<Vec<f32>>) -> candle_core::Result<Option<Self>> {
+        let (out_dim, in_dim) = weight.shape().dims2()?;
+        let mut layer = Self::empty(out_dim, in_dim, bias);
+        let taken = for_each_block(weight, |n, b, scale, codes| layer.set_block(n, b, scale, codes))?;
+        Ok(taken.then_some(layer))
+    }
+
+    fn empty(out_dim: usize, in_dim: usize, bias: Option<Vec<f32>>) -> Self {
         if let Some(b) = &bias {
             assert_eq!(b.len(), out_dim, "bias shape");
         }
-        let k4 = in_dim.div_ceil(4) * 4;
+        let k32 = in_dim.div_ceil(BLOCK) * BLOCK;
         let panels = out_dim.div_ceil(PANEL);
-        let mut packed = vec![0i8; panels * k4 * PANEL];
-        let mut scales = Vec::with_capacity(out_dim);
-        let mut code_sums = Vec::with_capacity(out_dim);
-        for (n, row) in weight.chunks_exact(in_dim.max(1)).enumerate().take(out_dim) {
-            let amax = row.iter().fold(0f32, |m, &w| m.max(w.abs()));
-            let scale = if amax > 0.0 && amax.is_finite() { amax / 127.0 } else { 1.0 };
-            let inv = 1.0 / scale;
-            let mut sum = 0i32;
-            for (k, &w) in row.iter().enumerate() {
-                let q = round_even(w * inv).clamp(-127.0, 127.0) as i8;
-                sum += q as i32;
-                packed[pack_index(n, k, k4)] = q;
-            }
-            scales.push(scale);
-            code_sums.push(sum);
-        }
         Self {
             out_dim,
             in_dim,
-            k4,
-            packed,
-            scales,
-            code_sums,
+            k32,
+            packed: vec![WEIGHT_OFFSET as u8; panels * k32 * PANEL],
+            scales: vec![0.0; panels * (k32 / BLOCK) * PANEL],
             bias,
+        }
+    }
+
+    /// Stores block `b` of output channel `n`: its scale and codes (fewer than 32 in a last,
+    /// partial block; the rest stay 0).
+    fn set_block(&mut self, n: usize, b: usize, scale: f32, codes: &[i8]) {
+        let blocks = self.k32 / BLOCK;
+        self.scales[(n / PANEL) * blocks * PANEL + b * PANEL + n % PANEL] = scale;
+        for (j, &c) in codes.iter().enumerate() {
+            self.packed[pack_index(n, b * BLOCK + j, self.k32)] = (i32::from(c) + WEIGHT_OFFSET) as u8;
         }
     }
 
@@ -149,12 +126,22 @@ impl Int8Linear {
         self.out_dim
     }
 
-    /// The weights as the kernel sees them (codes × scale), `[out_dim, in_dim]`: for tests.
+    /// Weight code `(n, k)` as stored, offset removed.
+    fn code(&self, n: usize, k: usize) -> i32 {
+        i32::from(self.packed[pack_index(n, k, self.k32)]) - WEIGHT_OFFSET
+    }
+
+    /// Block scale of output channel `n` for block `b`.
+    fn scale(&self, n: usize, b: usize) -> f32 {
+        self.scales[(n / PANEL) * (self.k32 / BLOCK) * PANEL + b * PANEL + n % PANEL]
+    }
+
+    /// The weights as the kernel sees them (code × block scale), `[out_dim, in_dim]`.
     pub fn dequantized(&self) -> Vec<f32> {
         let mut w = Vec::with_capacity(self.out_dim * self.in_dim);
         for n in 0..self.out_dim {
             for k in 0..self.in_dim {
-                w.push(self.packed[pack_index(n, k, self.k4)] as f32 * self.scales[n]);
+                w.push(self.code(n, k) as f32 * self.scale(n, k / BLOCK));
             }
         }
         w
@@ -162,87 +149,93 @@ impl Int8Linear {
 
     /// `x` is `[rows, in_dim]` row-major; returns `[rows, out_dim]`, on the fastest path.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        self.forward_with(x, Int8Kernel::detect(), Epilogue::None)
+        self.forward_with(x, IntKernel::detect(), Epilogue::None)
     }
 
     /// [`Self::forward`] on a chosen path, then `epilogue`; panics if the CPU cannot run it.
-    pub fn forward_with(&self, x: &[f32], kernel: Int8Kernel, epilogue: Epilogue) -> Vec<f32> {
-        assert!(kernel.supported(), "the CPU cannot run the {} int8 kernel", kernel.name());
+    pub fn forward_with(&self, x: &[f32], kernel: IntKernel, epilogue: Epilogue) -> Vec<f32> {
         let k = self.in_dim;
         assert!(k > 0 && x.len() % k == 0, "input width must be {k}");
         let rows = x.len() / k;
         let n = self.out_dim;
-        let mut out = vec![0f32; rows * n];
         if rows == 0 || n == 0 {
-            return out;
+            return vec![0f32; rows * n];
         }
         let task_rows = rows_per_task(rows, TILE_ROWS, MAX_TASK_ROWS);
-        out.par_chunks_mut(task_rows * n)
-            .zip(x.par_chunks(task_rows * k))
-            .for_each(|(out, x)| {
-                self.task(x, out, kernel);
-                epilogue.apply(out);
-            });
-        out
+        int_forward(self, x, (k, n), task_rows, kernel, epilogue)
     }
 
-    /// One task: quantize its rows, then multiply them tile by tile: for each block of 64
-    /// output channels, over blocks of `K_BLOCK` inputs (so that the block's weights stay in
-    /// L1 while every row tile of the task goes by), accumulating in i32.
-    fn task(&self, x: &[f32], out: &mut [f32], kernel: Int8Kernel) {
-        let (k, k4) = (self.in_dim, self.k4);
+}
+
+impl IntGemm for Int8Linear {
+    /// One task: quantize its rows, then multiply them tile by tile: for each group of 48
+    /// output channels, over blocks of `K_BLOCK` inputs (so that the group's weights stay in
+    /// L1 while every row tile of the task goes by).
+    #[inline(always)]
+    fn task(&self, x: &[f32], out: &mut [MaybeUninit<f32>], kernel: IntKernel) {
+        let (k, k32) = (self.in_dim, self.k32);
         let rows = x.len() / k;
-        let mut codes = vec![0u8; rows * k4];
-        let mut row_scale = vec![0f32; rows];
-        let mut row_zero = vec![0i32; rows];
+        let blocks = k32 / BLOCK;
+        let mut acts = QuantizedRows {
+            codes: vec![0i8; rows * k32],
+            scales: vec![0f32; rows * blocks],
+            offsets: vec![0i32; rows * blocks],
+        };
         for r in 0..rows {
-            let (s, z) = quantize_row(&x[r * k..(r + 1) * k], &mut codes[r * k4..r * k4 + k]);
-            row_scale[r] = s;
-            row_zero[r] = z;
+            let x = &x[r * k..(r + 1) * k];
+            let codes = &mut acts.codes[r * k32..r * k32 + k];
+            let scales = &mut acts.scales[r * blocks..(r + 1) * blocks];
+            let offsets = &mut acts.offsets[r * blocks..(r + 1) * blocks];
+            match kernel {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `forward_with` checked the CPU features.
+                IntKernel::Vnni => unsafe { x86::quantize_row_avx512(x, codes, scales, offsets) },
+                _ => quantize_row(x, codes, scales, offsets),
+            }
         }
         let panels = self.out_dim.div_ceil(PANEL);
-        let panel_bytes = k4 * PANEL;
-        let mut acc = vec![0i32; rows * TILE_COLS];
+        let mut acc = vec![0f32; rows * TILE_COLS];
         let mut p0 = 0;
         while p0 < panels {
             let np = (panels - p0).min(PANELS_PER_TILE);
-            let weights = &self.packed[p0 * panel_bytes..(p0 + np) * panel_bytes];
-            acc.fill(0);
-            let mut k0 = 0;
-            while k0 < k4 {
-                let k1 = (k0 + K_BLOCK).min(k4);
+            let mut b0 = 0;
+            while b0 < blocks {
+                let b1 = (b0 + K_BLOCK / BLOCK).min(blocks);
                 let mut r0 = 0;
                 while r0 < rows {
                     let nr = (rows - r0).min(TILE_ROWS);
                     let tile = Tile {
-                        codes: &codes[r0 * k4..(r0 + nr) * k4],
+                        codes: &acts.codes[r0 * k32..(r0 + nr) * k32],
+                        act_scales: &acts.scales[r0 * blocks..(r0 + nr) * blocks],
+                        offsets: &acts.offsets[r0 * blocks..(r0 + nr) * blocks],
                         rows: nr,
-                        weights,
+                        weights: &self.packed[p0 * k32 * PANEL..(p0 + np) * k32 * PANEL],
+                        scales: &self.scales[p0 * blocks * PANEL..(p0 + np) * blocks * PANEL],
                         panels: np,
-                        k4,
-                        groups: k0 / 4..k1 / 4,
+                        k32,
+                        blocks: b0..b1,
                     };
                     tile.run(kernel, &mut acc[r0 * TILE_COLS..(r0 + nr) * TILE_COLS]);
                     r0 += nr;
                 }
-                k0 = k1;
+                b0 = b1;
             }
-            // The epilogue, shared by every path: zero-point correction, scales, bias.
+            // The epilogue, shared by every path: the bias, one store per output.
             let c0 = p0 * PANEL;
             let c1 = ((p0 + np) * PANEL).min(self.out_dim);
-            // Written as zipped slices so that it vectorizes (no FMA contraction: the same bits
-            // as the naive reference).
-            let (sums, scales) = (&self.code_sums[c0..c1], &self.scales[c0..c1]);
             for m in 0..rows {
-                let (sx, zx) = (row_scale[m], row_zero[m]);
                 let out_row = &mut out[m * self.out_dim + c0..m * self.out_dim + c1];
-                let acc_row = &acc[m * TILE_COLS..m * TILE_COLS + (c1 - c0)];
-                for ((y, &a), (&cs, &sw)) in out_row.iter_mut().zip(acc_row).zip(sums.iter().zip(scales)) {
-                    *y = (a - zx * cs) as f32 * (sx * sw);
-                }
-                if let Some(b) = &self.bias {
-                    for (y, &b) in out_row.iter_mut().zip(&b[c0..c1]) {
-                        *y += b;
+                let sums = &acc[m * TILE_COLS..];
+                match &self.bias {
+                    Some(b) => {
+                        for ((y, &a), &b) in out_row.iter_mut().zip(sums).zip(&b[c0..c1]) {
+                            y.write(a + b);
+                        }
+                    }
+                    None => {
+                        for (y, &a) in out_row.iter_mut().zip(sums) {
+                            y.write(a);
+                        }
                     }
                 }
             }
@@ -251,52 +244,75 @@ impl Int8Linear {
     }
 }
 
-/// One micro-kernel call: `rows` (≤ 4) rows of codes × `panels` (≤ 4) panels of weights, over
-/// the input groups (of 4) in `groups`, added to `acc` (`rows × 64` i32, row-major, channel
-/// `p * 16 + j` of the tile at `p * 16 + j`).
+/// A task's activation rows as codes: `[rows][k32]` codes, and per row and block of 32 inputs
+/// the scale and `-128 · Σ codes` (the correction of the weights' offset).
+struct QuantizedRows {
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    offsets: Vec<i32>,
+}
+
+/// One micro-kernel call: `rows` (≤ 4) rows of codes × `panels` (≤ 3) panels of weights, over
+/// the weight blocks in `blocks`, added to `acc` (`rows × 48` f32, row-major, channel
+/// `p * 16 + j` of the tile at `p * 16 + j`); from block 0, `acc` is overwritten instead, so
+/// it is never zeroed.
 struct Tile<'a> {
-    /// `rows` rows of `k4` codes.
-    codes: &'a [u8],
+    /// `rows` rows of `k32` codes.
+    codes: &'a [i8],
+    /// `rows` rows of `k32 / 32` activation scales and offset corrections.
+    act_scales: &'a [f32],
+    offsets: &'a [i32],
     rows: usize,
-    /// `panels` panels of `k4 * 16` weights.
-    weights: &'a [i8],
+    /// `panels` panels of `k32 * 16` weight bytes.
+    weights: &'a [u8],
+    /// `panels` panels of `k32 / 32 * 16` weight block scales.
+    scales: &'a [f32],
     panels: usize,
-    k4: usize,
-    groups: std::ops::Range<usize>,
+    k32: usize,
+    blocks: std::ops::Range<usize>,
 }
 
 impl Tile<'_> {
-    fn run(&self, kernel: Int8Kernel, acc: &mut [i32]) {
+    fn run(&self, kernel: IntKernel, acc: &mut [f32]) {
         // The unsafe kernels rely on these bounds.
+        let blocks = self.k32 / BLOCK;
         assert!(self.rows >= 1 && self.rows <= TILE_ROWS && self.panels >= 1 && self.panels <= PANELS_PER_TILE);
-        assert!(self.codes.len() >= self.rows * self.k4);
-        assert!(self.weights.len() >= self.panels * self.k4 * PANEL);
-        assert!(self.groups.start <= self.groups.end && self.groups.end * 4 <= self.k4);
+        assert!(self.codes.len() >= self.rows * self.k32);
+        assert!(self.act_scales.len() >= self.rows * blocks && self.offsets.len() >= self.rows * blocks);
+        assert!(self.weights.len() >= self.panels * self.k32 * PANEL);
+        assert!(self.scales.len() >= self.panels * blocks * PANEL);
+        assert!(self.blocks.start <= self.blocks.end && self.blocks.end <= blocks);
         assert!(acc.len() >= self.rows * TILE_COLS);
         match kernel {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `forward_with` checked the CPU features; the bounds are asserted above.
-            Int8Kernel::Vnni => unsafe { x86::tile_vnni(self, acc) },
+            IntKernel::Vnni => unsafe { x86::tile_vnni(self, acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Int8Kernel::Avx2 => unsafe { x86::tile_avx2(self, acc) },
+            IntKernel::Avx2 => unsafe { x86::tile_avx2(self, acc) },
             _ => self.scalar(acc),
         }
     }
 
-    fn scalar(&self, acc: &mut [i32]) {
+    fn scalar(&self, acc: &mut [f32]) {
+        let blocks = self.k32 / BLOCK;
         for r in 0..self.rows {
-            let row = &self.codes[r * self.k4..(r + 1) * self.k4];
+            let row = &self.codes[r * self.k32..(r + 1) * self.k32];
             for p in 0..self.panels {
-                let panel = &self.weights[p * self.k4 * PANEL..(p + 1) * self.k4 * PANEL];
-                let sums = &mut acc[r * TILE_COLS + p * PANEL..][..PANEL];
-                for g in self.groups.clone() {
-                    let quad = &row[g * 4..g * 4 + 4];
-                    let block = &panel[g * PANEL * 4..(g + 1) * PANEL * 4];
-                    for (j, s) in sums.iter_mut().enumerate() {
-                        for t in 0..4 {
-                            *s += quad[t] as i32 * block[j * 4 + t] as i32;
+                let panel = &self.weights[p * self.k32 * PANEL..(p + 1) * self.k32 * PANEL];
+                let scales = &self.scales[p * blocks * PANEL..(p + 1) * blocks * PANEL];
+                for (j, y) in acc[r * TILE_COLS + p * PANEL..][..PANEL].iter_mut().enumerate() {
+                    if self.blocks.start == 0 {
+                        *y = 0.0;
+                    }
+                    for b in self.blocks.clone() {
+                        let mut sum = self.offsets[r * blocks + b];
+                        for k in b * BLOCK..(b + 1) * BLOCK {
+                            let w = panel[(k / GROUP) * PANEL * GROUP + j * GROUP + k % GROUP];
+                            sum += i32::from(row[k]) * i32::from(w);
                         }
+                        let scale = self.act_scales[r * blocks + b] * scales[b * PANEL + j];
+                        *y = (sum as f32).mul_add(scale, *y);
                     }
                 }
             }
@@ -318,38 +334,48 @@ impl RowGemm for Int8Linear {
     }
 
     fn forward_then(&self, x: &[f32], epilogue: Epilogue) -> Vec<f32> {
-        self.forward_with(x, Int8Kernel::detect(), epilogue)
+        self.forward_with(x, IntKernel::detect(), epilogue)
     }
 }
 
 /// Index of weight `(n, k)` in the packed layout.
-fn pack_index(n: usize, k: usize, k4: usize) -> usize {
-    (n / PANEL) * k4 * PANEL + (k / 4) * PANEL * 4 + (n % PANEL) * 4 + k % 4
+fn pack_index(n: usize, k: usize, k32: usize) -> usize {
+    (n / PANEL) * k32 * PANEL + (k / GROUP) * PANEL * GROUP + (n % PANEL) * GROUP + k % GROUP
 }
 
-/// Quantizes one activation row to uint8 codes; returns its scale and zero point.
-pub fn quantize_row(x: &[f32], codes: &mut [u8]) -> (f32, i32) {
-    // Plain comparisons rather than `f32::min`/`max` (whose NaN rules keep them scalar): this
-    // form compiles to `minps`/`maxps`.
-    let (mut lo, mut hi) = (0f32, 0f32);
-    for &v in x {
-        lo = if v < lo { v } else { lo };
-        hi = if v > hi { v } else { hi };
-    }
-    let range = hi - lo;
-    let scale = if range > 0.0 && range.is_finite() { range / 255.0 } else { 1.0 };
-    let zero = round_even(-lo / scale).clamp(0.0, 255.0);
+/// Quantizes up to 32 values to int8 codes with one symmetric scale; returns the scale (1 for
+/// a zero or non-finite block). Shared by weights and activations.
+pub fn quantize_block(x: &[f32], codes: &mut [i8]) -> f32 {
+    let amax = x.iter().fold(0f32, |m, &v| if v.abs() > m { v.abs() } else { m });
+    let scale = block_scale(amax);
     let inv = 1.0 / scale;
     for (c, &v) in codes.iter_mut().zip(x) {
-        *c = (round_even(v * inv) + zero).clamp(0.0, 255.0) as u8;
+        *c = round_even(v * inv).clamp(-CODE_MAX, CODE_MAX) as i8;
     }
-    (scale, zero as i32)
+    scale
 }
 
-/// Rounds half to even for |v| < 2^22 (every value quantized here, and in `super::int16`, is
-/// within ±32,768 or is clamped anyway): adding and subtracting 1.5·2^23 leaves no fraction
-/// bits, and IEEE addition rounds to even. The same result as `f32::round_ties_even`, without
-/// its libm call (`rintf`: 15 % of the int8 encoder's time in a profile), and it vectorizes.
+/// Quantizes one activation row block by block: `codes` as long as `x`, one scale and one
+/// offset correction (`-128 · Σ codes`) per block. `x86::quantize_row_avx512` gives the same
+/// for finite inputs (the tests compare the paths bit for bit).
+pub fn quantize_row(x: &[f32], codes: &mut [i8], scales: &mut [f32], offsets: &mut [i32]) {
+    for (((x, codes), s), o) in x.chunks(BLOCK).zip(codes.chunks_mut(BLOCK)).zip(scales).zip(offsets) {
+        *s = quantize_block(x, codes);
+        *o = -WEIGHT_OFFSET * codes.iter().map(|&c| i32::from(c)).sum::<i32>();
+    }
+}
+
+/// A block's scale from its largest magnitude (1 for a zero or non-finite block).
+fn block_scale(amax: f32) -> f32 {
+    if amax > 0.0 && amax.is_finite() {
+        amax / CODE_MAX
+    } else {
+        1.0
+    }
+}
+
+/// `v` rounded to the nearest integer, ties to even (as `vcvtps2dq`), for `|v| < 2²²`: adding
+/// and taking back 1.5 · 2²³ leaves no fraction bits, and f32 addition rounds to even.
 #[inline(always)]
 pub(crate) fn round_even(v: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0;
@@ -358,87 +384,159 @@ pub(crate) fn round_even(v: f32) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Tile, PANEL, TILE_COLS};
+    use super::{block_scale, Tile, BLOCK, CODE_MAX, GROUP, PANEL, TILE_COLS, WEIGHT_OFFSET};
     use std::arch::x86_64::*;
+
+    /// [`super::quantize_row`] on 16 lanes: the same maxima per block (NaN lanes skipped
+    /// alike), the same scales, and `vcvtps2dq`'s rounding (to nearest, ties to even) of the
+    /// same products.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, BW and VL; `codes` is as long as `x`, `scales` and
+    /// `offsets` hold one slot per block of 32.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn quantize_row_avx512(x: &[f32], codes: &mut [i8], scales: &mut [f32], offsets: &mut [i32]) {
+        assert_eq!(x.len(), codes.len());
+        let n = x.len();
+        assert!(scales.len() >= n.div_ceil(BLOCK) && offsets.len() >= n.div_ceil(BLOCK));
+        let (lo, hi) = (_mm512_set1_epi32(-(CODE_MAX as i32)), _mm512_set1_epi32(CODE_MAX as i32));
+        for (b, start) in (0..n).step_by(BLOCK).enumerate() {
+            let mask = |i: usize| -> u16 {
+                let left = n.saturating_sub(start + i);
+                if left >= 16 {
+                    u16::MAX
+                } else {
+                    (1u16 << left) - 1
+                }
+            };
+            let (m0, m1) = (mask(0), mask(16));
+            // SAFETY: the masks keep the loads inside `x`.
+            let v0 = _mm512_maskz_loadu_ps(m0, x.as_ptr().add(start));
+            let v1 = _mm512_maskz_loadu_ps(m1, x.as_ptr().add(start + 16));
+            // `max(v, m)` returns `m` where `v` is NaN, as the scalar comparison skips it.
+            let m = _mm512_max_ps(_mm512_abs_ps(v1), _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps()));
+            let scale = block_scale(_mm512_reduce_max_ps(m));
+            let inv = _mm512_set1_ps(1.0 / scale);
+            let c0 = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v0, inv)), lo), hi);
+            let c1 = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v1, inv)), lo), hi);
+            // SAFETY: as above, for `codes`.
+            _mm_mask_storeu_epi8(codes.as_mut_ptr().add(start), m0, _mm512_cvtepi32_epi8(c0));
+            _mm_mask_storeu_epi8(codes.as_mut_ptr().add(start + 16), m1, _mm512_cvtepi32_epi8(c1));
+            scales[b] = scale;
+            offsets[b] = -WEIGHT_OFFSET * _mm512_reduce_add_epi32(_mm512_add_epi32(c0, c1));
+        }
+    }
 
     /// Dispatches to the micro-kernel for the tile's rows × panels.
     ///
     /// # Safety
     /// The CPU must support AVX-512F and AVX-512 VNNI, and the tile's bounds must hold as
     /// `Tile::run` asserts them.
-    pub unsafe fn tile_vnni(t: &Tile, acc: &mut [i32]) {
-        dispatch_tile!(vnni, t, acc, full = 4, rows = [4, 3, 2, 1])
+    pub unsafe fn tile_vnni(t: &Tile, acc: &mut [f32]) {
+        dispatch_tile!(vnni, t, acc, full = 3, rows = [4, 3, 2, 1])
     }
 
-    /// `R` rows × `P` panels from panel `first`: `R·P` accumulators; per group of 4 inputs,
-    /// `P` weight loads, `R` broadcasts and `R·P` `vpdpbusd`.
+    /// `R` rows × `P` panels from panel `first`. Per weight block: the i32 sums start at the
+    /// rows' offset corrections, and per group of four inputs take `P` weight loads, `R`
+    /// broadcasts and `R·P` `vpdpbusd`; then each is converted and added to its f32
+    /// accumulator times the product of the row's and the channels' block scales.
     #[target_feature(enable = "avx512f,avx512vnni")]
-    unsafe fn vnni<const R: usize, const P: usize>(t: &Tile, first: usize, acc: &mut [i32]) {
+    unsafe fn vnni<const R: usize, const P: usize>(t: &Tile, first: usize, acc: &mut [f32]) {
+        let blocks = t.k32 / BLOCK;
         let a_ptr = t.codes.as_ptr();
-        let w_ptr = t.weights.as_ptr().add(first * t.k4 * PANEL);
+        let w_ptr = t.weights.as_ptr().add(first * t.k32 * PANEL);
+        let s_ptr = t.scales.as_ptr().add(first * blocks * PANEL);
         let acc_ptr = acc.as_mut_ptr().add(first * PANEL);
-        let mut sums = [[_mm512_setzero_si512(); P]; R];
+        let mut sums = [[_mm512_setzero_ps(); P]; R];
         for (r, row) in sums.iter_mut().enumerate() {
             for (p, s) in row.iter_mut().enumerate() {
                 // SAFETY: row r < rows, channel block first + p < panels: inside `acc`.
-                *s = _mm512_loadu_si512(acc_ptr.add(r * TILE_COLS + p * PANEL) as *const _);
+                if t.blocks.start > 0 {
+                    *s = _mm512_loadu_ps(acc_ptr.add(r * TILE_COLS + p * PANEL));
+                }
             }
         }
-        let panel_bytes = t.k4 * PANEL;
-        for g in t.groups.clone() {
-            let mut wv = [_mm512_setzero_si512(); P];
-            for (p, v) in wv.iter_mut().enumerate() {
-                // SAFETY: panel first + p, group g < k4 / 4: inside `weights`.
-                *v = _mm512_loadu_si512(w_ptr.add(p * panel_bytes + g * PANEL * 4) as *const _);
+        let panel_len = t.k32 * PANEL;
+        for b in t.blocks.clone() {
+            let mut ints = [[_mm512_setzero_si512(); P]; R];
+            for (r, row) in ints.iter_mut().enumerate() {
+                // SAFETY: row r, block b < blocks: inside `offsets`.
+                *row = [_mm512_set1_epi32(*t.offsets.get_unchecked(r * blocks + b)); P];
             }
-            for (r, row) in sums.iter_mut().enumerate() {
-                // SAFETY: row r, bytes 4g..4g+4 ≤ k4: inside `codes`.
-                let quad = (a_ptr.add(r * t.k4 + g * 4) as *const i32).read_unaligned();
-                let av = _mm512_set1_epi32(quad);
-                for p in 0..P {
-                    row[p] = _mm512_dpbusd_epi32(row[p], av, wv[p]);
+            for g in b * BLOCK / GROUP..(b + 1) * BLOCK / GROUP {
+                let mut wv = [_mm512_setzero_si512(); P];
+                for (p, v) in wv.iter_mut().enumerate() {
+                    // SAFETY: panel first + p, group g < k32 / 4: inside `weights`.
+                    *v = _mm512_loadu_si512(w_ptr.add(p * panel_len + g * PANEL * GROUP) as *const _);
+                }
+                for (r, row) in ints.iter_mut().enumerate() {
+                    // SAFETY: row r, codes 4·g … 4·g + 3 < k32: inside `codes`.
+                    let quad = (a_ptr.add(r * t.k32 + g * GROUP) as *const i32).read_unaligned();
+                    let av = _mm512_set1_epi32(quad);
+                    for p in 0..P {
+                        row[p] = _mm512_dpbusd_epi32(row[p], wv[p], av);
+                    }
+                }
+            }
+            for p in 0..P {
+                // SAFETY: panel first + p, block b < blocks: inside `scales`.
+                let dv = _mm512_loadu_ps(s_ptr.add(p * blocks * PANEL + b * PANEL));
+                for r in 0..R {
+                    let scale = _mm512_mul_ps(_mm512_set1_ps(*t.act_scales.get_unchecked(r * blocks + b)), dv);
+                    sums[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ints[r][p]), scale, sums[r][p]);
                 }
             }
         }
         for (r, row) in sums.iter().enumerate() {
             for (p, s) in row.iter().enumerate() {
-                _mm512_storeu_si512(acc_ptr.add(r * TILE_COLS + p * PANEL) as *mut _, *s);
+                _mm512_storeu_ps(acc_ptr.add(r * TILE_COLS + p * PANEL), *s);
             }
         }
     }
 
-    /// One row at a time, 8 channels per 256-bit register: codes widened to i16 and multiplied
-    /// pairwise with `vpmaddwd` (exact; `vpmaddubsw` would saturate at 255·127·2).
+    /// One row and one panel at a time. A group's 64 weight bytes are widened 16 at a time
+    /// (4 channels × 4 inputs) to i16 and multiplied with the row's 4 codes by `vpmaddwd`,
+    /// which leaves two partial sums per channel in neighbouring lanes (exact: at most
+    /// 2 · 255 · 128); per block, `vphaddd` and a permutation put the 16 channels' sums in order.
     ///
     /// # Safety
-    /// The CPU must support AVX2; bounds as for [`tile_vnni`].
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn tile_avx2(t: &Tile, acc: &mut [i32]) {
+    /// The CPU must support AVX2 and FMA; bounds as for [`tile_vnni`].
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn tile_avx2(t: &Tile, acc: &mut [f32]) {
+        let blocks = t.k32 / BLOCK;
         for r in 0..t.rows {
-            let a_ptr = t.codes.as_ptr().add(r * t.k4);
+            let a_ptr = t.codes.as_ptr().add(r * t.k32);
             for p in 0..t.panels {
-                let w_ptr = t.weights.as_ptr().add(p * t.k4 * PANEL);
-                // Four accumulators of 8 i32: channels 0-3, 4-7, 8-11, 12-15, each lane pair
-                // holding one channel's two partial sums (inputs 0-1 and 2-3 of each group).
-                let mut s = [_mm256_setzero_si256(); 4];
-                for g in t.groups.clone() {
-                    let quad = (a_ptr.add(g * 4) as *const i32).read_unaligned();
-                    // The 4 codes as i16, repeated: [x0 x1 x2 x3] × 4.
-                    let a16 = _mm256_cvtepu8_epi16(_mm_set1_epi32(quad));
-                    let block = w_ptr.add(g * PANEL * 4);
-                    for (h, sh) in s.iter_mut().enumerate() {
-                        // 16 bytes: 4 channels × 4 inputs, as i16.
-                        let w16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(block.add(h * 16) as *const _));
-                        *sh = _mm256_add_epi32(*sh, _mm256_madd_epi16(a16, w16));
+                let w_ptr = t.weights.as_ptr().add(p * t.k32 * PANEL);
+                let s_ptr = t.scales.as_ptr().add(p * blocks * PANEL);
+                let dst = acc.as_mut_ptr().add(r * TILE_COLS + p * PANEL);
+                let mut sums = match t.blocks.start {
+                    0 => [_mm256_setzero_ps(); 2],
+                    _ => [_mm256_loadu_ps(dst), _mm256_loadu_ps(dst.add(8))],
+                };
+                for b in t.blocks.clone() {
+                    let mut parts = [_mm256_setzero_si256(); 4];
+                    for g in b * BLOCK / GROUP..(b + 1) * BLOCK / GROUP {
+                        let quad = (a_ptr.add(g * GROUP) as *const i32).read_unaligned();
+                        let a16 = _mm256_cvtepi8_epi16(_mm_set1_epi32(quad));
+                        let group = w_ptr.add(g * PANEL * GROUP);
+                        for (h, part) in parts.iter_mut().enumerate() {
+                            let w16 = _mm256_cvtepu8_epi16(_mm_loadu_si128(group.add(h * 16) as *const _));
+                            *part = _mm256_add_epi32(*part, _mm256_madd_epi16(a16, w16));
+                        }
+                    }
+                    let offset = _mm256_set1_epi32(*t.offsets.get_unchecked(r * blocks + b));
+                    let act_scale = _mm256_set1_ps(*t.act_scales.get_unchecked(r * blocks + b));
+                    for (h, s) in sums.iter_mut().enumerate() {
+                        // Channels 8h … 8h + 7 in order.
+                        let ints = _mm256_permute4x64_epi64(_mm256_hadd_epi32(parts[2 * h], parts[2 * h + 1]), 0b11_01_10_00);
+                        let ints = _mm256_add_epi32(ints, offset);
+                        let scale = _mm256_mul_ps(act_scale, _mm256_loadu_ps(s_ptr.add(b * PANEL + h * 8)));
+                        *s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ints), scale, *s);
                     }
                 }
-                // Pairwise sums: hadd gives [c0 c1 c4 c5 | c2 c3 c6 c7] of its two inputs.
-                let lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(s[0], s[1]), 0b11_01_10_00);
-                let hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(s[2], s[3]), 0b11_01_10_00);
-                let dst = acc.as_mut_ptr().add(r * TILE_COLS + p * PANEL);
-                _mm256_storeu_si256(dst as *mut _, _mm256_add_epi32(_mm256_loadu_si256(dst as *const _), lo));
-                let dst = dst.add(8);
-                _mm256_storeu_si256(dst as *mut _, _mm256_add_epi32(_mm256_loadu_si256(dst as *const _), hi));
+                _mm256_storeu_ps(dst, sums[0]);
+                _mm256_storeu_ps(dst.add(8), sums[1]);
             }
         }
     }
@@ -450,46 +548,52 @@ mod tests {
 
     use crate::arch::test_values as values;
 
-    /// The recipe written out naively: quantize, integer dot products, dequantize.
+    /// The recipe written out naively from the unpacked weights: quantize the row per block,
+    /// exact integer sums per block, one fused multiply-add per block in order, bias.
     fn naive(layer: &Int8Linear, x: &[f32]) -> Vec<f32> {
         let (k, n) = (layer.in_dim, layer.out_dim);
         let mut out = Vec::new();
         for row in x.chunks(k) {
-            let mut codes = vec![0u8; k];
-            let (sx, zx) = quantize_row(row, &mut codes);
+            let blocks: Vec<(f32, Vec<i8>)> = row
+                .chunks(BLOCK)
+                .map(|block| {
+                    let mut codes = vec![0i8; block.len()];
+                    (quantize_block(block, &mut codes), codes)
+                })
+                .collect();
             for c in 0..n {
-                let mut dot = 0i64;
-                for (j, &q) in codes.iter().enumerate() {
-                    let wq = layer.packed[pack_index(c, j, layer.k4)] as i64;
-                    dot += (q as i64 - zx as i64) * wq;
+                let mut acc = 0f32;
+                for (b, (s, codes)) in blocks.iter().enumerate() {
+                    let sum: i64 =
+                        codes.iter().enumerate().map(|(j, &a)| i64::from(a) * i64::from(layer.code(c, b * BLOCK + j))).sum();
+                    acc = (sum as i32 as f32).mul_add(s * layer.scale(c, b), acc);
                 }
-                let mut y = dot as i32 as f32 * (sx * layer.scales[c]);
-                if let Some(b) = &layer.bias {
-                    y += b[c];
-                }
-                out.push(y);
+                out.push(match &layer.bias {
+                    Some(b) => acc + b[c],
+                    None => acc,
+                });
             }
         }
         out
     }
 
-    fn kernels() -> Vec<Int8Kernel> {
-        [Int8Kernel::Scalar, Int8Kernel::Avx2, Int8Kernel::Vnni]
-            .into_iter()
-            .filter(|k| k.supported())
-            .collect()
+    fn kernels() -> Vec<IntKernel> {
+        [IntKernel::Scalar, IntKernel::Avx2, IntKernel::Vnni].into_iter().filter(|k| k.supported()).collect()
     }
 
     #[test]
     fn every_path_matches_the_naive_reference_bit_for_bit() {
         eprintln!("int8 paths on this CPU: {:?}", kernels());
-        // Odd sizes: inputs not a multiple of 4, channels not a multiple of 16 or 64, row
-        // counts around the 4-row tile and the task split.
-        for &(rows, k, n) in &[(1, 1, 1), (3, 5, 17), (5, 7, 33), (9, 384, 70), (13, 130, 64), (130, 67, 129), (4, 1536, 384)] {
-            let x = values(rows * k, (rows * 31 + k) as u64);
+        // Odd sizes: inputs not a multiple of 32, channels not a multiple of 16 or 48, row
+        // counts around the 4-row tile and the task split, reductions over several K blocks.
+        for &(rows, k, n) in &[(1, 1, 1), (3, 5, 17), (5, 33, 33), (9, 384, 70), (13, 130, 48), (130, 67, 129), (4, 1536, 384)] {
+            // Wide activations with a few large channels, as e5's.
+            let mut x = values(rows * k, (rows * 31 + k) as u64);
+            for v in x.iter_mut().step_by(37) {
+                *v *= 40.0;
+            }
             let w = values(n * k, (n * 17 + k) as u64);
-            let bias = Some(values(n, n as u64));
-            let layer = Int8Linear::new(&w, n, k, bias);
+            let layer = Int8Linear::new(&w, n, k, Some(values(n, n as u64)));
             let expected = naive(&layer, &x);
             for kernel in kernels() {
                 let got = layer.forward_with(&x, kernel, Epilogue::None);
@@ -501,14 +605,28 @@ mod tests {
     }
 
     #[test]
-    fn rounding_is_ties_to_even() {
-        for i in -600_000..600_000 {
-            let v = i as f32 / 1000.0;
-            assert_eq!(round_even(v), v.round_ties_even(), "{v}");
+    fn the_avx512_quantizer_matches_the_scalar_one() {
+        if !IntKernel::Vnni.supported() {
+            return;
         }
-        for v in [0.5f32, 1.5, 2.5, -0.5, -1.5, 254.5, -255.5, 0.0] {
-            assert_eq!(round_even(v), v.round_ties_even(), "{v}");
+        for n in [1, 16, 31, 32, 33, 100, 384] {
+            let mut x = values(n, n as u64);
+            x[n / 2] *= 50.0;
+            let blocks = n.div_ceil(BLOCK);
+            let mut expected = (vec![0i8; n], vec![0f32; blocks], vec![0i32; blocks]);
+            quantize_row(&x, &mut expected.0, &mut expected.1, &mut expected.2);
+            let mut got = (vec![0i8; n], vec![0f32; blocks], vec![0i32; blocks]);
+            // SAFETY: the CPU supports AVX-512 (checked above); the slices have the sizes asked.
+            unsafe { x86::quantize_row_avx512(&x, &mut got.0, &mut got.1, &mut got.2) };
+            assert_eq!(got, expected, "{n} inputs");
         }
+    }
+
+    #[test]
+    fn q4_0_and_q8_0_weights_are_taken_exactly_as_candle_dequantizes_them() {
+        crate::arch::gguf_blocks::tests::check_exact_weights(|q| {
+            Int8Linear::from_blocks(q, None).unwrap().expect("a block type it takes").dequantized()
+        });
     }
 
     impl crate::arch::linear_checks::QuantizedLinear for Int8Linear {
@@ -522,7 +640,9 @@ mod tests {
 
     #[test]
     fn close_to_the_f32_product() {
-        // Two 8-bit roundings.
+        // Two 8-bit roundings per product, each a step of 1/254 of its block's largest value:
+        // on these evenly spread values, as coarse as one scale per row and channel (measured
+        // 0.14); blocks gain where a few channels are far larger than the rest, as e5's.
         crate::arch::linear_checks::close_to_the_f32_product::<Int8Linear>(0.15);
     }
 
@@ -533,7 +653,16 @@ mod tests {
 
     #[test]
     fn zero_rows_and_constant_rows() {
-        // A constant positive row has zero point 0.
-        crate::arch::linear_checks::zero_rows_and_constant_rows::<Int8Linear>(0.05);
+        crate::arch::linear_checks::zero_rows_and_constant_rows::<Int8Linear>(0.07);
+    }
+
+    #[test]
+    fn the_largest_codes_do_not_overflow_a_block_sum() {
+        // Codes ±127 on both sides with exact scales of 1: 32 products of 127 · 127 per block.
+        let k = 64;
+        let layer = Int8Linear::new(&vec![-127.0; k], 1, k, None);
+        assert_eq!(layer.forward(&vec![-127.0f32; k]), vec![64.0 * 16_129.0]);
+        let layer = Int8Linear::new(&vec![127.0; k], 1, k, None);
+        assert_eq!(layer.forward(&vec![-127.0f32; k]), vec![-64.0 * 16_129.0]);
     }
 }

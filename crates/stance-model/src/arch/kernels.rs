@@ -509,6 +509,132 @@ impl<G: RowGemm> CustomOp1 for GemmOp<'_, G> {
     }
 }
 
+/// The output of a row-independent GEMM (`x` is `rows × k`, the output `rows × n`), computed
+/// in parallel tasks of `task_rows` rows: `task` gets its rows of `x` and their slots of the
+/// output, never zeroed first (zeroing and then writing were two passes over memory).
+///
+/// # Safety
+/// `task` must write every slot it is given.
+pub unsafe fn in_row_tasks(
+    x: &[f32],
+    k: usize,
+    n: usize,
+    task_rows: usize,
+    task: impl Fn(&[f32], &mut [MaybeUninit<f32>]) + Sync + Send,
+) -> Vec<f32> {
+    let rows = x.len() / k;
+    let mut out: Vec<f32> = Vec::with_capacity(rows * n);
+    out.spare_capacity_mut()[..rows * n]
+        .par_chunks_mut(task_rows * n)
+        .zip(x.par_chunks(task_rows * k))
+        .for_each(|(out, x)| task(x, out));
+    // SAFETY: the chunks cover `rows * n` slots, and the caller's task wrote each of them.
+    unsafe { out.set_len(rows * n) };
+    out
+}
+
+/// Which instructions an integer GEMM (`super::int8`, `super::int16`) computes its exact sums
+/// with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntKernel {
+    /// AVX-512 VNNI (`vpdpbusd`, `vpdpwssd`) on 512-bit registers, with AVX-512 BW and VL for
+    /// the quantizers' masked stores.
+    Vnni,
+    /// AVX2 `vpmaddwd` on 256-bit registers, with FMA for the block sums.
+    Avx2,
+    /// Portable scalar code (other CPUs, and the tests' reference).
+    Scalar,
+}
+
+impl IntKernel {
+    /// The fastest path this CPU supports.
+    pub fn detect() -> Self {
+        [Self::Vnni, Self::Avx2].into_iter().find(|k| k.supported()).unwrap_or(Self::Scalar)
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn supported(self) -> bool {
+        match self {
+            Self::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Self::Vnni => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Vnni => "avx512-vnni",
+            Self::Avx2 => "avx2",
+            Self::Scalar => "scalar",
+        }
+    }
+}
+
+/// An integer GEMM (`super::int8`, `super::int16`) as [`int_forward`] runs it.
+pub trait IntGemm: Sync {
+    /// One task on `kernel`'s path: quantize the rows of `x`, multiply, write every slot of
+    /// `out`. Marked `#[inline(always)]` by each layer, so that [`int_forward`]'s entry points
+    /// compile it, quantization and epilogue included, for their path's instructions.
+    fn task(&self, x: &[f32], out: &mut [MaybeUninit<f32>], kernel: IntKernel);
+}
+
+/// `layer`'s output for `x` (`rows × k`; `rows × n` out) on `kernel`'s path, in parallel tasks
+/// of `task_rows` rows, then `epilogue`. The caller checked that the CPU runs `kernel`.
+pub fn int_forward<L: IntGemm>(
+    layer: &L,
+    x: &[f32],
+    (k, n): (usize, usize),
+    task_rows: usize,
+    kernel: IntKernel,
+    epilogue: Epilogue,
+) -> Vec<f32> {
+    assert!(kernel.supported(), "the CPU cannot run the {} kernel", kernel.name());
+    let task = |x: &[f32], out: &mut [MaybeUninit<f32>]| {
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: checked above.
+            IntKernel::Vnni => unsafe { int_task_vnni(layer, x, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            IntKernel::Avx2 => unsafe { int_task_avx2(layer, x, out) },
+            _ => layer.task(x, out, kernel),
+        }
+        // SAFETY: the task wrote every slot of its rows.
+        unsafe { epilogue.apply_written(out) }
+    };
+    // SAFETY: each task writes every slot of its rows (`IntGemm::task`'s contract).
+    unsafe { in_row_tasks(x, k, n, task_rows, task) }
+}
+
+/// An integer task compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must support what `IntKernel::Vnni` needs.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma")]
+unsafe fn int_task_vnni<L: IntGemm>(layer: &L, x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    layer.task(x, out, IntKernel::Vnni)
+}
+
+/// An integer task compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn int_task_avx2<L: IntGemm>(layer: &L, x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    layer.task(x, out, IntKernel::Avx2)
+}
+
 /// Rows per parallel task of a row-independent kernel (the int8, int16 and bf16 GEMMs): enough
 /// tasks for every thread to get a couple, each a multiple of the micro-kernel's `tile_rows`,
 /// at most `max_rows`.

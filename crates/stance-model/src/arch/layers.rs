@@ -26,8 +26,9 @@ pub enum MatmulMode {
     /// Keep Q4_0/Q8_0 blocks and multiply with candle's `QMatMul` (activations are quantized to
     /// Q8_0 per 32-block, as in ggml); embedding rows are dequantized only when looked up.
     Quantized,
-    /// Linear layers in int8 (per-channel weight scales from the f32-expanded weights,
-    /// per-token activation scales at run time; see [`super::int8`]); lookup tables as in
+    /// Linear layers in int8 with scales per block of 32 inputs: the weights' own Q4_0/Q8_0
+    /// blocks as stored, or float weights in 8-bit codes per block, times activations quantized
+    /// per token and block at run time (see [`super::int8`]); lookup tables as in
     /// `F32LinearsQuantizedTables`.
     Int8,
     /// Linear layers in bfloat16 (weights rounded at load, activations at run time, sums in
@@ -47,7 +48,7 @@ pub enum Linear {
         weight: QMatMul,
         bias: Option<Tensor>,
     },
-    /// Int8 weights and the f32 bias, run by [`super::int8`]'s kernels.
+    /// Block-scaled int8 weights and the f32 bias, run by [`super::int8`]'s kernels.
     Int8(std::sync::Arc<Int8Linear>),
     /// Bfloat16 weights and the f32 bias, run by [`super::bf16`]'s kernels.
     Bf16(std::sync::Arc<Bf16Linear>),
@@ -90,7 +91,7 @@ impl Linear {
             }
             false => None,
         };
-        if matches!(mode, MatmulMode::Quantized | MatmulMode::Int16) {
+        if matches!(mode, MatmulMode::Quantized | MatmulMode::Int16 | MatmulMode::Int8) {
             if let Some(blocks) = stacked_blocks(store, parts, in_dim)? {
                 if mode == MatmulMode::Quantized {
                     return Ok(Self::Quantized {
@@ -100,8 +101,12 @@ impl Linear {
                 }
                 // The stored blocks' own codes and scales, when the kernels take their type.
                 let b = bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
-                if let Some(layer) = Int16Linear::from_blocks(&blocks, b)? {
-                    return Ok(Self::Int16(std::sync::Arc::new(layer)));
+                let layer = match mode {
+                    MatmulMode::Int8 => Int8Linear::from_blocks(&blocks, b)?.map(|l| Self::Int8(std::sync::Arc::new(l))),
+                    _ => Int16Linear::from_blocks(&blocks, b)?.map(|l| Self::Int16(std::sync::Arc::new(l))),
+                };
+                if let Some(layer) = layer {
+                    return Ok(layer);
                 }
             }
         }

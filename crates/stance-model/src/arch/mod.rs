@@ -37,6 +37,7 @@ pub mod bert;
 pub mod bf16;
 pub mod deberta;
 pub mod distilbert;
+pub mod gguf_blocks;
 pub mod inputs;
 pub mod int16;
 pub mod int8;

@@ -364,6 +364,11 @@ fn bench_rates_follow_from_its_stage_times() {
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
     assert!(close(number(&report["comments_per_s"]), 24.0 / total), "{report}");
     assert!(close(number(&report["comments_per_s_loaded"]), 24.0 / (total - load - read)), "{report}");
+    // Only the task asked for has a model's time, and it lies within the heads' stage.
+    let by_task = report["heads_seconds_by_task"].as_array().unwrap();
+    assert_eq!(by_task.len(), 1, "{report}");
+    assert_eq!(by_task[0][0], "sentiment");
+    assert!(number(&by_task[0][1]) > 0.0 && number(&by_task[0][1]) <= number(&seconds["heads"]), "{report}");
     // Each run is a process of its own, and reports its own peak and thread count.
     if cfg!(target_os = "linux") {
         assert!(number(&report["peak_rss_mb"]) > 1.0, "{report}");

@@ -100,6 +100,7 @@ pub fn score_chunk(
     ];
     let mut shared = SharedPooled::new();
     for (m, context) in heads.models.iter().zip(&contexts) {
+        let model_started = Instant::now();
         let Scores { rows, raw, probs } = scores(m, &own, context, &embeddings, &mut shared)?;
         let mut scored: Vec<Option<usize>> = vec![None; comments.len()];
         for (k, &row) in rows.iter().enumerate() {
@@ -114,8 +115,10 @@ pub fn score_chunk(
                 columns.push(Column::new(format!("logit_{}_{label}", m.task()).into(), values));
             }
         }
+        times.add_heads(m.task(), model_started.elapsed());
     }
     if let Some(zero_shot) = zero_shot {
+        let model_started = Instant::now();
         let mut rows = Vec::with_capacity(comments.len());
         let mut scored: Vec<Option<usize>> = vec![None; comments.len()];
         for (row, c) in comments.iter().enumerate() {
@@ -128,6 +131,7 @@ pub fn score_chunk(
         let labels: Vec<String> = crate::zero_shot::LABELS.iter().map(|l| l.to_string()).collect();
         let decisions: Vec<usize> = probs.iter().map(|p| stance_heads::metrics::argmax(p)).collect();
         columns.extend(task_columns(Task::Stance, &labels, &scored, &probs, &decisions));
+        times.add_heads(Task::Stance, model_started.elapsed());
     }
     let table = DataFrame::new(comments.len(), columns)?;
     times.heads += started.elapsed();
@@ -338,6 +342,9 @@ pub struct StageTimes {
     pub encode: Duration,
     /// Pair features, heads and building the columns.
     pub heads: Duration,
+    /// The part of `heads` each task's model took, in [`Task::ALL`]'s order (zero for a task
+    /// not asked for): where a run's time goes once the encoder is done.
+    pub heads_by_task: [Duration; Task::ALL.len()],
     /// Distinct texts encoded (comments, targets and parents outside their chunk).
     pub texts_encoded: usize,
     /// Tokens the encoder saw (after truncation).
@@ -346,6 +353,18 @@ pub struct StageTimes {
     pub padded_tokens: usize,
     /// Σ n_tokens² over encoded texts: the attention's share of the work grows with it.
     pub attention_cost: f64,
+}
+
+impl StageTimes {
+    fn add_heads(&mut self, task: Task, took: Duration) {
+        let i = Task::ALL.iter().position(|&t| t == task).expect("every task is in Task::ALL");
+        self.heads_by_task[i] += took;
+    }
+
+    /// The tasks whose models ran, with the time each took.
+    pub fn heads_of_tasks(&self) -> impl Iterator<Item = (Task, Duration)> + '_ {
+        Task::ALL.into_iter().zip(self.heads_by_task).filter(|&(_, took)| took > Duration::ZERO)
+    }
 }
 
 /// The label and probability columns of one task whose outputs are `labels`; `scored[row]`

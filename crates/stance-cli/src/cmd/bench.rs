@@ -67,6 +67,8 @@ struct BenchReport {
     tokens_per_s: f64,
     encoder_gflop_per_s: f64,
     seconds: Stages,
+    /// Medians of the seconds each task's model took, within `seconds.heads`.
+    heads_seconds_by_task: Vec<(String, f64)>,
     tokens: usize,
     /// Share of the positions the encoder computed that were padding, in %.
     padding_waste_pct: f64,
@@ -90,6 +92,7 @@ struct Stages {
 struct RunRecord {
     n_comments: usize,
     stages: Stages,
+    heads_by_task: Vec<(String, f64)>,
     tokens_encoded: usize,
     padded_tokens: usize,
     attention_cost: f64,
@@ -191,6 +194,7 @@ fn one_run(args: &Args) -> Result<RunRecord> {
             aggregate: s(outcome.aggregate),
             write: s(outcome.write),
         },
+        heads_by_task: outcome.scoring.heads_of_tasks().map(|(task, took)| (task.name().to_string(), s(took))).collect(),
         tokens_encoded: outcome.scoring.tokens_encoded,
         padded_tokens: outcome.scoring.padded_tokens,
         attention_cost: outcome.scoring.attention_cost,
@@ -235,6 +239,13 @@ fn summarize(args: &Args, runs: &[RunRecord]) -> BenchReport {
             aggregate: stage(&|s| s.aggregate),
             write: stage(&|s| s.write),
         },
+        // Every run asks for the same tasks, so the first run's list names them all.
+        heads_seconds_by_task: first
+            .heads_by_task
+            .iter()
+            .enumerate()
+            .map(|(i, (task, _))| (task.clone(), over_runs(&|r| r.heads_by_task.get(i).map_or(f64::NAN, |t| t.1))))
+            .collect(),
         tokens: first.tokens_encoded,
         padding_waste_pct: 100.0 * (1.0 - first.tokens_encoded as f64 / first.padded_tokens.max(1) as f64),
         peak_rss_mb: runs.iter().map(|r| r.peak_rss_mb).fold(f64::NAN, f64::max),
@@ -244,7 +255,12 @@ fn summarize(args: &Args, runs: &[RunRecord]) -> BenchReport {
 fn render(r: &BenchReport) -> String {
     let s = &r.seconds;
     let share = |x: f64| 100.0 * x / s.total;
-    format!(
+    let by_task: Vec<String> = r.heads_seconds_by_task.iter().map(|(task, t)| format!("{task} {t:.2}s")).collect();
+    let by_task = match by_task.is_empty() {
+        true => String::new(),
+        false => format!("  heads by task: {}\n", by_task.join(", ")),
+    };
+    let mut text = format!(
         "stance bench: {} ({} comments, {} tokens encoded), median of {} run(s), {} thread(s) on {}\n\
          \x20 {:.1} comments/s ({:.1} once loaded), {:.0} tokens/s, encoder {:.1} GFLOP/s, padding {:.1}% of positions, \
          peak RSS {:.0} MB\n\
@@ -275,7 +291,9 @@ fn render(r: &BenchReport) -> String {
         share(s.aggregate),
         s.write,
         share(s.write),
-    )
+    );
+    text.push_str(&by_task);
+    text
 }
 
 /// The process's peak resident set (`VmHWM`), on Linux.

@@ -194,7 +194,7 @@ fn one_run(args: &Args) -> Result<RunRecord> {
             aggregate: s(outcome.aggregate),
             write: s(outcome.write),
         },
-        heads_by_task: outcome.scoring.heads_of_tasks().map(|(task, took)| (task.name().to_string(), s(took))).collect(),
+        heads_by_task: outcome.scoring.heads_of_tasks().map(|(task, took)| (task.name().into(), s(took))).collect(),
         tokens_encoded: outcome.scoring.tokens_encoded,
         padded_tokens: outcome.scoring.padded_tokens,
         attention_cost: outcome.scoring.attention_cost,

@@ -54,6 +54,7 @@ pub fn for_each_block(
 pub(crate) mod tests {
     use super::*;
     use crate::arch::test_values as values;
+    use candle_core::quantized::ggml_file::qtensor_from_ggml;
     use candle_core::{Device, Tensor};
 
     /// GGUF blocks written the way ggml lays them out, from chosen codes and scales.
@@ -81,8 +82,7 @@ pub(crate) mod tests {
         let codes: Vec<i8> = (0..2 * BLOCK).map(|j| (j % 16) as i8 - 8).collect();
         let scales = [half::f16::from_f32(0.5), half::f16::from_f32(-0.25)];
         let bytes = q4_0_blocks(&codes, &scales);
-        let q = candle_core::quantized::ggml_file::qtensor_from_ggml(GgmlDType::Q4_0, &bytes, vec![1, 2 * BLOCK], &Device::Cpu)
-            .unwrap();
+        let q = qtensor_from_ggml(GgmlDType::Q4_0, &bytes, vec![1, 2 * BLOCK], &Device::Cpu).unwrap();
         let expected: Vec<f32> =
             codes.iter().enumerate().map(|(j, &c)| f32::from(c) * scales[j / BLOCK].to_f32()).collect();
         assert_eq!(dequantized_from_blocks(&q), expected);

@@ -3,8 +3,9 @@
 //!
 //! - **Weights** are `W[n, k] = d[n, k / 32] · c[n, k]`, codes `|c| ≤ 2047`. GGUF Q4_0 and Q8_0
 //!   blocks are taken as stored (`c` their 4- or 8-bit values, `d` their f16 scale), so the
-//!   4-bit default encoder's weights are exact (as in `super::int8`). Float weights are quantized per block of 32 inputs to 12-bit codes
-//!   (`d = max|w| / 2047`): a step of 1/4,094 of the block's largest weight.
+//!   4-bit default encoder's weights are exact (as in `super::int8`). Float weights are
+//!   quantized per block of 32 inputs to 12-bit codes (`d = max|w| / 2047`): a step of 1/4,094
+//!   of the block's largest weight.
 //! - **Activations** are quantized per row (token), symmetric: `s = max|x| / 32767`,
 //!   `a = round(x / s)` (ties to even). A step of 1/65,534 of the row's range, where int8's is
 //!   1/254 of its block of 32 inputs. A row's codes depend on that row alone, so results do not
@@ -161,7 +162,6 @@ impl Int16Linear {
         let task_rows = rows_per_task(rows, TILE_ROWS, MAX_TASK_ROWS);
         int_forward(self, x, (k, n), task_rows, kernel, epilogue)
     }
-
 }
 
 impl IntGemm for Int16Linear {
@@ -178,7 +178,7 @@ impl IntGemm for Int16Linear {
             let (x, codes) = (&x[r * k..(r + 1) * k], &mut codes[r * k32..r * k32 + k]);
             row_scale[r] = match kernel {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `forward_with` checked the CPU features.
+                // SAFETY: `int_forward` checked the CPU features.
                 IntKernel::Vnni => unsafe { x86::quantize_row_avx512(x, codes) },
                 _ => quantize_row(x, codes),
             };
@@ -262,7 +262,7 @@ impl Tile<'_> {
         assert!(acc.len() >= self.rows * TILE_COLS);
         match kernel {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `forward_with` checked the CPU features; the bounds are asserted above.
+            // SAFETY: `int_forward` checked the CPU features; the bounds are asserted above.
             IntKernel::Vnni => unsafe { x86::tile_vnni(self, acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.

@@ -164,7 +164,6 @@ impl Int8Linear {
         let task_rows = rows_per_task(rows, TILE_ROWS, MAX_TASK_ROWS);
         int_forward(self, x, (k, n), task_rows, kernel, epilogue)
     }
-
 }
 
 impl IntGemm for Int8Linear {
@@ -188,7 +187,7 @@ impl IntGemm for Int8Linear {
             let offsets = &mut acts.offsets[r * blocks..(r + 1) * blocks];
             match kernel {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `forward_with` checked the CPU features.
+                // SAFETY: `int_forward` checked the CPU features.
                 IntKernel::Vnni => unsafe { x86::quantize_row_avx512(x, codes, scales, offsets) },
                 _ => quantize_row(x, codes, scales, offsets),
             }
@@ -285,7 +284,7 @@ impl Tile<'_> {
         assert!(acc.len() >= self.rows * TILE_COLS);
         match kernel {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `forward_with` checked the CPU features; the bounds are asserted above.
+            // SAFETY: `int_forward` checked the CPU features; the bounds are asserted above.
             IntKernel::Vnni => unsafe { x86::tile_vnni(self, acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
@@ -529,7 +528,8 @@ mod x86 {
                     let act_scale = _mm256_set1_ps(*t.act_scales.get_unchecked(r * blocks + b));
                     for (h, s) in sums.iter_mut().enumerate() {
                         // Channels 8h … 8h + 7 in order.
-                        let ints = _mm256_permute4x64_epi64(_mm256_hadd_epi32(parts[2 * h], parts[2 * h + 1]), 0b11_01_10_00);
+                        let pairs = _mm256_hadd_epi32(parts[2 * h], parts[2 * h + 1]);
+                        let ints = _mm256_permute4x64_epi64(pairs, 0b11_01_10_00);
                         let ints = _mm256_add_epi32(ints, offset);
                         let scale = _mm256_mul_ps(act_scale, _mm256_loadu_ps(s_ptr.add(b * PANEL + h * 8)));
                         *s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ints), scale, *s);
@@ -564,8 +564,8 @@ mod tests {
             for c in 0..n {
                 let mut acc = 0f32;
                 for (b, (s, codes)) in blocks.iter().enumerate() {
-                    let sum: i64 =
-                        codes.iter().enumerate().map(|(j, &a)| i64::from(a) * i64::from(layer.code(c, b * BLOCK + j))).sum();
+                    let code = |j: usize| i64::from(layer.code(c, b * BLOCK + j));
+                    let sum: i64 = codes.iter().enumerate().map(|(j, &a)| i64::from(a) * code(j)).sum();
                     acc = (sum as i32 as f32).mul_add(s * layer.scale(c, b), acc);
                 }
                 out.push(match &layer.bias {
@@ -586,7 +586,8 @@ mod tests {
         eprintln!("int8 paths on this CPU: {:?}", kernels());
         // Odd sizes: inputs not a multiple of 32, channels not a multiple of 16 or 48, row
         // counts around the 4-row tile and the task split, reductions over several K blocks.
-        for &(rows, k, n) in &[(1, 1, 1), (3, 5, 17), (5, 33, 33), (9, 384, 70), (13, 130, 48), (130, 67, 129), (4, 1536, 384)] {
+        let shapes = [(1, 1, 1), (3, 5, 17), (5, 33, 33), (9, 384, 70), (13, 130, 48), (130, 67, 129), (4, 1536, 384)];
+        for (rows, k, n) in shapes {
             // Wide activations with a few large channels, as e5's.
             let mut x = values(rows * k, (rows * 31 + k) as u64);
             for v in x.iter_mut().step_by(37) {

@@ -14,7 +14,7 @@
 //!   2³¹), converted to f32 and accumulated as `acc = fma(sum, d, acc)`, blocks in order; then
 //!   `y = s · acc + b`.
 //!
-//! Why: int8's error moves more labels than the 0.5 % bound allows, even with scales per block
+//! Why: int8's error sits at the edge of the 0.5 % bound on labels, even with scales per block
 //! of 32 inputs (BENCH.md). `vpdpwssd` (AVX-512 VNNI) sums two i16 products per 32-bit lane,
 //! twice an f32 FMA's multiply-adds per instruction, with errors a hundred times smaller than
 //! int8's.

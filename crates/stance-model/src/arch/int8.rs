@@ -5,26 +5,30 @@
 //!   blocks are taken as stored (`c` their 4- or 8-bit values, `d` their f16 scale), so the
 //!   4-bit default encoder's weights are exact. Float weights are quantized per block of 32
 //!   inputs: `d = max|w| / 127`, `c = round(w / d)`.
-//! - **Activations** are quantized per row (token) and block of 32 inputs, symmetric:
-//!   `s = max|x| / 127` over the block, `a = round(x / s)` (ties to even). e5's few large
-//!   channels (up to 44 where most stay under 2) coarsen only the block they sit in, where one
-//!   scale per token coarsened the whole row. A row's codes depend on that row alone, so results
-//!   do not depend on the batch.
-//! - **Products**: per block, `Σ a·c` in exact i32 arithmetic, converted to f32 and accumulated
-//!   as `acc = fma(sum, s·d, acc)` (`s·d` one f32 product), blocks in order; then `y = acc + b`.
+//! - **Activations** are quantized per row (token) and block of 32 inputs onto the block's own
+//!   range: `m = min x`, `s = (max x - m) / 255`, `q = round((x - m) / s)` in `[0, 255]` (ties to
+//!   even), so `x ≈ m + s·q`. e5's few large channels (up to 44 where most stay under 2) coarsen
+//!   only the block they sit in, where one scale per token coarsened the whole row, and a
+//!   block's 256 steps span what it holds (after the GELU, `[-0.17, max]`), where a symmetric
+//!   scale left half of them unused. A row's codes depend on that row alone, so results do not
+//!   depend on the batch.
+//! - **Products**: per block, `Σ q·c` in exact i32 arithmetic, converted to f32 and accumulated
+//!   as `acc = fma(sum, s·d, acc)` (`s·d` one f32 product), then `acc = fma(m, d·Σc, acc)` (`d·Σc`
+//!   kept per block at load), blocks in order; then `y = acc + b`.
 //!
 //! Why: `vpdpbusd` (AVX-512 VNNI) sums four byte products per 32-bit lane, twice the
 //! multiply-adds per instruction of `vdpbf16ps` or `vpdpwssd`. With one scale per token and one
 //! per output channel (ONNX Runtime's dynamic recipe, this module's first version) int8 moved
-//! 0.4–1.3 % of the labels, above the 0.5 % bound, half of it from e5's weights leaving their
-//! Q4_0 grid and most of the rest from the per-token activation scale (BENCH.md).
+//! 0.4–1.6 % of the labels, above the 0.5 % bound, half of it from e5's weights leaving their
+//! Q4_0 grid and most of the rest from the per-token activation scale; with symmetric scales
+//! per block, 0.2–0.9 %; with the block's own range, 0.1–0.45 % of the 2k bench (BENCH.md).
 //!
-//! `vpdpbusd` multiplies unsigned by signed bytes: the weights are stored as `c + 128` and each
-//! block's integer sum starts at `-128 · Σ a`, which takes the offset back out exactly. Three
-//! code paths compute the sums: AVX-512 VNNI, AVX2 (bytes widened to 16 bits for `vpmaddwd`) and
-//! portable scalar code. The sums are exact and the f32 operations are the same IEEE operations
-//! in the same order on every path, so all give the same bits; the tests check that against a
-//! naive reference. The path is chosen at run time from the CPU's features.
+//! `vpdpbusd` multiplies unsigned by signed bytes: the activation codes and the weight codes as
+//! they are. Three code paths compute the sums: AVX-512 VNNI, AVX2 (bytes widened to 16 bits
+//! for `vpmaddwd`) and portable scalar code. The sums are exact and the f32 operations are the
+//! same IEEE operations in the same order on every path, so all give the same bits; the tests
+//! check that against a naive reference. The path is chosen at run time from the CPU's
+//! features.
 
 use super::gguf_blocks::{for_each_block, BLOCK};
 use super::kernels::{int_forward, rows_per_task, Epilogue, IntGemm, IntKernel, RowGemm};
@@ -48,10 +52,10 @@ const TILE_ROWS: usize = 4;
 const K_BLOCK: usize = 384;
 /// Most rows one parallel task quantizes and multiplies (their codes stay in L2).
 const MAX_TASK_ROWS: usize = 64;
-/// Largest code of a quantized float (weights and activations).
+/// Largest code of a quantized float weight.
 const CODE_MAX: f32 = 127.0;
-/// What the stored weight bytes add to each code (so that they are unsigned).
-const WEIGHT_OFFSET: i32 = 128;
+/// Largest activation code (unsigned).
+const ACT_CODE_MAX: f32 = 255.0;
 
 /// A linear layer's weights as block-scaled bytes, packed for the kernels, with its f32 bias.
 #[derive(Clone)]
@@ -60,10 +64,13 @@ pub struct Int8Linear {
     in_dim: usize,
     /// `in_dim` rounded up to a multiple of `BLOCK` (code 0 in the padding).
     k32: usize,
-    /// `[out_dim.div_ceil(16)][k32 / 4][16][4]` codes + 128; padding channels hold code 0.
-    packed: Vec<u8>,
+    /// `[out_dim.div_ceil(16)][k32 / 4][16][4]` codes; padding channels are zero.
+    packed: Vec<i8>,
     /// `[out_dim.div_ceil(16)][k32 / 32][16]` block scales; padding channels are zero.
     scales: Vec<f32>,
+    /// The same layout: each block's scale times the sum of its codes (`d·Σc`), which the
+    /// activations' block minimum multiplies.
+    code_sums: Vec<f32>,
     bias: Option<Vec<f32>>,
 }
 
@@ -102,8 +109,9 @@ impl Int8Linear {
             out_dim,
             in_dim,
             k32,
-            packed: vec![WEIGHT_OFFSET as u8; panels * k32 * PANEL],
+            packed: vec![0; panels * k32 * PANEL],
             scales: vec![0.0; panels * (k32 / BLOCK) * PANEL],
+            code_sums: vec![0.0; panels * (k32 / BLOCK) * PANEL],
             bias,
         }
     }
@@ -112,9 +120,11 @@ impl Int8Linear {
     /// partial block; the rest stay 0).
     fn set_block(&mut self, n: usize, b: usize, scale: f32, codes: &[i8]) {
         let blocks = self.k32 / BLOCK;
-        self.scales[(n / PANEL) * blocks * PANEL + b * PANEL + n % PANEL] = scale;
+        let at = (n / PANEL) * blocks * PANEL + b * PANEL + n % PANEL;
+        self.scales[at] = scale;
+        self.code_sums[at] = scale * codes.iter().map(|&c| i32::from(c)).sum::<i32>() as f32;
         for (j, &c) in codes.iter().enumerate() {
-            self.packed[pack_index(n, b * BLOCK + j, self.k32)] = (i32::from(c) + WEIGHT_OFFSET) as u8;
+            self.packed[pack_index(n, b * BLOCK + j, self.k32)] = c;
         }
     }
 
@@ -126,14 +136,20 @@ impl Int8Linear {
         self.out_dim
     }
 
-    /// Weight code `(n, k)` as stored, offset removed.
+    /// Weight code `(n, k)`.
     fn code(&self, n: usize, k: usize) -> i32 {
-        i32::from(self.packed[pack_index(n, k, self.k32)]) - WEIGHT_OFFSET
+        i32::from(self.packed[pack_index(n, k, self.k32)])
     }
 
     /// Block scale of output channel `n` for block `b`.
     fn scale(&self, n: usize, b: usize) -> f32 {
         self.scales[(n / PANEL) * (self.k32 / BLOCK) * PANEL + b * PANEL + n % PANEL]
+    }
+
+    /// `d·Σc` of output channel `n`'s block `b`.
+    #[cfg(test)]
+    fn code_sum(&self, n: usize, b: usize) -> f32 {
+        self.code_sums[(n / PANEL) * (self.k32 / BLOCK) * PANEL + b * PANEL + n % PANEL]
     }
 
     /// The weights as the kernel sees them (code × block scale), `[out_dim, in_dim]`.
@@ -176,20 +192,20 @@ impl IntGemm for Int8Linear {
         let rows = x.len() / k;
         let blocks = k32 / BLOCK;
         let mut acts = QuantizedRows {
-            codes: vec![0i8; rows * k32],
+            codes: vec![0u8; rows * k32],
             scales: vec![0f32; rows * blocks],
-            offsets: vec![0i32; rows * blocks],
+            mins: vec![0f32; rows * blocks],
         };
         for r in 0..rows {
             let x = &x[r * k..(r + 1) * k];
             let codes = &mut acts.codes[r * k32..r * k32 + k];
             let scales = &mut acts.scales[r * blocks..(r + 1) * blocks];
-            let offsets = &mut acts.offsets[r * blocks..(r + 1) * blocks];
+            let mins = &mut acts.mins[r * blocks..(r + 1) * blocks];
             match kernel {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `int_forward` checked the CPU features.
-                IntKernel::Vnni => unsafe { x86::quantize_row_avx512(x, codes, scales, offsets) },
-                _ => quantize_row(x, codes, scales, offsets),
+                IntKernel::Vnni => unsafe { x86::quantize_row_avx512(x, codes, scales, mins) },
+                _ => quantize_row(x, codes, scales, mins),
             }
         }
         let panels = self.out_dim.div_ceil(PANEL);
@@ -206,10 +222,11 @@ impl IntGemm for Int8Linear {
                     let tile = Tile {
                         codes: &acts.codes[r0 * k32..(r0 + nr) * k32],
                         act_scales: &acts.scales[r0 * blocks..(r0 + nr) * blocks],
-                        offsets: &acts.offsets[r0 * blocks..(r0 + nr) * blocks],
+                        act_mins: &acts.mins[r0 * blocks..(r0 + nr) * blocks],
                         rows: nr,
                         weights: &self.packed[p0 * k32 * PANEL..(p0 + np) * k32 * PANEL],
                         scales: &self.scales[p0 * blocks * PANEL..(p0 + np) * blocks * PANEL],
+                        code_sums: &self.code_sums[p0 * blocks * PANEL..(p0 + np) * blocks * PANEL],
                         panels: np,
                         k32,
                         blocks: b0..b1,
@@ -244,11 +261,11 @@ impl IntGemm for Int8Linear {
 }
 
 /// A task's activation rows as codes: `[rows][k32]` codes, and per row and block of 32 inputs
-/// the scale and `-128 · Σ codes` (the correction of the weights' offset).
+/// the scale and the minimum.
 struct QuantizedRows {
-    codes: Vec<i8>,
+    codes: Vec<u8>,
     scales: Vec<f32>,
-    offsets: Vec<i32>,
+    mins: Vec<f32>,
 }
 
 /// One micro-kernel call: `rows` (≤ 4) rows of codes × `panels` (≤ 3) panels of weights, over
@@ -257,15 +274,16 @@ struct QuantizedRows {
 /// it is never zeroed.
 struct Tile<'a> {
     /// `rows` rows of `k32` codes.
-    codes: &'a [i8],
-    /// `rows` rows of `k32 / 32` activation scales and offset corrections.
+    codes: &'a [u8],
+    /// `rows` rows of `k32 / 32` activation scales and minima.
     act_scales: &'a [f32],
-    offsets: &'a [i32],
+    act_mins: &'a [f32],
     rows: usize,
-    /// `panels` panels of `k32 * 16` weight bytes.
-    weights: &'a [u8],
-    /// `panels` panels of `k32 / 32 * 16` weight block scales.
+    /// `panels` panels of `k32 * 16` weight codes.
+    weights: &'a [i8],
+    /// `panels` panels of `k32 / 32 * 16` weight block scales, and as many `d·Σc`.
     scales: &'a [f32],
+    code_sums: &'a [f32],
     panels: usize,
     k32: usize,
     blocks: std::ops::Range<usize>,
@@ -277,9 +295,10 @@ impl Tile<'_> {
         let blocks = self.k32 / BLOCK;
         assert!(self.rows >= 1 && self.rows <= TILE_ROWS && self.panels >= 1 && self.panels <= PANELS_PER_TILE);
         assert!(self.codes.len() >= self.rows * self.k32);
-        assert!(self.act_scales.len() >= self.rows * blocks && self.offsets.len() >= self.rows * blocks);
+        assert!(self.act_scales.len() >= self.rows * blocks && self.act_mins.len() >= self.rows * blocks);
         assert!(self.weights.len() >= self.panels * self.k32 * PANEL);
         assert!(self.scales.len() >= self.panels * blocks * PANEL);
+        assert!(self.code_sums.len() >= self.panels * blocks * PANEL);
         assert!(self.blocks.start <= self.blocks.end && self.blocks.end <= blocks);
         assert!(acc.len() >= self.rows * TILE_COLS);
         match kernel {
@@ -300,18 +319,20 @@ impl Tile<'_> {
             for p in 0..self.panels {
                 let panel = &self.weights[p * self.k32 * PANEL..(p + 1) * self.k32 * PANEL];
                 let scales = &self.scales[p * blocks * PANEL..(p + 1) * blocks * PANEL];
+                let code_sums = &self.code_sums[p * blocks * PANEL..(p + 1) * blocks * PANEL];
                 for (j, y) in acc[r * TILE_COLS + p * PANEL..][..PANEL].iter_mut().enumerate() {
                     if self.blocks.start == 0 {
                         *y = 0.0;
                     }
                     for b in self.blocks.clone() {
-                        let mut sum = self.offsets[r * blocks + b];
+                        let mut sum = 0i32;
                         for k in b * BLOCK..(b + 1) * BLOCK {
                             let w = panel[(k / GROUP) * PANEL * GROUP + j * GROUP + k % GROUP];
                             sum += i32::from(row[k]) * i32::from(w);
                         }
                         let scale = self.act_scales[r * blocks + b] * scales[b * PANEL + j];
                         *y = (sum as f32).mul_add(scale, *y);
+                        *y = self.act_mins[r * blocks + b].mul_add(code_sums[b * PANEL + j], *y);
                     }
                 }
             }
@@ -342,11 +363,11 @@ fn pack_index(n: usize, k: usize, k32: usize) -> usize {
     (n / PANEL) * k32 * PANEL + (k / GROUP) * PANEL * GROUP + (n % PANEL) * GROUP + k % GROUP
 }
 
-/// Quantizes up to 32 values to int8 codes with one symmetric scale; returns the scale (1 for
-/// a zero or non-finite block). Shared by weights and activations.
+/// Quantizes up to 32 weights to int8 codes with one symmetric scale; returns the scale (1 for
+/// a zero or non-finite block).
 pub fn quantize_block(x: &[f32], codes: &mut [i8]) -> f32 {
     let amax = x.iter().fold(0f32, |m, &v| if v.abs() > m { v.abs() } else { m });
-    let scale = block_scale(amax);
+    let scale = if amax > 0.0 && amax.is_finite() { amax / CODE_MAX } else { 1.0 };
     let inv = 1.0 / scale;
     for (c, &v) in codes.iter_mut().zip(x) {
         *c = round_even(v * inv).clamp(-CODE_MAX, CODE_MAX) as i8;
@@ -355,21 +376,31 @@ pub fn quantize_block(x: &[f32], codes: &mut [i8]) -> f32 {
 }
 
 /// Quantizes one activation row block by block: `codes` as long as `x`, one scale and one
-/// offset correction (`-128 · Σ codes`) per block. `x86::quantize_row_avx512` gives the same
-/// for finite inputs (the tests compare the paths bit for bit).
-pub fn quantize_row(x: &[f32], codes: &mut [i8], scales: &mut [f32], offsets: &mut [i32]) {
-    for (((x, codes), s), o) in x.chunks(BLOCK).zip(codes.chunks_mut(BLOCK)).zip(scales).zip(offsets) {
-        *s = quantize_block(x, codes);
-        *o = -WEIGHT_OFFSET * codes.iter().map(|&c| i32::from(c)).sum::<i32>();
+/// minimum per block. `x86::quantize_row_avx512` gives the same for finite inputs (the tests
+/// compare the paths bit for bit).
+pub fn quantize_row(x: &[f32], codes: &mut [u8], scales: &mut [f32], mins: &mut [f32]) {
+    for (((x, codes), s), m) in x.chunks(BLOCK).zip(codes.chunks_mut(BLOCK)).zip(scales).zip(mins) {
+        let lo = x.iter().fold(f32::INFINITY, |m, &v| if v < m { v } else { m });
+        let hi = x.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+        let (scale, min) = block_range(lo, hi);
+        let inv = 1.0 / scale;
+        for (c, &v) in codes.iter_mut().zip(x) {
+            *c = round_even((v - min) * inv).clamp(0.0, ACT_CODE_MAX) as u8;
+        }
+        (*s, *m) = (scale, min);
     }
 }
 
-/// A block's scale from its largest magnitude (1 for a zero or non-finite block).
-fn block_scale(amax: f32) -> f32 {
-    if amax > 0.0 && amax.is_finite() {
-        amax / CODE_MAX
+/// A block's scale and minimum from its extremes: one step per 255th of the range; a constant
+/// block gets scale 1 (its codes are all 0), a non-finite one scale 1 and minimum 0.
+fn block_range(lo: f32, hi: f32) -> (f32, f32) {
+    let range = hi - lo;
+    if !range.is_finite() {
+        (1.0, 0.0)
+    } else if range > 0.0 {
+        (range / ACT_CODE_MAX, lo)
     } else {
-        1.0
+        (1.0, lo)
     }
 }
 
@@ -383,22 +414,23 @@ pub(crate) fn round_even(v: f32) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{block_scale, Tile, BLOCK, CODE_MAX, GROUP, PANEL, TILE_COLS, WEIGHT_OFFSET};
+    use super::{block_range, Tile, ACT_CODE_MAX, BLOCK, GROUP, PANEL, TILE_COLS};
     use std::arch::x86_64::*;
 
-    /// [`super::quantize_row`] on 16 lanes: the same maxima per block (NaN lanes skipped
+    /// [`super::quantize_row`] on 16 lanes: the same extremes per block (NaN lanes skipped
     /// alike), the same scales, and `vcvtps2dq`'s rounding (to nearest, ties to even) of the
     /// same products.
     ///
     /// # Safety
-    /// The CPU must support AVX-512F, BW and VL; `codes` is as long as `x`, `scales` and
-    /// `offsets` hold one slot per block of 32.
+    /// The CPU must support AVX-512F, BW and VL; `codes` is as long as `x`, `scales` and `mins`
+    /// hold one slot per block of 32.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub unsafe fn quantize_row_avx512(x: &[f32], codes: &mut [i8], scales: &mut [f32], offsets: &mut [i32]) {
+    pub unsafe fn quantize_row_avx512(x: &[f32], codes: &mut [u8], scales: &mut [f32], mins: &mut [f32]) {
         assert_eq!(x.len(), codes.len());
         let n = x.len();
-        assert!(scales.len() >= n.div_ceil(BLOCK) && offsets.len() >= n.div_ceil(BLOCK));
-        let (lo, hi) = (_mm512_set1_epi32(-(CODE_MAX as i32)), _mm512_set1_epi32(CODE_MAX as i32));
+        assert!(scales.len() >= n.div_ceil(BLOCK) && mins.len() >= n.div_ceil(BLOCK));
+        let (zero, top) = (_mm512_setzero_si512(), _mm512_set1_epi32(ACT_CODE_MAX as i32));
+        let (inf, neg_inf) = (_mm512_set1_ps(f32::INFINITY), _mm512_set1_ps(f32::NEG_INFINITY));
         for (b, start) in (0..n).step_by(BLOCK).enumerate() {
             let mask = |i: usize| -> u16 {
                 let left = n.saturating_sub(start + i);
@@ -409,20 +441,25 @@ mod x86 {
                 }
             };
             let (m0, m1) = (mask(0), mask(16));
-            // SAFETY: the masks keep the loads inside `x`.
-            let v0 = _mm512_maskz_loadu_ps(m0, x.as_ptr().add(start));
-            let v1 = _mm512_maskz_loadu_ps(m1, x.as_ptr().add(start + 16));
-            // `max(v, m)` returns `m` where `v` is NaN, as the scalar comparison skips it.
-            let m = _mm512_max_ps(_mm512_abs_ps(v1), _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps()));
-            let scale = block_scale(_mm512_reduce_max_ps(m));
-            let inv = _mm512_set1_ps(1.0 / scale);
-            let c0 = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v0, inv)), lo), hi);
-            let c1 = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v1, inv)), lo), hi);
+            let (p0, p1) = (x.as_ptr().add(start), x.as_ptr().add(start + 16));
+            // SAFETY: the masks keep the loads inside `x`; lanes past it read as ±∞, which
+            // neither extreme takes. `min(v, m)` and `max(v, m)` return `m` where `v` is NaN,
+            // as the scalar comparisons skip it.
+            let lo = _mm512_min_ps(_mm512_mask_loadu_ps(inf, m0, p0), inf);
+            let lo = _mm512_min_ps(_mm512_mask_loadu_ps(inf, m1, p1), lo);
+            let hi = _mm512_max_ps(_mm512_mask_loadu_ps(neg_inf, m0, p0), neg_inf);
+            let hi = _mm512_max_ps(_mm512_mask_loadu_ps(neg_inf, m1, p1), hi);
+            let (scale, min) = block_range(_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+            let (inv, minv) = (_mm512_set1_ps(1.0 / scale), _mm512_set1_ps(min));
+            let code = |p: *const f32, m: u16| {
+                let v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p), minv), inv);
+                _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(v), zero), top))
+            };
             // SAFETY: as above, for `codes`.
-            _mm_mask_storeu_epi8(codes.as_mut_ptr().add(start), m0, _mm512_cvtepi32_epi8(c0));
-            _mm_mask_storeu_epi8(codes.as_mut_ptr().add(start + 16), m1, _mm512_cvtepi32_epi8(c1));
+            _mm_mask_storeu_epi8(codes.as_mut_ptr().add(start) as *mut i8, m0, code(p0, m0));
+            _mm_mask_storeu_epi8(codes.as_mut_ptr().add(start + 16) as *mut i8, m1, code(p1, m1));
             scales[b] = scale;
-            offsets[b] = -WEIGHT_OFFSET * _mm512_reduce_add_epi32(_mm512_add_epi32(c0, c1));
+            mins[b] = min;
         }
     }
 
@@ -435,16 +472,17 @@ mod x86 {
         dispatch_tile!(vnni, t, acc, full = 3, rows = [4, 3, 2, 1])
     }
 
-    /// `R` rows × `P` panels from panel `first`. Per weight block: the i32 sums start at the
-    /// rows' offset corrections, and per group of four inputs take `P` weight loads, `R`
-    /// broadcasts and `R·P` `vpdpbusd`; then each is converted and added to its f32
-    /// accumulator times the product of the row's and the channels' block scales.
+    /// `R` rows × `P` panels from panel `first`. Per weight block: the i32 sums start at zero,
+    /// and per group of four inputs take `P` weight loads, `R` broadcasts and `R·P`
+    /// `vpdpbusd`; then each is converted and added to its f32 accumulator times the product of
+    /// the row's and the channels' block scales, and the row's block minimum times `d·Σc`.
     #[target_feature(enable = "avx512f,avx512vnni")]
     unsafe fn vnni<const R: usize, const P: usize>(t: &Tile, first: usize, acc: &mut [f32]) {
         let blocks = t.k32 / BLOCK;
         let a_ptr = t.codes.as_ptr();
         let w_ptr = t.weights.as_ptr().add(first * t.k32 * PANEL);
         let s_ptr = t.scales.as_ptr().add(first * blocks * PANEL);
+        let cs_ptr = t.code_sums.as_ptr().add(first * blocks * PANEL);
         let acc_ptr = acc.as_mut_ptr().add(first * PANEL);
         let mut sums = [[_mm512_setzero_ps(); P]; R];
         for (r, row) in sums.iter_mut().enumerate() {
@@ -458,10 +496,6 @@ mod x86 {
         let panel_len = t.k32 * PANEL;
         for b in t.blocks.clone() {
             let mut ints = [[_mm512_setzero_si512(); P]; R];
-            for (r, row) in ints.iter_mut().enumerate() {
-                // SAFETY: row r, block b < blocks: inside `offsets`.
-                *row = [_mm512_set1_epi32(*t.offsets.get_unchecked(r * blocks + b)); P];
-            }
             for g in b * BLOCK / GROUP..(b + 1) * BLOCK / GROUP {
                 let mut wv = [_mm512_setzero_si512(); P];
                 for (p, v) in wv.iter_mut().enumerate() {
@@ -473,16 +507,19 @@ mod x86 {
                     let quad = (a_ptr.add(r * t.k32 + g * GROUP) as *const i32).read_unaligned();
                     let av = _mm512_set1_epi32(quad);
                     for p in 0..P {
-                        row[p] = _mm512_dpbusd_epi32(row[p], wv[p], av);
+                        row[p] = _mm512_dpbusd_epi32(row[p], av, wv[p]);
                     }
                 }
             }
             for p in 0..P {
                 // SAFETY: panel first + p, block b < blocks: inside `scales`.
                 let dv = _mm512_loadu_ps(s_ptr.add(p * blocks * PANEL + b * PANEL));
+                let cv = _mm512_loadu_ps(cs_ptr.add(p * blocks * PANEL + b * PANEL));
                 for r in 0..R {
+                    // SAFETY: row r, block b < blocks: inside the activations' scales and minima.
                     let scale = _mm512_mul_ps(_mm512_set1_ps(*t.act_scales.get_unchecked(r * blocks + b)), dv);
-                    sums[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ints[r][p]), scale, sums[r][p]);
+                    let sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ints[r][p]), scale, sums[r][p]);
+                    sums[r][p] = _mm512_fmadd_ps(_mm512_set1_ps(*t.act_mins.get_unchecked(r * blocks + b)), cv, sum);
                 }
             }
         }
@@ -493,7 +530,7 @@ mod x86 {
         }
     }
 
-    /// One row and one panel at a time. A group's 64 weight bytes are widened 16 at a time
+    /// One row and one panel at a time. A group's 64 weight codes are widened 16 at a time
     /// (4 channels × 4 inputs) to i16 and multiplied with the row's 4 codes by `vpmaddwd`,
     /// which leaves two partial sums per channel in neighbouring lanes (exact: at most
     /// 2 · 255 · 128); per block, `vphaddd` and a permutation put the 16 channels' sums in order.
@@ -508,6 +545,7 @@ mod x86 {
             for p in 0..t.panels {
                 let w_ptr = t.weights.as_ptr().add(p * t.k32 * PANEL);
                 let s_ptr = t.scales.as_ptr().add(p * blocks * PANEL);
+                let cs_ptr = t.code_sums.as_ptr().add(p * blocks * PANEL);
                 let dst = acc.as_mut_ptr().add(r * TILE_COLS + p * PANEL);
                 let mut sums = match t.blocks.start {
                     0 => [_mm256_setzero_ps(); 2],
@@ -517,22 +555,22 @@ mod x86 {
                     let mut parts = [_mm256_setzero_si256(); 4];
                     for g in b * BLOCK / GROUP..(b + 1) * BLOCK / GROUP {
                         let quad = (a_ptr.add(g * GROUP) as *const i32).read_unaligned();
-                        let a16 = _mm256_cvtepi8_epi16(_mm_set1_epi32(quad));
+                        let a16 = _mm256_cvtepu8_epi16(_mm_set1_epi32(quad));
                         let group = w_ptr.add(g * PANEL * GROUP);
                         for (h, part) in parts.iter_mut().enumerate() {
-                            let w16 = _mm256_cvtepu8_epi16(_mm_loadu_si128(group.add(h * 16) as *const _));
+                            let w16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(group.add(h * 16) as *const _));
                             *part = _mm256_add_epi32(*part, _mm256_madd_epi16(a16, w16));
                         }
                     }
-                    let offset = _mm256_set1_epi32(*t.offsets.get_unchecked(r * blocks + b));
                     let act_scale = _mm256_set1_ps(*t.act_scales.get_unchecked(r * blocks + b));
+                    let act_min = _mm256_set1_ps(*t.act_mins.get_unchecked(r * blocks + b));
                     for (h, s) in sums.iter_mut().enumerate() {
                         // Channels 8h … 8h + 7 in order.
                         let pairs = _mm256_hadd_epi32(parts[2 * h], parts[2 * h + 1]);
                         let ints = _mm256_permute4x64_epi64(pairs, 0b11_01_10_00);
-                        let ints = _mm256_add_epi32(ints, offset);
                         let scale = _mm256_mul_ps(act_scale, _mm256_loadu_ps(s_ptr.add(b * PANEL + h * 8)));
-                        *s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ints), scale, *s);
+                        let sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ints), scale, *s);
+                        *s = _mm256_fmadd_ps(act_min, _mm256_loadu_ps(cs_ptr.add(b * PANEL + h * 8)), sum);
                     }
                 }
                 _mm256_storeu_ps(dst, sums[0]);
@@ -549,24 +587,21 @@ mod tests {
     use crate::arch::test_values as values;
 
     /// The recipe written out naively from the unpacked weights: quantize the row per block,
-    /// exact integer sums per block, one fused multiply-add per block in order, bias.
+    /// exact integer sums per block, two fused multiply-adds per block in order, bias.
     fn naive(layer: &Int8Linear, x: &[f32]) -> Vec<f32> {
         let (k, n) = (layer.in_dim, layer.out_dim);
+        let blocks = k.div_ceil(BLOCK);
         let mut out = Vec::new();
         for row in x.chunks(k) {
-            let blocks: Vec<(f32, Vec<i8>)> = row
-                .chunks(BLOCK)
-                .map(|block| {
-                    let mut codes = vec![0i8; block.len()];
-                    (quantize_block(block, &mut codes), codes)
-                })
-                .collect();
+            let (mut codes, mut scales, mut mins) = (vec![0u8; k], vec![0f32; blocks], vec![0f32; blocks]);
+            quantize_row(row, &mut codes, &mut scales, &mut mins);
             for c in 0..n {
                 let mut acc = 0f32;
-                for (b, (s, codes)) in blocks.iter().enumerate() {
-                    let code = |j: usize| i64::from(layer.code(c, b * BLOCK + j));
-                    let sum: i64 = codes.iter().enumerate().map(|(j, &a)| i64::from(a) * code(j)).sum();
-                    acc = (sum as i32 as f32).mul_add(s * layer.scale(c, b), acc);
+                for b in 0..blocks {
+                    let code = |j: usize| i64::from(layer.code(c, j));
+                    let sum: i64 = (b * BLOCK..((b + 1) * BLOCK).min(k)).map(|j| i64::from(codes[j]) * code(j)).sum();
+                    acc = (sum as i32 as f32).mul_add(scales[b] * layer.scale(c, b), acc);
+                    acc = mins[b].mul_add(layer.code_sum(c, b), acc);
                 }
                 out.push(match &layer.bias {
                     Some(b) => acc + b[c],
@@ -614,9 +649,9 @@ mod tests {
             let mut x = values(n, n as u64);
             x[n / 2] *= 50.0;
             let blocks = n.div_ceil(BLOCK);
-            let mut expected = (vec![0i8; n], vec![0f32; blocks], vec![0i32; blocks]);
+            let mut expected = (vec![0u8; n], vec![0f32; blocks], vec![0f32; blocks]);
             quantize_row(&x, &mut expected.0, &mut expected.1, &mut expected.2);
-            let mut got = (vec![0i8; n], vec![0f32; blocks], vec![0i32; blocks]);
+            let mut got = (vec![0u8; n], vec![0f32; blocks], vec![0f32; blocks]);
             // SAFETY: the CPU supports AVX-512 (checked above); the slices have the sizes asked.
             unsafe { x86::quantize_row_avx512(&x, &mut got.0, &mut got.1, &mut got.2) };
             assert_eq!(got, expected, "{n} inputs");
@@ -641,9 +676,10 @@ mod tests {
 
     #[test]
     fn close_to_the_f32_product() {
-        // Two 8-bit roundings per product, each a step of 1/254 of its block's largest value:
-        // on these evenly spread values, as coarse as one scale per row and channel (measured
-        // 0.14); blocks gain where a few channels are far larger than the rest, as e5's.
+        // Two 8-bit roundings per product, steps of 1/254 of the weight block's largest value
+        // and 1/255 of the activation block's range: on these evenly spread values, as coarse
+        // as one scale per row and channel; blocks gain where a few channels are far larger
+        // than the rest, as e5's.
         crate::arch::linear_checks::close_to_the_f32_product::<Int8Linear>(0.15);
     }
 
@@ -659,11 +695,14 @@ mod tests {
 
     #[test]
     fn the_largest_codes_do_not_overflow_a_block_sum() {
-        // Codes ±127 on both sides with exact scales of 1: 32 products of 127 · 127 per block.
+        // Codes 255 on the activations' side and ±127 on the weights', 32 products per block:
+        // activations alternating -127 and 127 (minimum -127, scale 254/255), weights all 127.
         let k = 64;
-        let layer = Int8Linear::new(&vec![-127.0; k], 1, k, None);
-        assert_eq!(layer.forward(&vec![-127.0f32; k]), vec![64.0 * 16_129.0]);
         let layer = Int8Linear::new(&vec![127.0; k], 1, k, None);
-        assert_eq!(layer.forward(&vec![-127.0f32; k]), vec![-64.0 * 16_129.0]);
+        let x: Vec<f32> = (0..k).map(|i| if i % 2 == 0 { -127.0 } else { 127.0 }).collect();
+        let y = layer.forward(&x)[0];
+        assert!(y.abs() < 1.0, "{y}");
+        let x = vec![127.0f32; k];
+        assert_eq!(layer.forward(&x), vec![64.0 * 16_129.0]);
     }
 }

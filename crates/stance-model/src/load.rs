@@ -56,10 +56,9 @@ impl Compute {
     /// The fastest arithmetic on this CPU that stays within the accuracy targets (min cosine
     /// ≥ 0.999 to the f32 vectors, ≥ 99.5 % label agreement per task; BENCH.md): bf16 where
     /// the CPU, the OS and the process allow AMX tiles, and on AMD CPUs with AVX-512 BF16;
-    /// int16 on other CPUs with AVX-512 VNNI; f32 elsewhere. int8 is faster still and, with
-    /// activations on each block's own range, met both targets at their edge on the AMD EPYC
-    /// (2k bench: 99.55 % of labels at worst), not yet checked elsewhere or on the hub's f32
-    /// weights, so not chosen here yet. Measured (BENCH.md): on an AMD EPYC without AMX, AVX-512 BF16 runs
+    /// int16 on other CPUs with AVX-512 VNNI; f32 elsewhere. int8 is faster still but, even
+    /// with activations on each block's own range, keeps 99.36 % of the sentiment labels on
+    /// the 20k bench (99.55 % on the 2k bench), under the label target. Measured (BENCH.md): on an AMD EPYC without AMX, AVX-512 BF16 runs
     /// the encoder 1.7× as fast as f32, and int16 a little slower than bf16 (90–94 against
     /// 96–97 comments/s); on an Intel Xeon without AMX the same AVX-512 BF16 path was slower
     /// than f32, and int16 ran the 2k bench with every task 1.37× as fast as f32, its labels the

@@ -58,12 +58,12 @@ impl Compute {
     /// the CPU, the OS and the process allow AMX tiles, and on AMD CPUs with AVX-512 BF16;
     /// int16 on other CPUs with AVX-512 VNNI; f32 elsewhere. int8 is faster still but, even
     /// with activations on each block's own range, keeps 99.36 % of the sentiment labels on
-    /// the 20k bench (99.55 % on the 2k bench), under the label target. Measured (BENCH.md): on an AMD EPYC without AMX, AVX-512 BF16 runs
-    /// the encoder 1.7× as fast as f32, and int16 a little slower than bf16 (90–94 against
-    /// 96–97 comments/s); on an Intel Xeon without AMX the same AVX-512 BF16 path was slower
-    /// than f32, and int16 ran the 2k bench with every task 1.37× as fast as f32, its labels the
-    /// same on 99.95–100 % of comments per task. int16 was not measured on CPUs with AVX2 only,
-    /// so they keep f32.
+    /// the 20k bench (99.55 % on the 2k bench), under the label target. Measured (BENCH.md): on
+    /// an AMD EPYC without AMX, AVX-512 BF16 runs the encoder 1.7× as fast as f32, and int16 a
+    /// little slower than bf16 (90–94 against 96–97 comments/s); on an Intel Xeon without AMX
+    /// the same AVX-512 BF16 path was slower than f32, and int16 ran the 2k bench with every
+    /// task 1.37× as fast as f32, its labels the same on 99.95–100 % of comments per task. int16
+    /// was not measured on CPUs with AVX2 only, so they keep f32.
     pub fn fastest_accurate() -> Self {
         use crate::arch::bf16::Bf16Kernel;
         use crate::arch::kernels::IntKernel;

@@ -1,5 +1,5 @@
-//! An int8 GEMM for linear layers with scales per block of 32 inputs on both sides (the recipe
-//! of llama.cpp's Q4_0 × Q8_0 dot products): `y = x Wᵀ + b` where
+//! An int8 GEMM for linear layers with scales per block of 32 inputs on both sides (llama.cpp's
+//! Q4_0 × Q8 dot products, with each activation block on its own range): `y = x Wᵀ + b` where
 //!
 //! - **Weights** are `W[n, k] = d[n, k / 32] · c[n, k]`, `-128 ≤ c ≤ 127`. GGUF Q4_0 and Q8_0
 //!   blocks are taken as stored (`c` their 4- or 8-bit values, `d` their f16 scale), so the
@@ -366,7 +366,7 @@ fn pack_index(n: usize, k: usize, k32: usize) -> usize {
 
 /// Quantizes up to 32 weights to int8 codes with one symmetric scale; returns the scale (1 for
 /// a zero or non-finite block).
-pub fn quantize_block(x: &[f32], codes: &mut [i8]) -> f32 {
+fn quantize_block(x: &[f32], codes: &mut [i8]) -> f32 {
     let amax = x.iter().fold(0f32, |m, &v| if v.abs() > m { v.abs() } else { m });
     let scale = if amax > 0.0 && amax.is_finite() { amax / CODE_MAX } else { 1.0 };
     let inv = 1.0 / scale;

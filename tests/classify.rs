@@ -133,7 +133,8 @@ fn predictions_do_not_depend_on_batch_size_or_threads() {
 
 /// Every arithmetic, whichever is this CPU's default: no reduction across rows (per-token
 /// activation scales, tiles of rows summed chunk by chunk), so the same bits whatever the batch
-/// size and thread count; and each records its precision in run.json.
+/// size and thread count; and each records its precision, and that of the fine-tuned layers,
+/// in run.json.
 #[test]
 fn predictions_of_every_compute_do_not_depend_on_batch_size_or_threads() {
     let tmp = tempfile::tempdir().unwrap();
@@ -152,6 +153,11 @@ fn predictions_of_every_compute_do_not_depend_on_batch_size_or_threads() {
             let run: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
             assert_eq!(run["extra"]["compute"], compute, "{run}");
+            // The default sentiment and stance models are blends with fine-tuned layers, which
+            // keep their float weights out of int8.
+            let fine_tuned = compute.parse::<stance_model::Compute>().unwrap().for_fine_tuned_layers();
+            assert_eq!(run["extra"]["fine_tuned_compute"], fine_tuned.name(), "{run}");
+            assert_ne!(fine_tuned, stance_model::Compute::Int8);
             read_parquet(&out.join("comments.parquet"))
         };
         let reference = run("a", &[]);

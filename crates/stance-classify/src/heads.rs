@@ -492,10 +492,12 @@ impl HeadSet {
         self.models.iter().map(TaskModel::task).collect()
     }
 
-    /// Runs the cross-encoders' layers on the encoder's kernels in the encoder's arithmetic
-    /// (`stance classify`; `eval` and `calibrate` keep the exact f32 ops).
+    /// Runs the cross-encoders' layers on the encoder's kernels, in the arithmetic that goes
+    /// with the encoder's `compute` ([`stance_model::Compute::for_fine_tuned_layers`]: bf16 or
+    /// int16 under int8) (`stance classify`; `eval` and `calibrate` keep the exact f32 ops).
     pub fn run_cross_encoders_in(&mut self, compute: stance_model::Compute) -> Result<()> {
         self.check_shared_layers()?;
+        let compute = compute.for_fine_tuned_layers();
         for c in self.models.iter_mut().flat_map(TaskModel::cross_encoders_mut) {
             let described = c.describe();
             c.model

@@ -55,24 +55,45 @@ pub enum Compute {
 impl Compute {
     /// The fastest arithmetic on this CPU that stays within the accuracy targets (min cosine
     /// ≥ 0.999 to the f32 vectors, ≥ 99.5 % label agreement per task; BENCH.md): bf16 where
-    /// the CPU, the OS and the process allow AMX tiles, and on AMD CPUs with AVX-512 BF16;
-    /// int16 on other CPUs with AVX-512 VNNI; f32 elsewhere. int8 is faster still but, even
-    /// with activations on each block's own range, keeps 99.36 % of the sentiment labels on
-    /// the 20k bench (99.55 % on the 2k bench), under the label target. Measured (BENCH.md): on
-    /// an AMD EPYC without AMX, AVX-512 BF16 runs the encoder 1.7× as fast as f32, and int16 a
-    /// little slower than bf16 (90–94 against 96–97 comments/s); on an Intel Xeon without AMX
-    /// the same AVX-512 BF16 path was slower than f32, and int16 ran the 2k bench with every
-    /// task 1.37× as fast as f32, its labels the same on 99.95–100 % of comments per task. int16
-    /// was not measured on CPUs with AVX2 only, so they keep f32.
+    /// the CPU, the OS and the process allow AMX tiles; int8 on AMD CPUs with AVX-512 VNNI and
+    /// BF16 (the fine-tuned layers in bf16, [`Self::for_fine_tuned_layers`]); int16 on other
+    /// CPUs with AVX-512 VNNI; f32 elsewhere. Measured (BENCH.md): on an AMD EPYC without AMX,
+    /// int8 with the fine-tuned layers in bf16 keeps f32's labels on 99.68–99.91 % of the 20k
+    /// bench per task, min cosine 0.99993 on the e5 fixtures, and runs comment texts 1.10× and
+    /// all five tasks 1.07× as fast as bf16 (which ran the encoder 1.7× as fast as f32, int16 a
+    /// little slower than bf16); int8 with the fine-tuned layers in int8 too kept only 99.36 %
+    /// of the sentiment labels there. On an Intel Xeon without AMX the AVX-512 BF16 path
+    /// was slower than f32, and int16 ran the 2k bench with every task 1.37× as fast as f32,
+    /// its labels the same on 99.95–100 % of comments per task; int8 was not measured there
+    /// with the fine-tuned layers apart. int16 was not measured on CPUs with AVX2 only, so
+    /// they keep f32.
     pub fn fastest_accurate() -> Self {
         use crate::arch::bf16::Bf16Kernel;
         use crate::arch::kernels::IntKernel;
-        if Bf16Kernel::Amx.supported() || (Bf16Kernel::Avx512.supported() && cpu_is_amd()) {
+        if Bf16Kernel::Amx.supported() {
             Self::Bf16
+        } else if cpu_is_amd() && IntKernel::Vnni.supported() && Bf16Kernel::Avx512.supported() {
+            Self::Int8
         } else if IntKernel::Vnni.supported() && !cpu_is_amd() {
             Self::Int16
         } else {
             Self::F32
+        }
+    }
+
+    /// The arithmetic of the fine-tuned layers (cross-encoders) that run beside an encoder in
+    /// `self`. Their weights are floats, which int8 rounds to 8-bit codes besides the
+    /// activations (the encoder's 4-bit GGUF weights are multiplied exactly as stored), and
+    /// these layers moved most of int8's label changes: with them in bf16, sentiment kept f32's
+    /// label on 99.95 % of the 2k bench instead of 99.55 % (BENCH.md, "int8 with the fine-tuned
+    /// layers in bf16", an AMD EPYC). Under int8 they run in bf16 where the CPU has bf16 dot
+    /// products (AMX or AVX-512 BF16), else in int16; every other arithmetic is kept.
+    pub fn for_fine_tuned_layers(self) -> Self {
+        use crate::arch::bf16::Bf16Kernel;
+        match self {
+            Self::Int8 if Bf16Kernel::Amx.supported() || Bf16Kernel::Avx512.supported() => Self::Bf16,
+            Self::Int8 => Self::Int16,
+            other => other,
         }
     }
 

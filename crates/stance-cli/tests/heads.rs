@@ -328,6 +328,49 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
         std::fs::read(d.join("calibrated/head.safetensors")).unwrap(),
         std::fs::read(d.join("h/head.safetensors")).unwrap()
     );
+
+    // `--parity`: German, with no validation rows, gets the threshold that flags as many of its
+    // rows as English's threshold flags of English's. Its rows are English's texts, so the two
+    // thresholds flag the same rows (unless that would lower German's below the overall one).
+    let english = std::fs::read_to_string(d.join("valid-en.jsonl")).unwrap();
+    std::fs::write(d.join("ordinary.jsonl"), english.clone() + &english.replace("\"lang\":\"en\"", "\"lang\":\"de\"")).unwrap();
+    let parity = |reference: &str| {
+        stance(&cache)
+            .args(["calibrate", "--task", "toxicity", "--head"])
+            .arg(d.join("h"))
+            .arg("--valid")
+            .arg(d.join("valid-fr.jsonl"))
+            .arg(d.join("valid-en.jsonl"))
+            .arg("--parity")
+            .arg(d.join("ordinary.jsonl"))
+            .args(["--parity-reference", reference, "--out"])
+            .arg(d.join("parity"))
+            .assert()
+    };
+    parity("en").success();
+    let with_parity: Value = serde_json::from_str(&std::fs::read_to_string(d.join("parity/head.json")).unwrap()).unwrap();
+    let by_lang = &with_parity["thresholds"]["by_lang"];
+    assert_eq!((&by_lang["fr"], &by_lang["en"]), (&meta["thresholds"]["by_lang"]["fr"], &meta["thresholds"]["by_lang"]["en"]));
+    let (de, en) = (by_lang["de"].as_f64().unwrap(), by_lang["en"].as_f64().unwrap());
+    let default = with_parity["thresholds"]["default"].as_f64().unwrap();
+    let predicted = stance(&cache)
+        .args(["eval", "--task", "toxicity", "--json", "--by", "lang", "--head"])
+        .arg(d.join("parity"))
+        .arg("--data")
+        .arg(d.join("ordinary.jsonl"))
+        .output()
+        .unwrap();
+    assert!(predicted.status.success(), "{}", String::from_utf8_lossy(&predicted.stderr));
+    let report: Value = serde_json::from_slice(&predicted.stdout).unwrap();
+    let by_lang = &report["results"][0]["by_lang"];
+    assert_eq!(by_lang["de"]["n"].as_u64(), Some(70), "{report}");
+    if en >= default {
+        assert_eq!(by_lang["de"]["confusion"], by_lang["en"]["confusion"], "de {de}, en {en}: {report}");
+    } else {
+        assert_eq!(de, default);
+    }
+    let stderr = String::from_utf8_lossy(&parity("es").failure().get_output().stderr).into_owned();
+    assert!(stderr.contains("0 rows in `es`"), "{stderr}");
     // A blend of two flag heads gets its weights and its thresholds from the validation rows,
     // within the false-positive bound: at most 20 % of the non-toxic rows flagged there.
     stance(&cache)

@@ -46,5 +46,5 @@ pub use head::{Head, HeadMeta};
 pub use metrics::Report;
 pub use offsets::ClassOffsets;
 pub use source::{HeadSource, SourcedHead};
-pub use thresholds::Thresholds;
+pub use thresholds::{ParityThreshold, Thresholds};
 pub use train::{train, Balance, TrainConfig, TrainRequest, Trained};

@@ -5,7 +5,9 @@
 //! English tweets flags ordinary French comments too readily. The threshold on the flag's
 //! probability is chosen on validation rows, per language where there are enough of them (both
 //! classes present, at least [`MIN_ROWS`] rows), else overall; it is stored in `head.json` and
-//! applied by `stance classify` and `stance eval`, and written to `run.json`.
+//! applied by `stance classify` and `stance eval`, and written to `run.json`. Languages without
+//! enough validation rows can take theirs from unlabelled text by flag-rate parity with a
+//! validated language ([`Thresholds::fill_by_flag_rate_parity`], `stance calibrate --parity`).
 
 use crate::metrics;
 use serde::{Deserialize, Serialize};
@@ -73,6 +75,70 @@ impl Thresholds {
             .filter_map(|(lang, rows)| Some((lang.to_string(), best_threshold(&rows)?)))
             .collect();
         Some(Thresholds { flag: flag.to_string(), default, by_lang })
+    }
+}
+
+/// A threshold set by [`Thresholds::fill_by_flag_rate_parity`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParityThreshold {
+    pub lang: String,
+    /// Rows of the language among the unlabelled ones.
+    pub rows: usize,
+    /// Share of them flagged at the overall threshold, before.
+    pub flagged_before: f64,
+    pub threshold: f64,
+}
+
+impl Thresholds {
+    /// Thresholds for the languages that validation gave none of their own, from unlabelled
+    /// rows of ordinary text (`flag_probs`: each row's probability of the flag, `langs` its
+    /// language): each such language with at least [`MIN_ROWS`] rows gets the threshold that
+    /// flags the same share of its rows as `reference`'s own threshold flags of `reference`'s
+    /// rows, and never one below the overall threshold (parity only ever lowers a language's
+    /// flag rate). Why: a flag head's probabilities drift with the language (irony's, trained
+    /// mostly on English, flagged 70 % of ordinary Portuguese tweets at the overall threshold
+    /// and 16 % of English ones at English's own), and labelled rows exist for a few languages
+    /// only; parity assumes the flag is about as common in each language's ordinary text.
+    /// Returns the languages set, in language order; an error when `reference` has fewer than
+    /// [`MIN_ROWS`] rows.
+    pub fn fill_by_flag_rate_parity(
+        &mut self,
+        flag_probs: &[f32],
+        langs: &[Option<String>],
+        reference: &str,
+    ) -> Result<Vec<ParityThreshold>, String> {
+        let mut groups: BTreeMap<&str, Vec<f32>> = BTreeMap::new();
+        for (p, lang) in flag_probs.iter().zip(langs) {
+            if let Some(lang) = lang {
+                groups.entry(lang.as_str()).or_default().push(*p);
+            }
+        }
+        let share_at = |probs: &[f32], t: f64| probs.iter().filter(|&&p| f64::from(p) >= t).count() as f64 / probs.len() as f64;
+        let target = match groups.get(reference) {
+            Some(probs) if probs.len() >= MIN_ROWS => share_at(probs, self.for_lang(Some(reference))),
+            other => {
+                return Err(format!(
+                    "{} rows in `{reference}`, the reference language of flag-rate parity; it needs {MIN_ROWS}",
+                    other.map_or(0, Vec::len)
+                ))
+            }
+        };
+        let mut set = Vec::new();
+        for (lang, mut probs) in groups {
+            if probs.len() < MIN_ROWS || self.by_lang.contains_key(lang) {
+                continue;
+            }
+            probs.sort_by(|a, b| b.total_cmp(a));
+            // Midway between the last row to flag and the first to leave, rounded to 0.001.
+            let flagged = ((target * probs.len() as f64).round() as usize).min(probs.len());
+            let above = if flagged == 0 { 1.0 } else { f64::from(probs[flagged - 1]) };
+            let below = probs.get(flagged).map_or(0.0, |&p| f64::from(p));
+            let threshold = (((above + below) / 2.0 * 1000.0).round() / 1000.0).max(self.default);
+            let flagged_before = share_at(&probs, self.default);
+            self.by_lang.insert(lang.to_string(), threshold);
+            set.push(ParityThreshold { lang: lang.to_string(), rows: probs.len(), flagged_before, threshold });
+        }
+        Ok(set)
     }
 }
 
@@ -158,6 +224,45 @@ mod tests {
         assert_eq!(t.decide(&labels(), &[0.36, 0.64], Some("en")), 1);
         // A language without its own threshold falls back to the overall one.
         assert_eq!(t.for_lang(Some("de")), t.default);
+    }
+
+    #[test]
+    fn parity_gives_unvalidated_languages_the_reference_languages_flag_rate() {
+        // English (validated, 0.6) flags 25 % of its ordinary rows; Portuguese rows score
+        // higher across the board, Italian lower; German (validated) and Hindi (few rows) keep
+        // what they have.
+        let mut t = Thresholds {
+            flag: "toxic".into(),
+            default: 0.5,
+            by_lang: BTreeMap::from([("en".to_string(), 0.6), ("de".to_string(), 0.9)]),
+        };
+        let (mut probs, mut langs) = (Vec::new(), Vec::new());
+        for i in 0..100 {
+            for (lang, p) in [("en", 0.451 + 0.002 * i as f32), ("pt", 0.3 + 0.006 * i as f32), ("it", 0.1 + 0.002 * i as f32)] {
+                probs.push(p);
+                langs.push(Some(lang.to_string()));
+            }
+            probs.push(0.5);
+            langs.push(Some("de".to_string()));
+            if i < MIN_ROWS / 2 {
+                probs.push(0.99);
+                langs.push(Some("hi".to_string()));
+            }
+        }
+        let en_share = (0..100).filter(|i| 0.451 + 0.002 * *i as f32 >= 0.6).count();
+        assert_eq!(en_share, 25, "the reference flags 25 of its 100 rows");
+        let set = t.fill_by_flag_rate_parity(&probs, &langs, "en").unwrap();
+        assert_eq!(set.iter().map(|p| p.lang.as_str()).collect::<Vec<_>>(), ["it", "pt"]);
+        let pt = t.by_lang["pt"];
+        let flagged = (0..100).filter(|i| f64::from(0.3 + 0.006 * *i as f32) >= pt).count();
+        assert_eq!(flagged, 25, "pt at {pt}");
+        assert!((set[1].flagged_before - 0.67).abs() < 0.015, "{set:?}");
+        // Italian flags none of its rows at the overall threshold: parity would lower it, so it
+        // stays there; German and Hindi are left alone.
+        assert_eq!(t.by_lang["it"], 0.5);
+        assert_eq!(t.by_lang["de"], 0.9);
+        assert!(!t.by_lang.contains_key("hi"));
+        assert!(t.fill_by_flag_rate_parity(&probs, &langs, "es").unwrap_err().contains("0 rows in `es`"));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! labelled validation files, without retraining it: a flag model (irony, toxicity) thresholds
 //! per language ([`Thresholds`]), a multi-class model (stance, reply, sentiment) offsets on its
 //! classes' log-probabilities ([`ClassOffsets`]). A blend is calibrated in place, and with
-//! `--blend-weights` its members' weights are chosen too. Only the validation texts go through
-//! the encoder.
+//! `--blend-weights` its members' weights are chosen too; with `--parity`, a flag model's
+//! languages without validation rows get thresholds by flag-rate parity on ordinary text. Only
+//! the validation (and parity) texts go through the encoder.
 
 use crate::cmd::encoder::{example_features, gold_and_sources, open_encoder, read_all, report_cache};
 use crate::cmd::tune::state_encoder;
@@ -44,6 +45,17 @@ pub struct Args {
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Comments of ordinary text with their `lang` (labels are not read), for flag tasks:
+    /// each language that validation gave no threshold of its own, with at least 60 rows here,
+    /// gets the one that flags the same share of its rows as the reference language's
+    /// threshold flags of the reference's (`--parity-reference`), never below the overall
+    /// threshold.
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    pub parity: Vec<stance_heads::DataSpec>,
+    /// The language whose flag rate `--parity` gives the others: one with its own validated
+    /// threshold and many validation rows.
+    #[arg(long, value_name = "LANG", default_value = "en", requires = "parity")]
+    pub parity_reference: String,
     /// A blend only: also choose its members' weights, on a grid of tenths, for the best mean
     /// macro-F1 over the validation files, each candidate with its own decision rule (class
     /// offsets, or a flag's thresholds within `--max-false-positives`).
@@ -54,8 +66,8 @@ pub struct Args {
 pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     args.model.use_reference_arithmetic();
     let flag = matches!(args.task.kind(), LabelKind::Flag { .. });
-    if !flag && args.max_false_positives.is_some() {
-        bail!("--max-false-positives bounds a flag's thresholds: irony or toxicity, not {}", args.task);
+    if !flag && (args.max_false_positives.is_some() || !args.parity.is_empty()) {
+        bail!("--max-false-positives and --parity set a flag's thresholds: irony or toxicity, not {}", args.task);
     }
     let mut model = TaskModel::load(args.task, &HeadSource::parse(&args.head))?;
     if let TaskModel::Route(r) = &model {
@@ -110,7 +122,10 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         _ if args.blend_weights => bail!("--blend-weights needs a blend (a folder with blend.json)"),
         _ => model_probs(&model, &sets, &opened, &args.model, args.no_cache, global)?,
     };
-    let decision = fit_rule(&probs)?;
+    let mut decision = fit_rule(&probs)?;
+    if let Some(thresholds) = decision.thresholds.as_mut().filter(|_| !args.parity.is_empty()) {
+        parity_thresholds(thresholds, &model, &args, &opened, global)?;
+    }
     let chosen = match (&decision.thresholds, &decision.class_offsets) {
         (Some(thresholds), _) => format!("thresholds {thresholds}"),
         (None, Some(offsets)) => format!("class offsets {offsets}"),
@@ -146,6 +161,48 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         eprintln!("stance calibrate: {chosen}; wrote {}", args.out.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fills `thresholds` for the languages without one by flag-rate parity on `args.parity`'s
+/// rows, and says what it set.
+fn parity_thresholds(
+    thresholds: &mut Thresholds,
+    model: &TaskModel,
+    args: &Args,
+    opened: &OpenModel,
+    global: &Global,
+) -> Result<()> {
+    // Labels are not read: every row needs its language, so that stands in for one.
+    let specs: Vec<_> = args
+        .parity
+        .iter()
+        .cloned()
+        .map(|mut s| {
+            s.label_field.get_or_insert_with(|| "lang".into());
+            s
+        })
+        .collect();
+    let sets = read_all(&specs, args.task, global)?;
+    let probs = model_probs(model, &sets, opened, &args.model, args.no_cache, global)?;
+    let flag = model.labels().iter().position(|l| l == &thresholds.flag).context("the flag is one of the labels")?;
+    let flag_probs: Vec<f32> = probs.iter().map(|p| p[flag]).collect();
+    let langs: Vec<Option<String>> = sets.iter().flat_map(|d| d.examples.iter().map(|e| e.lang.clone())).collect();
+    let set = thresholds
+        .fill_by_flag_rate_parity(&flag_probs, &langs, &args.parity_reference)
+        .map_err(|e| anyhow::anyhow!("--parity: {e}"))?;
+    if !global.quiet {
+        for p in set {
+            eprintln!(
+                "stance calibrate: {}: {} unlabelled rows, {:.1} % flagged at {:.2}; parity threshold {:.3}",
+                p.lang,
+                p.rows,
+                100.0 * p.flagged_before,
+                thresholds.default,
+                p.threshold
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Every row's probabilities under `model`, the rows of `sets` one after the other: a head

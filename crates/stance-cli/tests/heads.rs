@@ -36,6 +36,21 @@ fn stance(cache: &Path) -> Command {
     cmd
 }
 
+/// `stance eval --json FLAGS --head HEAD --data DATA…`, which must succeed, as JSON.
+fn eval_json(cache: &Path, flags: &[&str], head: &Path, data: &[&Path]) -> Value {
+    let out = stance(cache)
+        .arg("eval")
+        .args(flags)
+        .args(["--json", "--head"])
+        .arg(head)
+        .arg("--data")
+        .args(data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn train_eval_and_fine_tune_a_sentiment_head() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,15 +88,7 @@ fn train_eval_and_fine_tune_a_sentiment_head() {
         assert_eq!(std::fs::read(d.join("a").join(f)).unwrap(), std::fs::read(d.join("b").join(f)).unwrap(), "{f}");
     }
 
-    let out = stance(&cache)
-        .args(["eval", "--task", "sentiment", "--json", "--by", "lang", "--head"])
-        .arg(d.join("a"))
-        .arg("--data")
-        .arg(d.join("test.jsonl"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = eval_json(&cache, &["--task", "sentiment", "--by", "lang"], &d.join("a"), &[&d.join("test.jsonl")]);
     let overall = &report["results"][0]["overall"];
     assert_eq!(overall["n"], 60);
     assert_eq!(report["results"][0]["by_lang"]["en"]["n"], 60);
@@ -123,21 +130,14 @@ fn train_eval_and_fine_tune_a_sentiment_head() {
         serde_json::from_str(&std::fs::read_to_string(d.join("calibrated/head.json")).unwrap()).unwrap();
     let offsets = calibrated["class_offsets"]["by_label"].as_object().unwrap();
     assert_eq!(offsets.len(), 3, "{offsets:?}");
-    let valid_f1 = |head: &str, extra: &[&str]| {
-        let out = stance(&cache)
-            .args(["eval", "--task", "sentiment", "--json", "--head"])
-            .arg(d.join(head))
-            .arg("--data")
-            .arg(d.join("valid.jsonl"))
-            .args(extra)
-            .output()
-            .unwrap();
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let valid_f1 = |head: &str, flags: &[&str]| {
+        let report = eval_json(&cache, flags, &d.join(head), &[&d.join("valid.jsonl")]);
         report["results"][0]["overall"]["macro_f1"].as_f64().unwrap()
     };
-    let (plain, offset) = (valid_f1("a", &[]), valid_f1("calibrated", &[]));
+    let sentiment = ["--task", "sentiment"];
+    let (plain, offset) = (valid_f1("a", &sentiment), valid_f1("calibrated", &sentiment));
     assert!(offset >= plain, "calibrated {offset} < argmax {plain} on the rows it was chosen on");
-    assert_eq!(valid_f1("calibrated", &["--argmax"]), plain);
+    assert_eq!(valid_f1("calibrated", &["--task", "sentiment", "--argmax"]), plain);
 
     // Fine-tuning from the head: the record names the start, and the layout is kept.
     train("tuned", &["--from", d.join("a").to_str().unwrap()]);
@@ -185,15 +185,8 @@ fn stance_pairs_and_label_restricted_scoring() {
     assert_eq!(rows("train") + rows("valid"), 80);
     assert!(meta["training"]["valid"][0]["data"].as_str().unwrap().ends_with("#part=80-100"));
 
-    let out = stance(&cache)
-        .args(["eval", "--task", "stance", "--json", "--labels", "favor,against", "--head"])
-        .arg(d.join("h"))
-        .arg("--data")
-        .arg(d.join("test.jsonl"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let flags = ["--task", "stance", "--labels", "favor,against"];
+    let report = eval_json(&cache, &flags, &d.join("h"), &[&d.join("test.jsonl")]);
     let overall = &report["results"][0]["overall"];
     assert_eq!(overall["n"], 60);
     assert_eq!(overall["macro_over"], serde_json::json!(["favor", "against"]));
@@ -206,18 +199,9 @@ fn stance_pairs_and_label_restricted_scoring() {
     let members = serde_json::json!({"format": "stance-blend/1", "task": "stance",
         "members": [{"model": "../h", "weight": 1.0}, {"model": "../h", "weight": 2.0}]});
     std::fs::write(blend.join("blend.json"), members.to_string()).unwrap();
-    let eval_json = |model: &Path| -> Value {
-        let out = stance(&cache)
-            .args(["eval", "--task", "stance", "--json", "--argmax", "--head"])
-            .arg(model)
-            .arg("--data")
-            .arg(d.join("test.jsonl"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let (alone, blended) = (eval_json(&d.join("h")), eval_json(&blend));
+    let test = d.join("test.jsonl");
+    let argmax = |model: &Path| eval_json(&cache, &["--task", "stance", "--argmax"], model, &[&test]);
+    let (alone, blended) = (argmax(&d.join("h")), argmax(&blend));
     assert_eq!(alone["results"][0]["overall"]["confusion"], blended["results"][0]["overall"]["confusion"]);
     assert!(blended["head"].as_str().unwrap().contains("blend of 0.33 × "), "{}", blended["head"]);
     stance(&cache)
@@ -282,20 +266,9 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
         assert!((0.05..=0.95).contains(&t), "{lang}: {t}");
     }
 
-    let eval = |extra: &[&str]| -> Value {
-        let out = stance(&cache)
-            .args(["eval", "--task", "toxicity", "--json", "--head"])
-            .arg(d.join("h"))
-            .arg("--data")
-            .arg(d.join("valid-fr.jsonl"))
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let thresholded = &eval(&[])["results"][0]["overall"];
-    let argmax = &eval(&["--argmax"])["results"][0]["overall"];
+    let valid_fr = d.join("valid-fr.jsonl");
+    let overall = |flags: &[&str]| eval_json(&cache, flags, &d.join("h"), &[&valid_fr])["results"][0]["overall"].clone();
+    let (thresholded, argmax) = (&overall(&["--task", "toxicity"]), &overall(&["--task", "toxicity", "--argmax"]));
     // The French threshold was chosen for the best macro-F1 on these very rows, so applying it
     // can only match or beat the plain argmax there.
     assert!(thresholded["macro_f1"].as_f64() >= argmax["macro_f1"].as_f64(), "{thresholded} vs {argmax}");
@@ -333,7 +306,8 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
     // rows as English's threshold flags of English's. Its rows are English's texts, so the two
     // thresholds flag the same rows (unless that would lower German's below the overall one).
     let english = std::fs::read_to_string(d.join("valid-en.jsonl")).unwrap();
-    std::fs::write(d.join("ordinary.jsonl"), english.clone() + &english.replace("\"lang\":\"en\"", "\"lang\":\"de\"")).unwrap();
+    let german = english.replace("\"lang\":\"en\"", "\"lang\":\"de\"");
+    std::fs::write(d.join("ordinary.jsonl"), english + &german).unwrap();
     let parity = |reference: &str| {
         stance(&cache)
             .args(["calibrate", "--task", "toxicity", "--head"])
@@ -348,20 +322,16 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
             .assert()
     };
     parity("en").success();
-    let with_parity: Value = serde_json::from_str(&std::fs::read_to_string(d.join("parity/head.json")).unwrap()).unwrap();
+    let with_parity: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("parity/head.json")).unwrap()).unwrap();
     let by_lang = &with_parity["thresholds"]["by_lang"];
-    assert_eq!((&by_lang["fr"], &by_lang["en"]), (&meta["thresholds"]["by_lang"]["fr"], &meta["thresholds"]["by_lang"]["en"]));
+    for validated in ["fr", "en"] {
+        assert_eq!(by_lang[validated], meta["thresholds"]["by_lang"][validated], "{with_parity}");
+    }
     let (de, en) = (by_lang["de"].as_f64().unwrap(), by_lang["en"].as_f64().unwrap());
     let default = with_parity["thresholds"]["default"].as_f64().unwrap();
-    let predicted = stance(&cache)
-        .args(["eval", "--task", "toxicity", "--json", "--by", "lang", "--head"])
-        .arg(d.join("parity"))
-        .arg("--data")
-        .arg(d.join("ordinary.jsonl"))
-        .output()
-        .unwrap();
-    assert!(predicted.status.success(), "{}", String::from_utf8_lossy(&predicted.stderr));
-    let report: Value = serde_json::from_slice(&predicted.stdout).unwrap();
+    let flags = ["--task", "toxicity", "--by", "lang"];
+    let report = eval_json(&cache, &flags, &d.join("parity"), &[&d.join("ordinary.jsonl")]);
     let by_lang = &report["results"][0]["by_lang"];
     assert_eq!(by_lang["de"]["n"].as_u64(), Some(70), "{report}");
     if en >= default {
@@ -400,16 +370,8 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
     assert_eq!(meta["thresholds"]["flag"], "toxic", "{meta}");
     let weights: Vec<f64> = (0..2).map(|i| meta["members"][i]["weight"].as_f64().unwrap()).collect();
     assert!(weights.iter().all(|w| (0.1..=0.9).contains(w)) && (weights[0] + weights[1] - 1.0).abs() < 1e-9, "{weights:?}");
-    let out = stance(&cache)
-        .args(["eval", "--task", "toxicity", "--json", "--head"])
-        .arg(&blend)
-        .arg("--data")
-        .arg(d.join("valid-fr.jsonl"))
-        .arg(d.join("valid-en.jsonl"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let valid = [d.join("valid-fr.jsonl"), d.join("valid-en.jsonl")];
+    let report = eval_json(&cache, &["--task", "toxicity"], &blend, &[&valid[0], &valid[1]]);
     // Rows: gold non_toxic, toxic; columns: predicted in the same order.
     let (mut flagged, mut non_toxic) = (0, 0);
     for result in report["results"].as_array().unwrap() {

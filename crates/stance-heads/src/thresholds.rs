@@ -113,7 +113,8 @@ impl Thresholds {
                 groups.entry(lang.as_str()).or_default().push(*p);
             }
         }
-        let share_at = |probs: &[f32], t: f64| probs.iter().filter(|&&p| f64::from(p) >= t).count() as f64 / probs.len() as f64;
+        let share_at =
+            |probs: &[f32], t: f64| probs.iter().filter(|&&p| f64::from(p) >= t).count() as f64 / probs.len() as f64;
         let target = match groups.get(reference) {
             Some(probs) if probs.len() >= MIN_ROWS => share_at(probs, self.for_lang(Some(reference))),
             other => {
@@ -238,7 +239,8 @@ mod tests {
         };
         let (mut probs, mut langs) = (Vec::new(), Vec::new());
         for i in 0..100 {
-            for (lang, p) in [("en", 0.451 + 0.002 * i as f32), ("pt", 0.3 + 0.006 * i as f32), ("it", 0.1 + 0.002 * i as f32)] {
+            let rows = [("en", 0.451 + 0.002 * i as f32), ("pt", 0.3 + 0.006 * i as f32), ("it", 0.1 + 0.002 * i as f32)];
+            for (lang, p) in rows {
                 probs.push(p);
                 langs.push(Some(lang.to_string()));
             }

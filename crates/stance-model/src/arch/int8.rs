@@ -22,7 +22,10 @@
 //! 0.4–1.6 % of the labels, above the 0.5 % bound, half of it from e5's weights leaving their
 //! Q4_0 grid and most of the rest from the per-token activation scale; with symmetric scales
 //! per block, 0.2–0.9 %; with the block's own range, 0.1–0.45 % of the 2k bench and up to
-//! 0.64 % of the 20k bench (sentiment), still over the bound (BENCH.md).
+//! 0.64 % of the 20k bench (sentiment), still over the bound. Most of that came from the
+//! fine-tuned cross-encoder layers, whose float weights this module would quantize too: with
+//! them in bf16 (`Compute::for_fine_tuned_layers`), 0.09–0.32 % of the 20k bench, within the
+//! bound, and int8 became the default on AMD CPUs with AVX-512 VNNI and BF16 (BENCH.md).
 //!
 //! `vpdpbusd` multiplies unsigned by signed bytes: the activation codes and the weight codes as
 //! they are. Three code paths compute the sums: AVX-512 VNNI, AVX2 (bytes widened to 16 bits

@@ -285,16 +285,19 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
 
     // `stance calibrate` gives an existing head the same thresholds from the same validation
     // rows, without retraining it (the weights are copied unchanged).
-    stance(&cache)
-        .args(["calibrate", "--task", "toxicity", "--head"])
-        .arg(d.join("h"))
-        .arg("--valid")
-        .arg(d.join("valid-fr.jsonl"))
-        .arg(d.join("valid-en.jsonl"))
-        .arg("--out")
-        .arg(d.join("calibrated"))
-        .assert()
-        .success();
+    let calibrate = |out: &str, extra: &[&str]| {
+        stance(&cache)
+            .args(["calibrate", "--task", "toxicity", "--head"])
+            .arg(d.join("h"))
+            .arg("--valid")
+            .arg(d.join("valid-fr.jsonl"))
+            .arg(d.join("valid-en.jsonl"))
+            .args(extra)
+            .arg("--out")
+            .arg(d.join(out))
+            .assert()
+    };
+    calibrate("calibrated", &[]).success();
     let calibrated: Value = serde_json::from_str(&std::fs::read_to_string(d.join("calibrated/head.json")).unwrap()).unwrap();
     assert_eq!(calibrated["thresholds"], meta["thresholds"]);
     assert_eq!(
@@ -307,19 +310,10 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
     // thresholds flag the same rows (unless that would lower German's below the overall one).
     let english = std::fs::read_to_string(d.join("valid-en.jsonl")).unwrap();
     let german = english.replace("\"lang\":\"en\"", "\"lang\":\"de\"");
-    std::fs::write(d.join("ordinary.jsonl"), english + &german).unwrap();
+    let ordinary = d.join("ordinary.jsonl");
+    std::fs::write(&ordinary, english + &german).unwrap();
     let parity = |reference: &str| {
-        stance(&cache)
-            .args(["calibrate", "--task", "toxicity", "--head"])
-            .arg(d.join("h"))
-            .arg("--valid")
-            .arg(d.join("valid-fr.jsonl"))
-            .arg(d.join("valid-en.jsonl"))
-            .arg("--parity")
-            .arg(d.join("ordinary.jsonl"))
-            .args(["--parity-reference", reference, "--out"])
-            .arg(d.join("parity"))
-            .assert()
+        calibrate("parity", &["--parity", ordinary.to_str().unwrap(), "--parity-reference", reference])
     };
     parity("en").success();
     let with_parity: Value =
@@ -331,7 +325,7 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
     let (de, en) = (by_lang["de"].as_f64().unwrap(), by_lang["en"].as_f64().unwrap());
     let default = with_parity["thresholds"]["default"].as_f64().unwrap();
     let flags = ["--task", "toxicity", "--by", "lang"];
-    let report = eval_json(&cache, &flags, &d.join("parity"), &[&d.join("ordinary.jsonl")]);
+    let report = eval_json(&cache, &flags, &d.join("parity"), &[&ordinary]);
     let by_lang = &report["results"][0]["by_lang"];
     assert_eq!(by_lang["de"]["n"].as_u64(), Some(70), "{report}");
     if en >= default {

@@ -63,33 +63,14 @@ impl Thresholds {
         let all: Vec<usize> = (0..gold.len()).collect();
         let best_threshold = |rows: &[usize]| best_threshold(flag_index, probs, gold, rows, max_fpr);
         let default = best_threshold(&all)?;
-        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, lang) in langs.iter().enumerate() {
-            if let Some(lang) = lang {
-                groups.entry(lang.as_str()).or_default().push(i);
-            }
-        }
-        let by_lang = groups
+        let by_lang = rows_by_lang(langs)
             .into_iter()
             .filter(|(_, rows)| rows.len() >= MIN_ROWS)
             .filter_map(|(lang, rows)| Some((lang.to_string(), best_threshold(&rows)?)))
             .collect();
         Some(Thresholds { flag: flag.to_string(), default, by_lang })
     }
-}
 
-/// A threshold set by [`Thresholds::fill_by_flag_rate_parity`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParityThreshold {
-    pub lang: String,
-    /// Rows of the language among the unlabelled ones.
-    pub rows: usize,
-    /// Share of them flagged at the overall threshold, before.
-    pub flagged_before: f64,
-    pub threshold: f64,
-}
-
-impl Thresholds {
     /// Thresholds for the languages that validation gave none of their own, from unlabelled
     /// rows of ordinary text (`flag_probs`: each row's probability of the flag, `langs` its
     /// language): each such language with at least [`MIN_ROWS`] rows gets the threshold that
@@ -107,12 +88,10 @@ impl Thresholds {
         langs: &[Option<String>],
         reference: &str,
     ) -> Result<Vec<ParityThreshold>, String> {
-        let mut groups: BTreeMap<&str, Vec<f32>> = BTreeMap::new();
-        for (p, lang) in flag_probs.iter().zip(langs) {
-            if let Some(lang) = lang {
-                groups.entry(lang.as_str()).or_default().push(*p);
-            }
-        }
+        let groups: BTreeMap<&str, Vec<f32>> = rows_by_lang(langs)
+            .into_iter()
+            .map(|(lang, rows)| (lang, rows.into_iter().map(|i| flag_probs[i]).collect()))
+            .collect();
         let share_at =
             |probs: &[f32], t: f64| probs.iter().filter(|&&p| f64::from(p) >= t).count() as f64 / probs.len() as f64;
         let target = match groups.get(reference) {
@@ -141,6 +120,28 @@ impl Thresholds {
         }
         Ok(set)
     }
+}
+
+/// A threshold set by [`Thresholds::fill_by_flag_rate_parity`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParityThreshold {
+    pub lang: String,
+    /// Rows of the language among the unlabelled ones.
+    pub rows: usize,
+    /// Share of them flagged at the overall threshold, before.
+    pub flagged_before: f64,
+    pub threshold: f64,
+}
+
+/// Row indices per language (rows without one are left out), in language order.
+fn rows_by_lang(langs: &[Option<String>]) -> BTreeMap<&str, Vec<usize>> {
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, lang) in langs.iter().enumerate() {
+        if let Some(lang) = lang {
+            groups.entry(lang.as_str()).or_default().push(i);
+        }
+    }
+    groups
 }
 
 impl std::fmt::Display for Thresholds {

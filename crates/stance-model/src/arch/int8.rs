@@ -123,8 +123,7 @@ impl Int8Linear {
     /// Stores block `b` of output channel `n`: its scale and codes (fewer than 32 in a last,
     /// partial block; the rest stay 0).
     fn set_block(&mut self, n: usize, b: usize, scale: f32, codes: &[i8]) {
-        let blocks = self.k32 / BLOCK;
-        let at = (n / PANEL) * blocks * PANEL + b * PANEL + n % PANEL;
+        let at = block_index(n, b, self.k32);
         self.scales[at] = scale;
         self.code_sums[at] = scale * codes.iter().map(|&c| i32::from(c)).sum::<i32>() as f32;
         for (j, &c) in codes.iter().enumerate() {
@@ -147,13 +146,13 @@ impl Int8Linear {
 
     /// Block scale of output channel `n` for block `b`.
     fn scale(&self, n: usize, b: usize) -> f32 {
-        self.scales[(n / PANEL) * (self.k32 / BLOCK) * PANEL + b * PANEL + n % PANEL]
+        self.scales[block_index(n, b, self.k32)]
     }
 
     /// `d·Σc` of output channel `n`'s block `b`.
     #[cfg(test)]
     fn code_sum(&self, n: usize, b: usize) -> f32 {
-        self.code_sums[(n / PANEL) * (self.k32 / BLOCK) * PANEL + b * PANEL + n % PANEL]
+        self.code_sums[block_index(n, b, self.k32)]
     }
 
     /// The weights as the kernel sees them (code × block scale), `[out_dim, in_dim]`.
@@ -365,6 +364,11 @@ impl RowGemm for Int8Linear {
 /// Index of weight `(n, k)` in the packed layout.
 fn pack_index(n: usize, k: usize, k32: usize) -> usize {
     (n / PANEL) * k32 * PANEL + (k / GROUP) * PANEL * GROUP + (n % PANEL) * GROUP + k % GROUP
+}
+
+/// Index of output channel `n`'s block `b` in the per-block layouts (`scales`, `code_sums`).
+fn block_index(n: usize, b: usize, k32: usize) -> usize {
+    (n / PANEL) * (k32 / BLOCK) * PANEL + b * PANEL + n % PANEL
 }
 
 /// Quantizes up to 32 weights to int8 codes with one symmetric scale; returns the scale (1 for

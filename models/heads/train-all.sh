@@ -68,9 +68,10 @@ for task in ${tasks[*]}; do
     # flagged 44 % / 23 % / 21 % of the non-ironic validation rows of the three files. The
     # languages without enough validation rows for a threshold of their own (de, fr, hi, it, pt)
     # get the one that flags as many of their ordinary tweets (UMSAB's training split, a
-    # sentiment set) as English's threshold flags of English ones.
+    # sentiment set) as English's threshold flags of English ones; validated languages whose
+    # own threshold flags more of theirs (es) are held to that rate too.
     calibrate --offline --task irony --head models/heads/irony --out models/heads/irony --valid "${IRONY_VALID[@]}" \
-      --parity $D/sentiment/umsab/train.jsonl
+      --parity $D/sentiment/umsab/train.jsonl --parity-caps-validated
     eval_head irony --data $D/irony/tweeteval-irony/test.jsonl $D/irony/isarcasmeval/test.jsonl \
       $D/irony/multipico/valid.jsonl#part=85-100 ;;
   toxicity)

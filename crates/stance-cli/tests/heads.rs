@@ -309,9 +309,10 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
     // rows as English's threshold flags of English's. Its rows are English's texts, so the two
     // thresholds flag the same rows (unless that would lower German's below the overall one).
     let english = std::fs::read_to_string(d.join("valid-en.jsonl")).unwrap();
-    let german = english.replace("\"lang\":\"en\"", "\"lang\":\"de\"");
+    let english_texts_as = |lang: &str| english.replace("\"lang\":\"en\"", &format!("\"lang\":\"{lang}\""));
+    let german = english_texts_as("de");
     let ordinary = d.join("ordinary.jsonl");
-    std::fs::write(&ordinary, english + &german).unwrap();
+    std::fs::write(&ordinary, english.clone() + &german).unwrap();
     let parity = |reference: &str| {
         calibrate("parity", &["--parity", ordinary.to_str().unwrap(), "--parity-reference", reference])
     };
@@ -335,6 +336,41 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
     }
     let stderr = String::from_utf8_lossy(&parity("es").failure().get_output().stderr).into_owned();
     assert!(stderr.contains("0 rows in `es`"), "{stderr}");
+    // `--parity-caps-validated`: French, validated, is held to English's flag rate. Its ordinary
+    // rows are English's toxic ones, twice each, so its own threshold flags a larger share of
+    // them than English's flags of all English rows: it is raised until the shares match.
+    let french: String = english
+        .lines()
+        .filter(|line| line.contains("\"label\":\"toxic\""))
+        .flat_map(|line| {
+            ["a", "b"].map(|copy| {
+                let mut row: Value = serde_json::from_str(line).unwrap();
+                row["id"] = format!("{}-{copy}", row["id"].as_str().unwrap()).into();
+                row["lang"] = "fr".into();
+                format!("{row}\n")
+            })
+        })
+        .collect();
+    std::fs::write(&ordinary, english.clone() + &french).unwrap();
+    calibrate("capped", &["--parity", ordinary.to_str().unwrap(), "--parity-caps-validated"]).success();
+    let capped: Value = serde_json::from_str(&std::fs::read_to_string(d.join("capped/head.json")).unwrap()).unwrap();
+    let (fr_before, fr) = (
+        meta["thresholds"]["by_lang"]["fr"].as_f64().unwrap(),
+        capped["thresholds"]["by_lang"]["fr"].as_f64().unwrap(),
+    );
+    assert!(fr > fr_before, "fr {fr_before} → {fr}");
+    assert_eq!(capped["thresholds"]["by_lang"]["en"], meta["thresholds"]["by_lang"]["en"]);
+    let report = eval_json(&cache, &flags, &d.join("capped"), &[&ordinary]);
+    let flagged = |lang: &str| {
+        let by_lang = &report["results"][0]["by_lang"][lang];
+        // Columns are the predicted labels, non_toxic then toxic.
+        let flagged: u64 = by_lang["confusion"].as_array().unwrap().iter().map(|row| row[1].as_u64().unwrap()).sum();
+        (flagged, by_lang["n"].as_u64().unwrap())
+    };
+    let ((fr_flagged, fr_n), (en_flagged, en_n)) = (flagged("fr"), flagged("en"));
+    assert_eq!((fr_n, en_n), (70, 70), "{report}");
+    // Equal shares, but for the two copies of a row, which a threshold cannot split.
+    assert!(fr_flagged <= en_flagged + 1, "fr {fr} flags {fr_flagged}, en {en_flagged}: {report}");
     // A blend of two flag heads gets its weights and its thresholds from the validation rows,
     // within the false-positive bound: at most 20 % of the non-toxic rows flagged there.
     stance(&cache)

@@ -80,6 +80,11 @@ impl Thresholds {
     /// mostly on English, flagged 70 % of ordinary Portuguese tweets at the overall threshold
     /// and 16 % of English ones at English's own), and labelled rows exist for a few languages
     /// only; parity assumes the flag is about as common in each language's ordinary text.
+    /// With `cap_validated`, the other validated languages are held to that rate too: one whose
+    /// own threshold flags more of its ordinary rows gets the parity threshold instead (never a
+    /// lower one). Why: a few dozen validation rows of another register can choose a threshold
+    /// that flags ordinary text far more often (irony's Spanish one, chosen on replies of which
+    /// 28 % are ironic, flagged 43 % of ordinary Spanish tweets against English's 22 %).
     /// Returns the languages set, in language order; an error when `reference` has fewer than
     /// [`MIN_ROWS`] rows.
     pub fn fill_by_flag_rate_parity(
@@ -87,6 +92,7 @@ impl Thresholds {
         flag_probs: &[f32],
         langs: &[Option<String>],
         reference: &str,
+        cap_validated: bool,
     ) -> Result<Vec<ParityThreshold>, String> {
         let groups: BTreeMap<&str, Vec<f32>> = rows_by_lang(langs)
             .into_iter()
@@ -105,18 +111,30 @@ impl Thresholds {
         };
         let mut set = Vec::new();
         for (lang, mut probs) in groups {
-            if probs.len() < MIN_ROWS || self.by_lang.contains_key(lang) {
+            let validated = self.by_lang.contains_key(lang);
+            if probs.len() < MIN_ROWS || lang == reference || (validated && !cap_validated) {
                 continue;
             }
+            // The threshold parity may only raise: the language's own, else the overall one.
+            let floor = self.for_lang(Some(lang));
             probs.sort_by(|a, b| b.total_cmp(a));
             // Midway between the last row to flag and the first to leave, rounded to 0.001.
             let flagged = ((target * probs.len() as f64).round() as usize).min(probs.len());
             let above = if flagged == 0 { 1.0 } else { f64::from(probs[flagged - 1]) };
             let below = probs.get(flagged).map_or(0.0, |&p| f64::from(p));
-            let threshold = (((above + below) / 2.0 * 1000.0).round() / 1000.0).max(self.default);
-            let flagged_before = share_at(&probs, self.default);
+            let threshold = (((above + below) / 2.0 * 1000.0).round() / 1000.0).max(floor);
+            if validated && threshold == floor {
+                continue;
+            }
+            let flagged_before = share_at(&probs, floor);
             self.by_lang.insert(lang.to_string(), threshold);
-            set.push(ParityThreshold { lang: lang.to_string(), rows: probs.len(), flagged_before, threshold });
+            set.push(ParityThreshold {
+                lang: lang.to_string(),
+                rows: probs.len(),
+                threshold_before: floor,
+                flagged_before,
+                threshold,
+            });
         }
         Ok(set)
     }
@@ -128,7 +146,9 @@ pub struct ParityThreshold {
     pub lang: String,
     /// Rows of the language among the unlabelled ones.
     pub rows: usize,
-    /// Share of them flagged at the overall threshold, before.
+    /// The language's threshold before: its own, else the overall one.
+    pub threshold_before: f64,
+    /// Share of its rows flagged at `threshold_before`.
     pub flagged_before: f64,
     pub threshold: f64,
 }
@@ -254,7 +274,7 @@ mod tests {
         }
         let en_share = (0..100).filter(|i| 0.451 + 0.002 * *i as f32 >= 0.6).count();
         assert_eq!(en_share, 25, "the reference flags 25 of its 100 rows");
-        let set = t.fill_by_flag_rate_parity(&probs, &langs, "en").unwrap();
+        let set = t.fill_by_flag_rate_parity(&probs, &langs, "en", false).unwrap();
         assert_eq!(set.iter().map(|p| p.lang.as_str()).collect::<Vec<_>>(), ["it", "pt"]);
         let pt = t.by_lang["pt"];
         let flagged = (0..100).filter(|i| f64::from(0.3 + 0.006 * *i as f32) >= pt).count();
@@ -265,7 +285,39 @@ mod tests {
         assert_eq!(t.by_lang["it"], 0.5);
         assert_eq!(t.by_lang["de"], 0.9);
         assert!(!t.by_lang.contains_key("hi"));
-        assert!(t.fill_by_flag_rate_parity(&probs, &langs, "es").unwrap_err().contains("0 rows in `es`"));
+        assert!(t.fill_by_flag_rate_parity(&probs, &langs, "es", false).unwrap_err().contains("0 rows in `es`"));
+    }
+
+    #[test]
+    fn capping_validated_languages_only_ever_raises_their_thresholds() {
+        // English (0.6) flags 25 % of its ordinary rows. Spanish's validated 0.3 flags all of
+        // its rows (0.3…0.894): raised to flag 25 %. German's 0.9 flags none: left alone, as is
+        // Arabic's, which flags fewer than English's share. Without the cap, nothing moves.
+        let validated = BTreeMap::from([
+            ("en".to_string(), 0.6),
+            ("es".to_string(), 0.3),
+            ("de".to_string(), 0.9),
+            ("ar".to_string(), 0.5),
+        ]);
+        let mut t = Thresholds { flag: "ironic".into(), default: 0.55, by_lang: validated.clone() };
+        let (mut probs, mut langs) = (Vec::new(), Vec::new());
+        for i in 0..100 {
+            let rows = [("en", 0.451 + 0.002 * i as f32), ("es", 0.3 + 0.006 * i as f32), ("de", 0.5), ("ar", 0.1)];
+            for (lang, p) in rows {
+                probs.push(p + if lang == "ar" { 0.005 * i as f32 } else { 0.0 });
+                langs.push(Some(lang.to_string()));
+            }
+        }
+        assert!(t.fill_by_flag_rate_parity(&probs, &langs, "en", false).unwrap().is_empty());
+        assert_eq!(t.by_lang, validated);
+        let set = t.fill_by_flag_rate_parity(&probs, &langs, "en", true).unwrap();
+        assert_eq!(set.len(), 1, "{set:?}");
+        assert_eq!((set[0].lang.as_str(), set[0].threshold_before, set[0].flagged_before), ("es", 0.3, 1.0));
+        let es = t.by_lang["es"];
+        assert_eq!((0..100).filter(|i| f64::from(0.3 + 0.006 * *i as f32) >= es).count(), 25, "es at {es}");
+        for lang in ["en", "de", "ar"] {
+            assert_eq!(t.by_lang[lang], validated[lang], "{lang}");
+        }
     }
 
     #[test]

@@ -56,6 +56,11 @@ pub struct Args {
     /// threshold and many validation rows.
     #[arg(long, value_name = "LANG", default_value = "en", requires = "parity")]
     pub parity_reference: String,
+    /// With `--parity`: hold the validated languages to the reference's flag rate too; one whose
+    /// own threshold flags more of its rows in FILE gets the parity threshold instead (thresholds
+    /// are only ever raised).
+    #[arg(long, requires = "parity")]
+    pub parity_caps_validated: bool,
     /// A blend only: also choose its members' weights, on a grid of tenths, for the best mean
     /// macro-F1 over the validation files, each candidate with its own decision rule (class
     /// offsets, or a flag's thresholds within `--max-false-positives`).
@@ -188,7 +193,7 @@ fn parity_thresholds(
     let flag_probs: Vec<f32> = probs.iter().map(|p| p[flag]).collect();
     let langs: Vec<Option<String>> = sets.iter().flat_map(|d| d.examples.iter().map(|e| e.lang.clone())).collect();
     let set = thresholds
-        .fill_by_flag_rate_parity(&flag_probs, &langs, &args.parity_reference)
+        .fill_by_flag_rate_parity(&flag_probs, &langs, &args.parity_reference, args.parity_caps_validated)
         .map_err(|e| anyhow::anyhow!("--parity: {e}"))?;
     if !global.quiet {
         for p in set {
@@ -197,7 +202,7 @@ fn parity_thresholds(
                 p.lang,
                 p.rows,
                 100.0 * p.flagged_before,
-                thresholds.default,
+                p.threshold_before,
                 p.threshold
             );
         }

@@ -429,3 +429,33 @@ fn per_language_thresholds_are_chosen_stored_and_applied() {
         .assert()
         .code(2);
 }
+
+/// `stance eval` without `--head` scores the shipped model on whichever copy of its encoder
+/// `--model` names (a user's folder or the hub's weights), as `stance classify` does, and
+/// refuses an encoder it was not trained on.
+#[test]
+fn eval_scores_the_shipped_model_on_a_copy_of_its_encoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cache = d.join("cache");
+    let rows = d.join("irony.jsonl");
+    subset(&shared("data/irony/tweeteval-irony/test.jsonl"), "en", 15, 0, &rows);
+    let eval = |model: &Path| {
+        let mut cmd = stance(&cache);
+        cmd.args(["eval", "--json", "--task", "irony", "--model"]).arg(model).arg("--data").arg(&rows);
+        cmd.output().unwrap()
+    };
+    let default = eval(Path::new("default"));
+    let copy = eval(&shared("models/multilingual-e5-small-q4"));
+    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    let (default, copy): (Value, Value) =
+        (serde_json::from_slice(&default.stdout).unwrap(), serde_json::from_slice(&copy.stdout).unwrap());
+    assert_eq!(copy["head"], default["head"]);
+    assert_eq!(copy["results"][0]["overall"], default["results"][0]["overall"], "{copy}");
+    assert_eq!(copy["results"][0]["overall"]["n"].as_u64(), Some(30));
+
+    let other = eval(&shared("fixtures/parity/tiny/xlm-roberta"));
+    assert!(!other.status.success());
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(stderr.contains("trained on another encoder input"), "{stderr}");
+}

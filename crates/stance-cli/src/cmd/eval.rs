@@ -5,7 +5,7 @@
 use crate::cmd::calibrate::model_probs;
 use crate::cmd::encoder::read_all;
 use crate::flags::{Global, ModelFlags};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde::Serialize;
 use stance_core::LabelKind;
 use stance_classify::heads::TaskModel;
@@ -26,7 +26,8 @@ pub struct Args {
     /// Labelled files (selectors as for `stance train`); each is scored on its own.
     #[arg(long, num_args = 1.., required = true)]
     pub data: Vec<DataSpec>,
-    /// The head to score [default: the shipped head of the task].
+    /// The head to score [default: the shipped model of the task, on the encoder --model opens
+    /// when that is the one it was trained on].
     #[arg(long)]
     pub head: Option<PathBuf>,
     /// Also score each language (`lang` field) separately.
@@ -81,11 +82,10 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     {
         args.head = Some(PathBuf::from(std::mem::replace(&mut args.model.model, "default".into())));
     }
-    let source = match &args.head {
-        Some(p) => HeadSource::Folder(p.clone()),
-        None if args.model.model == "default" => HeadSource::Default,
-        None => bail!("--model {} has no shipped heads: name the head to score with --head", args.model.model),
-    };
+    // Without --head, the shipped model of the task, on whichever encoder --model opens: as in
+    // `stance classify`, it runs on any copy of the encoder it was trained on (the hub's
+    // weights, a folder) and refuses another encoder, naming what differs.
+    let source = args.head.clone().map_or(HeadSource::Default, HeadSource::Folder);
     let (kind, name, encoder_id, results) = match TaskModel::load(args.task, &source)? {
         TaskModel::CrossEncoder(c) => return crate::cmd::tune::eval(&args, &c, global),
         model => {

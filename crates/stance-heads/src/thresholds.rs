@@ -302,9 +302,9 @@ mod tests {
         let mut t = Thresholds { flag: "ironic".into(), default: 0.55, by_lang: validated.clone() };
         let (mut probs, mut langs) = (Vec::new(), Vec::new());
         for i in 0..100 {
-            let rows = [("en", 0.451 + 0.002 * i as f32), ("es", 0.3 + 0.006 * i as f32), ("de", 0.5), ("ar", 0.1)];
-            for (lang, p) in rows {
-                probs.push(p + if lang == "ar" { 0.005 * i as f32 } else { 0.0 });
+            let x = i as f32;
+            for (lang, p) in [("en", 0.451 + 0.002 * x), ("es", 0.3 + 0.006 * x), ("de", 0.5), ("ar", 0.1 + 0.005 * x)] {
+                probs.push(p);
                 langs.push(Some(lang.to_string()));
             }
         }

@@ -62,30 +62,68 @@ fn a_copied_binary_run_outside_the_checkout_gives_the_same_predictions() {
     assert!(!run.contains("models/heads"), "{run}");
 }
 
-#[test]
-fn the_same_encoder_under_every_name_gives_identical_vectors() {
-    let tmp = tempfile::tempdir().unwrap();
-    let texts = tmp.path().join("texts.jsonl");
+/// `stance embed --model MODEL` of two French texts in `dir` (with `$STANCE_MODEL_DIR` set to
+/// `env_dir` if given): their vectors.
+fn embed(dir: &Path, name: &str, model: &str, env_dir: Option<&Path>) -> polars::prelude::Column {
+    let texts = dir.join("texts.jsonl");
     std::fs::write(
         &texts,
         "{\"id\": \"1\", \"text\": \"Le gouvernement a raison sur ce point.\"}\n{\"id\": \"2\", \"text\": \"Quelle blague, vraiment.\"}\n",
     )
     .unwrap();
-    let embed = |name: &str, model: &str, env_dir: Option<&Path>| {
-        let out = tmp.path().join(format!("{name}.parquet"));
-        let mut cmd = stance();
-        cmd.args(["embed", "--offline", "--model", model, "--out"]).arg(&out).arg("--input").arg(&texts);
-        if let Some(dir) = env_dir {
-            cmd.env("STANCE_MODEL_DIR", dir);
-        }
-        cmd.assert().success();
-        read_parquet(&out).column("embedding").unwrap().clone()
-    };
+    let out = dir.join(format!("{name}.parquet"));
+    let mut cmd = stance();
+    cmd.args(["embed", "--offline", "--model", model, "--out"]).arg(&out).arg("--input").arg(&texts);
+    if let Some(dir) = env_dir {
+        cmd.env("STANCE_MODEL_DIR", dir);
+    }
+    cmd.assert().success();
+    read_parquet(&out).column("embedding").unwrap().clone()
+}
+
+#[test]
+fn the_same_encoder_under_every_name_gives_identical_vectors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let embed = |name: &str, model: &str, env_dir: Option<&Path>| embed(tmp.path(), name, model, env_dir);
     let by_default = embed("default", "default", None);
     let by_folder = embed("folder", &e5_dir().display().to_string(), None);
     let by_env = embed("env", "default", Some(&e5_dir()));
     assert!(by_default.equals_missing(&by_folder), "default and the folder differ");
     assert!(by_default.equals_missing(&by_env), "default and $STANCE_MODEL_DIR differ");
+}
+
+/// The default model gives its heads the 4-bit weights they were trained on wherever it finds
+/// the encoder: a full-precision copy (here the GGUF's own values in f32 safetensors, which is
+/// what the hub's weights are but for their rounding error) is rounded to the same Q4_0 blocks as
+/// it loads, so its vectors are the GGUF's, bit for bit. Named as a folder, it loads as stored.
+#[test]
+fn the_default_model_rounds_a_full_precision_copy_to_its_own_blocks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("e5-f32");
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in ["config.json", "tokenizer.json"] {
+        std::fs::copy(e5_dir().join(file), copy.join(file)).unwrap();
+    }
+    let gguf =
+        stance_model::weights::WeightStore::open(&e5_dir().join("model.gguf"), &candle_core::Device::Cpu).unwrap();
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> = gguf
+        .names()
+        .map(|name| (name.to_string(), gguf.f32_tensor(name, &gguf.meta(name).unwrap().shape).unwrap()))
+        .collect();
+    candle_core::safetensors::save(&tensors, copy.join("model.safetensors")).unwrap();
+    drop(tensors);
+
+    let info = |model: &str| {
+        let mut cmd = stance();
+        let out = cmd.args(["models", "info", "--offline", model]).env("STANCE_MODEL_DIR", &copy).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(info("default").contains("F32 ×197 (73 rounded to Q4_0 at load)"), "{}", info("default"));
+    assert!(!info(&copy.display().to_string()).contains("rounded"));
+    let by_gguf = embed(tmp.path(), "gguf", "default", None);
+    let by_copy = embed(tmp.path(), "copy", "default", Some(&copy));
+    assert!(by_gguf.equals_missing(&by_copy), "the rounded copy's vectors differ from the GGUF's");
 }
 
 #[test]

@@ -77,7 +77,7 @@ impl GgufFlags {
             (None, stance_model::GgufMode::DequantizeLinears) => stance_model::Compute::fastest_accurate(),
             (None, _) => stance_model::Compute::F32,
         };
-        stance_model::LoadOptions { gguf, compute }
+        stance_model::LoadOptions { gguf, compute, ..Default::default() }
     }
 }
 

@@ -37,8 +37,10 @@ impl<'a> ModelEncoder<'a> {
             stance_model::Compute::F32 => String::new(),
             other => format!(";compute={other}"),
         };
+        // So are weights rounded at load (the file's digest is the same, the vectors are not).
+        let rounded = if opened.info.rounded_to_q4_0 > 0 { ";rounded=q4_0" } else { "" };
         let cache_id = format!(
-            "{id};weights={};max_tokens={};truncate={truncation};quantized_matmul={}{compute}",
+            "{id};weights={};max_tokens={};truncate={truncation};quantized_matmul={}{compute}{rounded}",
             file_digest(&files.weights)?,
             model.tokenizer.max_tokens(),
             opened.info.quantized_matmul

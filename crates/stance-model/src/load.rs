@@ -7,7 +7,7 @@ use crate::arch::layers::MatmulMode;
 use crate::arch::modernbert::ModernBert;
 use crate::config::{Family, ModelConfig};
 use crate::error::ModelError;
-use crate::weights::{WeightStore, WeightsFormat, WeightsInfo};
+use crate::weights::{WeightStore, WeightsInfo};
 use crate::Model;
 use candle_core::Device;
 use std::path::Path;
@@ -160,6 +160,9 @@ impl std::str::FromStr for Compute {
 pub struct LoadOptions {
     pub gguf: GgufMode,
     pub compute: Compute,
+    /// Read a float file's matrices as Q4_0 blocks ([`WeightStore::round_to_q4_0`]): set for
+    /// the default model, whose heads were trained on its 4-bit weights.
+    pub round_to_q4_0: bool,
 }
 
 /// A model ready to run, with what it was loaded from.
@@ -186,11 +189,14 @@ pub fn load_with_config(
     device: &Device,
     opts: &LoadOptions,
 ) -> Result<LoadedModel, ModelError> {
-    let store = WeightStore::open(weights, device)?;
-    let mode = match (store.format(), opts.gguf) {
+    let mut store = WeightStore::open(weights, device)?;
+    if opts.round_to_q4_0 {
+        store.round_to_q4_0();
+    }
+    let mode = match (store.has_blocks(), opts.gguf) {
         _ if opts.compute != Compute::F32 => MatmulMode::from(opts.compute),
-        (WeightsFormat::Gguf, GgufMode::KeepQuantized) => MatmulMode::Quantized,
-        (WeightsFormat::Gguf, GgufMode::DequantizeLinears) => MatmulMode::F32LinearsQuantizedTables,
+        (true, GgufMode::KeepQuantized) => MatmulMode::Quantized,
+        (true, GgufMode::DequantizeLinears) => MatmulMode::F32LinearsQuantizedTables,
         _ => MatmulMode::F32,
     };
     let (model, quantized, compute): (Box<dyn Model>, bool, Compute) = match config.family {

@@ -29,6 +29,11 @@ pub struct EncoderManifest {
     pub locations: Vec<Location>,
     /// Most tokens per sequence, special tokens included.
     pub max_tokens: usize,
+    /// The heads were trained on the encoder's Q4_0 weights: a copy stored in full precision
+    /// (the hub's safetensors) is rounded to Q4_0 blocks as it loads, so that every location
+    /// gives the same vectors ([`crate::weights::WeightStore::round_to_q4_0`]).
+    #[serde(default)]
+    pub round_to_q4_0: bool,
 }
 
 /// Where an encoder folder may be.

@@ -130,6 +130,13 @@ pub fn open(
     load_options: &LoadOptions,
 ) -> Result<OpenModel, ModelError> {
     let resolved = resolve(reference, resolve_options)?;
+    // The default model is the 4-bit encoder its heads were trained on, whichever copy of it
+    // was found: a full-precision one (the hub's) is rounded to those blocks as it loads.
+    let load_options = &LoadOptions {
+        round_to_q4_0: load_options.round_to_q4_0
+            || resolved.manifest.as_ref().is_some_and(|m| m.encoder.round_to_q4_0),
+        ..*load_options
+    };
     let config = ModelConfig::from_file(&resolved.files.config)?;
     let limit = max_tokens(&resolved.settings, &config);
     // Parsing a large vocabulary (a quarter of a second for e5's 250,000 pieces) overlaps with

@@ -4,6 +4,10 @@
 //! Every tensor is checked before use: present, of the shape the configuration implies, and free
 //! of NaN/inf (checked on the stored bytes, so a Q4_0 matrix is never expanded just to check
 //! it). Pickle checkpoints (`.bin`, `.pt`) are refused outright: unpickling runs code.
+//!
+//! A store can also round a float file's matrices to Q4_0 blocks as they are read
+//! ([`WeightStore::round_to_q4_0`]): the default model's heads were trained on e5's 4-bit
+//! weights, and the hub's full-precision copy, rounded so, gives them the same vectors.
 
 use crate::error::ModelError;
 use candle_core::quantized::{ggml_file, gguf_file, GgmlDType, QTensor};
@@ -47,6 +51,16 @@ impl TensorType {
     /// Whether the tensor is stored as GGML blocks (and so can feed a quantized matmul).
     pub fn is_block_quantized(self) -> bool {
         matches!(self, Self::Q8_0 | Self::Q4_0)
+    }
+
+    /// The candle type of a float tensor's stored values; `None` for blocks.
+    fn float_dtype(self) -> Option<DType> {
+        match self {
+            Self::F32 => Some(DType::F32),
+            Self::F16 => Some(DType::F16),
+            Self::BF16 => Some(DType::BF16),
+            Self::Q8_0 | Self::Q4_0 => None,
+        }
     }
 
     fn ggml(self) -> GgmlDType {
@@ -97,21 +111,26 @@ pub struct WeightsInfo {
     pub quantized_matmul: bool,
     /// The linear layers' arithmetic: `Int8` when they run on int8 kernels.
     pub compute: crate::load::Compute,
+    /// How many float tensors were rounded to Q4_0 blocks at load.
+    pub rounded_to_q4_0: usize,
 }
 
 impl WeightsInfo {
+    /// The stored types, such as `Q4_0 ×73 + F32 ×124` or `F32 ×197 (73 rounded to Q4_0 at load)`.
+    pub fn types(&self) -> String {
+        let types = self.tensor_types.iter().map(|(t, n)| format!("{t} ×{n}")).collect::<Vec<_>>().join(" + ");
+        match self.rounded_to_q4_0 {
+            0 => types,
+            n => format!("{types} ({n} rounded to Q4_0 at load)"),
+        }
+    }
+
     /// One line such as `GGUF, Q4_0 ×73 + F32 ×124, 117.5M parameters, 67.0 MB, quantized matmul`.
     pub fn description(&self) -> String {
-        let types = self
-            .tensor_types
-            .iter()
-            .map(|(t, n)| format!("{t} ×{n}"))
-            .collect::<Vec<_>>()
-            .join(" + ");
         format!(
             "{}, {}, {:.1}M parameters, {:.1} MB, {}",
             self.format,
-            types,
+            self.types(),
             self.parameters as f64 / 1e6,
             self.bytes_on_disk as f64 / 1e6,
             if self.quantized_matmul {
@@ -154,6 +173,8 @@ pub struct WeightStore {
     source: Source,
     bytes_on_disk: u64,
     tensors: BTreeMap<String, TensorMeta>,
+    /// Float tensors read as Q4_0 blocks (see [`WeightStore::round_to_q4_0`]).
+    rounded: std::collections::BTreeSet<String>,
 }
 
 const PICKLE_EXTENSIONS: [&str; 6] = ["bin", "pt", "pth", "pkl", "pickle", "ckpt"];
@@ -212,7 +233,35 @@ impl WeightStore {
             source,
             bytes_on_disk,
             tensors,
+            rounded: Default::default(),
         })
+    }
+
+    /// From now on, reads every float matrix whose rows are whole blocks of 32 as Q4_0 blocks
+    /// (GGML's reference rounding: per block, the scale is the largest-magnitude weight over
+    /// -8), and [`Self::f32_tensor`] returns those blocks' values; the position and token-type
+    /// tables stay as stored, as in e5's GGUF, where they are f32. Returns how many tensors are
+    /// rounded. Why: the default model's heads were trained on the 4-bit weights of
+    /// `../shared`'s GGUF, which hold the hub's full-precision weights rounded exactly so
+    /// (every block has a weight at code 0, the mark of that rounding); rounding the hub's copy
+    /// at load gives the heads the vectors they were trained on; on a stand-in for the hub's
+    /// weights, unrounded ones moved the shipped models' test scores by up to four points
+    /// (models/EVAL.md, "the heads on full-precision e5 weights").
+    pub fn round_to_q4_0(&mut self) -> usize {
+        let (elements, _) = TensorType::Q4_0.block_layout();
+        for (name, meta) in &self.tensors {
+            let matrix = meta.shape.len() == 2 && meta.shape[1] % elements == 0;
+            let table_kept = name.contains("position_embeddings") || name.contains("token_type_embeddings");
+            if matrix && !meta.dtype.is_block_quantized() && !table_kept {
+                self.rounded.insert(name.clone());
+            }
+        }
+        self.rounded.len()
+    }
+
+    /// Whether any tensor is read as GGML blocks (stored so, or rounded at load).
+    pub fn has_blocks(&self) -> bool {
+        !self.rounded.is_empty() || self.tensors.values().any(|m| m.dtype.is_block_quantized())
     }
 
     pub fn path(&self) -> &Path {
@@ -261,6 +310,7 @@ impl WeightStore {
             tensor_types,
             quantized_matmul,
             compute: crate::load::Compute::F32,
+            rounded_to_q4_0: self.rounded.len(),
         }
     }
 
@@ -281,17 +331,61 @@ impl WeightStore {
     /// Tensor `name` in f32 on the store's device (quantized blocks are dequantized).
     pub fn f32_tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor, ModelError> {
         let meta = self.checked_meta(name, shape)?.clone();
+        if self.rounded.contains(name) {
+            return Ok(self.rounded_blocks(name, &meta)?.dequantize(&self.device)?);
+        }
         self.load_f32(name, &meta)
     }
 
-    /// Tensor `name` as GGML blocks when it is stored that way (GGUF Q8_0/Q4_0), `None`
-    /// otherwise. Nothing is dequantized.
+    /// Tensor `name` as GGML blocks when it is stored that way (GGUF Q8_0/Q4_0) or rounded
+    /// at load, `None` otherwise. Nothing is dequantized.
     pub fn block_tensor(&self, name: &str, shape: &[usize]) -> Result<Option<QTensor>, ModelError> {
         let meta = self.checked_meta(name, shape)?.clone();
+        if self.rounded.contains(name) {
+            return self.rounded_blocks(name, &meta).map(Some);
+        }
         if !meta.dtype.is_block_quantized() {
             return Ok(None);
         }
         self.load_qtensor(name, &meta).map(Some)
+    }
+
+    /// A float matrix rounded to Q4_0 blocks (candle's `BlockQ4_0::from_float`, GGML's
+    /// reference rounding), a slice of rows at a time, each slice's pages of the memory map
+    /// handed back once read: an f32 copy of the 250k-row vocabulary, in the map or in a
+    /// buffer, would add 384 MB to the peak for a table that ends as 54 MB of blocks.
+    fn rounded_blocks(&self, name: &str, meta: &TensorMeta) -> Result<QTensor, ModelError> {
+        const ROWS_AT_A_TIME: usize = 4096;
+        let dtype = meta.dtype.float_dtype().expect("only float tensors are marked for rounding");
+        let bytes = self.raw_bytes(name)?;
+        let (rows, cols) = (meta.shape[0], meta.shape[1]);
+        let row_bytes = bytes.len() / rows;
+        let (elements, block_bytes) = TensorType::Q4_0.block_layout();
+        let mut blocks = Vec::with_capacity(rows * cols / elements * block_bytes);
+        for start in (0..rows).step_by(ROWS_AT_A_TIME) {
+            let n = ROWS_AT_A_TIME.min(rows - start);
+            let slice = &bytes[start * row_bytes..(start + n) * row_bytes];
+            self.check_finite(name, meta, slice)?;
+            let values = Tensor::from_raw_buffer(slice, dtype, &[n, cols], &self.device)?.to_dtype(DType::F32)?;
+            blocks.extend_from_slice(&QTensor::quantize(&values, GgmlDType::Q4_0)?.data()?);
+            self.release_pages(slice);
+        }
+        Ok(ggml_file::qtensor_from_ggml(GgmlDType::Q4_0, &blocks, meta.shape.clone(), &self.device)?)
+    }
+
+    /// Hands back the memory map's pages under `bytes`, which have been read (only a hint:
+    /// where it fails, the pages go when the store is dropped).
+    fn release_pages(&self, bytes: &[u8]) {
+        let mmap = match &self.source {
+            Source::Safetensors { mmap, .. } | Source::Gguf { mmap, .. } => mmap,
+        };
+        let offset = bytes.as_ptr() as usize - mmap.as_ptr() as usize;
+        // SAFETY: the map is a read-only mapping of a file that, as for the map itself, is not
+        // modified while the model loads. MADV_DONTNEED only drops this process's copies of the
+        // pages: a later read of them (nothing here reads them again) faults the same bytes
+        // back in from the file, so no reference into the map ever sees other contents.
+        #[cfg(unix)]
+        let _ = unsafe { mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, bytes.len()) };
     }
 
     fn missing(&self, name: &str) -> ModelError {
@@ -363,19 +457,9 @@ impl WeightStore {
     fn load_f32(&self, name: &str, meta: &TensorMeta) -> Result<Tensor, ModelError> {
         let bytes = self.raw_bytes(name)?;
         self.check_finite(name, meta, bytes)?;
-        let tensor = match meta.dtype {
-            TensorType::F32 => {
-                Tensor::from_raw_buffer(bytes, DType::F32, &meta.shape, &self.device)?
-            }
-            TensorType::F16 => Tensor::from_raw_buffer(bytes, DType::F16, &meta.shape, &self.device)?
-                .to_dtype(DType::F32)?,
-            TensorType::BF16 => {
-                Tensor::from_raw_buffer(bytes, DType::BF16, &meta.shape, &self.device)?
-                    .to_dtype(DType::F32)?
-            }
-            TensorType::Q8_0 | TensorType::Q4_0 => {
-                self.qtensor_from_bytes(meta, bytes)?.dequantize(&self.device)?
-            }
+        let tensor = match meta.dtype.float_dtype() {
+            Some(dtype) => Tensor::from_raw_buffer(bytes, dtype, &meta.shape, &self.device)?.to_dtype(DType::F32)?,
+            None => self.qtensor_from_bytes(meta, bytes)?.dequantize(&self.device)?,
         };
         Ok(tensor)
     }

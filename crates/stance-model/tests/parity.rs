@@ -381,6 +381,40 @@ mod e5 {
         );
     }
 
+    /// The default model's heads were trained on the GGUF's Q4_0 weights, and a full-precision
+    /// copy of the encoder (the hub's) is rounded to Q4_0 as it loads. Rounding the GGUF's own
+    /// values, written as an f32 safetensors file, gives back its blocks byte for byte: the
+    /// rounding is the one the file was made with. The position table stays as stored.
+    #[test]
+    fn rounding_a_float_copy_to_q4_0_gives_back_the_gguf_blocks() {
+        let gguf = WeightStore::open(&model_dir().join("model.gguf"), &Device::Cpu).expect("gguf");
+        let linears = [
+            ("encoder.layer.0.attention.self.query.weight", [384, 384]),
+            ("encoder.layer.11.output.dense.weight", [384, 1536]),
+        ];
+        let positions = ("embeddings.position_embeddings.weight", [512, 384]);
+        let mut tensors = std::collections::HashMap::new();
+        for (name, shape) in linears.iter().chain([&positions]) {
+            tensors.insert(name.to_string(), gguf.f32_tensor(name, shape).expect("f32"));
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("model.safetensors");
+        candle_core::safetensors::save(&tensors, &path).expect("save");
+        let mut copy = WeightStore::open(&path, &Device::Cpu).expect("safetensors");
+        assert!(copy.block_tensor(linears[0].0, &linears[0].1).expect("read").is_none(), "stored as f32");
+        assert_eq!(copy.round_to_q4_0(), 2);
+        for (name, shape) in linears {
+            let rounded = copy.block_tensor(name, &shape).expect("read").expect("rounded");
+            let stored = gguf.block_tensor(name, &shape).expect("read").expect("Q4_0");
+            assert_eq!(rounded.data().expect("bytes"), stored.data().expect("bytes"), "{name}");
+            let values =
+                |store: &WeightStore| store.f32_tensor(name, &shape).expect("f32").to_vec2::<f32>().expect("2-d");
+            assert_eq!(values(&copy), values(&gguf), "{name}");
+        }
+        assert!(copy.block_tensor(positions.0, &positions.1).expect("read").is_none());
+        assert!(copy.info(false).description().contains("(2 rounded to Q4_0 at load)"));
+    }
+
     #[test]
     fn dequantized_hidden_states_match_layer_by_layer() {
         let config = ModelConfig::from_file(&model_dir().join("config.json")).expect("config");

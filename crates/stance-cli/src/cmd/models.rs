@@ -170,12 +170,7 @@ fn describe(opened: &OpenModel) -> String {
             info.parameters as f64 / 1e6
         ),
     ));
-    let types = info
-        .tensor_types
-        .iter()
-        .map(|(t, n)| format!("{t} ×{n}"))
-        .collect::<Vec<_>>()
-        .join(" + ");
+    let types = info.types();
     let compute = if info.quantized_matmul {
         "quantized matmul on the stored blocks, Q8_0 activations"
     } else {

@@ -153,6 +153,7 @@ fn predictions_of_every_compute_do_not_depend_on_batch_size_or_threads() {
             let run: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
             assert_eq!(run["extra"]["compute"], compute, "{run}");
+            assert!(run["extra"]["weights"].as_str().unwrap().starts_with("GGUF, F32 ×124 + Q4_0 ×73"), "{run}");
             // The default sentiment and stance models are blends with fine-tuned layers, which
             // keep their float weights out of int8.
             let fine_tuned = compute.parse::<stance_model::Compute>().unwrap().for_fine_tuned_layers();

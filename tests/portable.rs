@@ -121,6 +121,12 @@ fn the_default_model_rounds_a_full_precision_copy_to_its_own_blocks() {
     };
     assert!(info("default").contains("F32 ×197 (73 rounded to Q4_0 at load)"), "{}", info("default"));
     assert!(!info(&copy.display().to_string()).contains("rounded"));
+    let out = tmp.path().join("run");
+    let mut cmd = stance();
+    cmd.args(["classify", "--offline", "--tasks", "sentiment", "--out"]).arg(&out);
+    cmd.arg(shared("data/threads/les-crises-durov/page.txt")).env("STANCE_MODEL_DIR", &copy).assert().success();
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert!(run["extra"]["weights"].as_str().unwrap().contains("(73 rounded to Q4_0 at load)"), "{run}");
     let by_gguf = embed(tmp.path(), "gguf", "default", None);
     let by_copy = embed(tmp.path(), "copy", "default", Some(&copy));
     assert!(by_gguf.equals_missing(&by_copy), "the rounded copy's vectors differ from the GGUF's");

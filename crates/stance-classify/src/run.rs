@@ -344,6 +344,8 @@ fn run_info(
     extra.insert("truncate".into(), serde_json::json!(request.model.truncation.to_string()));
     extra.insert("quantized_matmul".into(), serde_json::json!(opened.info.quantized_matmul));
     extra.insert("compute".into(), serde_json::json!(opened.info.compute.name()));
+    // Which weights, as stored and as read (a full-precision copy rounded to Q4_0 at load).
+    extra.insert("weights".into(), serde_json::json!(opened.info.description()));
     if heads.models.iter().any(|m| !m.cross_encoders().is_empty()) {
         let fine_tuned = opened.info.compute.for_fine_tuned_layers();
         extra.insert("fine_tuned_compute".into(), serde_json::json!(fine_tuned.name()));

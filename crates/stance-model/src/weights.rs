@@ -116,7 +116,7 @@ pub struct WeightsInfo {
 }
 
 impl WeightsInfo {
-    /// The stored types, such as `Q4_0 ×73 + F32 ×124` or `F32 ×197 (73 rounded to Q4_0 at load)`.
+    /// The stored types, such as `F32 ×124 + Q4_0 ×73` or `F32 ×197 (73 rounded to Q4_0 at load)`.
     pub fn types(&self) -> String {
         let types = self.tensor_types.iter().map(|(t, n)| format!("{t} ×{n}")).collect::<Vec<_>>().join(" + ");
         match self.rounded_to_q4_0 {
@@ -125,7 +125,7 @@ impl WeightsInfo {
         }
     }
 
-    /// One line such as `GGUF, Q4_0 ×73 + F32 ×124, 117.5M parameters, 67.0 MB, quantized matmul`.
+    /// One line such as `GGUF, F32 ×124 + Q4_0 ×73, 117.5M parameters, 67.0 MB, quantized matmul`.
     pub fn description(&self) -> String {
         format!(
             "{}, {}, {:.1}M parameters, {:.1} MB, {}",

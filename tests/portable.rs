@@ -120,7 +120,9 @@ fn the_default_model_rounds_a_full_precision_copy_to_its_own_blocks() {
         String::from_utf8(out.stdout).unwrap()
     };
     assert!(info("default").contains("F32 ×197 (73 rounded to Q4_0 at load)"), "{}", info("default"));
-    assert!(!info(&copy.display().to_string()).contains("rounded"));
+    let as_stored = info(&copy.display().to_string());
+    assert!(!as_stored.contains("rounded to Q4_0 at load"), "{as_stored}");
+    assert!(as_stored.contains("built in (this is their encoder), read as stored, in full precision"), "{as_stored}");
     let out = tmp.path().join("run");
     let mut cmd = stance();
     cmd.args(["classify", "--offline", "--tasks", "sentiment", "--out"]).arg(&out);

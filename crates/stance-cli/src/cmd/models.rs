@@ -220,16 +220,33 @@ fn describe(opened: &OpenModel) -> String {
             thousands(total)
         ),
     ));
-    // The default heads are built into the binary; other models have none of their own.
+    // The default heads are built into the binary. They also run on another copy of their
+    // encoder (classify and eval use them there), read as stored: only the default model rounds
+    // a full-precision copy to the 4-bit weights they were trained on.
+    let built_in = || Task::ALL.iter().map(|&task| TaskModel::load(task, &HeadSource::Default));
+    let trained_on_this = || {
+        let id = stance_heads::model_encoder::ModelEncoder::encoder_id(opened).ok()?;
+        built_in().all(|m| m.is_ok_and(|m| m.check_encoder(&id).is_ok())).then_some(())
+    };
     let heads = match resolved.reference {
-        ModelRef::Default => Task::ALL
-            .iter()
-            .map(|&task| match TaskModel::load(task, &HeadSource::Default) {
+        ModelRef::Default => built_in()
+            .zip(Task::ALL)
+            .map(|(model, task)| match model {
                 Ok(model) => model.describe(),
                 Err(e) => format!("{task}: UNREADABLE ({e})"),
             })
             .collect::<Vec<_>>()
             .join(", "),
+        _ if trained_on_this().is_some() => {
+            let in_blocks = info.rounded_to_q4_0 > 0 || info.tensor_types.iter().any(|(t, _)| t.is_block_quantized());
+            let read = if in_blocks {
+                "in 4-bit blocks, as they were trained"
+            } else {
+                "as stored, in full precision; the default model (this folder in $STANCE_MODEL_DIR, or \
+                 the hub's copy in its cache) rounds it to the 4-bit blocks they were trained on"
+            };
+            format!("the default model's, built in (this is their encoder), read {read}")
+        }
         _ => "none (give heads with --head TASK=DIR)".into(),
     };
     lines.push(("heads", heads));

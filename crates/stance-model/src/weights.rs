@@ -125,6 +125,11 @@ impl WeightsInfo {
         }
     }
 
+    /// Whether any tensor is read as GGML blocks (stored so, or rounded at load).
+    pub fn has_blocks(&self) -> bool {
+        self.rounded_to_q4_0 > 0 || self.tensor_types.iter().any(|(t, _)| t.is_block_quantized())
+    }
+
     /// One line such as `GGUF, F32 ×124 + Q4_0 ×73, 117.5M parameters, 67.0 MB, quantized matmul`.
     pub fn description(&self) -> String {
         format!(
@@ -261,7 +266,7 @@ impl WeightStore {
 
     /// Whether any tensor is read as GGML blocks (stored so, or rounded at load).
     pub fn has_blocks(&self) -> bool {
-        !self.rounded.is_empty() || self.tensors.values().any(|m| m.dtype.is_block_quantized())
+        self.info(false).has_blocks()
     }
 
     pub fn path(&self) -> &Path {
@@ -359,7 +364,7 @@ impl WeightStore {
         let dtype = meta.dtype.float_dtype().expect("only float tensors are marked for rounding");
         let bytes = self.raw_bytes(name)?;
         let (rows, cols) = (meta.shape[0], meta.shape[1]);
-        let row_bytes = bytes.len() / rows;
+        let row_bytes = cols * meta.dtype.block_layout().1;
         let (elements, block_bytes) = TensorType::Q4_0.block_layout();
         let mut blocks = Vec::with_capacity(rows * cols / elements * block_bytes);
         for start in (0..rows).step_by(ROWS_AT_A_TIME) {

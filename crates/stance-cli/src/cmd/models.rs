@@ -225,8 +225,8 @@ fn describe(opened: &OpenModel) -> String {
     // a full-precision copy to the 4-bit weights they were trained on.
     let built_in = || Task::ALL.iter().map(|&task| TaskModel::load(task, &HeadSource::Default));
     let trained_on_this = || {
-        let id = stance_heads::model_encoder::ModelEncoder::encoder_id(opened).ok()?;
-        built_in().all(|m| m.is_ok_and(|m| m.check_encoder(&id).is_ok())).then_some(())
+        stance_heads::model_encoder::ModelEncoder::encoder_id(opened)
+            .is_ok_and(|id| built_in().all(|m| m.is_ok_and(|m| m.check_encoder(&id).is_ok())))
     };
     let heads = match resolved.reference {
         ModelRef::Default => built_in()
@@ -237,9 +237,8 @@ fn describe(opened: &OpenModel) -> String {
             })
             .collect::<Vec<_>>()
             .join(", "),
-        _ if trained_on_this().is_some() => {
-            let in_blocks = info.rounded_to_q4_0 > 0 || info.tensor_types.iter().any(|(t, _)| t.is_block_quantized());
-            let read = if in_blocks {
+        _ if trained_on_this() => {
+            let read = if info.has_blocks() {
                 "in 4-bit blocks, as they were trained"
             } else {
                 "as stored, in full precision; the default model (this folder in $STANCE_MODEL_DIR, or \

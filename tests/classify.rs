@@ -155,10 +155,13 @@ fn predictions_of_every_compute_do_not_depend_on_batch_size_or_threads() {
             assert_eq!(run["extra"]["compute"], compute, "{run}");
             assert!(run["extra"]["weights"].as_str().unwrap().starts_with("GGUF, F32 ×124 + Q4_0 ×73"), "{run}");
             // The default sentiment and stance models are blends with fine-tuned layers, which
-            // keep their float weights out of int8.
-            let fine_tuned = compute.parse::<stance_model::Compute>().unwrap().for_fine_tuned_layers();
-            assert_eq!(run["extra"]["fine_tuned_compute"], fine_tuned.name(), "{run}");
-            assert_ne!(fine_tuned, stance_model::Compute::Int8);
+            // keep their float weights out of int8 unless marked `int8_layers` (the stance
+            // blend's, not the sentiment blend's).
+            let parsed = compute.parse::<stance_model::Compute>().unwrap();
+            let fine_tuned = &run["extra"]["fine_tuned_compute"];
+            assert_eq!(fine_tuned["sentiment"], parsed.for_fine_tuned_layers(false).name(), "{run}");
+            assert_eq!(fine_tuned["stance"], parsed.for_fine_tuned_layers(true).name(), "{run}");
+            assert_ne!(parsed.for_fine_tuned_layers(false), stance_model::Compute::Int8);
             read_parquet(&out.join("comments.parquet"))
         };
         let reference = run("a", &[]);

@@ -112,6 +112,7 @@ fn top_layers_model(
         temperature: 1.3,
         reads_parent: false,
         shared_layers: None,
+        int8_layers: false,
         decision: Default::default(),
         training: serde_json::Value::Null,
     };
@@ -333,6 +334,33 @@ fn the_models_of_a_multi_task_run_read_one_pooled_pass() {
             let (p, want) = (got[row].unwrap(), expected[model][k][class]);
             assert!((p - want).abs() < 1e-4, "{column}, row {row}: {p} vs {want}");
         }
+    }
+
+    // Under int8 a model marked `int8_layers` runs its layers in int8, the others in bf16 or
+    // int16; layers shared by models are computed once, so in int8 only if both are marked.
+    let unmarked = stance_model::Compute::Int8.for_fine_tuned_layers(false).name();
+    let cases = [([true, false], [unmarked; 2]), ([true, true], ["int8"; 2]), ([false, false], [unmarked; 2])];
+    for (marks, want) in cases {
+        let dirs = [tmp.path().join(format!("toxicity-{marks:?}")), tmp.path().join(format!("sentiment-{marks:?}"))];
+        [toxicity.meta.int8_layers, sentiment.meta.int8_layers] = marks;
+        toxicity.save(&dirs[0], candle_core::DType::F32).unwrap();
+        sentiment.save(&dirs[1], candle_core::DType::F32).unwrap();
+        let out = tmp.path().join(format!("int8-{marks:?}"));
+        stance()
+            .args(["classify", "--offline", "--compute", "int8", "--tasks", "sentiment,toxicity", "--out"])
+            .arg(&out)
+            .arg("--head")
+            .arg(format!("toxicity={}", dirs[0].display()))
+            .arg("--head")
+            .arg(format!("sentiment={}", dirs[1].display()))
+            .arg(&input)
+            .assert()
+            .success();
+        let run: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+        let got = &run["extra"]["fine_tuned_compute"];
+        let want = want.map(serde_json::Value::from);
+        assert_eq!([&got["toxicity"], &got["sentiment"]], want.each_ref(), "{marks:?}: {run}");
     }
 
     // The same id on layers that differ: refused, naming both models.

@@ -18,7 +18,7 @@ use stance_core::TaskInput;
 use stance_heads::{HeadSource, SourcedHead, Task};
 use stance_model::batch::KeepStates;
 use stance_tune::CrossEncoder;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A cross-encoder with where it came from and the SHA-256 of its weights.
 pub struct SourcedCrossEncoder {
@@ -493,18 +493,44 @@ impl HeadSet {
     }
 
     /// Runs the cross-encoders' layers on the encoder's kernels, in the arithmetic that goes
-    /// with the encoder's `compute` ([`stance_model::Compute::for_fine_tuned_layers`]: bf16 or
-    /// int16 under int8) (`stance classify`; `eval` and `calibrate` keep the exact f32 ops).
+    /// with the encoder's `compute` ([`stance_model::Compute::for_fine_tuned_layers`]: under
+    /// int8, bf16 or int16 unless the model is marked `int8_layers`) (`stance classify`; `eval`
+    /// and `calibrate` keep the exact f32 ops). Models that share their layers compute them
+    /// once, so in one arithmetic: int8 only if every one of them is marked.
     pub fn run_cross_encoders_in(&mut self, compute: stance_model::Compute) -> Result<()> {
         self.check_shared_layers()?;
-        let compute = compute.for_fine_tuned_layers();
+        let unmarked: HashSet<String> = (self.models.iter().flat_map(TaskModel::cross_encoders))
+            .filter(|c| !c.model.meta.int8_layers)
+            .filter_map(|c| c.model.meta.shared_layers.clone())
+            .collect();
         for c in self.models.iter_mut().flat_map(TaskModel::cross_encoders_mut) {
+            let meta = &c.model.meta;
+            let int8_layers = meta.int8_layers && meta.shared_layers.as_ref().is_none_or(|id| !unmarked.contains(id));
+            let compute = compute.for_fine_tuned_layers(int8_layers);
             let described = c.describe();
             c.model
                 .run_inference_in(compute)
                 .map_err(|e| ClassifyError::Invalid(format!("{described}: cannot run in {compute}: {e}")))?;
         }
         Ok(())
+    }
+
+    /// Each task's fine-tuned layers' arithmetic once set up ([`Self::run_cross_encoders_in`]),
+    /// for `run.json`: the task's name and its cross-encoders' arithmetics, distinct, in order.
+    pub fn fine_tuned_computes(&self) -> Vec<(Task, Vec<stance_model::Compute>)> {
+        let mut by_task = Vec::new();
+        for m in &self.models {
+            let mut computes = Vec::new();
+            for compute in m.cross_encoders().iter().filter_map(|c| c.model.inference_compute()) {
+                if !computes.contains(&compute) {
+                    computes.push(compute);
+                }
+            }
+            if !computes.is_empty() {
+                by_task.push((m.task(), computes));
+            }
+        }
+        by_task
     }
 
     /// Refuses cross-encoders that carry the same `shared_layers` id with layers that differ:

@@ -346,9 +346,15 @@ fn run_info(
     extra.insert("compute".into(), serde_json::json!(opened.info.compute.name()));
     // Which weights, as stored and as read (a full-precision copy rounded to Q4_0 at load).
     extra.insert("weights".into(), serde_json::json!(opened.info.description()));
-    if heads.models.iter().any(|m| !m.cross_encoders().is_empty()) {
-        let fine_tuned = opened.info.compute.for_fine_tuned_layers();
-        extra.insert("fine_tuned_compute".into(), serde_json::json!(fine_tuned.name()));
+    // Per task: "bf16", or "int8 and bf16" where its cross-encoders differ.
+    let fine_tuned: serde_json::Map<String, serde_json::Value> = (heads.fine_tuned_computes().into_iter())
+        .map(|(task, computes)| {
+            let names: Vec<&str> = computes.iter().map(|c| c.name()).collect();
+            (task.name().to_string(), names.join(" and ").into())
+        })
+        .collect();
+    if !fine_tuned.is_empty() {
+        extra.insert("fine_tuned_compute".into(), fine_tuned.into());
     }
     RunInfo {
         stance_version: env!("CARGO_PKG_VERSION").to_string(),

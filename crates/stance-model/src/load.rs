@@ -56,17 +56,18 @@ impl Compute {
     /// The fastest arithmetic on this CPU that stays within the accuracy targets (min cosine
     /// ≥ 0.999 to the f32 vectors, ≥ 99.5 % label agreement per task; BENCH.md): bf16 where
     /// the CPU, the OS and the process allow AMX tiles; int8 on AMD CPUs with AVX-512 VNNI and
-    /// BF16 (the fine-tuned layers in bf16, [`Self::for_fine_tuned_layers`]); int16 on other
-    /// CPUs with AVX-512 VNNI; f32 elsewhere. Measured (BENCH.md): on an AMD EPYC without AMX,
-    /// int8 with the fine-tuned layers in bf16 keeps f32's labels on 99.68–99.91 % of the 20k
-    /// bench per task, min cosine 0.99993 on the e5 fixtures, and runs comment texts 1.10× and
-    /// all five tasks 1.07× as fast as bf16 (which ran the encoder 1.7× as fast as f32, int16 a
-    /// little slower than bf16); int8 with the fine-tuned layers in int8 too kept only 99.36 %
-    /// of the sentiment labels there. On an Intel Xeon without AMX the AVX-512 BF16 path
-    /// was slower than f32, and int16 ran the 2k bench with every task 1.37× as fast as f32,
-    /// its labels the same on 99.95–100 % of comments per task; int8 was not measured there
-    /// with the fine-tuned layers apart. int16 was not measured on CPUs with AVX2 only, so
-    /// they keep f32.
+    /// BF16 (the fine-tuned layers in bf16 unless marked, [`Self::for_fine_tuned_layers`]);
+    /// int16 on other CPUs with AVX-512 VNNI; f32 elsewhere. Measured (BENCH.md): on an AMD
+    /// EPYC without AMX, int8 with the fine-tuned layers in bf16 keeps f32's labels on
+    /// 99.68–99.91 % of the 20k bench per task, min cosine 0.99993 on the e5 fixtures, and runs
+    /// comment texts 1.10× and all five tasks 1.07× as fast as bf16 (which ran the encoder 1.7×
+    /// as fast as f32, int16 a little slower than bf16); int8 with the fine-tuned layers in int8
+    /// too kept only 99.36 % of the sentiment labels there, while the stance and toxicity
+    /// models' layers in int8 kept 99.64 and 99.81 % of theirs (the models marked so). On an
+    /// Intel Xeon without AMX the AVX-512 BF16 path was slower than f32, and int16 ran the 2k
+    /// bench with every task 1.37× as fast as f32, its labels the same on 99.95–100 % of
+    /// comments per task; int8 was not measured there with the fine-tuned layers apart. int16
+    /// was not measured on CPUs with AVX2 only, so they keep f32.
     pub fn fastest_accurate() -> Self {
         use crate::arch::bf16::Bf16Kernel;
         use crate::arch::kernels::IntKernel;
@@ -87,10 +88,13 @@ impl Compute {
     /// these layers moved most of int8's label changes: with them in bf16, sentiment kept f32's
     /// label on 99.95 % of the 2k bench instead of 99.55 % (BENCH.md, "int8 with the fine-tuned
     /// layers in bf16", an AMD EPYC). Under int8 they run in bf16 where the CPU has bf16 dot
-    /// products (AMX or AVX-512 BF16), else in int16; every other arithmetic is kept.
-    pub fn for_fine_tuned_layers(self) -> Self {
+    /// products (AMX or AVX-512 BF16), else in int16, unless `int8_layers`: the model is marked
+    /// as keeping its task's labels in int8 (measured; the stance and toxicity models: BENCH.md,
+    /// "int8 layers where the labels allow"). Every other arithmetic is kept.
+    pub fn for_fine_tuned_layers(self, int8_layers: bool) -> Self {
         use crate::arch::bf16::Bf16Kernel;
         match self {
+            Self::Int8 if int8_layers => Self::Int8,
             Self::Int8 if Bf16Kernel::Amx.supported() || Bf16Kernel::Avx512.supported() => Self::Bf16,
             Self::Int8 => Self::Int16,
             other => other,

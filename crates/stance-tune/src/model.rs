@@ -75,6 +75,12 @@ pub struct TunedMeta {
     /// their pooled vectors are too and `stance classify` computes them once for all of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_layers: Option<String>,
+    /// Marked by hand once measured: the model's task keeps `--compute f32`'s labels within the
+    /// bound of `Compute::fastest_accurate` (≥ 99.5 % per task on the 20k bench) with these
+    /// layers in int8 too, so under int8 `stance classify` runs them in int8 rather than in
+    /// bf16 or int16 (`Compute::for_fine_tuned_layers`). Training and `sibling` leave it unset.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub int8_layers: bool,
     /// Thresholds per language or class offsets (`stance calibrate`); argmax when absent.
     #[serde(flatten)]
     pub decision: DecisionRule,
@@ -195,9 +201,9 @@ pub struct CrossEncoder {
     /// unit variance call for a small classifier learning rate (1.5e-4 trains; 2e-3 did not,
     /// see models/tuned/README.md). Absent in a model without them.
     buffers: BTreeMap<String, Tensor>,
-    /// The top layers on the encoder's own kernels, for inference in the run's arithmetic
+    /// The top layers on the encoder's own kernels, for inference in the arithmetic named
     /// ([`Self::run_inference_in`]); `None`: inference through the differentiable ops.
-    inference: Option<Vec<PostLnLayer>>,
+    inference: Option<(Compute, Vec<PostLnLayer>)>,
 }
 
 impl std::fmt::Debug for CrossEncoder {
@@ -244,6 +250,7 @@ impl CrossEncoder {
             temperature: 1.0,
             decision: DecisionRule::default(),
             training: serde_json::Value::Null,
+            int8_layers: false,
             ..self.meta.clone()
         };
         let model = CrossEncoder { meta, vars, buffers: self.buffers.clone(), inference: None };
@@ -419,9 +426,14 @@ impl CrossEncoder {
                 PostLnLayer::from_weights(&weights, mode)
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
-        self.inference = Some(layers);
+        self.inference = Some((compute, layers));
         self.vars.retain(|name, _| !name.starts_with("layer."));
         Ok(())
+    }
+
+    /// The arithmetic its layers run in, once set up by [`Self::run_inference_in`].
+    pub fn inference_compute(&self) -> Option<Compute> {
+        self.inference.as_ref().map(|(compute, _)| *compute)
     }
 
     /// The predicted class of one probability row of a comment in `lang`, by the model's
@@ -470,7 +482,7 @@ impl CrossEncoder {
             .reshape((b, s, h))?;
         let mut x = (&batch.x + seg)?;
         match &self.inference {
-            Some(layers) if !track => {
+            Some((_, layers)) if !track => {
                 for layer in layers {
                     x = layer.forward(&x, batch.mask_bias.as_ref())?;
                 }

@@ -597,6 +597,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneReport> {
         reads_parent: req.task.input() == TaskInput::Comment
             && train_sets.iter().any(|(_, ex, head)| *head == 0 && ex.iter().any(|e| e.context.is_some())),
         shared_layers: req.also.as_ref().map(|_| fingerprint.clone()),
+        int8_layers: false,
         decision: DecisionRule::default(),
         training: serde_json::Value::Null,
     };

@@ -67,6 +67,7 @@ fn tiny_meta(h: usize, heads: usize, top: usize) -> TunedMeta {
         temperature: 1.0,
         reads_parent: false,
         shared_layers: None,
+        int8_layers: false,
         decision: Default::default(),
         training: serde_json::Value::Null,
     }

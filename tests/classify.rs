@@ -379,6 +379,11 @@ fn bench_rates_follow_from_its_stage_times() {
     assert_eq!(by_task.len(), 1, "{report}");
     assert_eq!(by_task[0][0], "sentiment");
     assert!(number(&by_task[0][1]) > 0.0 && number(&by_task[0][1]) <= number(&seconds["heads"]), "{report}");
+    // The arithmetic it ran in: this CPU's default, and the sentiment blend's layers' own.
+    let compute = stance_model::Compute::fastest_accurate();
+    assert_eq!(report["compute"], compute.name(), "{report}");
+    let layers = compute.for_fine_tuned_layers(false).name();
+    assert_eq!(report["fine_tuned_compute"], serde_json::json!([["sentiment", layers]]), "{report}");
     // Each run is a process of its own, and reports its own peak and thread count.
     if cfg!(target_os = "linux") {
         assert!(number(&report["peak_rss_mb"]) > 1.0, "{report}");

@@ -32,7 +32,7 @@ pub use checkpoint::{InputFingerprint, RunKey, WorkDir};
 pub use error::{ClassifyError, Result};
 pub use heads::HeadSet;
 pub use lock::OutputLock;
-pub use run::{run, ClassifyRequest, Destination, Event, ModelChoice, Outcome, ZeroShotRequest};
+pub use run::{computes_name, run, ClassifyRequest, Destination, Event, ModelChoice, Outcome, ZeroShotRequest};
 pub use score::{ScoreInput, StageTimes};
 pub use spill::Spill;
 pub use zero_shot::{Templates, ZeroShotStance};

@@ -117,6 +117,10 @@ pub struct Outcome {
     pub write: Duration,
     /// (layers, hidden, intermediate) of the encoder, for its FLOP count.
     pub encoder_shape: (usize, usize, usize),
+    /// The arithmetic of the encoder's linears, and of each task's fine-tuned layers (as
+    /// `run.json` records them: `compute`, `fine_tuned_compute`).
+    pub compute: stance_model::Compute,
+    pub fine_tuned_compute: Vec<(Task, Vec<stance_model::Compute>)>,
     /// The comments table with predictions, for a [`Destination::Memory`] run.
     pub comments: Option<DataFrame>,
 }
@@ -256,6 +260,8 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
         load,
         scoring: times,
         encoder_shape: (config.num_hidden_layers, config.hidden_size, config.intermediate_size),
+        compute: opened.info.compute,
+        fine_tuned_compute: heads.fine_tuned_computes(),
         ..Outcome::default()
     };
     let run = run_info(&opened, nli.as_ref().map(|(o, _, m)| (o, *m)), &heads, &inputs, request);
@@ -323,6 +329,12 @@ fn scoped(
     m.decision_rules().into_iter().flat_map(|(name, rule)| entries(rule).into_iter().map(move |(k, v)| (scope(name, k), v))).collect()
 }
 
+/// A task's fine-tuned layers' arithmetic as `run.json` and `stance bench` name it: `bf16`, or
+/// `int8 and bf16` where its cross-encoders differ.
+pub fn computes_name(computes: &[stance_model::Compute]) -> String {
+    computes.iter().map(|c| c.name()).collect::<Vec<_>>().join(" and ")
+}
+
 /// A model as `run.json` names it: hub id and revision, or folder.
 fn model_record(role: &str, opened: &OpenModel) -> ModelRecord {
     let (id, revision) = match &opened.resolved.origin {
@@ -346,12 +358,8 @@ fn run_info(
     extra.insert("compute".into(), serde_json::json!(opened.info.compute.name()));
     // Which weights, as stored and as read (a full-precision copy rounded to Q4_0 at load).
     extra.insert("weights".into(), serde_json::json!(opened.info.description()));
-    // Per task: "bf16", or "int8 and bf16" where its cross-encoders differ.
-    let fine_tuned: serde_json::Map<String, serde_json::Value> = (heads.fine_tuned_computes().into_iter())
-        .map(|(task, computes)| {
-            let names: Vec<&str> = computes.iter().map(|c| c.name()).collect();
-            (task.name().to_string(), names.join(" and ").into())
-        })
+    let fine_tuned: serde_json::Map<String, serde_json::Value> = (heads.fine_tuned_computes().iter())
+        .map(|(task, computes)| (task.name().to_string(), computes_name(computes).into()))
         .collect();
     if !fine_tuned.is_empty() {
         extra.insert("fine_tuned_compute".into(), fine_tuned.into());

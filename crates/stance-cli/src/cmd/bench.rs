@@ -66,6 +66,10 @@ struct BenchReport {
     comments_per_s_loaded: f64,
     tokens_per_s: f64,
     encoder_gflop_per_s: f64,
+    /// The arithmetic of the encoder's linears, and of each task's fine-tuned layers (tasks
+    /// without any are left out), as `run.json` records them.
+    compute: String,
+    fine_tuned_compute: Vec<(String, String)>,
     seconds: Stages,
     /// Medians of the seconds each task's model took, within `seconds.heads`.
     heads_seconds_by_task: Vec<(String, f64)>,
@@ -93,6 +97,8 @@ struct RunRecord {
     n_comments: usize,
     stages: Stages,
     heads_by_task: Vec<(String, f64)>,
+    compute: String,
+    fine_tuned_compute: Vec<(String, String)>,
     tokens_encoded: usize,
     padded_tokens: usize,
     attention_cost: f64,
@@ -195,6 +201,10 @@ fn one_run(args: &Args) -> Result<RunRecord> {
             write: s(outcome.write),
         },
         heads_by_task: outcome.scoring.heads_of_tasks().map(|(task, took)| (task.name().into(), s(took))).collect(),
+        compute: outcome.compute.name().into(),
+        fine_tuned_compute: (outcome.fine_tuned_compute.iter())
+            .map(|(task, computes)| (task.name().into(), stance_classify::computes_name(computes)))
+            .collect(),
         tokens_encoded: outcome.scoring.tokens_encoded,
         padded_tokens: outcome.scoring.padded_tokens,
         attention_cost: outcome.scoring.attention_cost,
@@ -230,6 +240,8 @@ fn summarize(args: &Args, runs: &[RunRecord]) -> BenchReport {
         comments_per_s_loaded: over_runs(&|r| r.n_comments as f64 / (r.stages.total - r.stages.load - r.stages.read)),
         tokens_per_s: over_runs(&|r| r.tokens_encoded as f64 / r.stages.total),
         encoder_gflop_per_s: over_runs(&|r| flops(r) / r.stages.encode / 1e9),
+        compute: first.compute.clone(),
+        fine_tuned_compute: first.fine_tuned_compute.clone(),
         seconds: Stages {
             total: stage(&|s| s.total),
             read: stage(&|s| s.read),
@@ -255,15 +267,21 @@ fn summarize(args: &Args, runs: &[RunRecord]) -> BenchReport {
 fn render(r: &BenchReport) -> String {
     let s = &r.seconds;
     let share = |x: f64| 100.0 * x / s.total;
-    let by_task: Vec<String> = r.heads_seconds_by_task.iter().map(|(task, t)| format!("{task} {t:.2}s")).collect();
+    // A task with fine-tuned layers says their arithmetic: `stance 4.33s (int8 layers)`.
+    let by_task: Vec<String> = (r.heads_seconds_by_task.iter())
+        .map(|(task, t)| match r.fine_tuned_compute.iter().find(|(name, _)| name == task) {
+            Some((_, compute)) => format!("{task} {t:.2}s ({compute} layers)"),
+            None => format!("{task} {t:.2}s"),
+        })
+        .collect();
     let by_task = match by_task.is_empty() {
         true => String::new(),
         false => format!("  heads by task: {}\n", by_task.join(", ")),
     };
     let mut text = format!(
         "stance bench: {} ({} comments, {} tokens encoded), median of {} run(s), {} thread(s) on {}\n\
-         \x20 {:.1} comments/s ({:.1} once loaded), {:.0} tokens/s, encoder {:.1} GFLOP/s, padding {:.1}% of positions, \
-         peak RSS {:.0} MB\n\
+         \x20 {:.1} comments/s ({:.1} once loaded), {:.0} tokens/s, encoder {:.1} GFLOP/s in {}, padding {:.1}% of \
+         positions, peak RSS {:.0} MB\n\
          \x20 time: total {:.2}s = read {:.2}s ({:.0}%) + model load {:.2}s ({:.0}%) + encode {:.2}s ({:.0}%) \
          + heads {:.2}s ({:.0}%) + aggregate {:.2}s ({:.0}%) + write {:.2}s ({:.0}%)\n",
         r.input,
@@ -276,6 +294,7 @@ fn render(r: &BenchReport) -> String {
         r.comments_per_s_loaded,
         r.tokens_per_s,
         r.encoder_gflop_per_s,
+        r.compute,
         r.padding_waste_pct,
         r.peak_rss_mb,
         s.total,

@@ -18,10 +18,13 @@ use stance_model::embed::Embedding;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-/// Padded positions per batch of a cross-encoder's top layers. They run in candle's general
-/// ops, which hold several `[rows, heads, width, width]` attention tensors at once. With the
-/// stance cross-encoder on 1,000 bench comments (all tasks), peak RSS was 1,209 MB at the
-/// encoder's 8,192 and is 918 MB at 2,048 (657 MB without it), at the same speed.
+/// Padded positions per batch of a cross-encoder's top layers. Chosen when they ran in candle's
+/// general ops, which hold several `[rows, heads, width, width]` attention tensors at once: with
+/// the stance cross-encoder on 1,000 bench comments (all tasks), peak RSS was 1,209 MB at the
+/// encoder's 8,192 and 918 MB at 2,048 (657 MB without it), at the same speed. On the
+/// encoder's kernels (`CrossEncoder::run_inference_in`) 512, 2,048 and 8,192 ran within the
+/// host's noise of each other (AMD EPYC, int8, all tasks, two alternations: the models' times
+/// summed 10.1–10.8 s, peak RSS 447–494 MB).
 const CROSS_ENCODER_BATCH_TOKENS: usize = 2048;
 
 /// Pooled vectors of the cross-encoders that share their layers (`shared_layers`, the models of

@@ -568,6 +568,24 @@ impl HeadSet {
     }
 }
 
+/// The metadata file of each kind of model folder [`TaskModel::load`] reads.
+const MODEL_FOLDER_FILES: [&str; 4] =
+    [stance_heads::head::META_FILE, stance_tune::model::META_FILE, blend::META_FILE, route::META_FILE];
+
+/// The task of the model in `dir` (a head, cross-encoder, blend or route folder) as its
+/// metadata file says, or `None` when `dir` holds none of those files (an encoder's folder,
+/// for one).
+pub fn folder_task(dir: &std::path::Path) -> Option<Result<Task>> {
+    let file = MODEL_FOLDER_FILES.iter().map(|name| dir.join(name)).find(|f| f.is_file())?;
+    let task = || -> std::result::Result<Task, String> {
+        let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+        let meta: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let name = meta.get("task").and_then(|t| t.as_str()).ok_or("no `task` field")?;
+        name.parse::<Task>().map_err(|e| e.to_string())
+    };
+    Some(task().map_err(|message| ClassifyError::Invalid(format!("{}: {message}", file.display()))))
+}
+
 /// The error about `task`'s model from `source`.
 fn head_error(task: Task, source: &HeadSource, message: String) -> ClassifyError {
     ClassifyError::Head { task: task.name().to_string(), message: format!("{source}: {message}") }

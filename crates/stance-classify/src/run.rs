@@ -312,6 +312,18 @@ fn fingerprint_inputs(inputs: &[InputSpec]) -> Result<Vec<InputFingerprint>> {
         .collect()
 }
 
+/// A task's model as `run.json` and `stance models info` describe it: task, labels, where it
+/// came from, and its decision rules.
+pub fn head_info(m: &crate::heads::TaskModel) -> HeadInfo {
+    HeadInfo {
+        task: m.task().name().to_string(),
+        labels: m.labels().to_vec(),
+        source: Some(m.describe()),
+        thresholds: scoped(m, |d| d.thresholds.iter().flat_map(threshold_entries).collect()),
+        class_offsets: scoped(m, |d| d.class_offsets.iter().flat_map(|o| o.by_label.clone()).collect()),
+    }
+}
+
 /// A head's thresholds as `run.json` lists them: `toxic` for the default, `toxic@fr` per language.
 fn threshold_entries(t: &stance_heads::Thresholds) -> Vec<(String, f64)> {
     std::iter::once((t.flag.clone(), t.default))
@@ -372,13 +384,7 @@ fn run_info(
         heads: heads
             .models
             .iter()
-            .map(|m| HeadInfo {
-                task: m.task().name().to_string(),
-                labels: m.labels().to_vec(),
-                source: Some(m.describe()),
-                thresholds: scoped(m, |d| d.thresholds.iter().flat_map(threshold_entries).collect()),
-                class_offsets: scoped(m, |d| d.class_offsets.iter().flat_map(|o| o.by_label.clone()).collect()),
-            })
+            .map(head_info)
             .chain(nli.map(|(_, multi_label)| HeadInfo {
                 task: "stance".into(),
                 labels: crate::zero_shot::LABELS.iter().map(|l| l.to_string()).collect(),

@@ -482,3 +482,39 @@ fn a_tokenizer_too_big_for_the_embedding_matrix_is_an_error_naming_the_file() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `models info DIR` on a task's model folder describes it as `--head TASK=DIR` loads it: its
+/// task and labels, what it reads, its decision rule, and each fine-tuned model within (layers,
+/// budgets, the arithmetic of its layers under int8). A folder whose metadata names no task is
+/// refused, naming the file.
+#[test]
+fn models_info_describes_a_task_models_folder() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let info = |dir: &Path| {
+        let assert = cargo_bin_cmd!("stance").args(["models", "info", "--offline"]).arg(dir).assert().success();
+        String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
+    };
+    let blend = info(&repo.join("models/blends/stance"));
+    for expected in [
+        "task          stance: against, favor, none\n",
+        "reads         the article's target (its claim, question or title) with the comment\n",
+        "offsets       against 0.05, favor 0.15, none -0.2\n",
+        "blend of 0.50 × default stance head",
+        "tuned/stance-threads (sha256 317859e87424e66b): top 6 of 12 layers fine-tuned over the bottom 6; \
+         reads at most 48 context and 128 comment tokens; under --compute int8 its layers run in int8",
+    ] {
+        assert!(blend.contains(expected), "missing `{expected}` in:\n{blend}");
+    }
+    let head = info(&repo.join("models/heads/irony"));
+    assert!(head.contains("reads         the comment alone\n"), "{head}");
+    assert!(head.contains("ironic@es 0.646"), "{head}");
+    assert!(!head.contains("fine-tuned"), "{head}");
+    let reply = info(&repo.join("models/tuned/reply-statements"));
+    assert!(reply.contains("run in bf16 or int16 (not marked `int8_layers`)"), "{reply}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("head.json"), r#"{"format": 1}"#).unwrap();
+    let refused = cargo_bin_cmd!("stance").args(["models", "info", "--offline"]).arg(tmp.path()).assert().failure();
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(stderr.contains("head.json: no `task` field"), "{stderr}");
+}

@@ -4,7 +4,7 @@
 use crate::flags::{GgufFlags, Global};
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use stance_core::Task;
+use stance_core::{Task, TaskInput};
 use stance_classify::heads::TaskModel;
 use stance_heads::HeadSource;
 use stance_model::manifest::Manifest;
@@ -24,7 +24,8 @@ pub enum ModelsCommand {
     /// The default model (where its encoder was found, its heads) and the models in the
     /// Hugging Face cache. Never touches the network.
     List,
-    /// Load MODEL and describe it.
+    /// Load MODEL and describe it: an encoder or classifier, or a task's model folder (a head,
+    /// cross-encoder, blend or route, as `--head TASK=DIR` takes).
     Info {
         /// `default`, a folder, or a hub id `org/name[@revision]`.
         model: String,
@@ -45,6 +46,12 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
             offline,
             gguf,
         } => {
+            if let Some(task) = stance_classify::heads::folder_task(Path::new(&model)) {
+                let source = HeadSource::Folder(model.clone().into());
+                let loaded = TaskModel::load(task?, &source)?;
+                print!("{}", describe_task_model(&loaded));
+                return Ok(ExitCode::SUCCESS);
+            }
             let reference = ModelRef::parse(&model);
             let resolve = ResolveOptions::new(offline, !global.quiet);
             let opened = stance_model::runtime::open(&reference, &resolve, &gguf.load_options())
@@ -104,6 +111,63 @@ fn list() -> Result<ExitCode> {
         Err(e) => println!("hub cache\tunknown: {e}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `stance models info` prints for a task's model folder, one `key  value` line each: what
+/// `run.json` records of it, and each fine-tuned model within (layers, budgets, arithmetic).
+fn describe_task_model(model: &TaskModel) -> String {
+    let info = stance_classify::run::head_info(model);
+    let rule = |rules: &std::collections::BTreeMap<String, f64>| {
+        rules.iter().map(|(label, value)| format!("{label} {value}")).collect::<Vec<_>>().join(", ")
+    };
+    let mut lines = vec![
+        ("model", info.source.unwrap_or_default()),
+        ("task", format!("{}: {}", info.task, info.labels.join(", "))),
+        ("reads", reads(model).into()),
+    ];
+    match (info.thresholds.is_empty(), info.class_offsets.is_empty()) {
+        (true, true) => lines.push(("decides", "the most probable label".into())),
+        _ => {
+            if !info.thresholds.is_empty() {
+                lines.push(("thresholds", rule(&info.thresholds)));
+            }
+            if !info.class_offsets.is_empty() {
+                lines.push(("offsets", rule(&info.class_offsets)));
+            }
+        }
+    }
+    for c in model.cross_encoders() {
+        let meta = &c.model.meta;
+        let int8 = match meta.int8_layers {
+            true => "int8 (marked `int8_layers`)",
+            false => "bf16 or int16 (not marked `int8_layers`)",
+        };
+        let mut text = format!(
+            "{}: top {} of {} layers fine-tuned over the bottom {}; reads at most {} context and {} comment \
+             tokens; under --compute int8 its layers run in {int8}",
+            c.describe(),
+            meta.top_layers,
+            meta.encoder_layers,
+            meta.bottom_layers,
+            meta.context_tokens,
+            meta.comment_tokens,
+        );
+        if let Some(id) = &meta.shared_layers {
+            text.push_str(&format!("; shares its layers with the models marked {id}"));
+        }
+        lines.push(("fine-tuned", text));
+    }
+    lines.iter().map(|(key, value)| format!("{key:<13} {value}\n")).collect()
+}
+
+/// What a task's model reads, in words.
+fn reads(model: &TaskModel) -> &'static str {
+    match (model.reads(), model.task()) {
+        (TaskInput::Comment, _) => "the comment alone",
+        (TaskInput::TargetAndComment, _) => "the article's target (its claim, question or title) with the comment",
+        (TaskInput::ParentAndComment, Task::Reply) => "the parent comment with the reply (top-level comments get no label)",
+        (TaskInput::ParentAndComment, _) => "a reply with the comment it answers, any other comment alone",
+    }
 }
 
 /// The description printed by `stance models info`, one `key  value` line each.

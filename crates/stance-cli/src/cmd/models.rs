@@ -165,7 +165,9 @@ fn reads(model: &TaskModel) -> &'static str {
     match (model.reads(), model.task()) {
         (TaskInput::Comment, _) => "the comment alone",
         (TaskInput::TargetAndComment, _) => "the article's target (its claim, question or title) with the comment",
-        (TaskInput::ParentAndComment, Task::Reply) => "the parent comment with the reply (top-level comments get no label)",
+        (TaskInput::ParentAndComment, Task::Reply) => {
+            "the parent comment with the reply (top-level comments get no label)"
+        }
         (TaskInput::ParentAndComment, _) => "a reply with the comment it answers, any other comment alone",
     }
 }

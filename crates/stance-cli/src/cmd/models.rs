@@ -125,16 +125,14 @@ fn describe_task_model(model: &TaskModel) -> String {
         ("task", format!("{}: {}", info.task, info.labels.join(", "))),
         ("reads", reads(model).into()),
     ];
-    match (info.thresholds.is_empty(), info.class_offsets.is_empty()) {
-        (true, true) => lines.push(("decides", "the most probable label".into())),
-        _ => {
-            if !info.thresholds.is_empty() {
-                lines.push(("thresholds", rule(&info.thresholds)));
-            }
-            if !info.class_offsets.is_empty() {
-                lines.push(("offsets", rule(&info.class_offsets)));
-            }
-        }
+    if !info.thresholds.is_empty() {
+        lines.push(("thresholds", rule(&info.thresholds)));
+    }
+    if !info.class_offsets.is_empty() {
+        lines.push(("offsets", rule(&info.class_offsets)));
+    }
+    if info.thresholds.is_empty() && info.class_offsets.is_empty() {
+        lines.push(("decides", "the most probable label".into()));
     }
     for c in model.cross_encoders() {
         let meta = &c.model.meta;
@@ -153,7 +151,7 @@ fn describe_task_model(model: &TaskModel) -> String {
             meta.comment_tokens,
         );
         if let Some(id) = &meta.shared_layers {
-            text.push_str(&format!("; shares its layers with the models marked {id}"));
+            text.push_str(&format!("; shares its layers with the models marked {id} (int8 only if all are marked)"));
         }
         lines.push(("fine-tuned", text));
     }

@@ -501,7 +501,8 @@ fn models_info_describes_a_task_models_folder() {
         "offsets       against 0.05, favor 0.15, none -0.2\n",
         "blend of 0.50 × default stance head",
         "tuned/stance-threads (sha256 317859e87424e66b): top 6 of 12 layers fine-tuned over the bottom 6; \
-         reads at most 48 context and 128 comment tokens; under --compute int8 its layers run in int8",
+         reads at most 48 context and 128 comment tokens; under --compute int8 its layers run in int8 (marked \
+         `int8_layers`)",
     ] {
         assert!(blend.contains(expected), "missing `{expected}` in:\n{blend}");
     }
@@ -510,7 +511,9 @@ fn models_info_describes_a_task_models_folder() {
     assert!(head.contains("ironic@es 0.646"), "{head}");
     assert!(!head.contains("fine-tuned"), "{head}");
     let reply = info(&repo.join("models/tuned/reply-statements"));
-    assert!(reply.contains("run in bf16 or int16 (not marked `int8_layers`)"), "{reply}");
+    // Unmarked, its layers run in this CPU's bf16 or int16 under int8.
+    let layers = stance_model::Compute::Int8.for_fine_tuned_layers(false).name();
+    assert!(reply.contains(&format!("run in {layers} (not marked `int8_layers`)")), "{reply}");
 
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("head.json"), r#"{"format": 1}"#).unwrap();

@@ -136,13 +136,12 @@ fn describe_task_model(model: &TaskModel) -> String {
     }
     for c in model.cross_encoders() {
         let meta = &c.model.meta;
-        let int8 = match meta.int8_layers {
-            true => "int8 (marked `int8_layers`)",
-            false => "bf16 or int16 (not marked `int8_layers`)",
-        };
+        // The arithmetic classify gives them on this CPU, by the rule it runs them by.
+        let layers = stance_model::Compute::Int8.for_fine_tuned_layers(meta.int8_layers).name();
+        let mark = if meta.int8_layers { "marked" } else { "not marked" };
         let mut text = format!(
             "{}: top {} of {} layers fine-tuned over the bottom {}; reads at most {} context and {} comment \
-             tokens; under --compute int8 its layers run in {int8}",
+             tokens; under --compute int8 its layers run in {layers} ({mark} `int8_layers`)",
             c.describe(),
             meta.top_layers,
             meta.encoder_layers,

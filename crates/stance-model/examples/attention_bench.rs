@@ -1,6 +1,7 @@
 //! The time of attention's core alone (`kernels::attention`, e5-small's shape: hidden 384, 12
 //! heads of 32) on one batch, in each arithmetic: f32 with separate multiplies and adds, f32
-//! multiply-adds, and bfloat16 on AMX tiles (f32 multiply-adds again where the CPU has none).
+//! multiply-adds, and bfloat16 products on AMX tiles or with AVX-512 BF16 (f32 multiply-adds
+//! again where the CPU has neither).
 //! Best of 30 runs, twice each, alternating: on a shared 2-vCPU slice trust only differences
 //! larger than the spread between the two.
 //!
@@ -33,7 +34,7 @@ fn main() {
     let scale = 1.0 / ((hidden / heads) as f64).sqrt();
     println!("attention, [{rows} × {seq}] tokens, {heads} heads");
     for _ in 0..2 {
-        for math in [AttentionMath::Exact, AttentionMath::Fused, AttentionMath::Bf16Tiles] {
+        for math in [AttentionMath::Exact, AttentionMath::Fused, AttentionMath::Bf16] {
             let mut best = f64::MAX;
             for _ in 0..30 {
                 let start = Instant::now();

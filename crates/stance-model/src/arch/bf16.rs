@@ -402,9 +402,9 @@ fn pack_index(n: usize, k: usize, k2: usize) -> usize {
     (n / PANEL) * k2 * PANEL + (k / 2) * PANEL * 2 + (n % PANEL) * 2 + k % 2
 }
 
-/// Also rounds the operands of attention on AMX tiles (`super::attention_amx`).
+/// Also round and multiply the operands of attention in bfloat16 (`super::attention_bf16`).
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::round_to_bf16;
+pub(crate) use x86::{block_32x32, round_to_bf16};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -428,6 +428,55 @@ mod x86 {
         }
         for (c, &v) in out.into_remainder().iter_mut().zip(chunks.remainder()) {
             *c = super::to_bf16(v);
+        }
+    }
+
+    /// The product `super::amx::Tiles::bf16_block::<2, 2>` computes, 32 rows × 32 channels, with
+    /// `vdpbf16ps` on 512-bit registers, for CPUs with AVX-512 BF16 and no tiles:
+    /// `c[i][p·16 + j] = Σₖ a[i][k] · b_p[k][j]` over `chunks · 32` inputs, summed per output in
+    /// pairs of inputs in order (`vdpbf16ps`'s definition), so a row's result depends on its own
+    /// inputs only.
+    ///
+    /// - `a`: 32 bfloat16 rows, `a_stride` codes apart, `chunks · 32` codes each;
+    /// - `b`: 2 panels `b_stride` codes apart, each `chunks · 16` pairs of inputs × 16 channels ×
+    ///   2 codes (`[k/2][16][2]`);
+    /// - `c`: 32 rows of 32 f32, `c_stride` f32 apart, overwritten.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and AVX-512 BF16; the pointers must cover the extents above.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn block_32x32(
+        a: *const u16,
+        a_stride: usize,
+        b: *const u16,
+        b_stride: usize,
+        chunks: usize,
+        c: *mut f32,
+        c_stride: usize,
+    ) {
+        // 8 rows × 2 panels: 16 accumulators, 2 panel loads and 8 broadcasts per pair of
+        // inputs, enough independent sums to hide `vdpbf16ps`'s latency.
+        const ROWS: usize = 8;
+        for r0 in (0..2 * PANEL).step_by(ROWS) {
+            let mut sums = [[_mm512_setzero_ps(); 2]; ROWS];
+            for g in 0..chunks * PANEL {
+                let w: [__m512bh; 2] = std::array::from_fn(|p| {
+                    std::mem::transmute(_mm512_loadu_si512(b.add(p * b_stride + g * PANEL * 2) as *const _))
+                });
+                for (r, row) in sums.iter_mut().enumerate() {
+                    // The pair (a[2g], a[2g+1]) of row r0 + r as one 32-bit lane, broadcast to all 16.
+                    let pair = (a.add((r0 + r) * a_stride + g * 2) as *const i32).read_unaligned();
+                    let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
+                    for (s, w) in row.iter_mut().zip(&w) {
+                        *s = _mm512_dpbf16_ps(*s, x, *w);
+                    }
+                }
+            }
+            for (r, row) in sums.iter().enumerate() {
+                for (p, s) in row.iter().enumerate() {
+                    _mm512_storeu_ps(c.add((r0 + r) * c_stride + p * PANEL), *s);
+                }
+            }
         }
     }
 

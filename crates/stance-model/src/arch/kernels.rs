@@ -95,8 +95,8 @@ pub fn attention(
         }
         None => None,
     };
-    let math = math.available(hidden / heads);
-    qkv.apply_op1_no_bwd(&Attention { heads, scale: scale as f32, mask, math })
+    let kernel = math.kernel(hidden / heads);
+    qkv.apply_op1_no_bwd(&Attention { heads, scale: scale as f32, mask, kernel })
 }
 
 /// The arithmetic of attention's products.
@@ -107,30 +107,34 @@ pub enum AttentionMath {
     /// f32 multiply-adds in one rounding (FMA): faster, but the last bits then depend on
     /// whether the CPU has FMA. For the int8 and int16 paths, whose errors are far larger.
     Fused,
-    /// bfloat16 products summed in f32 on AMX tiles (`super::attention_amx`), for the bf16
-    /// path; [`Self::Fused`] where the CPU has no tiles or the heads do not fit them.
-    Bf16Tiles,
+    /// bfloat16 products summed in f32, on AMX tiles or with AVX-512 BF16's `vdpbf16ps`
+    /// (`super::attention_bf16`); [`Self::Fused`] where the CPU has neither or the heads do not
+    /// fit (whole chunks of 32 dimensions).
+    Bf16,
+}
+
+/// How [`Attention`] computes on this CPU: an [`AttentionMath`] resolved.
+#[derive(Debug, Clone, Copy)]
+enum Kernel {
+    Exact,
+    Fused,
+    #[cfg(target_arch = "x86_64")]
+    Bf16(super::attention_bf16::Products),
 }
 
 impl AttentionMath {
-    /// `self`, or what replaces it on this CPU for heads of `d` dimensions.
-    fn available(self, d: usize) -> Self {
+    /// The kernel that computes `self` on this CPU for heads of `d` dimensions.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    fn kernel(self, d: usize) -> Kernel {
         match self {
-            Self::Bf16Tiles if !tiles_fit(d) => Self::Fused,
-            other => other,
+            Self::Exact => Kernel::Exact,
+            Self::Fused => Kernel::Fused,
+            #[cfg(target_arch = "x86_64")]
+            Self::Bf16 => super::attention_bf16::Products::available(d).map_or(Kernel::Fused, Kernel::Bf16),
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::Bf16 => Kernel::Fused,
         }
     }
-}
-
-/// Whether this process can run attention on AMX tiles for heads of `d` dimensions.
-#[cfg(target_arch = "x86_64")]
-fn tiles_fit(d: usize) -> bool {
-    super::amx::bf16_usable() && super::attention_amx::fits(d)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn tiles_fit(_d: usize) -> bool {
-    false
 }
 
 struct Attention {
@@ -138,8 +142,7 @@ struct Attention {
     scale: f32,
     /// `[batch, seq]` additive bias on the keys.
     mask: Option<Vec<f32>>,
-    /// Checked for this CPU ([`AttentionMath::available`]).
-    math: AttentionMath,
+    kernel: Kernel,
 }
 
 impl CustomOp1 for Attention {
@@ -166,16 +169,14 @@ impl CustomOp1 for Attention {
                     .map(|h| {
                         let query = b * seq * stacked + h * d;
                         let head = Head { seq, stride: stacked, d, query, key: query + hidden, value: query + 2 * hidden };
-                        match self.math {
-                            AttentionMath::Exact => attend::<false>(qkv, head, bias, self.scale),
-                            AttentionMath::Fused => attend::<true>(qkv, head, bias, self.scale),
+                        match self.kernel {
+                            Kernel::Exact => attend::<false>(qkv, head, bias, self.scale),
+                            Kernel::Fused => attend::<true>(qkv, head, bias, self.scale),
                             #[cfg(target_arch = "x86_64")]
-                            // SAFETY: `AttentionMath::available` checked the tiles and the head.
-                            AttentionMath::Bf16Tiles => unsafe {
-                                super::attention_amx::attend_head(qkv, head, bias, self.scale)
+                            // SAFETY: `Products::available` chose `products` for this head size.
+                            Kernel::Bf16(products) => unsafe {
+                                super::attention_bf16::attend_head(qkv, head, bias, self.scale, products)
                             },
-                            #[cfg(not(target_arch = "x86_64"))]
-                            AttentionMath::Bf16Tiles => unreachable!("no tiles on this CPU"),
                         }
                     })
                     .collect();
@@ -1012,7 +1013,7 @@ mod tests {
     }
 
     /// Each arithmetic against candle's matmuls, and a padded row the same alone as in its batch.
-    /// On the tiles the operands are rounded to bfloat16 first, so what remains is the rounding
+    /// In bf16 the operands are rounded to bfloat16 first, so what remains is the rounding
     /// of the probabilities (each within a relative 2⁻⁹, so a context within 2⁻⁹ · max |v|) and
     /// the order of the sums.
     #[test]
@@ -1028,10 +1029,10 @@ mod tests {
         let bias = Tensor::from_vec(bias, (batch, 1, 1, seq), &Device::Cpu).unwrap();
         let scale = 1.0 / 32f64.sqrt();
         // |v| ≤ 3.
-        let tiles_bound = 3.0 / 512.0 + 1e-5;
-        for (math, bound) in [(AttentionMath::Exact, 1e-5), (AttentionMath::Fused, 1e-5), (AttentionMath::Bf16Tiles, tiles_bound)] {
+        let bf16_bound = 3.0 / 512.0 + 1e-5;
+        for (math, bound) in [(AttentionMath::Exact, 1e-5), (AttentionMath::Fused, 1e-5), (AttentionMath::Bf16, bf16_bound)] {
             let (q, k, vv) = match math {
-                AttentionMath::Bf16Tiles => (round_bf16(&t(1)), round_bf16(&t(2)), round_bf16(&t(3))),
+                AttentionMath::Bf16 => (round_bf16(&t(1)), round_bf16(&t(2)), round_bf16(&t(3))),
                 _ => (t(1), t(2), t(3)),
             };
             let qkv = stack(&q, &k, &vv);
@@ -1048,9 +1049,21 @@ mod tests {
         }
     }
 
-    /// Heads of 64 dimensions (BERT-base) and rows of more than one block of 32 on the tiles.
+    /// bf16 attention runs on bfloat16 products wherever the CPU has them (so the tests above
+    /// run them on CI's AVX-512 BF16 machines too), for heads of whole chunks of 32 dimensions.
     #[test]
-    fn bf16_tiles_cover_wide_heads_and_long_rows() {
+    fn bf16_attention_takes_bfloat16_products_where_the_cpu_has_them() {
+        use crate::arch::bf16::Bf16Kernel;
+        let has_products = Bf16Kernel::detect() != Bf16Kernel::Scalar;
+        assert_eq!(matches!(AttentionMath::Bf16.kernel(32), Kernel::Fused), !has_products);
+        assert_eq!(matches!(AttentionMath::Bf16.kernel(64), Kernel::Fused), !has_products);
+        assert!(matches!(AttentionMath::Bf16.kernel(48), Kernel::Fused));
+        assert!(matches!(AttentionMath::Fused.kernel(32), Kernel::Fused));
+    }
+
+    /// Heads of 64 dimensions (BERT-base) and rows of more than one block of 32 in bf16.
+    #[test]
+    fn bf16_attention_covers_wide_heads_and_long_rows() {
         let (batch, seq, hidden, heads) = (2, 75, 128, 2);
         let t = |seed: usize| -> Tensor {
             let v: Vec<f32> = values().into_iter().cycle().skip(seed * 613).take(batch * seq * hidden).map(|x| x * 0.1).collect();
@@ -1060,10 +1073,10 @@ mod tests {
         let qkv = Tensor::cat(&[&q, &k, &v], 2).unwrap();
         let bias: Vec<f32> = (0..batch * seq).map(|i| if i >= seq + 40 { f32::MIN } else { 0.0 }).collect();
         let bias = Tensor::from_vec(bias, (batch, 1, 1, seq), &Device::Cpu).unwrap();
-        let tiles = attention(&qkv, Some(&bias), heads, 0.125, AttentionMath::Bf16Tiles).unwrap();
+        let bf16 = attention(&qkv, Some(&bias), heads, 0.125, AttentionMath::Bf16).unwrap();
         let want = reference_attention(&q, &k, &v, Some(&bias), heads, 0.125);
         // |v| ≤ 1.
-        assert!(max_diff(&tiles, &want) < 1.0 / 512.0 + 1e-5, "max |Δ| {}", max_diff(&tiles, &want));
+        assert!(max_diff(&bf16, &want) < 1.0 / 512.0 + 1e-5, "max |Δ| {}", max_diff(&bf16, &want));
     }
 
     /// `LayerNorm(y + residual)` in f64, the variance from the mean (two passes).

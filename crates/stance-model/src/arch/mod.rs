@@ -32,7 +32,7 @@ macro_rules! dispatch_tile {
 #[cfg(target_arch = "x86_64")]
 pub mod amx;
 #[cfg(target_arch = "x86_64")]
-mod attention_amx;
+mod attention_bf16;
 pub mod bert;
 pub mod bf16;
 pub mod deberta;

@@ -1,12 +1,14 @@
-//! One head's attention on AMX tiles: the scores `Q Kᵀ` and the context `P V` as bfloat16
-//! products summed in f32 by `tdpbf16ps` (`super::amx`), the scale, mask and softmax in f32
-//! between them (`super::kernels`).
+//! One head's attention in bfloat16: the scores `Q Kᵀ` and the context `P V` as bfloat16
+//! products summed in f32, on AMX tiles (`tdpbf16ps`, `super::amx`) or with AVX-512 BF16's
+//! `vdpbf16ps` (`super::bf16::block_32x32`), which read the same operand layout; the scale, mask
+//! and softmax in f32 between them (`super::kernels`).
 //!
 //! Why: where the linear layers run on the tiles, attention's f32 multiply-adds were the
-//! largest cost left (23 % of an all-tasks profile, beside 33 % for every GEMM together). It
-//! serves the bf16 arithmetic only, whose linear layers already round their inputs to
-//! bfloat16: queries, keys, values and probabilities are rounded the same way (nearest, ties
-//! to even), and the error this adds is measured in BENCH.md.
+//! largest cost left (23 % of an all-tasks profile, beside 33 % for every GEMM together); on a
+//! CPU without tiles, `vdpbf16ps` does twice the multiply-adds of an f32 FMA per instruction.
+//! It serves the bf16 arithmetic, whose linear layers already round their inputs to bfloat16,
+//! and int8, whose errors are larger: queries, keys, values and probabilities are rounded the
+//! same way (nearest, ties to even), and the error this adds is measured in BENCH.md.
 //!
 //! Blocks of 32 queries × 32 keys (scores) and 32 queries × 32 channels (context), whole tiles:
 //! queries past the head's last position are zero rows, keys past it zero columns whose
@@ -15,7 +17,7 @@
 //! on its batch's padded width.
 
 use super::amx::{sized, Tiles, TILE_COLS, TILE_K, TILE_ROWS};
-use super::bf16::round_to_bf16;
+use super::bf16::{block_32x32, round_to_bf16, Bf16Kernel};
 use super::kernels::{scale_and_mask, softmax_rows, weighted_keys, Head};
 use std::arch::x86_64::*;
 use std::cell::Cell;
@@ -24,20 +26,40 @@ use std::cell::Cell;
 const BLOCK: usize = 2 * TILE_ROWS;
 const _: () = assert!(BLOCK == 2 * TILE_COLS && BLOCK == TILE_K);
 
-/// Whether heads of `d` dimensions fit the tiles: whole chunks of 32 dimensions.
-pub fn fits(d: usize) -> bool {
-    d > 0 && d % TILE_K == 0
+/// What multiplies the bfloat16 blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Products {
+    /// AMX tiles' `tdpbf16ps`.
+    Tiles,
+    /// AVX-512 BF16's `vdpbf16ps`.
+    Vdpbf16,
+}
+
+impl Products {
+    /// The fastest this process can run for heads of `d` dimensions (whole chunks of 32), if
+    /// any.
+    pub fn available(d: usize) -> Option<Self> {
+        if d == 0 || d % TILE_K != 0 {
+            None
+        } else if super::amx::bf16_usable() {
+            Some(Self::Tiles)
+        } else if Bf16Kernel::Avx512.supported() {
+            Some(Self::Vdpbf16)
+        } else {
+            None
+        }
+    }
 }
 
 /// One head's attention for one batch row: its context, `[seq, d]`, as
 /// `super::kernels::attention` documents it.
 ///
 /// # Safety
-/// `super::amx::bf16_usable()` must hold, and [`fits`]`(head.d)`.
+/// [`Products::available`]`(head.d)` must have returned `products`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")]
-pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: f32) -> Vec<f32> {
+pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: f32, products: Products) -> Vec<f32> {
     let Head { seq, stride, d, query, key, value } = head;
-    debug_assert!(fits(d));
+    debug_assert_eq!(Products::available(d), Some(products));
     if seq == 0 {
         return Vec::new();
     }
@@ -93,12 +115,17 @@ pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: 
             }
         }
     }
-    let tiles = Tiles::new();
-    // A block's scores, then probabilities, `[BLOCK][width]` (the tiles write every one), and
+    let tiles = (products == Products::Tiles).then(|| Tiles::new());
+    // `a`'s 32 rows × `b`'s 2 panels over `chunks` chunks of 32 inputs, into `c`.
+    let block = |a: *const u16, a_stride, b: *const u16, b_stride, chunks, c: *mut f32, c_stride| match &tiles {
+        Some(tiles) => tiles.bf16_block::<2, 2>(a, a_stride, b, b_stride, chunks, c, c_stride),
+        None => block_32x32(a, a_stride, b, b_stride, chunks, c, c_stride),
+    };
+    // A block's scores, then probabilities, `[BLOCK][width]` (the blocks write every one), and
     // the probabilities' codes (rows past the real queries keep earlier codes: never NaN).
     let scores = sized(&mut scratch.scores, BLOCK * width);
     let probs = sized(&mut scratch.probs, BLOCK * width);
-    // Whole blocks of rows, which the tiles write (so not zeroed first), cut to `seq` after.
+    // Whole blocks of rows, which the blocks write (so not zeroed first), cut to `seq` after.
     let mut context: Vec<f32> = Vec::with_capacity(width * d);
     for i0 in (0..seq).step_by(BLOCK) {
         let real = (seq - i0).min(BLOCK);
@@ -106,7 +133,7 @@ pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: 
         for k0 in (0..width).step_by(BLOCK) {
             let b = keys.as_ptr().add(k0 / TILE_COLS * key_panel) as *const u16;
             let c = scores.as_mut_ptr().add(k0);
-            tiles.bf16_block::<2, 2>(a, d, b, 2 * key_panel, d / TILE_K, c, width);
+            block(a, d, b, 2 * key_panel, d / TILE_K, c, width);
         }
         // Rows past the real queries are left as they are: their context is never written.
         let real_scores = &mut scores[..real * width];
@@ -125,12 +152,12 @@ pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: 
         for c0 in (0..d).step_by(BLOCK) {
             let b = values.as_ptr().add(c0 / TILE_COLS * value_panel);
             let c = context.as_mut_ptr().add(i0 * d + c0);
-            tiles.bf16_block::<2, 2>(probs.as_ptr(), width, b, value_panel, chunks, c, d);
+            block(probs.as_ptr(), width, b, value_panel, chunks, c, d);
         }
     }
     drop(tiles);
     SCRATCH.set(scratch);
-    // SAFETY: each block of 32 queries had the tiles write its 32 rows × `d` channels.
+    // SAFETY: each block of 32 queries had its 32 rows × `d` channels written.
     context.set_len(width * d);
     context.truncate(seq * d);
     context

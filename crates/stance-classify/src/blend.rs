@@ -19,7 +19,6 @@
 
 use serde::{Deserialize, Serialize};
 use stance_heads::DecisionRule;
-use std::path::Path;
 
 pub const META_FILE: &str = "blend.json";
 pub const FORMAT: &str = "stance-blend/1";
@@ -43,11 +42,6 @@ pub struct BlendMember {
     /// `default` (the task's built-in head) or a folder relative to the blend's.
     pub model: String,
     pub weight: f64,
-}
-
-/// Whether `dir` holds a blend.
-pub fn is_blend(dir: &Path) -> bool {
-    dir.join(META_FILE).is_file()
 }
 
 /// The blend's scores of one row: `Σ wᵢ · ln pᵢ(c)` for each class `c` of the blend, where

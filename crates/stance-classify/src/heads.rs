@@ -104,16 +104,13 @@ impl TaskModel {
     /// head. The built-in default is a blend or route compiled in ([`built_in`]): the blends of
     /// `models/blends/{stance,reply,sentiment,toxicity}` and the route of `models/routes/irony`.
     pub fn load(task: Task, source: &HeadSource) -> Result<Self> {
-        let dir = match source {
-            HeadSource::Default => return built_in(task),
-            HeadSource::Folder(dir) if blend::is_blend(dir) => {
-                return load_combined(task, dir, blend::META_FILE, blend_from)
-            }
-            HeadSource::Folder(dir) if route::is_route(dir) => {
-                return load_combined(task, dir, route::META_FILE, route_from)
-            }
-            HeadSource::Folder(dir) if stance_tune::is_cross_encoder(dir) => dir,
-            _ => return Ok(TaskModel::Head(source.load(task)?)),
+        let HeadSource::Folder(dir) = source else { return built_in(task) };
+        let dir = match FolderKind::of(dir) {
+            Some(FolderKind::Blend) => return load_combined(task, dir, blend::META_FILE, blend_from),
+            Some(FolderKind::Route) => return load_combined(task, dir, route::META_FILE, route_from),
+            Some(FolderKind::CrossEncoder) => dir,
+            // A folder without a head's file too: the head's loader names what is missing.
+            Some(FolderKind::Head) | None => return Ok(TaskModel::Head(source.load(task)?)),
         };
         let fail = |message: String| head_error(task, source, message);
         let sha256 = file_sha256(&dir.join(stance_tune::model::WEIGHTS_FILE))?;
@@ -568,15 +565,40 @@ impl HeadSet {
     }
 }
 
-/// The metadata file of each kind of model folder [`TaskModel::load`] reads.
-const MODEL_FOLDER_FILES: [&str; 4] =
-    [stance_heads::head::META_FILE, stance_tune::model::META_FILE, blend::META_FILE, route::META_FILE];
+/// The kinds of folder [`TaskModel::load`] reads, each known by its metadata file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderKind {
+    Blend,
+    Route,
+    CrossEncoder,
+    Head,
+}
+
+impl FolderKind {
+    /// In the order a folder is recognised by: one holding `blend.json` is a blend whatever
+    /// else it holds.
+    const ALL: [Self; 4] = [Self::Blend, Self::Route, Self::CrossEncoder, Self::Head];
+
+    pub fn meta_file(self) -> &'static str {
+        match self {
+            Self::Blend => blend::META_FILE,
+            Self::Route => route::META_FILE,
+            Self::CrossEncoder => stance_tune::model::META_FILE,
+            Self::Head => stance_heads::head::META_FILE,
+        }
+    }
+
+    /// The kind of model `dir` holds, or `None` when it holds none of their metadata files (an
+    /// encoder's folder, for one).
+    pub fn of(dir: &std::path::Path) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| dir.join(kind.meta_file()).is_file())
+    }
+}
 
 /// The task of the model in `dir` (a head, cross-encoder, blend or route folder) as its
-/// metadata file says, or `None` when `dir` holds none of those files (an encoder's folder,
-/// for one).
+/// metadata file says, or `None` when `dir` holds no task model ([`FolderKind::of`]).
 pub fn folder_task(dir: &std::path::Path) -> Option<Result<Task>> {
-    let file = MODEL_FOLDER_FILES.iter().map(|name| dir.join(name)).find(|f| f.is_file())?;
+    let file = dir.join(FolderKind::of(dir)?.meta_file());
     let task = || -> std::result::Result<Task, String> {
         let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
         let meta: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;

@@ -18,7 +18,6 @@
 //! folder, relative to the route's own.
 
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 pub const META_FILE: &str = "route.json";
 pub const FORMAT: &str = "stance-route/1";
@@ -36,11 +35,6 @@ pub struct RouteMeta {
     /// Why these models (free text, for the card).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-}
-
-/// Whether `dir` holds a route.
-pub fn is_route(dir: &Path) -> bool {
-    dir.join(META_FILE).is_file()
 }
 
 /// The rows of `context` (one entry per row, `Some` where the row has a context) split by

@@ -454,6 +454,14 @@ fn eval_scores_the_shipped_model_on_a_copy_of_its_encoder() {
     assert_eq!(copy["results"][0]["overall"], default["results"][0]["overall"], "{copy}");
     assert_eq!(copy["results"][0]["overall"]["n"].as_u64(), Some(30));
 
+    // `--model` naming a task model's folder (here the route the default irony model is
+    // compiled from) scores that model on the default encoder, as `--head` would.
+    let route = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/routes/irony");
+    let folder = eval(&route);
+    assert!(folder.status.success(), "{}", String::from_utf8_lossy(&folder.stderr));
+    let folder: Value = serde_json::from_slice(&folder.stdout).unwrap();
+    assert_eq!(folder["results"][0]["overall"], default["results"][0]["overall"], "{folder}");
+
     let other = eval(&shared("fixtures/parity/tiny/xlm-roberta"));
     assert!(!other.status.success());
     let stderr = String::from_utf8_lossy(&other.stderr);

@@ -53,6 +53,6 @@ pub mod states;
 pub mod train;
 
 pub use error::{Result, TuneError};
-pub use model::{is_cross_encoder, CrossEncoder, PairBatch, TunedMeta};
+pub use model::{CrossEncoder, PairBatch, TunedMeta};
 pub use states::{bottom_states, StateStore};
 pub use train::{tune, TuneConfig, TuneReport, TuneRequest};

@@ -20,11 +20,6 @@ pub const WEIGHTS_FILE: &str = "cross_encoder.safetensors";
 pub const META_FILE: &str = "cross_encoder.json";
 pub const FORMAT: &str = "stance-tune/cross-encoder/1";
 
-/// Whether `dir` holds a cross-encoder saved by `stance tune`.
-pub fn is_cross_encoder(dir: &Path) -> bool {
-    dir.join(META_FILE).is_file()
-}
-
 /// `cross_encoder.json`'s metadata, refusing another format.
 fn parse_meta(text: &str) -> std::result::Result<TunedMeta, String> {
     let meta: TunedMeta = serde_json::from_str(text).map_err(|e| e.to_string())?;

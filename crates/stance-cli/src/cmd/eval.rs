@@ -8,7 +8,7 @@ use crate::flags::{Global, ModelFlags};
 use anyhow::Result;
 use serde::Serialize;
 use stance_core::LabelKind;
-use stance_classify::heads::TaskModel;
+use stance_classify::heads::{FolderKind, TaskModel};
 use stance_heads::metrics::argmax;
 use stance_heads::{DataSpec, EvalOptions, Evaluation, Example, HeadSource, Report, Task};
 use stance_heads::model_encoder::ModelEncoder;
@@ -17,8 +17,8 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The encoder, as for every model command; a head folder (with head.json) is also taken
-    /// here, meaning that head on the default encoder.
+    /// The encoder, as for every model command; a task model's folder (head, cross-encoder,
+    /// blend or route) is also taken here, meaning that model on the default encoder.
     #[command(flatten)]
     pub model: ModelFlags,
     #[arg(long)]
@@ -75,11 +75,9 @@ struct DataResult {
 
 pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     args.model.use_reference_arithmetic();
-    // `--model DIR` naming a head or cross-encoder folder: that model on the default encoder.
-    let model_dir = Path::new(&args.model.model);
-    if args.head.is_none()
-        && (model_dir.join(stance_heads::head::META_FILE).is_file() || stance_tune::is_cross_encoder(model_dir))
-    {
+    // `--model DIR` naming a task model's folder (head, cross-encoder, blend or route): that
+    // model on the default encoder.
+    if args.head.is_none() && FolderKind::of(Path::new(&args.model.model)).is_some() {
         args.head = Some(PathBuf::from(std::mem::replace(&mut args.model.model, "default".into())));
     }
     // Without --head, the shipped model of the task, on whichever encoder --model opens: as in

@@ -43,7 +43,7 @@ mod write;
 pub use error::IngestError;
 pub use fieldmap::{FieldMap, RecordKind};
 pub use source::source_slug;
-pub use summary::Summary;
+pub use summary::{RejectReason, Summary};
 pub use write::{articles_frame, comments_frame, comments_frame_with, write_ingested, ExtraSchema, write_rejects, OutputFiles, OutputFormat};
 
 use stance_core::{Article, Comment, Reject, Severity};

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use stance_core::{Article, Comment, Reject, Severity};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 /// What an ingest run read, kept and left out.
@@ -24,6 +24,22 @@ pub struct Summary {
     pub cycles_broken: usize,
     /// Comments per language (`unknown` when none could be told).
     pub comment_languages: BTreeMap<String, usize>,
+    /// The most frequent reasons for error rejects, most frequent first (at most
+    /// [`COMMON_REJECTS`]): what the summary shows of `rejects.jsonl`.
+    pub common_rejects: Vec<RejectReason>,
+}
+
+/// How many reasons [`Summary::common_rejects`] keeps.
+pub const COMMON_REJECTS: usize = 3;
+
+/// One reason records were rejected for, with how many and where the first was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectReason {
+    pub count: usize,
+    pub field: Option<String>,
+    pub reason: String,
+    pub first_file: String,
+    pub first_line: u64,
 }
 
 impl Summary {
@@ -44,10 +60,26 @@ impl Summary {
                 .entry(c.lang.clone().unwrap_or_else(|| "unknown".into()))
                 .or_insert(0) += 1;
         }
-        let rejected = rejects
-            .iter()
-            .filter(|r| r.severity == Severity::Error)
-            .count();
+        let errors: Vec<&Reject> = rejects.iter().filter(|r| r.severity == Severity::Error).collect();
+        let rejected = errors.len();
+        // Reasons by count, ties in the order first met (rejects come sorted by file and line).
+        let mut reasons: Vec<RejectReason> = Vec::new();
+        let mut index: HashMap<(&Option<String>, &str), usize> = HashMap::new();
+        for r in &errors {
+            let i = *index.entry((&r.field, &r.reason)).or_insert_with(|| {
+                reasons.push(RejectReason {
+                    count: 0,
+                    field: r.field.clone(),
+                    reason: r.reason.clone(),
+                    first_file: r.file.clone(),
+                    first_line: r.line,
+                });
+                reasons.len() - 1
+            });
+            reasons[i].count += 1;
+        }
+        reasons.sort_by(|a, b| b.count.cmp(&a.count));
+        reasons.truncate(COMMON_REJECTS);
         Summary {
             files,
             records_read,
@@ -59,6 +91,7 @@ impl Summary {
             orphans,
             cycles_broken,
             comment_languages,
+            common_rejects: reasons,
         }
     }
 }
@@ -80,6 +113,14 @@ impl fmt::Display for Summary {
             self.warnings,
             plural(self.warnings),
         )?;
+        for r in &self.common_rejects {
+            let field = r.field.as_deref().map(|f| format!("`{f}`: ")).unwrap_or_default();
+            writeln!(
+                f,
+                "  rejected {} × {field}{} (first: {} line {})",
+                r.count, r.reason, r.first_file, r.first_line
+            )?;
+        }
         writeln!(
             f,
             "threads: {} orphan{} attached at top level, {} cycle{} broken, {} placeholder article{}",

@@ -241,6 +241,50 @@ mod tables {
         assert_eq!(c.extra["input_text"], "old");
     }
 
+    /// A table that lacks a column every comment needs: each row is rejected with a reason that
+    /// names the table's columns and the `--map` that fixes it (not a bare "no id"), and the
+    /// summary shows it with its count.
+    #[test]
+    fn a_table_without_an_id_or_text_column_says_which_map_fixes_it() {
+        let csv = "msg_id,body,user\n1,Bravo pour cet article.,alice\n2,N'importe quoi.,bob\n";
+        let ing = ingest("export.csv", csv);
+        assert!(ing.comments.is_empty());
+        let rejected = errors(&ing);
+        assert_eq!(rejected.len(), 2, "{rejected:#?}");
+        for (r, line) in rejected.iter().zip([2, 3]) {
+            assert_eq!((r.line, r.field.as_deref()), (line, Some("comment_id")), "{r:?}");
+            assert!(r.reason.contains("no `comment_id` or `text` column"), "{}", r.reason);
+            assert!(r.reason.contains("its columns: msg_id, body, user"), "{}", r.reason);
+            assert!(r.reason.contains("--map comment_id=COLUMN --map text=COLUMN"), "{}", r.reason);
+        }
+        let common = &ing.summary.common_rejects;
+        assert_eq!(common.len(), 1, "{common:#?}");
+        assert_eq!((common[0].count, common[0].first_line), (2, 2));
+        let shown = ing.summary.to_string();
+        assert!(shown.contains("rejected 2 × `comment_id`: the table of comments has no"), "{shown}");
+
+        // Mapping the id alone leaves the text: the reason names only what is still missing.
+        let options = IngestOptions {
+            field_map: FieldMap::parse(&["comment_id=msg_id"]).unwrap(),
+            ..IngestOptions::default()
+        };
+        let ing = ingest_with("export.csv", csv.as_bytes(), &options);
+        let r = errors(&ing)[0];
+        assert_eq!(r.field.as_deref(), Some("text"));
+        assert!(r.reason.contains("no `text` column"), "{}", r.reason);
+        assert!(r.reason.contains("name it with `--map text=COLUMN`"), "{}", r.reason);
+
+        // Both mapped: every row kept.
+        let options = IngestOptions {
+            field_map: FieldMap::parse(&["comment_id=msg_id", "text=body"]).unwrap(),
+            ..IngestOptions::default()
+        };
+        let ing = ingest_with("export.csv", csv.as_bytes(), &options);
+        assert!(ing.rejects.is_empty(), "{:#?}", ing.rejects);
+        assert_eq!(comment_ids(&ing), ["1", "2"]);
+        assert!(ing.summary.common_rejects.is_empty());
+    }
+
     #[test]
     fn tsv_comments_without_article_id_take_the_file_name() {
         let tsv = "comment_id\tparent_id\ttext\n1\t\tFirst!\n2\t1\tSecond, with a comma\n";

@@ -32,7 +32,7 @@ pub(crate) fn read(
 ) {
     let mut records = Records::new(Lines::new(reader), delimiter);
     let mut header: Option<Vec<String>> = None;
-    let mut ctx_kind = None;
+    let mut ctx: Option<TableContext> = None;
     while let Some((line_no, parts)) = records.next(header.as_ref().map(Vec::len), sink) {
         // An empty line is no record (the `csv` crate yields nothing for it, which used to be
         // reported as "no CSV record"); like a line of blanks, it is skipped.
@@ -78,14 +78,11 @@ pub(crate) fn read(
         if bad {
             continue;
         }
-        let kind = *ctx_kind.get_or_insert_with(|| {
-            decide_kind(columns.iter().map(String::as_str), &options.field_map, slug)
+        let ctx = ctx.get_or_insert_with(|| {
+            let kind = decide_kind(columns.iter().map(String::as_str), &options.field_map, slug);
+            TableContext::with_header(kind, &options.field_map, columns)
         });
-        let ctx = TableContext {
-            kind,
-            map: &options.field_map,
-        };
-        push_row(row, line_no, &ctx, sink);
+        push_row(row, line_no, ctx, sink);
     }
 }
 

@@ -19,11 +19,7 @@ pub(crate) fn read(
         let kind = *kind.get_or_insert_with(|| {
             decide_kind(row.keys().map(String::as_str), &options.field_map, slug)
         });
-        let ctx = TableContext {
-            kind,
-            map: &options.field_map,
-        };
-        push_row(row, line, &ctx, sink);
+        push_row(row, line, &TableContext::rows(kind, &options.field_map), sink);
     });
 }
 

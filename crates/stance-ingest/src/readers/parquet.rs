@@ -34,10 +34,7 @@ pub(crate) fn read(data: &[u8], slug: &str, options: &IngestOptions, sink: &mut 
     let columns = df.columns();
     let names: Vec<String> = columns.iter().map(|c| c.name().to_string()).collect();
     let kind = decide_kind(names.iter().map(String::as_str), &options.field_map, slug);
-    let ctx = TableContext {
-        kind,
-        map: &options.field_map,
-    };
+    let ctx = TableContext::with_header(kind, &options.field_map, &names);
     for i in 0..df.height() {
         let line = i as u64 + 1;
         let mut row = Row::new();

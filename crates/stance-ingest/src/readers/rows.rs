@@ -13,6 +13,45 @@ pub(crate) type Row = Map<String, Value>;
 pub(crate) struct TableContext<'a> {
     pub kind: RecordKind,
     pub map: &'a FieldMap,
+    /// For a table whose rows all have the header's columns (CSV, TSV, Parquet) and lack a
+    /// column every record needs: the field and the reason each row is rejected with, which
+    /// names the table's columns and the `--map` that fixes it (otherwise every row would be
+    /// rejected for a missing id, with no word of why).
+    pub missing: Option<(&'static str, String)>,
+}
+
+impl<'a> TableContext<'a> {
+    /// The context of a table whose rows each bring their own keys (JSONL objects).
+    pub fn rows(kind: RecordKind, map: &'a FieldMap) -> Self {
+        TableContext { kind, map, missing: None }
+    }
+
+    /// The context of a table with a header line (or schema) of `columns`.
+    pub fn with_header(kind: RecordKind, map: &'a FieldMap, columns: &[String]) -> Self {
+        let needed: &[&'static str] = match kind {
+            RecordKind::Comment => &["comment_id", "text"],
+            RecordKind::Article => &["article_id"],
+        };
+        let has = |field: &str| columns.iter().any(|c| c == map.column(kind, field));
+        let absent: Vec<&'static str> = needed.iter().copied().filter(|f| !has(f)).collect();
+        let missing = absent.first().map(|&field| {
+            let what = match kind {
+                RecordKind::Comment => "comments",
+                RecordKind::Article => "articles",
+            };
+            let named: Vec<String> = absent.iter().map(|f| format!("`{f}`")).collect();
+            let maps: Vec<String> = absent.iter().map(|f| format!("--map {f}=COLUMN")).collect();
+            let them = if absent.len() == 1 { "it" } else { "them" };
+            let reason = format!(
+                "the table of {what} has no {} column (its columns: {}): name {them} with `{}`",
+                named.join(" or "),
+                columns.join(", "),
+                maps.join(" ")
+            );
+            (field, reason)
+        });
+        TableContext { kind, map, missing }
+    }
 }
 
 /// Whether a table holds comments or articles, from its column names: a `comment_id` column means
@@ -45,6 +84,10 @@ pub(crate) fn decide_kind<'k>(
 /// Reads one row into the collector: a record, or an error reject when a stance field holds a
 /// list or an object.
 pub(crate) fn push_row(row: Row, line: u64, ctx: &TableContext, sink: &mut Collector) {
+    if let Some((field, reason)) = &ctx.missing {
+        sink.error(line, Some(field), reason.clone());
+        return;
+    }
     match ctx.kind {
         RecordKind::Comment => push_comment(row, line, ctx, sink),
         RecordKind::Article => push_article(row, line, ctx, sink),

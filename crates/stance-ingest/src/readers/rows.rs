@@ -14,10 +14,10 @@ pub(crate) struct TableContext<'a> {
     pub kind: RecordKind,
     pub map: &'a FieldMap,
     /// For a table whose rows all have the header's columns (CSV, TSV, Parquet) and lack a
-    /// column every record needs: the field and the reason each row is rejected with, which
-    /// names the table's columns and the `--map` that fixes it (otherwise every row would be
-    /// rejected for a missing id, with no word of why).
-    pub missing: Option<(&'static str, String)>,
+    /// column every record needs: the field and the reason each row is rejected with
+    /// ([`missing_field`]). JSONL objects each bring their own keys, so one without an id or a
+    /// text is rejected as its own record.
+    missing: Option<(&'static str, String)>,
 }
 
 impl<'a> TableContext<'a> {
@@ -28,30 +28,36 @@ impl<'a> TableContext<'a> {
 
     /// The context of a table with a header line (or schema) of `columns`.
     pub fn with_header(kind: RecordKind, map: &'a FieldMap, columns: &[String]) -> Self {
-        let needed: &[&'static str] = match kind {
-            RecordKind::Comment => &["comment_id", "text"],
-            RecordKind::Article => &["article_id"],
-        };
-        let has = |field: &str| columns.iter().any(|c| c == map.column(kind, field));
-        let absent: Vec<&'static str> = needed.iter().copied().filter(|f| !has(f)).collect();
-        let missing = absent.first().map(|&field| {
-            let what = match kind {
-                RecordKind::Comment => "comments",
-                RecordKind::Article => "articles",
-            };
-            let named: Vec<String> = absent.iter().map(|f| format!("`{f}`")).collect();
-            let maps: Vec<String> = absent.iter().map(|f| format!("--map {f}=COLUMN")).collect();
-            let them = if absent.len() == 1 { "it" } else { "them" };
-            let reason = format!(
-                "the table of {what} has no {} column (its columns: {}): name {them} with `{}`",
-                named.join(" or "),
-                columns.join(", "),
-                maps.join(" ")
-            );
-            (field, reason)
-        });
-        TableContext { kind, map, missing }
+        TableContext { kind, map, missing: missing_field(kind, map, columns) }
     }
+}
+
+/// The first field every record of `kind` needs (a comment its `comment_id` and `text`, an
+/// article its `article_id`) that has no column among `columns`, with the reason to reject each
+/// row for: what is missing, the table's columns, and the `--map` that fixes it. Otherwise every
+/// row would be rejected for a missing id, with no word of why.
+fn missing_field(
+    kind: RecordKind,
+    map: &FieldMap,
+    columns: &[String],
+) -> Option<(&'static str, String)> {
+    let (needed, what): (&[&'static str], _) = match kind {
+        RecordKind::Comment => (&["comment_id", "text"], "comments"),
+        RecordKind::Article => (&["article_id"], "articles"),
+    };
+    let has = |field: &str| columns.iter().any(|c| c == map.column(kind, field));
+    let absent: Vec<&'static str> = needed.iter().copied().filter(|f| !has(f)).collect();
+    let field = *absent.first()?;
+    let named: Vec<String> = absent.iter().map(|f| format!("`{f}`")).collect();
+    let maps: Vec<String> = absent.iter().map(|f| format!("--map {f}=COLUMN")).collect();
+    let them = if absent.len() == 1 { "it" } else { "them" };
+    let reason = format!(
+        "the table of {what} has no {} column (its columns: {}): name {them} with `{}`",
+        named.join(" or "),
+        columns.join(", "),
+        maps.join(" ")
+    );
+    Some((field, reason))
 }
 
 /// Whether a table holds comments or articles, from its column names: a `comment_id` column means

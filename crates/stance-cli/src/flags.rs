@@ -55,7 +55,8 @@ pub struct GgufFlags {
     /// in 8 bits per token and block of 32 inputs times the same blocks, on AVX-512 VNNI or
     /// AVX2; the fine-tuned layers of a cross-encoder run in int8 too where its
     /// `cross_encoder.json` says `"int8_layers": true`, in bf16 otherwise, or int16 without
-    /// bf16 dot products; `stance models info DIR` says which). Default: bf16 where the CPU has
+    /// bf16 dot products; `stance models info DIR` says which). bf16 and int8 multiply
+    /// attention's operands in bfloat16 where the CPU can. Default: bf16 where the CPU has
     /// AMX tiles, int8 on AMD CPUs with AVX-512 VNNI and BF16, int16 on other CPUs with AVX-512
     /// VNNI, f32 elsewhere (the fastest within the accuracy targets; run.json records the
     /// choice). Errors and speeds: BENCH.md.

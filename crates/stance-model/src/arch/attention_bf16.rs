@@ -6,10 +6,9 @@
 //! Why: where the linear layers run on the tiles, attention's f32 multiply-adds were the
 //! largest cost left (23 % of an all-tasks profile, beside 33 % for every GEMM together); on a
 //! CPU without tiles, `vdpbf16ps` does twice the multiply-adds of an f32 FMA per instruction.
-//! It serves the bf16 arithmetic only (the fine-tuned layers that int8 runs in bf16 included),
-//! whose linear layers already round their inputs to bfloat16: queries, keys, values and
-//! probabilities are rounded the same way (nearest, ties to even), and the error this adds is
-//! measured in BENCH.md (int8's own layers keep f32 attention: there it moved too many labels).
+//! It serves the bf16 arithmetic, whose linear layers already round their inputs to bfloat16,
+//! and int8, whose errors are larger: queries, keys, values and probabilities are rounded the
+//! same way (nearest, ties to even), and the error this adds is measured in BENCH.md.
 //!
 //! Blocks of 32 queries × 32 keys (scores) and 32 queries × 32 channels (context), whole tiles:
 //! queries past the head's last position are zero rows, keys past it zero columns whose

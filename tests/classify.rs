@@ -384,11 +384,25 @@ fn bench_rates_follow_from_its_stage_times() {
     assert_eq!(report["compute"], compute.name(), "{report}");
     let layers = compute.for_fine_tuned_layers(false).name();
     assert_eq!(report["fine_tuned_compute"], serde_json::json!([["sentiment", layers]]), "{report}");
+    // The sentiment blend's head reads each comment's vector: every text runs all 12 layers.
+    assert_eq!(report["encoder_layers_per_token"], 12.0, "{report}");
     // Each run is a process of its own, and reports its own peak and thread count.
     if cfg!(target_os = "linux") {
         assert!(number(&report["peak_rss_mb"]) > 1.0, "{report}");
     }
     assert!(number(&report["threads"]) >= 1.0, "{report}");
+
+    // A cross-encoder alone reads the states after layer 6: the encoder stops there.
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tuned/sentiment-top6");
+    let assert = stance()
+        .args(["bench", "--repeat", "1", "--json", "--input"])
+        .arg(&input)
+        .args(["--", "--tasks", "sentiment", "--head"])
+        .arg(format!("sentiment={}", model.display()))
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(report["encoder_layers_per_token"], 6.0, "{report}");
 }
 
 /// A bench run that fails says why, with the classify error of the run itself.

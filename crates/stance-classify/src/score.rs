@@ -83,18 +83,22 @@ pub fn score_chunk(
         });
     }
     let keep = heads.keep_states();
-    let mut needs_states: Vec<Vec<usize>> = vec![Vec::new(); texts.unique.len()];
+    let mut needs: Vec<Needs> = vec![Needs::default(); texts.unique.len()];
     if keep.is_some() {
         for (m, context) in heads.models.iter().zip(&contexts) {
-            mark_states(m, &own, context, &mut needs_states);
+            mark_needs(m, &own, context, &mut needs);
         }
     }
-    let embeddings = embed(encoder, &texts.unique, keep.as_ref(), &needs_states)?;
+    let embeddings = embed(encoder, &texts.unique, keep.as_ref(), &needs)?;
     times.encode += started.elapsed();
     times.texts_encoded += texts.unique.len();
     times.tokens_encoded += embeddings.iter().map(|e| e.n_tokens).sum::<usize>();
     times.padded_tokens += embeddings.iter().map(|e| e.padded_tokens).sum::<usize>();
-    times.attention_cost += embeddings.iter().map(|e| (e.n_tokens * e.n_tokens) as f64).sum::<f64>();
+    for (e, needs) in embeddings.iter().zip(&needs) {
+        let layers = needs.layers_run(keep.is_some(), encoder.layers()) as f64;
+        times.layer_tokens += layers * e.n_tokens as f64;
+        times.layer_attention_cost += layers * (e.n_tokens * e.n_tokens) as f64;
+    }
     let started = Instant::now();
 
     let mut columns = vec![
@@ -141,30 +145,63 @@ pub fn score_chunk(
     Ok(table)
 }
 
-/// Every text's encoder pass, keeping bottom-layer states only of the texts marked in
-/// `needs_states`, and of each only the layers marked for it (at most `keep.max_rows` rows).
-/// A text's states are its whole width at each kept layer, kept until its chunk is scored:
-/// kept for every text, they pushed the 20,000-comment bench to 611 MB peak RSS once replies
-/// were read by two cross-encoders. The texts run in one pass per distinct set of marked
-/// layers (the texts without states in one more); a text's outputs do not depend on its
-/// batch, so the passes give what one would.
+/// What the task models read of one text's encoder pass.
+#[derive(Debug, Clone, Default)]
+struct Needs {
+    /// The layers whose states cross-encoders read (sorted, distinct).
+    layers: Vec<usize>,
+    /// Whether a head reads its pooled vector.
+    vector: bool,
+}
+
+impl Needs {
+    /// Whether the text's pass must run the whole encoder: a head reads its vector, or no model
+    /// reads its states (each text gives its token count, which comes with a whole pass).
+    fn whole_pass(&self, keeps_states: bool) -> bool {
+        self.vector || !keeps_states || self.layers.is_empty()
+    }
+
+    /// How many of the encoder's `depth` layers the text's pass runs.
+    fn layers_run(&self, keeps_states: bool, depth: usize) -> usize {
+        match self.layers.last() {
+            Some(&deepest) if !self.whole_pass(keeps_states) => deepest,
+            _ => depth,
+        }
+    }
+}
+
+/// Every text's encoder pass, keeping bottom-layer states only of the texts whose `needs` name
+/// layers, and of each only those layers (at most `keep.max_rows` rows). A text's states are
+/// its whole width at each kept layer, kept until its chunk is scored: kept for every text,
+/// they pushed the 20,000-comment bench to 611 MB peak RSS once replies were read by two
+/// cross-encoders. A text that no head reads stops at the deepest layer kept of it (with
+/// `--tasks sentiment`, every comment: 6 of the encoder's 12 layers). The texts run in one
+/// pass per distinct set of needs (the texts without states in one more); a text's outputs do
+/// not depend on its batch, so the passes give what one would.
 fn embed(
     encoder: &ModelEncoder<'_>,
     texts: &[&str],
     keep: Option<&KeepStates>,
-    needs_states: &[Vec<usize>],
+    needs: &[Needs],
 ) -> Result<Vec<Embedding>> {
     let Some(keep) = keep else {
         return Ok(encoder.embed_detailed(texts, None)?);
     };
-    // Ordered by layer set, so the passes run in the same order whatever the texts' order.
-    let mut passes: BTreeMap<&[usize], Vec<usize>> = BTreeMap::new();
-    for (i, layers) in needs_states.iter().enumerate() {
-        passes.entry(layers.as_slice()).or_default().push(i);
+    // Ordered by needs, so the passes run in the same order whatever the texts' order.
+    let mut passes: BTreeMap<(&[usize], bool), Vec<usize>> = BTreeMap::new();
+    for (i, needs) in needs.iter().enumerate() {
+        passes.entry((needs.layers.as_slice(), needs.whole_pass(true))).or_default().push(i);
     }
     let mut out: Vec<Option<Embedding>> = (0..texts.len()).map(|_| None).collect();
-    for (layers, indices) in passes {
-        let keep = (!layers.is_empty()).then(|| KeepStates::new(layers.iter().copied(), keep.max_rows));
+    for ((layers, whole), indices) in passes {
+        let keep = (!layers.is_empty()).then(|| {
+            let keep = KeepStates::new(layers.iter().copied(), keep.max_rows);
+            if whole {
+                keep
+            } else {
+                keep.without_vectors()
+            }
+        });
         let part: Vec<&str> = indices.iter().map(|&i| texts[i]).collect();
         for (i, e) in indices.into_iter().zip(encoder.embed_detailed(&part, keep)?) {
             out[i] = Some(e);
@@ -173,27 +210,39 @@ fn embed(
     Ok(out.into_iter().map(|e| e.expect("every text is in one of the passes")).collect())
 }
 
-/// Marks in `needs_states` the layers whose states `m`'s cross-encoders read of each text, by
-/// the rules [`scores`] reads them with (per layer: a text read only by cross-encoders of
-/// layer 9 keeps no states of layer 6). Each text's layers stay sorted and distinct.
-fn mark_states(m: &TaskModel, own: &[usize], context: &[Option<usize>], needs_states: &mut [Vec<usize>]) {
+/// Marks in `needs` what `m` reads of each text, by the rules [`scores`] reads them with: the
+/// layers its cross-encoders read (per layer: a text read only by cross-encoders of layer 9
+/// keeps no states of layer 6), and whether a head reads the text's vector.
+fn mark_needs(m: &TaskModel, own: &[usize], context: &[Option<usize>], needs: &mut [Needs]) {
     match m {
-        TaskModel::Head(_) => {}
+        TaskModel::Head(h) => {
+            for (&comment, context) in own.iter().zip(context) {
+                match (h.head.input_kind(), context) {
+                    (InputKind::Single, _) => needs[comment].vector = true,
+                    (InputKind::Pair, Some(u)) => {
+                        needs[comment].vector = true;
+                        needs[*u].vector = true;
+                    }
+                    (InputKind::Pair, None) => {}
+                }
+            }
+        }
         TaskModel::CrossEncoder(c) => {
             let layer = c.model.meta.bottom_layers;
             for (_, context, comment) in cross_encoder_rows(c, m.reads() != TaskInput::Comment, own, context) {
                 for text in std::iter::once(comment).chain(context) {
-                    if let Err(at) = needs_states[text].binary_search(&layer) {
-                        needs_states[text].insert(at, layer);
+                    let layers = &mut needs[text].layers;
+                    if let Err(at) = layers.binary_search(&layer) {
+                        layers.insert(at, layer);
                     }
                 }
             }
         }
-        TaskModel::Blend(b) => b.members.iter().for_each(|member| mark_states(member, own, context, needs_states)),
+        TaskModel::Blend(b) => b.members.iter().for_each(|member| mark_needs(member, own, context, needs)),
         TaskModel::Route(r) => {
             for (model, rows) in route_parts(r, context) {
                 let (own, context) = rows_of(&rows, own, context);
-                mark_states(model, &own, &context, needs_states);
+                mark_needs(model, &own, &context, needs);
             }
         }
     }
@@ -354,8 +403,11 @@ pub struct StageTimes {
     pub tokens_encoded: usize,
     /// Positions the encoder computed, padding included (`≥ tokens_encoded`).
     pub padded_tokens: usize,
-    /// Σ n_tokens² over encoded texts: the attention's share of the work grows with it.
-    pub attention_cost: f64,
+    /// Σ n_tokens × layers run over encoded texts: the linear layers' work grows with it (a
+    /// text that only cross-encoders read stops below the top layer).
+    pub layer_tokens: f64,
+    /// Σ n_tokens² × layers run over encoded texts: the attention's work grows with it.
+    pub layer_attention_cost: f64,
 }
 
 impl StageTimes {

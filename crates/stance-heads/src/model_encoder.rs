@@ -97,6 +97,11 @@ pub fn file_sha256(path: &Path) -> Result<String> {
 }
 
 impl ModelEncoder<'_> {
+    /// The encoder's number of layers.
+    pub fn layers(&self) -> usize {
+        self.opened.model.config.num_hidden_layers
+    }
+
     /// Vectors with their token counts and truncation flags, in input order; with `keep`, each
     /// text's intermediate states from the same pass too (for cross-encoders).
     pub fn embed_detailed(&self, texts: &[&str], keep: Option<KeepStates>) -> Result<Vec<Embedding>> {

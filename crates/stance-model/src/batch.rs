@@ -112,20 +112,29 @@ pub struct KeepStates {
     /// Sorted and distinct (as [`KeepStates::new`] makes them).
     pub layers: Vec<usize>,
     pub max_rows: usize,
+    /// Whether the pass also runs the layers above the kept ones and gives each text its
+    /// vector; without, it stops at the deepest kept layer ([`Model::forward_states`]) and
+    /// the vectors are empty.
+    pub vectors: bool,
 }
 
 impl KeepStates {
-    /// The states after each of `layers` (sorted, duplicates dropped).
+    /// The states after each of `layers` (sorted, duplicates dropped), with the vectors.
     pub fn new(layers: impl IntoIterator<Item = usize>, max_rows: usize) -> Self {
         let mut layers: Vec<usize> = layers.into_iter().collect();
         layers.sort_unstable();
         layers.dedup();
-        KeepStates { layers, max_rows }
+        KeepStates { layers, max_rows, vectors: true }
     }
 
-    /// The states after one layer.
+    /// The states after one layer, with the vectors.
     pub fn one(layer: usize, max_rows: usize) -> Self {
-        KeepStates { layers: vec![layer], max_rows }
+        KeepStates::new([layer], max_rows)
+    }
+
+    /// The same states from passes that stop at the deepest of them, without vectors.
+    pub fn without_vectors(self) -> Self {
+        KeepStates { vectors: false, ..self }
     }
 }
 
@@ -315,7 +324,12 @@ impl Runner<'_> {
             let batch = pad(&segments, self.pad_id);
             let (output, kept) = match &self.keep {
                 Some(keep) => {
-                    let (output, states) = self.model.forward_keeping(&batch, &keep.layers)?;
+                    let (output, states) = if keep.vectors {
+                        let (output, states) = self.model.forward_keeping(&batch, &keep.layers)?;
+                        (Some(output), states)
+                    } else {
+                        (None, self.model.forward_states(&batch, &keep.layers)?)
+                    };
                     if states.len() != keep.layers.len() {
                         return Err(ModelError::InvalidBatch(format!(
                             "the model kept {} layers' states of the {} asked for",
@@ -332,9 +346,12 @@ impl Runner<'_> {
                     }
                     (output, kept)
                 }
-                None => (self.model.forward(&batch)?, vec![Vec::new(); rows.len()]),
+                None => (Some(self.model.forward(&batch)?), vec![Vec::new(); rows.len()]),
             };
-            let row_vectors = extract(&output, &batch)?;
+            let row_vectors = match output {
+                Some(output) => extract(&output, &batch)?,
+                None => vec![Vec::new(); rows.len()],
+            };
             if row_vectors.len() != rows.len() {
                 return Err(ModelError::InvalidBatch(format!(
                     "the model returned {} rows for a batch of {}",

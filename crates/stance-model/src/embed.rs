@@ -40,6 +40,7 @@ pub struct EmbedOptions {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embedding {
+    /// Empty from a pass that kept states without vectors ([`KeepStates::without_vectors`]).
     pub vector: Vec<f32>,
     pub n_tokens: usize,
     /// Positions the encoder computed for this text, padding included (the padded width of
@@ -112,7 +113,8 @@ impl TextModel {
                 let states = r.segments.first_mut().map(|s| std::mem::take(&mut s.states)).unwrap_or_default();
                 let padded_tokens = r.segments.iter().map(|s| s.padded_len).sum();
                 let mean = r.weighted_mean();
-                let vector = if self.settings.normalize {
+                // Empty when the pass kept states without vectors (`KeepStates::vectors`).
+                let vector = if self.settings.normalize && !mean.is_empty() {
                     l2_normalized(mean)?
                 } else {
                     mean

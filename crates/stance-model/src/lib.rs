@@ -78,4 +78,11 @@ pub trait Model: Send + Sync {
             "this architecture does not give intermediate states (BERT-family encoders do)".into(),
         ))
     }
+
+    /// The states of [`Model::forward_keeping`] alone, from a pass that stops after the
+    /// deepest of `layers`: the layers above it do not run (for texts that only cross-encoders
+    /// read, which start from those states).
+    fn forward_states(&self, batch: &TokenBatch, layers: &[usize]) -> Result<Vec<Tensor>, ModelError> {
+        Ok(self.forward_keeping(batch, layers)?.1)
+    }
 }

@@ -1041,6 +1041,31 @@ mod e5 {
         }
     }
 
+    /// A pass without vectors stops at the deepest kept layer: the same states, bit for bit, as
+    /// the pass through every layer, token counts and truncation as before, and no vector.
+    #[test]
+    fn kept_states_without_vectors_are_those_of_the_whole_pass() {
+        use stance_model::batch::KeepStates;
+        let records = records();
+        let opened = open_default(GgufMode::default());
+        let model = &opened.model;
+        let texts: Vec<&str> = records.iter().step_by(25).map(|r| r["text"].as_str().unwrap()).collect();
+        let batch = BatchOptions { batch_tokens: 4096 };
+        let options = EmbedOptions { mode: EmbedMode::Query, truncation: Truncation::Head, batch };
+        let keep = KeepStates::new([3, 6], 40);
+        let whole = model.embed_keeping_states(&texts, &options, keep.clone(), &|_| {}).unwrap();
+        let stopped = model.embed_keeping_states(&texts, &options, keep.without_vectors(), &|_| {}).unwrap();
+        for ((w, s), text) in whole.iter().zip(&stopped).zip(&texts) {
+            assert_eq!(w.vector.len(), model.config.hidden_size, "{text}");
+            assert!(s.vector.is_empty(), "{text}");
+            assert_eq!(s.states, w.states, "{text}");
+            assert_eq!((s.n_tokens, s.padded_tokens, s.truncated), (w.n_tokens, w.padded_tokens, w.truncated));
+        }
+        let too_deep = KeepStates::one(13, 40).without_vectors();
+        let err = model.embed_keeping_states(&texts, &options, too_deep, &|_| {}).unwrap_err();
+        assert!(err.to_string().contains("13 layers of a 12-layer encoder"), "{err}");
+    }
+
     #[test]
     fn quantized_embeddings_match_one_by_one_and_batched() {
         check_budgets(

@@ -66,6 +66,9 @@ struct BenchReport {
     comments_per_s_loaded: f64,
     tokens_per_s: f64,
     encoder_gflop_per_s: f64,
+    /// The encoder's layers run per token on average: fewer than its depth where texts that
+    /// only cross-encoders read stop at the layer they read.
+    encoder_layers_per_token: f64,
     /// The arithmetic of the encoder's linears, and of each task's fine-tuned layers (tasks
     /// without any are left out), as `run.json` records them.
     compute: String,
@@ -101,9 +104,12 @@ struct RunRecord {
     fine_tuned_compute: Vec<(String, String)>,
     tokens_encoded: usize,
     padded_tokens: usize,
-    attention_cost: f64,
-    /// (layers, hidden, intermediate) of the encoder, for its FLOP count.
-    encoder_shape: (usize, usize, usize),
+    /// Σ tokens × layers run, and Σ tokens² × layers run, over encoded texts (see
+    /// `StageTimes`), for the encoder's FLOP count.
+    layer_tokens: f64,
+    layer_attention_cost: f64,
+    /// (hidden, intermediate) of the encoder's layers, for its FLOP count.
+    encoder_shape: (usize, usize),
     threads: usize,
     /// The child process's peak resident set, in MB (10⁶ bytes).
     peak_rss_mb: f64,
@@ -207,8 +213,9 @@ fn one_run(args: &Args) -> Result<RunRecord> {
             .collect(),
         tokens_encoded: outcome.scoring.tokens_encoded,
         padded_tokens: outcome.scoring.padded_tokens,
-        attention_cost: outcome.scoring.attention_cost,
-        encoder_shape: outcome.encoder_shape,
+        layer_tokens: outcome.scoring.layer_tokens,
+        layer_attention_cost: outcome.scoring.layer_attention_cost,
+        encoder_shape: (outcome.encoder_shape.1, outcome.encoder_shape.2),
         threads: rayon::current_num_threads(),
         peak_rss_mb: peak_rss_bytes().map(|b| b as f64 / 1e6).unwrap_or(f64::NAN),
     })
@@ -221,13 +228,12 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn summarize(args: &Args, runs: &[RunRecord]) -> BenchReport {
     let first = &runs[0];
-    let (layers, hidden, intermediate) = first.encoder_shape;
-    let (layers, hidden, intermediate) = (layers as f64, hidden as f64, intermediate as f64);
-    // Multiply-adds ×2 of the linear layers per token, and of the two attention products per
+    let (hidden, intermediate) = (first.encoder_shape.0 as f64, first.encoder_shape.1 as f64);
+    // Multiply-adds ×2 of one layer's linears per token, and of its two attention products per
     // token pair (QKᵀ and PV).
-    let linear_per_token = 2.0 * layers * (4.0 * hidden * hidden + 2.0 * hidden * intermediate);
-    let attention_per_pair = 4.0 * layers * hidden;
-    let flops = |r: &RunRecord| linear_per_token * r.tokens_encoded as f64 + attention_per_pair * r.attention_cost;
+    let linear_per_token = 2.0 * (4.0 * hidden * hidden + 2.0 * hidden * intermediate);
+    let attention_per_pair = 4.0 * hidden;
+    let flops = |r: &RunRecord| linear_per_token * r.layer_tokens + attention_per_pair * r.layer_attention_cost;
     let over_runs = |f: &dyn Fn(&RunRecord) -> f64| median(runs.iter().map(f).collect());
     let stage = |f: &dyn Fn(&Stages) -> f64| over_runs(&|r| f(&r.stages));
     BenchReport {
@@ -240,6 +246,7 @@ fn summarize(args: &Args, runs: &[RunRecord]) -> BenchReport {
         comments_per_s_loaded: over_runs(&|r| r.n_comments as f64 / (r.stages.total - r.stages.load - r.stages.read)),
         tokens_per_s: over_runs(&|r| r.tokens_encoded as f64 / r.stages.total),
         encoder_gflop_per_s: over_runs(&|r| flops(r) / r.stages.encode / 1e9),
+        encoder_layers_per_token: first.layer_tokens / first.tokens_encoded.max(1) as f64,
         compute: first.compute.clone(),
         fine_tuned_compute: first.fine_tuned_compute.clone(),
         seconds: Stages {
@@ -280,7 +287,7 @@ fn render(r: &BenchReport) -> String {
     };
     let mut text = format!(
         "stance bench: {} ({} comments, {} tokens encoded), median of {} run(s), {} thread(s) on {}\n\
-         \x20 {:.1} comments/s ({:.1} once loaded), {:.0} tokens/s, encoder {:.1} GFLOP/s in {}, padding {:.1}% of \
+         \x20 {:.1} comments/s ({:.1} once loaded), {:.0} tokens/s, encoder {:.1} GFLOP/s in {} over {:.1} layers per token, padding {:.1}% of \
          positions, peak RSS {:.0} MB\n\
          \x20 time: total {:.2}s = read {:.2}s ({:.0}%) + model load {:.2}s ({:.0}%) + encode {:.2}s ({:.0}%) \
          + heads {:.2}s ({:.0}%) + aggregate {:.2}s ({:.0}%) + write {:.2}s ({:.0}%)\n",
@@ -295,6 +302,7 @@ fn render(r: &BenchReport) -> String {
         r.tokens_per_s,
         r.encoder_gflop_per_s,
         r.compute,
+        r.encoder_layers_per_token,
         r.padding_waste_pct,
         r.peak_rss_mb,
         s.total,

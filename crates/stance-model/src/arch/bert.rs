@@ -187,7 +187,7 @@ impl Bert {
     /// index i the output of encoder layer i. Each is `[batch, seq, hidden]`.
     pub fn hidden_states(&self, batch: &TokenBatch) -> Result<Vec<Tensor>, ModelError> {
         let mut states = Vec::with_capacity(self.layers.len() + 1);
-        self.encode(batch, |state| states.push(state.clone()))?;
+        self.encode(batch, self.layers.len(), |state| states.push(state.clone()))?;
         Ok(states)
     }
 
@@ -199,19 +199,7 @@ impl Bert {
     /// The output of encoder layer `n_layers - 1` (the embeddings' output for 0): the same
     /// tensor as `hidden_states(batch)[n_layers]`, without running the layers above it.
     pub fn bottom_states(&self, batch: &TokenBatch, n_layers: usize) -> Result<Tensor, ModelError> {
-        if n_layers > self.layers.len() {
-            return Err(ModelError::InvalidRequest(format!(
-                "asked for the output of {n_layers} layers of a {}-layer encoder",
-                self.layers.len()
-            )));
-        }
-        inputs::validate(batch, self.vocab_size)?;
-        let mut hidden = self.embed(batch)?;
-        let mask_bias = inputs::mask_bias(batch, &self.device)?;
-        for layer in &self.layers[..n_layers] {
-            hidden = layer.forward(&hidden, mask_bias.as_ref())?;
-        }
-        Ok(hidden)
+        self.encode(batch, n_layers, |_| {})
     }
 
     /// The f32 parameters of encoder layer `index` (see [`PostLnWeights`]).
@@ -225,21 +213,55 @@ impl Bert {
         Ok(layer.f32_weights()?)
     }
 
-    /// Runs embeddings and layers, showing each stage's output to `observe`; returns the last.
+    /// Runs the embeddings and the first `n_layers` layers, showing each stage's output to
+    /// `observe`; returns the last.
     fn encode(
         &self,
         batch: &TokenBatch,
+        n_layers: usize,
         mut observe: impl FnMut(&Tensor),
     ) -> Result<Tensor, ModelError> {
+        let layers = self.layers.get(..n_layers).ok_or_else(|| {
+            ModelError::InvalidRequest(format!(
+                "asked for the output of {n_layers} layers of a {}-layer encoder",
+                self.layers.len()
+            ))
+        })?;
         inputs::validate(batch, self.vocab_size)?;
         let mut hidden = self.embed(batch)?;
         observe(&hidden);
         let mask_bias = inputs::mask_bias(batch, &self.device)?;
-        for layer in &self.layers {
+        for layer in layers {
             hidden = layer.forward(&hidden, mask_bias.as_ref())?;
             observe(&hidden);
         }
         Ok(hidden)
+    }
+
+    /// [`Bert::encode`] through `n_layers` layers, keeping the states after each of `layers`
+    /// (in that order; none deeper than `n_layers`).
+    fn encode_keeping(
+        &self,
+        batch: &TokenBatch,
+        n_layers: usize,
+        layers: &[usize],
+    ) -> Result<(Tensor, Vec<Tensor>), ModelError> {
+        if let Some(&n) = layers.iter().find(|&&l| l > n_layers) {
+            return Err(ModelError::InvalidRequest(format!(
+                "asked for the output of {n} layers of a {}-layer encoder",
+                self.layers.len()
+            )));
+        }
+        let mut stage = 0;
+        let mut kept: Vec<Option<Tensor>> = vec![None; layers.len()];
+        let last_hidden = self.encode(batch, n_layers, |state| {
+            for (slot, _) in kept.iter_mut().zip(layers).filter(|(_, &l)| l == stage) {
+                *slot = Some(state.clone());
+            }
+            stage += 1;
+        })?;
+        let kept = kept.into_iter().map(|k| k.expect("encode shows every stage")).collect();
+        Ok((last_hidden, kept))
     }
 
     fn embed(&self, batch: &TokenBatch) -> Result<Tensor, ModelError> {
@@ -305,7 +327,7 @@ impl Model for Bert {
     }
 
     fn forward(&self, batch: &TokenBatch) -> Result<ModelOutput, ModelError> {
-        let last_hidden = self.encode(batch, |_| {})?;
+        let last_hidden = self.encode(batch, self.layers.len(), |_| {})?;
         self.output(last_hidden)
     }
 
@@ -314,22 +336,13 @@ impl Model for Bert {
         batch: &TokenBatch,
         layers: &[usize],
     ) -> Result<(ModelOutput, Vec<Tensor>), ModelError> {
-        if let Some(&n) = layers.iter().find(|&&l| l > self.layers.len()) {
-            return Err(ModelError::InvalidRequest(format!(
-                "asked for the output of {n} layers of a {}-layer encoder",
-                self.layers.len()
-            )));
-        }
-        let mut stage = 0;
-        let mut kept: Vec<Option<Tensor>> = vec![None; layers.len()];
-        let last_hidden = self.encode(batch, |state| {
-            for (slot, _) in kept.iter_mut().zip(layers).filter(|(_, &l)| l == stage) {
-                *slot = Some(state.clone());
-            }
-            stage += 1;
-        })?;
-        let kept = kept.into_iter().map(|k| k.expect("encode shows every stage")).collect();
+        let (last_hidden, kept) = self.encode_keeping(batch, self.layers.len(), layers)?;
         Ok((self.output(last_hidden)?, kept))
+    }
+
+    fn forward_states(&self, batch: &TokenBatch, layers: &[usize]) -> Result<Vec<Tensor>, ModelError> {
+        let deepest = layers.iter().copied().max().unwrap_or(0);
+        Ok(self.encode_keeping(batch, deepest, layers)?.1)
     }
 }
 

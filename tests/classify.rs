@@ -154,9 +154,9 @@ fn predictions_of_every_compute_do_not_depend_on_batch_size_or_threads() {
                 serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
             assert_eq!(run["extra"]["compute"], compute, "{run}");
             assert!(run["extra"]["weights"].as_str().unwrap().starts_with("GGUF, F32 ×124 + Q4_0 ×73"), "{run}");
-            // The default sentiment and stance models are blends with fine-tuned layers, which
-            // keep their float weights out of int8 unless marked `int8_layers` (the stance
-            // blend's, not the sentiment blend's).
+            // The default sentiment and stance models have fine-tuned layers, which keep their
+            // float weights out of int8 unless marked `int8_layers` (the stance blend's, not the
+            // sentiment model's).
             let parsed = compute.parse::<stance_model::Compute>().unwrap();
             let fine_tuned = &run["extra"]["fine_tuned_compute"];
             assert_eq!(fine_tuned["sentiment"], parsed.for_fine_tuned_layers(false).name(), "{run}");
@@ -379,30 +379,34 @@ fn bench_rates_follow_from_its_stage_times() {
     assert_eq!(by_task.len(), 1, "{report}");
     assert_eq!(by_task[0][0], "sentiment");
     assert!(number(&by_task[0][1]) > 0.0 && number(&by_task[0][1]) <= number(&seconds["heads"]), "{report}");
-    // The arithmetic it ran in: this CPU's default, and the sentiment blend's layers' own.
+    // The arithmetic it ran in: this CPU's default, and the sentiment model's layers' own.
     let compute = stance_model::Compute::fastest_accurate();
     assert_eq!(report["compute"], compute.name(), "{report}");
     let layers = compute.for_fine_tuned_layers(false).name();
     assert_eq!(report["fine_tuned_compute"], serde_json::json!([["sentiment", layers]]), "{report}");
-    // The sentiment blend's head reads each comment's vector: every text runs all 12 layers.
-    assert_eq!(report["encoder_layers_per_token"], 12.0, "{report}");
+    // The default sentiment model reads the states after layer 3 and nothing else: the encoder
+    // stops there.
+    assert_eq!(report["encoder_layers_per_token"], 3.0, "{report}");
     // Each run is a process of its own, and reports its own peak and thread count.
     if cfg!(target_os = "linux") {
         assert!(number(&report["peak_rss_mb"]) > 1.0, "{report}");
     }
     assert!(number(&report["threads"]) >= 1.0, "{report}");
 
-    // A cross-encoder alone reads the states after layer 6: the encoder stops there.
-    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tuned/sentiment-top6");
-    let assert = stance()
-        .args(["bench", "--repeat", "1", "--json", "--input"])
-        .arg(&input)
-        .args(["--", "--tasks", "sentiment", "--head"])
-        .arg(format!("sentiment={}", model.display()))
-        .assert()
-        .success();
-    let report: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
-    assert_eq!(report["encoder_layers_per_token"], 6.0, "{report}");
+    // A cross-encoder of 6 layers reads the states after layer 6; the head reads each comment's
+    // vector, after all 12.
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    for (model, layers) in [("tuned/sentiment-top6", 6.0), ("heads/sentiment", 12.0)] {
+        let assert = stance()
+            .args(["bench", "--repeat", "1", "--json", "--input"])
+            .arg(&input)
+            .args(["--", "--tasks", "sentiment", "--head"])
+            .arg(format!("sentiment={}", models.join(model).display()))
+            .assert()
+            .success();
+        let report: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+        assert_eq!(report["encoder_layers_per_token"], layers, "{model}: {report}");
+    }
 }
 
 /// A bench run that fails says why, with the classify error of the run itself.

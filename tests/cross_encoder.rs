@@ -68,7 +68,7 @@ fn a_cross_encoder_reads_the_shared_pass_and_matches_its_training_path() {
     let recorded = std::fs::read_to_string(with.join("run.json")).unwrap();
     assert!(recorded.contains(&format!("{} (sha256 ", dir.display())), "{recorded}");
 
-    // Keeping the states for the cross-encoder leaves the sentiment head's numbers untouched.
+    // Keeping the states for the stance cross-encoder leaves the sentiment model's numbers untouched.
     let plain = read_parquet(&without.join("comments.parquet"));
     for column in ["sentiment", "p_negative", "p_neutral", "p_positive", "n_tokens"] {
         assert_eq!(table.column(column).unwrap(), plain.column(column).unwrap(), "{column}");

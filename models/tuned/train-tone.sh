@@ -6,7 +6,7 @@
 # irony, of the comment and what it answers, where the data says). Then the decision thresholds
 # per language, chosen on the same validation files, and the scores on the test splits (the
 # numbers in models/EVAL.md). Usage, from the repository root with ../shared beside it:
-#   models/tuned/train-tone.sh [toxicity] [toxicity-top6] [irony] [irony-top6] [sentiment] [sentiment-top6] [tone6]
+#   models/tuned/train-tone.sh [toxicity] [toxicity-top6] [irony] [irony-top6] [sentiment] [sentiment-top6] [sentiment-top9] [tone6]
 # toxicity-top6: the top 6 layers instead of 3, with MLMA's French rows a source of their own so
 # that the cap per source keeps 3,000 of them (models/tuned/toxicity-top6, optional).
 # A rerun resumes from the last checkpoint in $WORK/TASK (delete it to start afresh);
@@ -107,6 +107,12 @@ for task in ${tasks[*]}; do
     tune sentiment sentiment-top6 6 --train $D/sentiment/umsab/train.jsonl --valid $D/sentiment/umsab/valid.jsonl \
       --max-per-source 0 --max-valid-per-source 0 --context-tokens 8 --comment-tokens 128 --epochs 3 --patience 1
     eval_model sentiment sentiment-top6 --data $D/sentiment/umsab/test.jsonl ;;
+  sentiment-top9)
+    # As sentiment-top6 with 9 layers over the frozen bottom 3: a comment-texts run then needs 12
+    # layer passes, as many as the encoder alone, if the model needs no head beside it.
+    tune sentiment sentiment-top9 9 --train $D/sentiment/umsab/train.jsonl --valid $D/sentiment/umsab/valid.jsonl \
+      --max-per-source 0 --max-valid-per-source 0 --context-tokens 8 --comment-tokens 128 --epochs 3 --patience 1
+    eval_model sentiment sentiment-top9 --data $D/sentiment/umsab/test.jsonl ;;
   tone6)
     # Toxicity and sentiment on one set of 6 layers (stance tune --also-task), started from
     # toxicity-top6: every toxicity source at most 2,000 rows, every UMSAB training tweet, UMSAB

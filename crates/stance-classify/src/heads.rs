@@ -258,8 +258,8 @@ impl TaskModel {
 
 /// The built-in model of `task`: a blend or route of `models/blends` or `models/routes` as
 /// compiled in, with the one cross-encoder it names (the other member is the task's built-in
-/// head, `default`). Each beat the head alone on the task's test splits (models/EVAL.md, in the
-/// section named beside it).
+/// head, `default`), or a cross-encoder alone. Each beat the head alone on the task's test
+/// splits (models/EVAL.md, in the section named beside it).
 fn built_in(task: Task) -> Result<TaskModel> {
     macro_rules! cross_encoder {
         ($name:literal) => {
@@ -300,15 +300,10 @@ fn built_in(task: Task) -> Result<TaskModel> {
             blend_from,
             cross_encoder!("tone6-toxicity"),
         ),
-        // Six fine-tuned layers over the comment beside the head: better on UMSAB's validation
-        // and test splits and on TweetEval's English test ("2026-12-05: the sentiment blend
-        // becomes the default"). The sentiment model of the tone6 pair, whose layers the
-        // toxicity model shares, scored lower on validation and on TweetEval.
-        Task::Sentiment => (
-            include_str!("../../../models/blends/sentiment/blend.json"),
-            blend_from,
-            cross_encoder!("sentiment-top6"),
-        ),
+        // Nine fine-tuned layers over the comment, alone: better on UMSAB's validation split
+        // than the blend of the head and six layers, which needs all twelve of the encoder's
+        // layers beside its own six ("2026-12-06: nine fine-tuned sentiment layers alone").
+        Task::Sentiment => return cross_encoder!("sentiment-top9").load(task),
     };
     built_in_combined(task, file, build, cross_encoder)
 }
@@ -322,18 +317,23 @@ struct BuiltInCrossEncoder {
     sha256: &'static str,
 }
 
+impl BuiltInCrossEncoder {
+    /// The model, as `task`'s; its compiled-in weights are handed back to the system once read.
+    fn load(&self, task: Task) -> Result<TaskModel> {
+        let model = CrossEncoder::from_bytes(self.meta, self.weights)
+            .map_err(|e| head_error(task, &HeadSource::Default, format!("built-in cross-encoder: {e}")))?;
+        stance_model::resident::release_static(self.weights);
+        let sha256 = self.sha256.to_string();
+        Ok(TaskModel::CrossEncoder(SourcedCrossEncoder { task, model, source: HeadSource::Default, sha256 }))
+    }
+}
+
 /// A blend or route compiled into the binary from its `file`, built by `build`: the models it
 /// names are the task's built-in head (`default`) and `cross_encoder`.
 fn built_in_combined(task: Task, file: &str, build: BuildFrom, cross_encoder: &BuiltInCrossEncoder) -> Result<TaskModel> {
     let resolve = |model: &str| match model {
         "default" => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
-        name if name == cross_encoder.name => {
-            let model = CrossEncoder::from_bytes(cross_encoder.meta, cross_encoder.weights)
-                .map_err(|e| head_error(task, &HeadSource::Default, format!("built-in cross-encoder: {e}")))?;
-            let sha256 = cross_encoder.sha256.to_string();
-            stance_model::resident::release_static(cross_encoder.weights);
-            Ok(TaskModel::CrossEncoder(SourcedCrossEncoder { task, model, source: HeadSource::Default, sha256 }))
-        }
+        name if name == cross_encoder.name => cross_encoder.load(task),
         other => Err(head_error(task, &HeadSource::Default, format!("the built-in model names `{other}`, which is not built in"))),
     };
     build(task, HeadSource::Default, file.as_bytes().to_vec(), &resolve)

@@ -175,9 +175,9 @@ impl Needs {
 /// its whole width at each kept layer, kept until its chunk is scored: kept for every text,
 /// they pushed the 20,000-comment bench to 611 MB peak RSS once replies were read by two
 /// cross-encoders. A text that no head reads stops at the deepest layer kept of it (with
-/// `--tasks sentiment`, every comment: 6 of the encoder's 12 layers). The texts run in one
-/// pass per distinct set of needs (the texts without states in one more); a text's outputs do
-/// not depend on its batch, so the passes give what one would.
+/// `--tasks sentiment` and the default model, every comment: 3 of the encoder's 12 layers).
+/// The texts run in one pass per distinct set of needs (the texts without states in one more);
+/// a text's outputs do not depend on its batch, so the passes give what one would.
 fn embed(
     encoder: &ModelEncoder<'_>,
     texts: &[&str],

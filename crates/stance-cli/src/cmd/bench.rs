@@ -287,8 +287,8 @@ fn render(r: &BenchReport) -> String {
     };
     let mut text = format!(
         "stance bench: {} ({} comments, {} tokens encoded), median of {} run(s), {} thread(s) on {}\n\
-         \x20 {:.1} comments/s ({:.1} once loaded), {:.0} tokens/s, encoder {:.1} GFLOP/s in {} over {:.1} layers per token, padding {:.1}% of \
-         positions, peak RSS {:.0} MB\n\
+         \x20 {:.1} comments/s ({:.1} once loaded), {:.0} tokens/s, encoder {:.1} GFLOP/s in {} over {:.1} layers \
+         per token, padding {:.1}% of positions, peak RSS {:.0} MB\n\
          \x20 time: total {:.2}s = read {:.2}s ({:.0}%) + model load {:.2}s ({:.0}%) + encode {:.2}s ({:.0}%) \
          + heads {:.2}s ({:.0}%) + aggregate {:.2}s ({:.0}%) + write {:.2}s ({:.0}%)\n",
         r.input,

@@ -703,12 +703,11 @@ mod tests {
     }
 
     #[test]
-    fn the_default_stance_reply_sentiment_and_toxicity_models_are_their_blends_compiled_in() {
+    fn the_default_stance_reply_and_toxicity_models_are_their_blends_compiled_in() {
         let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let blends = [
             (Task::Stance, TaskInput::TargetAndComment),
             (Task::Reply, TaskInput::ParentAndComment),
-            (Task::Sentiment, TaskInput::Comment),
             (Task::Toxicity, TaskInput::Comment),
         ];
         for (task, reads) in blends {
@@ -729,6 +728,24 @@ mod tests {
             let head = TaskModel::load(task, &HeadSource::Folder(repo.join(format!("models/heads/{task}")))).unwrap();
             assert!(matches!(head, TaskModel::Head(_)), "{task}");
         }
+    }
+
+    #[test]
+    fn the_default_sentiment_model_is_the_nine_layer_cross_encoder_compiled_in() {
+        let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+        let TaskModel::CrossEncoder(built_in) = TaskModel::load(Task::Sentiment, &HeadSource::Default).unwrap() else {
+            panic!("the default sentiment model is not a cross-encoder")
+        };
+        // It reads the states after layer 3, so a sentiment-only run stops the encoder there.
+        assert_eq!((built_in.model.meta.bottom_layers, built_in.model.meta.top_layers), (3, 9));
+        let folder = TaskModel::load(Task::Sentiment, &HeadSource::Folder(models.join("tuned/sentiment-top9"))).unwrap();
+        assert_eq!(built_in.sha256, folder.sha256());
+        assert!(built_in.describe().starts_with("default sentiment cross-encoder (sha256 "), "{}", built_in.describe());
+        // The blend it replaced and the head alone are one flag away.
+        let blend = TaskModel::load(Task::Sentiment, &HeadSource::Folder(models.join("blends/sentiment"))).unwrap();
+        assert!(matches!(blend, TaskModel::Blend(_)));
+        let head = TaskModel::load(Task::Sentiment, &HeadSource::Folder(models.join("heads/sentiment"))).unwrap();
+        assert!(matches!(head, TaskModel::Head(_)));
     }
 
     #[test]

@@ -115,8 +115,9 @@ pub struct Outcome {
     pub scoring: StageTimes,
     pub aggregate: Duration,
     pub write: Duration,
-    /// (layers, hidden, intermediate) of the encoder, for its FLOP count.
-    pub encoder_shape: (usize, usize, usize),
+    /// (hidden, intermediate) of the encoder's layers, for its FLOP count (with
+    /// `scoring.layer_tokens`, which counts the layers each text ran).
+    pub encoder_shape: (usize, usize),
     /// The arithmetic of the encoder's linears, and of each task's fine-tuned layers (as
     /// `run.json` records them: `compute`, `fine_tuned_compute`).
     pub compute: stance_model::Compute,
@@ -259,7 +260,7 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
         read,
         load,
         scoring: times,
-        encoder_shape: (config.num_hidden_layers, config.hidden_size, config.intermediate_size),
+        encoder_shape: (config.hidden_size, config.intermediate_size),
         compute: opened.info.compute,
         fine_tuned_compute: heads.fine_tuned_computes(),
         ..Outcome::default()

@@ -95,7 +95,7 @@ pub fn score_chunk(
     times.tokens_encoded += embeddings.iter().map(|e| e.n_tokens).sum::<usize>();
     times.padded_tokens += embeddings.iter().map(|e| e.padded_tokens).sum::<usize>();
     for (e, needs) in embeddings.iter().zip(&needs) {
-        let layers = needs.layers_run(keep.is_some(), encoder.layers()) as f64;
+        let layers = needs.layers_run(encoder.layers()) as f64;
         times.layer_tokens += layers * e.n_tokens as f64;
         times.layer_attention_cost += layers * (e.n_tokens * e.n_tokens) as f64;
     }
@@ -157,14 +157,14 @@ struct Needs {
 impl Needs {
     /// Whether the text's pass must run the whole encoder: a head reads its vector, or no model
     /// reads its states (each text gives its token count, which comes with a whole pass).
-    fn whole_pass(&self, keeps_states: bool) -> bool {
-        self.vector || !keeps_states || self.layers.is_empty()
+    fn whole_pass(&self) -> bool {
+        self.vector || self.layers.is_empty()
     }
 
     /// How many of the encoder's `depth` layers the text's pass runs.
-    fn layers_run(&self, keeps_states: bool, depth: usize) -> usize {
+    fn layers_run(&self, depth: usize) -> usize {
         match self.layers.last() {
-            Some(&deepest) if !self.whole_pass(keeps_states) => deepest,
+            Some(&deepest) if !self.whole_pass() => deepest,
             _ => depth,
         }
     }
@@ -190,7 +190,7 @@ fn embed(
     // Ordered by needs, so the passes run in the same order whatever the texts' order.
     let mut passes: BTreeMap<(&[usize], bool), Vec<usize>> = BTreeMap::new();
     for (i, needs) in needs.iter().enumerate() {
-        passes.entry((needs.layers.as_slice(), needs.whole_pass(true))).or_default().push(i);
+        passes.entry((needs.layers.as_slice(), needs.whole_pass())).or_default().push(i);
     }
     let mut out: Vec<Option<Embedding>> = (0..texts.len()).map(|_| None).collect();
     for ((layers, whole), indices) in passes {

@@ -979,6 +979,11 @@ mod e5 {
         );
     }
 
+    /// Queries cut at their head, in batches of 4,096 padded tokens: the kept-states tests' options.
+    fn query_options() -> EmbedOptions {
+        EmbedOptions { mode: EmbedMode::Query, truncation: Truncation::Head, batch: BatchOptions { batch_tokens: 4096 } }
+    }
+
     /// The pass that keeps bottom-layer states for the cross-encoders gives the same vectors
     /// as the plain pass, and states equal to a separate run of the bottom layers alone (each
     /// row's own tokens, cut to the head and the final token).
@@ -989,7 +994,7 @@ mod e5 {
         let opened = open_default(GgufMode::default());
         let model = &opened.model;
         let texts: Vec<&str> = records.iter().step_by(10).map(|r| r["text"].as_str().unwrap()).collect();
-        let options = EmbedOptions { mode: EmbedMode::Query, truncation: Truncation::Head, batch: BatchOptions { batch_tokens: 4096 } };
+        let options = query_options();
         let keep = KeepStates::one(9, 48);
         let plain = model.embed(&texts, &options, &|_| {}).unwrap();
         let kept = model.embed_keeping_states(&texts, &options, keep.clone(), &|_| {}).unwrap();
@@ -1023,8 +1028,7 @@ mod e5 {
         let opened = open_default(GgufMode::default());
         let model = &opened.model;
         let texts: Vec<&str> = records.iter().step_by(25).map(|r| r["text"].as_str().unwrap()).collect();
-        let batch = BatchOptions { batch_tokens: 4096 };
-        let options = EmbedOptions { mode: EmbedMode::Query, truncation: Truncation::Head, batch };
+        let options = query_options();
         let keep = KeepStates::new([9, 6, 9], 40);
         assert_eq!(keep.layers, [6, 9]);
         let both = model.embed_keeping_states(&texts, &options, keep, &|_| {}).unwrap();
@@ -1050,8 +1054,7 @@ mod e5 {
         let opened = open_default(GgufMode::default());
         let model = &opened.model;
         let texts: Vec<&str> = records.iter().step_by(25).map(|r| r["text"].as_str().unwrap()).collect();
-        let batch = BatchOptions { batch_tokens: 4096 };
-        let options = EmbedOptions { mode: EmbedMode::Query, truncation: Truncation::Head, batch };
+        let options = query_options();
         let keep = KeepStates::new([3, 6], 40);
         let whole = model.embed_keeping_states(&texts, &options, keep.clone(), &|_| {}).unwrap();
         let stopped = model.embed_keeping_states(&texts, &options, keep.without_vectors(), &|_| {}).unwrap();

@@ -215,7 +215,7 @@ fn one_run(args: &Args) -> Result<RunRecord> {
         padded_tokens: outcome.scoring.padded_tokens,
         layer_tokens: outcome.scoring.layer_tokens,
         layer_attention_cost: outcome.scoring.layer_attention_cost,
-        encoder_shape: (outcome.encoder_shape.1, outcome.encoder_shape.2),
+        encoder_shape: outcome.encoder_shape,
         threads: rayon::current_num_threads(),
         peak_rss_mb: peak_rss_bytes().map(|b| b as f64 / 1e6).unwrap_or(f64::NAN),
     })

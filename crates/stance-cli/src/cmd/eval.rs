@@ -73,6 +73,15 @@ struct DataResult {
     evaluation: Evaluation,
 }
 
+/// The line above one data file's scores: the task and kind of model, then its name, which for
+/// a built-in model already says both ("default sentiment cross-encoder (sha256 …)").
+pub fn heading(data: &str, task: Task, kind: &str, name: &str, source: &HeadSource) -> String {
+    match source {
+        HeadSource::Default => format!("== {data} — {name}"),
+        HeadSource::Folder(_) => format!("== {data} — {task} {kind} {name}"),
+    }
+}
+
 pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     args.model.use_reference_arithmetic();
     // `--model DIR` naming a task model's folder (head, cross-encoder, blend or route): that
@@ -130,7 +139,7 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for r in &results {
-            println!("== {} — {} {kind} {name}", r.data, args.task);
+            println!("{}", heading(&r.data, args.task, kind, &name, &source));
             if r.evaluation.left_out > 0 {
                 println!("({} rows with a gold label outside --labels left out)", r.evaluation.left_out);
             }

@@ -217,7 +217,7 @@ pub fn eval(args: &eval::Args, sourced: &SourcedCrossEncoder, global: &Global) -
                 "seconds": {"bottom_states": states_s, "top_layers": top_s}}));
             continue;
         }
-        println!("== {} — {} cross-encoder {name}", set.spec, args.task);
+        println!("{}", eval::heading(&set.spec.to_string(), args.task, "cross-encoder", &name, &sourced.source));
         if evaluation.left_out > 0 {
             println!("({} rows with a gold label outside --labels left out)", evaluation.left_out);
         }

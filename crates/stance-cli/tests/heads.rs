@@ -465,14 +465,16 @@ fn eval_scores_the_shipped_model_on_a_copy_of_its_encoder() {
     // Each file's scores are headed by the model: a built-in model's name says its task and
     // kind, a folder's follows them.
     let heading = |model: &Path| {
-        let out = stance(&cache).args(["eval", "--task", "irony", "--model"]).arg(model).arg("--data").arg(&rows).output();
-        let text = String::from_utf8(out.unwrap().stdout).unwrap();
+        let mut cmd = stance(&cache);
+        cmd.args(["eval", "--task", "irony", "--model"]).arg(model).arg("--data").arg(&rows);
+        let text = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
         text.lines().find(|l| l.starts_with("== ")).unwrap_or_default().to_string()
     };
     let built_in = heading(Path::new("default"));
     assert!(built_in.starts_with(&format!("== {} — default irony route (sha256 ", rows.display())), "{built_in}");
     let named = heading(&route);
-    assert!(named.starts_with(&format!("== {} — irony route {} (sha256 ", rows.display(), route.display())), "{named}");
+    let folder_heading = format!("== {} — irony route {} (sha256 ", rows.display(), route.display());
+    assert!(named.starts_with(&folder_heading), "{named}");
 
     let other = eval(&shared("fixtures/parity/tiny/xlm-roberta"));
     assert!(!other.status.success());

@@ -25,6 +25,13 @@ TOXICITY_TRAIN_BY_SOURCE=($D/toxicity/tweeteval-offensive/train.jsonl $D/toxicit
   $D/toxicity/ftr-fr/train.jsonl $D/toxicity/germeval2018-de/train.jsonl
   $D/toxicity/haspeede2020-it/train.jsonl $D/toxicity/hateval2019-es/train.jsonl
   $D/toxicity/hatebr-pt/train.jsonl $D/toxicity/toldbr-pt/train.jsonl $D/toxicity/hatecheck-multi/train.jsonl)
+# UMSAB's training and validation splits, one source per language, so that no cap per source
+# applies to them beside the toxicity files (tone6 and tone9).
+UMSAB_TRAIN_BY_LANG=(); UMSAB_VALID_BY_LANG=()
+for l in ar de en es fr hi it pt; do
+  UMSAB_TRAIN_BY_LANG+=("$D/sentiment/umsab/train.jsonl#lang=$l")
+  UMSAB_VALID_BY_LANG+=("$D/sentiment/umsab/valid.jsonl#lang=$l")
+done
 tune() { # task, folder of models/tuned, fine-tuned layers, then data and options
   local task=$1 name=$2 top=$3; shift 3
   if [[ ${EVAL_ONLY:-0} == 1 ]]; then return; fi
@@ -119,15 +126,12 @@ for task in ${tasks[*]}; do
     # split by language so that no cap applies to it. Two models out, tone6-toxicity and
     # tone6-sentiment, with the same shared_layers id. Then models/blends/build.sh scores each
     # task's blend with its head (models/EVAL.md, "one set of layers for sentiment and toxicity").
-    ST=(); SV=()
-    for l in ar de en es fr hi it pt; do
-      ST+=("$D/sentiment/umsab/train.jsonl#lang=$l"); SV+=("$D/sentiment/umsab/valid.jsonl#lang=$l")
-    done
     tune toxicity tone6-toxicity 6 --init models/tuned/toxicity-top6 \
       --train "${TOXICITY_TRAIN_BY_SOURCE[@]}" \
       --valid "${TOXICITY_VALID[@]}" --max-per-source 2000 --max-valid-per-source 400 \
       --context-tokens 8 --comment-tokens 128 --epochs 2 --patience 1 \
-      --also-task sentiment --also-train "${ST[@]}" --also-valid "${SV[@]}" --also-out models/tuned/tone6-sentiment ;;
+      --also-task sentiment --also-train "${UMSAB_TRAIN_BY_LANG[@]}" --also-valid "${UMSAB_VALID_BY_LANG[@]}" \
+      --also-out models/tuned/tone6-sentiment ;;
   tone9)
     # Sentiment and toxicity on one set of 9 layers over the frozen bottom 3, started from
     # sentiment-top9 (the default sentiment model) with a fresh toxicity classifier: the data of
@@ -136,12 +140,9 @@ for task in ${tasks[*]}; do
     # tone6-toxicity ran 9 and 6. Then the toxicity thresholds per language, as for toxicity.
     # Measured on 2026-12-06, not shipped: both tasks scored lower on validation than the
     # default models (models/EVAL.md, "sentiment and toxicity on one set of nine layers").
-    ST=(); SV=()
-    for l in ar de en es fr hi it pt; do
-      ST+=("$D/sentiment/umsab/train.jsonl#lang=$l"); SV+=("$D/sentiment/umsab/valid.jsonl#lang=$l")
-    done
     tune sentiment tone9-sentiment 9 --init models/tuned/sentiment-top9 \
-      --train "${ST[@]}" --valid "${SV[@]}" --max-per-source 2000 --max-valid-per-source 400 \
+      --train "${UMSAB_TRAIN_BY_LANG[@]}" --valid "${UMSAB_VALID_BY_LANG[@]}" \
+      --max-per-source 2000 --max-valid-per-source 400 \
       --context-tokens 8 --comment-tokens 128 --epochs 2 --patience 1 \
       --also-task toxicity --also-train "${TOXICITY_TRAIN_BY_SOURCE[@]}" --also-valid "${TOXICITY_VALID[@]}" \
       --also-out models/tuned/tone9-toxicity

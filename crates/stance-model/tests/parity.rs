@@ -247,6 +247,22 @@ mod tiny {
         check("modernbert");
     }
 
+    /// int8, the CLI's default on AMD CPUs with AVX-512 VNNI and BF16, multiplies a GGUF's own
+    /// codes; float checkpoints take int16 under it, with int16's error and decisions (their
+    /// linears rounded to 8-bit codes moved the logits by 2.6·10⁻² and turned a multi-label
+    /// decision of `bert-multilabel`).
+    #[test]
+    fn bert_family_in_int8() {
+        for name in ["bert", "bert-multilabel", "xlm-roberta", "distilbert"] {
+            let dir = fixtures().join("tiny").join(name);
+            let options = LoadOptions { compute: stance_model::Compute::Int8, ..Default::default() };
+            let loaded = load(&dir.join("config.json"), &dir.join("model.safetensors"), &Device::Cpu, &options)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(loaded.info.compute, stance_model::Compute::Int16, "{name}");
+            check_folder_in(name, &dir.join("config.json"), stance_model::Compute::Int8, 4e-3);
+        }
+    }
+
     /// Float checkpoints (the hub's) with the linears in int16, the CLI's default on Intel CPUs
     /// without AMX: 12-bit weight codes per block of 32 inputs and 16-bit activations keep every
     /// logit within 4·10⁻³ of `transformers`' and every decision the same. Measured: at most

@@ -53,13 +53,13 @@ pub struct GgufFlags {
     /// AMX tiles or AVX-512 BF16 where the CPU has them); int16 (activations per token in 16
     /// bits times the weights' own 4-bit blocks, on AVX-512 VNNI or AVX2); or int8 (activations
     /// in 8 bits per token and block of 32 inputs times the same blocks, on AVX-512 VNNI or
-    /// AVX2; the fine-tuned layers of a cross-encoder run in int8 too where its
-    /// `cross_encoder.json` says `"int8_layers": true`, in bf16 otherwise, or int16 without
-    /// bf16 dot products; `stance models info DIR` says which). bf16 and int8 multiply
-    /// attention's operands in bfloat16 where the CPU can. Default: bf16 where the CPU has
-    /// AMX tiles, int8 on AMD CPUs with AVX-512 VNNI and BF16, int16 on other CPUs with AVX-512
-    /// VNNI, f32 elsewhere (the fastest within the accuracy targets; run.json records the
-    /// choice). Errors and speeds: BENCH.md.
+    /// AVX2; float checkpoints' linears take int16; the fine-tuned layers of a cross-encoder
+    /// run in int8 too where its `cross_encoder.json` says `"int8_layers": true`, otherwise in
+    /// bf16 where bfloat16 products are fast (AMX tiles, AMD's AVX-512 BF16) and in int16
+    /// elsewhere; `stance models info DIR` says which). bf16 multiplies attention's operands
+    /// in bfloat16 where the CPU can, int8 where they are fast. Default: bf16 where the CPU
+    /// has AMX tiles, int8 on other CPUs with AVX-512 VNNI, f32 elsewhere (the fastest within
+    /// the accuracy targets; run.json records the choice). Errors and speeds: BENCH.md.
     #[arg(long, conflicts_with_all = ["quantized_matmul", "dequantize"])]
     pub compute: Option<stance_model::Compute>,
 }

@@ -345,8 +345,8 @@ fn models_info_default_tells_the_truth() {
         "query \"query: \", passage \"passage: \"",
         "max tokens    512",
         "117,505,920 (117.5M)",
-        // The default arithmetic depends on the CPU (bf16 with AMX tiles; int8 on AMD with
-        // AVX-512 VNNI and BF16; int16 with AVX-512 VNNI elsewhere).
+        // The default arithmetic depends on the CPU (bf16 with AMX tiles; int8 with AVX-512
+        // VNNI; f32 elsewhere).
         match stance_model::Compute::fastest_accurate() {
             stance_model::Compute::Bf16 => "F32 ×124 + Q4_0 ×73 (linear layers in bfloat16, sums in f32)",
             stance_model::Compute::Int8 => {

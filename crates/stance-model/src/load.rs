@@ -55,28 +55,26 @@ pub enum Compute {
 impl Compute {
     /// The fastest arithmetic on this CPU that stays within the accuracy targets (min cosine
     /// ≥ 0.999 to the f32 vectors, ≥ 99.5 % label agreement per task; BENCH.md): bf16 where
-    /// the CPU, the OS and the process allow AMX tiles; int8 on AMD CPUs with AVX-512 VNNI and
-    /// BF16 (the fine-tuned layers in bf16 unless marked, [`Self::for_fine_tuned_layers`]);
-    /// int16 on other CPUs with AVX-512 VNNI; f32 elsewhere. Measured (BENCH.md): on an AMD
-    /// EPYC without AMX, int8 with the fine-tuned layers in bf16 keeps f32's labels on
-    /// 99.68–99.91 % of the 20k bench per task, min cosine 0.99993 on the e5 fixtures, and runs
-    /// comment texts 1.10× and all five tasks 1.07× as fast as bf16 (which ran the encoder 1.7×
-    /// as fast as f32, int16 a little slower than bf16); int8 with the fine-tuned layers in int8
-    /// too kept only 99.36 % of the sentiment labels there, while the stance and toxicity
-    /// models' layers in int8 kept 99.64 and 99.81 % of theirs (the models marked so). On an
-    /// Intel Xeon without AMX the AVX-512 BF16 path was slower than f32, and int16 ran the 2k
-    /// bench with every task 1.37× as fast as f32, its labels the same on 99.95–100 % of
-    /// comments per task; int8 was not measured there with the fine-tuned layers apart. int16
-    /// was not measured on CPUs with AVX2 only, so they keep f32.
+    /// the CPU, the OS and the process allow AMX tiles; int8 on CPUs with AVX-512 VNNI (the
+    /// fine-tuned layers and attention's products as [`Self::for_fine_tuned_layers`] and
+    /// [`bf16_products_pay`] say); f32 elsewhere. Measured (BENCH.md): on an AMD EPYC without
+    /// AMX, int8 with the fine-tuned layers in bf16 keeps f32's labels on 99.68–99.91 % of the
+    /// 20k bench per task, min cosine 0.99993 on the e5 fixtures, and runs comment texts 1.10×
+    /// and all five tasks 1.07× as fast as bf16 (which ran the encoder 1.7× as fast as f32,
+    /// int16 a little slower than bf16); int8 with the fine-tuned layers in int8 too kept only
+    /// 99.36 % of the sentiment labels there, while the stance and toxicity models' layers in
+    /// int8 kept 99.64 and 99.81 % of theirs (the models marked so). On an Intel Xeon without
+    /// AMX, where bfloat16 products are slow, int8 with the fine-tuned layers in int16 and
+    /// attention in f32 multiply-adds beat int16 (the default there before) with every task
+    /// (BENCH.md, "int8 on Intel without AMX"). Neither was measured on CPUs with AVX2 only,
+    /// so they keep f32.
     pub fn fastest_accurate() -> Self {
         use crate::arch::bf16::Bf16Kernel;
         use crate::arch::kernels::IntKernel;
         if Bf16Kernel::Amx.supported() {
             Self::Bf16
-        } else if cpu_is_amd() && IntKernel::Vnni.supported() && Bf16Kernel::Avx512.supported() {
+        } else if IntKernel::Vnni.supported() {
             Self::Int8
-        } else if IntKernel::Vnni.supported() && !cpu_is_amd() {
-            Self::Int16
         } else {
             Self::F32
         }
@@ -87,15 +85,14 @@ impl Compute {
     /// activations (the encoder's 4-bit GGUF weights are multiplied exactly as stored), and
     /// these layers moved most of int8's label changes: with them in bf16, sentiment kept f32's
     /// label on 99.95 % of the 2k bench instead of 99.55 % (BENCH.md, "int8 with the fine-tuned
-    /// layers in bf16", an AMD EPYC). Under int8 they run in bf16 where the CPU has bf16 dot
-    /// products (AMX or AVX-512 BF16), else in int16, unless `int8_layers`: the model is marked
-    /// as keeping its task's labels in int8 (measured; the stance and toxicity models: BENCH.md,
+    /// layers in bf16", an AMD EPYC). Under int8 they run in bf16 where bfloat16 products pay
+    /// ([`bf16_products_pay`]), else in int16, unless `int8_layers`: the model is marked as
+    /// keeping its task's labels in int8 (measured; the stance and toxicity models: BENCH.md,
     /// "int8 layers where the labels allow"). Every other arithmetic is kept.
     pub fn for_fine_tuned_layers(self, int8_layers: bool) -> Self {
-        use crate::arch::bf16::Bf16Kernel;
         match self {
             Self::Int8 if int8_layers => Self::Int8,
-            Self::Int8 if Bf16Kernel::Amx.supported() || Bf16Kernel::Avx512.supported() => Self::Bf16,
+            Self::Int8 if bf16_products_pay() => Self::Bf16,
             Self::Int8 => Self::Int16,
             other => other,
         }
@@ -109,6 +106,19 @@ impl Compute {
             Self::Int16 => "int16",
         }
     }
+}
+
+/// Whether this CPU's bfloat16 dot products beat its f32 multiply-adds, so that int8 runs
+/// the fine-tuned layers and attention's products in bf16: AMX tiles, or AMD's AVX-512 BF16
+/// (`vdpbf16ps` at 464.7 GOP/s against 932 for `vpdpbusd` on an AMD EPYC). Intel's AVX-512
+/// BF16 without tiles runs `vdpbf16ps` at an eighth of `vpdpbusd`'s rate and under f32's (169.9
+/// against 1,449.8 GOP/s on a 2-vCPU Xeon, `int8_peak`), so int8 keeps int16 layers and f32
+/// multiply-adds there (BENCH.md, "int8 on Intel without AMX").
+pub fn bf16_products_pay() -> bool {
+    use crate::arch::bf16::Bf16Kernel;
+    // Asked by every attention layer's forward; CPUID exits to the hypervisor under a VM.
+    static PAY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PAY.get_or_init(|| Bf16Kernel::Amx.supported() || (cpu_is_amd() && Bf16Kernel::Avx512.supported()))
 }
 
 /// Whether the CPU's vendor string is AMD's.

@@ -247,7 +247,7 @@ mod tiny {
         check("modernbert");
     }
 
-    /// int8, the CLI's default on AMD CPUs with AVX-512 VNNI and BF16, multiplies a GGUF's own
+    /// int8, the CLI's default on CPUs with AVX-512 VNNI and no AMX, multiplies a GGUF's own
     /// codes; float checkpoints take int16 under it, with int16's error and decisions (their
     /// linears rounded to 8-bit codes moved the logits by 2.6·10⁻² and turned a multi-label
     /// decision of `bert-multilabel`).
@@ -264,10 +264,10 @@ mod tiny {
     }
 
     /// Float checkpoints (the hub's) with the linears in int16, the CLI's default on Intel CPUs
-    /// without AMX: 12-bit weight codes per block of 32 inputs and 16-bit activations keep every
-    /// logit within 4·10⁻³ of `transformers`' and every decision the same. Measured: at most
-    /// 2.4·10⁻³ (bf16, the default with AMX: 9.8·10⁻³ on `bert`, and one multi-label decision
-    /// flips).
+    /// without AMX until int8 took its place: 12-bit weight codes per block of 32 inputs and
+    /// 16-bit activations keep every logit within 4·10⁻³ of `transformers`' and every decision
+    /// the same. Measured: at most 2.4·10⁻³ (bf16, the default with AMX: 9.8·10⁻³ on `bert`,
+    /// and one multi-label decision flips).
     #[test]
     fn bert_family_in_int16() {
         for name in ["bert", "bert-multilabel", "xlm-roberta", "distilbert"] {

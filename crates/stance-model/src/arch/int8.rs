@@ -25,7 +25,9 @@
 //! 0.64 % of the 20k bench (sentiment), still over the bound. Most of that came from the
 //! fine-tuned cross-encoder layers, whose float weights this module would quantize too: with
 //! them in bf16 (`Compute::for_fine_tuned_layers`), 0.09–0.32 % of the 20k bench, within the
-//! bound, and int8 became the default on AMD CPUs with AVX-512 VNNI and BF16 (BENCH.md). Models
+//! bound, and int8 became the default on AMD CPUs with AVX-512 VNNI and BF16 (BENCH.md); with
+//! them in int16 where bfloat16 products are slow, 0.17–0.36 %, and int8 became the default on
+//! Intel's without AMX too. Float checkpoints loaded under int8 take int16 (`load`). Models
 //! whose labels were measured to stay within it with their layers in int8 too are marked so
 //! (`int8_layers`: the stance and toxicity models, 0.19–0.36 %) and run here.
 //!

@@ -105,8 +105,8 @@ pub enum AttentionMath {
     /// f32, separate multiplies and adds: the same bits on every CPU (the f32 path's).
     Exact,
     /// f32 multiply-adds in one rounding (FMA): faster, but the last bits then depend on
-    /// whether the CPU has FMA. For int16, and for int8 where the CPU has no bfloat16
-    /// products: paths whose errors are far larger.
+    /// whether the CPU has FMA. For int16, and for int8 where bfloat16 products do not pay
+    /// (`crate::load::bf16_products_pay`): paths whose errors are far larger.
     Fused,
     /// bfloat16 products summed in f32, on AMX tiles or with AVX-512 BF16's `vdpbf16ps`
     /// (`super::attention_bf16`); [`Self::Fused`] where the CPU has neither or the heads do not

@@ -499,14 +499,15 @@ impl PostLnLayer {
     /// `mask_bias`: `[batch, 1, 1, seq]`, 0 on real tokens and a huge negative on padding, or
     /// `None` when the batch has no padding.
     pub fn forward(&self, x: &Tensor, mask_bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
-        // f32 keeps separate multiplies and adds (the same bits on every CPU); bf16 and int8
-        // round attention's operands to bfloat16 too where the CPU multiplies them (int8's
-        // labels stay within their bound: BENCH.md); int16, the accurate integer path, takes
-        // fused f32 multiply-adds.
+        // f32 keeps separate multiplies and adds (the same bits on every CPU); bf16 rounds
+        // attention's operands to bfloat16 too where the CPU multiplies them, and so does int8
+        // where those products pay (its labels stay within their bound: BENCH.md); int16, and
+        // int8 elsewhere, take fused f32 multiply-adds.
         let math = match self.compute() {
             Compute::F32 => AttentionMath::Exact,
-            Compute::Bf16 | Compute::Int8 => AttentionMath::Bf16,
-            Compute::Int16 => AttentionMath::Fused,
+            Compute::Bf16 => AttentionMath::Bf16,
+            Compute::Int8 if crate::load::bf16_products_pay() => AttentionMath::Bf16,
+            Compute::Int8 | Compute::Int16 => AttentionMath::Fused,
         };
         let fused = math != AttentionMath::Exact;
         let context = kernels::attention(

@@ -488,6 +488,37 @@ fn the_shipped_stance_cross_encoder_reads_answers_against_their_question() {
     }
 }
 
+/// The default reply model reads French and Italian replies that say where they stand: the
+/// blend before 2026-12-06 called "Vous vous trompez complètement." `agree`, and an aside about
+/// the weather too (models/EVAL.md, "replies that say they agree or disagree").
+#[test]
+fn the_default_reply_model_reads_replies_that_say_where_they_stand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("thread.jsonl");
+    let parent = "Le gouvernement a raison d'augmenter les impôts sur les grandes fortunes, c'est une question de justice.";
+    let replies = [
+        ("fr-agree", "Tout à fait d'accord avec vous.", "agree"),
+        ("fr-agree-2", "Exactement, c'est ce que je pense aussi.", "agree"),
+        ("fr-disagree", "Vous vous trompez complètement.", "disagree"),
+        ("fr-disagree-2", "Je ne suis pas du tout d'accord avec vous.", "disagree"),
+        ("fr-aside", "Il pleut encore à Paris aujourd'hui.", "none"),
+        ("fr-question", "Quelqu'un a le lien vers l'article original ?", "none"),
+        ("it-agree", "Sono completamente d'accordo.", "agree"),
+        ("it-disagree", "Non sono affatto d'accordo.", "disagree"),
+    ];
+    let mut thread = vec![("parent", None, parent)];
+    thread.extend(replies.iter().map(|(id, text, _)| (*id, Some("parent"), *text)));
+    write_thread(&input, &thread);
+    let out = tmp.path().join("out");
+    stance().args(["classify", "--offline", "--tasks", "reply", "--out"]).arg(&out).arg(&input).assert().success();
+    let table = read_parquet(&out.join("comments.parquet"));
+    let (ids, labels) = (strs(&table, "comment_id"), strs(&table, "reply"));
+    for (id, text, want) in replies {
+        let row = ids.iter().position(|i| i.as_deref() == Some(id)).unwrap();
+        assert_eq!(labels[row].as_deref(), Some(want), "{text}");
+    }
+}
+
 /// A blend of the default stance head and a cross-encoder gives each comment the normalised
 /// weighted geometric mean of the two models' probabilities, as each alone gives them in the
 /// same pass, and run.json names the blend with its members.

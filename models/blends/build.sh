@@ -25,9 +25,13 @@ esac
 tuned=${2:-$tuned}
 OUT=models/blends/$task
 mkdir -p "$OUT"
+# The reply blend has a second head beside the default one: the head that also learnt replies
+# that say they agree or disagree (models/heads/reply-markers, built in too).
+extra=""
+if [[ $task == reply ]]; then extra='{"model": "../../heads/reply-markers", "weight": 0.33}, '; fi
 cat > "$OUT/blend.json" <<JSON
 {"format": "stance-blend/1", "task": "$task",
- "members": [{"model": "default", "weight": 0.5}, {"model": "../../tuned/$tuned", "weight": 0.5}]}
+ "members": [{"model": "default", "weight": 0.5}, $extra{"model": "../../tuned/$tuned", "weight": 0.5}]}
 JSON
 scores() { # echoes each command before its output
   echo "\$ stance eval --offline --task $task --head $OUT $*"
@@ -48,8 +52,11 @@ case $task in
     "$B" calibrate --offline --task reply --blend-weights --head "$OUT" --out "$OUT" \
       --valid $D/reply-stance/rumoureval2019/valid.jsonl "$D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85" \
               "$D/stance/wahlomat-de/valid.jsonl#by=target_id,part=0-30"
+    MARKERS=${TMPDIR:-/tmp}/markers
+    mkdir -p "$MARKERS"
+    python3 examples/reply_markers/make_markers.py test > "$MARKERS/test.jsonl"
     scores --data $D/reply-stance/rumoureval2019/test.jsonl \
-      "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100" $D/stance/wahlomat-de/test.jsonl
+      "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100" $D/stance/wahlomat-de/test.jsonl "$MARKERS/test.jsonl"
     scores --labels agree,disagree --data "$D/stance/xstance/valid.jsonl#lang=fr" ;;
   sentiment)
     "$B" calibrate --offline --task sentiment --blend-weights --head "$OUT" --out "$OUT" \

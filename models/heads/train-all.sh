@@ -99,14 +99,29 @@ for task in ${tasks[*]}; do
     # on them: Wahl-O-Mat theses and party answers, X-Stance German questions and answers (favor
     # → agree, against → disagree). Without them the head called 68 % of the Wahl-O-Mat
     # validation answers `none` and found 2 of 428 disagreements.
+    REPLY_TRAIN=($D/reply-stance/rumoureval2019/train.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=0-70
+                 $D/stance/wahlomat-de/train.jsonl#by=target_id,part=0-25 $D/stance/xstance/valid.jsonl#lang=de)
+    REPLY_VALID=($D/reply-stance/rumoureval2019/valid.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85
+                 $D/stance/wahlomat-de/valid.jsonl#by=target_id,part=0-30)
     train --offline --task reply --out models/heads/reply --balance per-source \
-      --train $D/reply-stance/rumoureval2019/train.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=0-70 \
-              $D/stance/wahlomat-de/train.jsonl#by=target_id,part=0-25 $D/stance/xstance/valid.jsonl#lang=de \
-      --valid $D/reply-stance/rumoureval2019/valid.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85 \
-              $D/stance/wahlomat-de/valid.jsonl#by=target_id,part=0-30
-    eval_head reply --data $D/reply-stance/rumoureval2019/test.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100 \
-      $D/stance/wahlomat-de/test.jsonl
-    eval_head reply --data $D/stance/xstance/valid.jsonl#lang=fr --labels agree,disagree ;;
+      --train "${REPLY_TRAIN[@]}" --valid "${REPLY_VALID[@]}"
+    # The second head of the default reply blend (since 2026-12-06): the same data and replies
+    # that say they agree or disagree in so many words, in six languages (examples/reply_markers,
+    # generated from hand-written markers); the head above calls French and Italian dismissals
+    # `agree`. Patience 20: this head's validation curve moves by 2-3 points from one epoch to
+    # the next, and with 6 it stopped at epoch 6.
+    MARKERS=${TMPDIR:-/tmp}/markers
+    mkdir -p "$MARKERS"
+    python3 examples/reply_markers/make_markers.py train > "$MARKERS/train.jsonl"
+    python3 examples/reply_markers/make_markers.py test > "$MARKERS/test.jsonl"
+    train --offline --task reply --out models/heads/reply-markers --balance per-source --patience 20 \
+      --train "${REPLY_TRAIN[@]}" "$MARKERS/train.jsonl" --valid "${REPLY_VALID[@]}"
+    REPLY_TEST=($D/reply-stance/rumoureval2019/test.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100
+                $D/stance/wahlomat-de/test.jsonl "$MARKERS/test.jsonl")
+    eval_head reply --data "${REPLY_TEST[@]}"
+    eval_head reply --data $D/stance/xstance/valid.jsonl#lang=fr --labels agree,disagree
+    echo "\$ stance eval --offline --task reply --head models/heads/reply-markers --data ${REPLY_TEST[*]}"
+    stance eval --offline --task reply --head models/heads/reply-markers --data "${REPLY_TEST[@]}" ;;
   *) echo "unknown task $task" >&2; exit 2 ;;
   esac
 done

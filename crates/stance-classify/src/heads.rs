@@ -13,7 +13,7 @@ use crate::blend::{self, BlendMeta};
 use crate::error::{ClassifyError, Result};
 use crate::route::{self, RouteMeta};
 use stance_heads::model_encoder::file_sha256;
-use stance_heads::source::check_encoder_id;
+use stance_heads::source::{check_encoder_id, BUILT_IN_EXTRA};
 use stance_core::TaskInput;
 use stance_heads::{HeadSource, SourcedHead, Task};
 use stance_model::batch::KeepStates;
@@ -34,7 +34,7 @@ impl SourcedCrossEncoder {
         let sha = &self.sha256[..16.min(self.sha256.len())];
         match &self.source {
             HeadSource::Default => format!("default {} cross-encoder (sha256 {sha})", self.task),
-            HeadSource::Folder(_) => format!("{} (sha256 {sha})", self.source),
+            _ => format!("{} (sha256 {sha})", self.source),
         }
     }
 }
@@ -104,7 +104,11 @@ impl TaskModel {
     /// head. The built-in default is a blend or route compiled in ([`built_in`]): the blends of
     /// `models/blends/{stance,reply,sentiment,toxicity}` and the route of `models/routes/irony`.
     pub fn load(task: Task, source: &HeadSource) -> Result<Self> {
-        let HeadSource::Folder(dir) = source else { return built_in(task) };
+        let dir = match source {
+            HeadSource::Default => return built_in(task),
+            HeadSource::BuiltIn(_) => return Ok(TaskModel::Head(source.load(task)?)),
+            HeadSource::Folder(dir) => dir,
+        };
         let dir = match FolderKind::of(dir) {
             Some(FolderKind::Blend) => return load_combined(task, dir, blend::META_FILE, blend_from),
             Some(FolderKind::Route) => return load_combined(task, dir, route::META_FILE, route_from),
@@ -172,14 +176,14 @@ impl TaskModel {
                     b.members.iter().zip(&b.weights).map(|(m, w)| format!("{w:.2} × {}", m.describe())).collect();
                 let name = match &b.source {
                     HeadSource::Default => format!("default {} blend", b.task),
-                    HeadSource::Folder(_) => b.source.to_string(),
+                    _ => b.source.to_string(),
                 };
                 format!("{name} (sha256 {}): blend of {}", &b.sha256[..16], members.join(" + "))
             }
             TaskModel::Route(r) => {
                 let name = match &r.source {
                     HeadSource::Default => format!("default {} route", r.task),
-                    HeadSource::Folder(_) => r.source.to_string(),
+                    _ => r.source.to_string(),
                 };
                 let (with_context, alone) = (r.with_context.describe(), r.alone.describe());
                 format!("{name} (sha256 {}): {with_context} where a comment answers another, else {alone}", &r.sha256[..16])
@@ -329,12 +333,20 @@ impl BuiltInCrossEncoder {
 }
 
 /// A blend or route compiled into the binary from its `file`, built by `build`: the models it
-/// names are the task's built-in head (`default`) and `cross_encoder`.
+/// names are the task's built-in head (`default`), `cross_encoder`, and heads of
+/// `models/heads` compiled in beside the default ([`stance_heads::source::BUILT_IN_EXTRA`]).
 fn built_in_combined(task: Task, file: &str, build: BuildFrom, cross_encoder: &BuiltInCrossEncoder) -> Result<TaskModel> {
-    let resolve = |model: &str| match model {
-        "default" => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
-        name if name == cross_encoder.name => cross_encoder.load(task),
-        other => Err(head_error(task, &HeadSource::Default, format!("the built-in model names `{other}`, which is not built in"))),
+    let extra_head = |name: &str| {
+        let folder = name.strip_prefix("../../heads/")?;
+        BUILT_IN_EXTRA.iter().any(|&(built_in, of)| built_in == folder && of == task).then(|| folder.to_string())
+    };
+    let resolve = |model: &str| match (model, extra_head(model)) {
+        ("default", _) => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
+        (name, _) if name == cross_encoder.name => cross_encoder.load(task),
+        (_, Some(folder)) => TaskModel::load(task, &HeadSource::BuiltIn(folder)),
+        (other, None) => {
+            Err(head_error(task, &HeadSource::Default, format!("the built-in model names `{other}`, which is not built in")))
+        }
     };
     build(task, HeadSource::Default, file.as_bytes().to_vec(), &resolve)
 }
@@ -714,8 +726,16 @@ mod tests {
             let TaskModel::Blend(built_in) = TaskModel::load(task, &HeadSource::Default).unwrap() else {
                 panic!("the default {task} model is not a blend")
             };
-            assert!(matches!(built_in.members[..], [TaskModel::Head(_), TaskModel::CrossEncoder(_)]), "{task}");
-            assert_eq!(built_in.members[1].reads(), reads, "{task}");
+            // The task's default head first, the cross-encoder last; the reply blend has a
+            // second head between them (built in too).
+            match (task, &built_in.members[..]) {
+                (Task::Reply, [TaskModel::Head(_), TaskModel::Head(h), TaskModel::CrossEncoder(_)]) => {
+                    assert_eq!(h.source, HeadSource::BuiltIn("reply-markers".into()))
+                }
+                (Task::Stance | Task::Toxicity, [TaskModel::Head(_), TaskModel::CrossEncoder(_)]) => {}
+                (task, members) => panic!("the default {task} blend has {} members of other kinds", members.len()),
+            }
+            assert_eq!(built_in.members.last().unwrap().reads(), reads, "{task}");
             // The same blend.json and the same members' weights as the folder: the same digest.
             let dir = repo.join(format!("models/blends/{task}"));
             let folder = TaskModel::load(task, &HeadSource::Folder(dir)).unwrap();

@@ -16,7 +16,16 @@ use std::path::{Path, PathBuf};
 pub enum HeadSource {
     Default,
     Folder(PathBuf),
+    /// Another head compiled in, by its folder's name under `models/heads` ([`BUILT_IN_EXTRA`]):
+    /// a member of a built-in blend beside the task's default head. Blends name it, users never.
+    BuiltIn(String),
 }
+
+/// The heads compiled in besides each task's default, by folder name under `models/heads`:
+/// the reply head that also learnt replies that say they agree or disagree in so many words,
+/// a member of the default reply blend (models/EVAL.md, "replies that say they agree or
+/// disagree").
+pub const BUILT_IN_EXTRA: &[(&str, Task)] = &[("reply-markers", Task::Reply)];
 
 impl HeadSource {
     /// `default`, or else a folder path.
@@ -32,10 +41,19 @@ impl HeadSource {
         let (head, sha256) = match self {
             HeadSource::Default => {
                 let (meta, weights, sha256) = built_in(task);
-                let origin = PathBuf::from(format!("<built-in {task} head>"));
-                let loaded = (Head::from_bytes(meta, weights, &origin)?, sha256.to_string());
-                stance_model::resident::release_static(weights);
-                loaded
+                from_static(meta, weights, sha256, &self.path_for_errors(task))?
+            }
+            HeadSource::BuiltIn(name) => {
+                let Some((meta, weights, sha256)) = built_in_extra(name) else {
+                    return Err(HeadsError::Head {
+                        path: self.path_for_errors(task),
+                        message: format!(
+                            "no head `{name}` is built in (built in: {})",
+                            BUILT_IN_EXTRA.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        ),
+                    });
+                };
+                from_static(meta, weights, sha256, &self.path_for_errors(task))?
             }
             HeadSource::Folder(dir) => {
                 let head = Head::load(dir)?;
@@ -56,6 +74,7 @@ impl HeadSource {
         match self {
             HeadSource::Default => PathBuf::from(format!("<built-in {task} head>")),
             HeadSource::Folder(dir) => dir.clone(),
+            HeadSource::BuiltIn(name) => PathBuf::from(format!("<built-in head {name}>")),
         }
     }
 }
@@ -65,6 +84,7 @@ impl fmt::Display for HeadSource {
         match self {
             HeadSource::Default => f.write_str("default"),
             HeadSource::Folder(dir) => write!(f, "{}", dir.display()),
+            HeadSource::BuiltIn(name) => write!(f, "built-in {name}"),
         }
     }
 }
@@ -89,6 +109,7 @@ impl SourcedHead {
         match &self.source {
             HeadSource::Default => format!("default {} head (sha256 {digest})", self.head.task()),
             HeadSource::Folder(dir) => format!("{} (sha256 {digest})", dir.display()),
+            HeadSource::BuiltIn(name) => format!("built-in {} head {name} (sha256 {digest})", self.head.task()),
         }
     }
 
@@ -134,24 +155,41 @@ pub fn check_encoder_id(trained_on: &str, running: &str) -> std::result::Result<
     ))
 }
 
+/// The compiled-in files of the head in `models/heads/NAME`: its metadata, its weights and their
+/// SHA-256 (from build.rs).
+macro_rules! head_files {
+    ($name:literal) => {
+        (
+            include_str!(concat!("../../../models/heads/", $name, "/head.json")),
+            include_bytes!(concat!("../../../models/heads/", $name, "/head.safetensors")).as_slice(),
+            include_str!(concat!(env!("OUT_DIR"), "/head-", $name, ".sha256")),
+        )
+    };
+}
+
 /// The files of the default head of `task`, as compiled in, and its weights' SHA-256.
 fn built_in(task: Task) -> (&'static str, &'static [u8], &'static str) {
-    macro_rules! files {
-        ($name:literal) => {
-            (
-                include_str!(concat!("../../../models/heads/", $name, "/head.json")),
-                include_bytes!(concat!("../../../models/heads/", $name, "/head.safetensors")).as_slice(),
-                // The weights' SHA-256, from build.rs.
-                include_str!(concat!(env!("OUT_DIR"), "/head-", $name, ".sha256")),
-            )
-        };
-    }
     match task {
-        Task::Stance => files!("stance"),
-        Task::Sentiment => files!("sentiment"),
-        Task::Irony => files!("irony"),
-        Task::Toxicity => files!("toxicity"),
-        Task::Reply => files!("reply"),
+        Task::Stance => head_files!("stance"),
+        Task::Sentiment => head_files!("sentiment"),
+        Task::Irony => head_files!("irony"),
+        Task::Toxicity => head_files!("toxicity"),
+        Task::Reply => head_files!("reply"),
+    }
+}
+
+/// A head from compiled-in files; the weights' pages are handed back to the system once read.
+fn from_static(meta: &str, weights: &'static [u8], sha256: &str, origin: &Path) -> Result<(Head, String)> {
+    let head = Head::from_bytes(meta, weights, origin)?;
+    stance_model::resident::release_static(weights);
+    Ok((head, sha256.to_string()))
+}
+
+/// The files of a head of [`BUILT_IN_EXTRA`], as compiled in, and its weights' SHA-256.
+fn built_in_extra(name: &str) -> Option<(&'static str, &'static [u8], &'static str)> {
+    match name {
+        "reply-markers" => Some(head_files!("reply-markers")),
+        _ => None,
     }
 }
 
@@ -177,6 +215,21 @@ mod tests {
             let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../models/heads/{task}/head.safetensors"));
             assert_eq!(sha256, crate::model_encoder::file_sha256(&file).unwrap(), "{task}");
         }
+    }
+
+    #[test]
+    fn the_extra_built_in_heads_load_with_the_digests_of_their_folders() {
+        for &(name, task) in BUILT_IN_EXTRA {
+            let (_, weights, sha256) = built_in_extra(name).unwrap();
+            assert_eq!(sha256, sha256_hex(weights), "{name}");
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../models/heads/{name}"));
+            let folder = HeadSource::Folder(dir).load(task).unwrap();
+            let built_in = HeadSource::BuiltIn(name.to_string()).load(task).unwrap();
+            assert_eq!(built_in.sha256, folder.sha256, "{name}");
+            assert_eq!(built_in.describe(), format!("built-in {task} head {name} (sha256 {})", &sha256[..16]));
+        }
+        let err = HeadSource::BuiltIn("nope".into()).load(Task::Reply).unwrap_err().to_string();
+        assert!(err.contains("no head `nope` is built in"), "{err}");
     }
 
     #[test]

@@ -78,7 +78,7 @@ struct DataResult {
 pub fn heading(data: &str, task: Task, kind: &str, name: &str, source: &HeadSource) -> String {
     match source {
         HeadSource::Default => format!("== {data} — {name}"),
-        HeadSource::Folder(_) => format!("== {data} — {task} {kind} {name}"),
+        HeadSource::Folder(_) | HeadSource::BuiltIn(_) => format!("== {data} — {task} {kind} {name}"),
     }
 }
 

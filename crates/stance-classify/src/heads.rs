@@ -13,7 +13,7 @@ use crate::blend::{self, BlendMeta};
 use crate::error::{ClassifyError, Result};
 use crate::route::{self, RouteMeta};
 use stance_heads::model_encoder::file_sha256;
-use stance_heads::source::{check_encoder_id, BUILT_IN_EXTRA};
+use stance_heads::source::{check_encoder_id, is_built_in};
 use stance_core::TaskInput;
 use stance_heads::{HeadSource, SourcedHead, Task};
 use stance_model::batch::KeepStates;
@@ -334,11 +334,10 @@ impl BuiltInCrossEncoder {
 
 /// A blend or route compiled into the binary from its `file`, built by `build`: the models it
 /// names are the task's built-in head (`default`), `cross_encoder`, and heads of
-/// `models/heads` compiled in beside the default ([`stance_heads::source::BUILT_IN_EXTRA`]).
+/// `models/heads` compiled in beside the default ([`stance_heads::source::is_built_in`]).
 fn built_in_combined(task: Task, file: &str, build: BuildFrom, cross_encoder: &BuiltInCrossEncoder) -> Result<TaskModel> {
     let extra_head = |name: &str| {
-        let folder = name.strip_prefix("../../heads/")?;
-        BUILT_IN_EXTRA.iter().any(|&(built_in, of)| built_in == folder && of == task).then(|| folder.to_string())
+        name.strip_prefix("../../heads/").filter(|folder| is_built_in(folder, task)).map(str::to_string)
     };
     let resolve = |model: &str| match (model, extra_head(model)) {
         ("default", _) => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),

@@ -16,16 +16,18 @@ use std::path::{Path, PathBuf};
 pub enum HeadSource {
     Default,
     Folder(PathBuf),
-    /// Another head compiled in, by its folder's name under `models/heads` ([`BUILT_IN_EXTRA`]):
+    /// Another head compiled in, by its folder's name under `models/heads` ([`is_built_in`]):
     /// a member of a built-in blend beside the task's default head. Blends name it, users never.
     BuiltIn(String),
 }
 
-/// The heads compiled in besides each task's default, by folder name under `models/heads`:
-/// the reply head that also learnt replies that say they agree or disagree in so many words,
-/// a member of the default reply blend (models/EVAL.md, "replies that say they agree or
-/// disagree").
-pub const BUILT_IN_EXTRA: &[(&str, Task)] = &[("reply-markers", Task::Reply)];
+/// A head compiled in besides the tasks' defaults: its folder's name under `models/heads`, its
+/// task, and its files as `head_files!` gives them.
+struct ExtraHead {
+    name: &'static str,
+    task: Task,
+    files: (&'static str, &'static [u8], &'static str),
+}
 
 impl HeadSource {
     /// `default`, or else a folder path.
@@ -44,15 +46,14 @@ impl HeadSource {
                 from_static(meta, weights, sha256, &self.path_for_errors(task))?
             }
             HeadSource::BuiltIn(name) => {
-                let Some((meta, weights, sha256)) = built_in_extra(name) else {
+                let Some(extra) = EXTRA_HEADS.iter().find(|h| h.name == name) else {
+                    let names: Vec<&str> = EXTRA_HEADS.iter().map(|h| h.name).collect();
                     return Err(HeadsError::Head {
                         path: self.path_for_errors(task),
-                        message: format!(
-                            "no head `{name}` is built in (built in: {})",
-                            BUILT_IN_EXTRA.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-                        ),
+                        message: format!("no head `{name}` is built in (built in: {})", names.join(", ")),
                     });
                 };
+                let (meta, weights, sha256) = extra.files;
                 from_static(meta, weights, sha256, &self.path_for_errors(task))?
             }
             HeadSource::Folder(dir) => {
@@ -185,12 +186,16 @@ fn from_static(meta: &str, weights: &'static [u8], sha256: &str, origin: &Path) 
     Ok((head, sha256.to_string()))
 }
 
-/// The files of a head of [`BUILT_IN_EXTRA`], as compiled in, and its weights' SHA-256.
-fn built_in_extra(name: &str) -> Option<(&'static str, &'static [u8], &'static str)> {
-    match name {
-        "reply-markers" => Some(head_files!("reply-markers")),
-        _ => None,
-    }
+/// The heads compiled in besides each task's default: the reply head that also learnt replies
+/// that say they agree or disagree in so many words, a member of the default reply blend
+/// (models/EVAL.md, "replies that say they agree or disagree").
+const EXTRA_HEADS: &[ExtraHead] =
+    &[ExtraHead { name: "reply-markers", task: Task::Reply, files: head_files!("reply-markers") }];
+
+/// Whether `models/heads/NAME` is compiled in as a head of `task` besides its default, so that
+/// a built-in blend can name it ([`HeadSource::BuiltIn`]).
+pub fn is_built_in(name: &str, task: Task) -> bool {
+    EXTRA_HEADS.iter().any(|h| h.name == name && h.task == task)
 }
 
 /// The SHA-256 of `bytes` as lowercase hex.
@@ -219,8 +224,8 @@ mod tests {
 
     #[test]
     fn the_extra_built_in_heads_load_with_the_digests_of_their_folders() {
-        for &(name, task) in BUILT_IN_EXTRA {
-            let (_, weights, sha256) = built_in_extra(name).unwrap();
+        for &ExtraHead { name, task, files: (_, weights, sha256) } in EXTRA_HEADS {
+            assert!(is_built_in(name, task) && !is_built_in(name, Task::Stance), "{name}");
             assert_eq!(sha256, sha256_hex(weights), "{name}");
             let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../models/heads/{name}"));
             let folder = HeadSource::Folder(dir).load(task).unwrap();

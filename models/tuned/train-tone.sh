@@ -155,7 +155,9 @@ for task in ${tasks[*]}; do
     # twice (as two sources, so 4 of the 13 capped sources are French), every source at most
     # 2,000 rows, the learning rate of a continuation. The tone issue asks for French non-toxic
     # comments recognised and French toxic ones found per source; then models/blends/build.sh
-    # toxicity toxicity-fr blends it with the head as the default is blended.
+    # toxicity toxicity-fr blends it with the head as the default is blended. Measured on
+    # 2026-12-06, not kept: it ranks French rows no better on validation (models/EVAL.md,
+    # "toxicity with French weighed up").
     LR=3e-5 HEAD_LR=1e-4 tune toxicity toxicity-fr 6 --init models/tuned/tone6-toxicity \
       --train "${TOXICITY_TRAIN_BY_SOURCE[@]}" $D/toxicity/ftr-fr/train.jsonl "$D/toxicity/mlma/train.jsonl#lang=fr" \
       --valid "${TOXICITY_VALID[@]}" --max-per-source 2000 --max-valid-per-source 400 \

@@ -211,11 +211,12 @@ pub fn load_with_config(
     // checkpoint as stored) would be rounded to 8-bit codes as well, which moved the tiny
     // fixtures' logits by 2.6·10⁻² and turned a decision (tests/parity.rs), so they take int16,
     // as a cross-encoder's unmarked layers do where bfloat16 products do not pay.
+    let has_blocks = store.has_blocks();
     let compute = match opts.compute {
-        Compute::Int8 if !store.has_blocks() => Compute::Int16,
+        Compute::Int8 if !has_blocks => Compute::Int16,
         other => other,
     };
-    let mode = match (store.has_blocks(), opts.gguf) {
+    let mode = match (has_blocks, opts.gguf) {
         _ if compute != Compute::F32 => MatmulMode::from(compute),
         (true, GgufMode::KeepQuantized) => MatmulMode::Quantized,
         (true, GgufMode::DequantizeLinears) => MatmulMode::F32LinearsQuantizedTables,

@@ -519,6 +519,42 @@ fn the_default_reply_model_reads_replies_that_say_where_they_stand() {
     }
 }
 
+/// The default stance model reads comments that praise or damn the article itself: the blend
+/// before 2026-12-07 called 12 of 14 such comments `none` ("Je suis tout à fait d'accord avec
+/// cet article.", "Articolo vergognoso e fazioso.") (models/EVAL.md, "comments that say where
+/// they stand toward the article").
+#[test]
+fn the_default_stance_model_reads_comments_that_say_where_they_stand_toward_the_article() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("comments.jsonl");
+    let comments = [
+        ("fr-favor", "Merci pour cet article très éclairant.", "favor"),
+        ("fr-favor-2", "Je suis tout à fait d'accord avec cet article.", "favor"),
+        ("fr-against", "Article ridicule et mensonger.", "against"),
+        ("fr-against-2", "Je ne suis pas du tout d'accord avec cet article.", "against"),
+        ("fr-none", "Quelqu'un sait à quelle heure est le débat ?", "none"),
+        ("it-favor", "Ottimo articolo, complimenti.", "favor"),
+        ("it-against", "Articolo vergognoso e fazioso.", "against"),
+        ("en-against", "What a biased, dishonest article.", "against"),
+    ];
+    let rows: Vec<_> = comments.iter().map(|(id, text, _)| (*id, None, *text)).collect();
+    write_thread(&input, &rows);
+    let out = tmp.path().join("out");
+    let target = "La taxe sur les grandes fortunes doit revenir";
+    stance()
+        .args(["classify", "--offline", "--tasks", "stance", "--target", target, "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let table = read_parquet(&out.join("comments.parquet"));
+    let (ids, labels) = (strs(&table, "comment_id"), strs(&table, "stance"));
+    for (id, text, want) in comments {
+        let row = ids.iter().position(|i| i.as_deref() == Some(id)).unwrap();
+        assert_eq!(labels[row].as_deref(), Some(want), "{text}");
+    }
+}
+
 /// A blend of the default stance head and a cross-encoder gives each comment the normalised
 /// weighted geometric mean of the two models' probabilities, as each alone gives them in the
 /// same pass, and run.json names the blend with its members.

@@ -25,10 +25,11 @@ esac
 tuned=${2:-$tuned}
 OUT=models/blends/$task
 mkdir -p "$OUT"
-# The reply blend has a second head beside the default one: the head that also learnt replies
-# that say they agree or disagree (models/heads/reply-markers, built in too).
+# The reply and stance blends have a second head beside the default one, built in too: the head
+# that also learnt comments that say where they stand in so many words (examples/markers;
+# models/heads/reply-markers, models/heads/stance-markers).
 extra=""
-if [[ $task == reply ]]; then extra='{"model": "../../heads/reply-markers", "weight": 0.33}, '; fi
+case $task in reply | stance) extra="{\"model\": \"../../heads/$task-markers\", \"weight\": 0.33}, " ;; esac
 cat > "$OUT/blend.json" <<JSON
 {"format": "stance-blend/1", "task": "$task",
  "members": [{"model": "default", "weight": 0.5}, $extra{"model": "../../tuned/$tuned", "weight": 0.5}]}
@@ -47,14 +48,18 @@ case $task in
     scores --data $D/stance/semeval2016/test.jsonl $D/stance/cic/test.jsonl \
       $D/stance/efra-macron/test.jsonl $D/stance/rit-referendum/test.jsonl \
       "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100" $D/reply-stance/rumoureval2019/test.jsonl
-    scores --labels favor,against --data "$D/stance/xstance/valid.jsonl#lang=fr" ;;
+    scores --labels favor,against --data "$D/stance/xstance/valid.jsonl#lang=fr"
+    MARKERS=${TMPDIR:-/tmp}/markers
+    mkdir -p "$MARKERS"
+    python3 examples/markers/make_markers.py article test > "$MARKERS/article-test.jsonl"
+    scores --data "$MARKERS/article-test.jsonl" ;;
   reply)
     "$B" calibrate --offline --task reply --blend-weights --head "$OUT" --out "$OUT" \
       --valid $D/reply-stance/rumoureval2019/valid.jsonl "$D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85" \
               "$D/stance/wahlomat-de/valid.jsonl#by=target_id,part=0-30"
     MARKERS=${TMPDIR:-/tmp}/markers
     mkdir -p "$MARKERS"
-    python3 examples/reply_markers/make_markers.py test > "$MARKERS/test.jsonl"
+    python3 examples/markers/make_markers.py reply test > "$MARKERS/test.jsonl"
     scores --data $D/reply-stance/rumoureval2019/test.jsonl \
       "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100" $D/stance/wahlomat-de/test.jsonl "$MARKERS/test.jsonl"
     scores --labels agree,disagree --data "$D/stance/xstance/valid.jsonl#lang=fr" ;;

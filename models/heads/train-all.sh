@@ -46,19 +46,37 @@ for task in ${tasks[*]}; do
            $D/stance/efra-macron/train.jsonl#part=85-100 $D/stance/rit-referendum/train.jsonl#part=85-100
            $D/stance/xstance/valid.jsonl#lang=de,by=target_id,part=85-100
            $D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85 $D/reply-stance/rumoureval2019/valid.jsonl)
+    STANCE_TRAIN=($D/stance/cic/train.jsonl#part=0-40 $D/stance/semeval2016/train.jsonl
+                  $D/stance/efra-macron/train.jsonl#part=0-85 $D/stance/rit-referendum/train.jsonl#part=0-85
+                  $D/stance/xstance/valid.jsonl#lang=de,by=target_id,part=0-85
+                  $D/reply-stance/dast/all.jsonl#by=thread_id,part=0-70 $D/reply-stance/rumoureval2019/train.jsonl)
     train --offline --task stance --members 5 --out models/heads/stance --hidden 512 --dropout 0.5 --balance per-source \
-      --train $D/stance/cic/train.jsonl#part=0-40 $D/stance/semeval2016/train.jsonl \
-              $D/stance/efra-macron/train.jsonl#part=0-85 $D/stance/rit-referendum/train.jsonl#part=0-85 \
-              $D/stance/xstance/valid.jsonl#lang=de,by=target_id,part=0-85 \
-              $D/reply-stance/dast/all.jsonl#by=thread_id,part=0-70 $D/reply-stance/rumoureval2019/train.jsonl \
-      --valid "${VALID[@]}"
+      --train "${STANCE_TRAIN[@]}" --valid "${VALID[@]}"
     # Class offsets on the log-probabilities, chosen on the same validation files (mean
     # macro-F1 60.45 -> 61.55).
     calibrate --offline --task stance --head models/heads/stance --out models/heads/stance --valid "${VALID[@]}"
-    eval_head stance --data $D/stance/semeval2016/test.jsonl $D/stance/cic/test.jsonl \
-      $D/stance/efra-macron/test.jsonl $D/stance/rit-referendum/test.jsonl \
-      $D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100 $D/reply-stance/rumoureval2019/test.jsonl
-    eval_head stance --data $D/stance/xstance/valid.jsonl#lang=fr --labels favor,against ;;
+    # The second head of the default stance blend (since 2026-12-07): the same recipe and
+    # comments that praise or damn the article itself, in six languages (examples/markers,
+    # generated from hand-written markers and headlines); the head above calls them `none`.
+    MARKERS=${TMPDIR:-/tmp}/markers
+    mkdir -p "$MARKERS"
+    python3 examples/markers/make_markers.py article train > "$MARKERS/article-train.jsonl"
+    python3 examples/markers/make_markers.py article test > "$MARKERS/article-test.jsonl"
+    train --offline --task stance --members 5 --out models/heads/stance-markers --hidden 512 --dropout 0.5 \
+      --balance per-source --train "${STANCE_TRAIN[@]}" "$MARKERS/article-train.jsonl" --valid "${VALID[@]}"
+    calibrate --offline --task stance --head models/heads/stance-markers --out models/heads/stance-markers \
+      --valid "${VALID[@]}"
+    STANCE_TEST=($D/stance/semeval2016/test.jsonl $D/stance/cic/test.jsonl
+                 $D/stance/efra-macron/test.jsonl $D/stance/rit-referendum/test.jsonl
+                 $D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100 $D/reply-stance/rumoureval2019/test.jsonl
+                 "$MARKERS/article-test.jsonl")
+    eval_head stance --data "${STANCE_TEST[@]}"
+    eval_head stance --data $D/stance/xstance/valid.jsonl#lang=fr --labels favor,against
+    echo "\$ stance eval --offline --task stance --head models/heads/stance-markers --by lang --data ${STANCE_TEST[*]}"
+    stance eval --offline --task stance --head models/heads/stance-markers --by lang --data "${STANCE_TEST[@]}"
+    echo "\$ stance eval --offline --task stance --head models/heads/stance-markers --data $D/stance/xstance/valid.jsonl#lang=fr --labels favor,against"
+    stance eval --offline --task stance --head models/heads/stance-markers --data $D/stance/xstance/valid.jsonl#lang=fr \
+      --labels favor,against ;;
   irony)
     train --offline --task irony --out models/heads/irony \
       --train $D/irony/tweeteval-irony/train.jsonl $D/irony/isarcasmeval/train.jsonl#part=0-85 \
@@ -106,14 +124,14 @@ for task in ${tasks[*]}; do
     train --offline --task reply --out models/heads/reply --balance per-source \
       --train "${REPLY_TRAIN[@]}" --valid "${REPLY_VALID[@]}"
     # The second head of the default reply blend (since 2026-12-06): the same data and replies
-    # that say they agree or disagree in so many words, in six languages (examples/reply_markers,
+    # that say they agree or disagree in so many words, in six languages (examples/markers,
     # generated from hand-written markers); the head above calls French and Italian dismissals
     # `agree`. Patience 20: this head's validation curve moves by 2-3 points from one epoch to
     # the next, and with 6 it stopped at epoch 6.
     MARKERS=${TMPDIR:-/tmp}/markers
     mkdir -p "$MARKERS"
-    python3 examples/reply_markers/make_markers.py train > "$MARKERS/train.jsonl"
-    python3 examples/reply_markers/make_markers.py test > "$MARKERS/test.jsonl"
+    python3 examples/markers/make_markers.py reply train > "$MARKERS/train.jsonl"
+    python3 examples/markers/make_markers.py reply test > "$MARKERS/test.jsonl"
     train --offline --task reply --out models/heads/reply-markers --balance per-source --patience 20 \
       --train "${REPLY_TRAIN[@]}" "$MARKERS/train.jsonl" --valid "${REPLY_VALID[@]}"
     REPLY_TEST=($D/reply-stance/rumoureval2019/test.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100

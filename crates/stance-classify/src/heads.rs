@@ -703,12 +703,12 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_stance_blend_reads_the_head_and_the_cross_encoder() {
+    fn the_shipped_stance_blend_reads_the_heads_and_the_cross_encoder() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/blends/stance");
         let TaskModel::Blend(b) = TaskModel::load(Task::Stance, &HeadSource::Folder(dir)).unwrap() else {
             panic!("not a blend")
         };
-        assert!(matches!(b.members[..], [TaskModel::Head(_), TaskModel::CrossEncoder(_)]));
+        assert!(matches!(b.members[..], [TaskModel::Head(_), TaskModel::Head(_), TaskModel::CrossEncoder(_)]));
         assert!((b.weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert!(b.meta.decision.class_offsets.is_some());
     }
@@ -725,13 +725,13 @@ mod tests {
             let TaskModel::Blend(built_in) = TaskModel::load(task, &HeadSource::Default).unwrap() else {
                 panic!("the default {task} model is not a blend")
             };
-            // The task's default head first, the cross-encoder last; the reply blend has a
-            // second head between them (built in too).
+            // The task's default head first, the cross-encoder last; the reply and stance blends
+            // have a second head between them (built in too).
             match (task, &built_in.members[..]) {
-                (Task::Reply, [TaskModel::Head(_), TaskModel::Head(h), TaskModel::CrossEncoder(_)]) => {
-                    assert_eq!(h.source, HeadSource::BuiltIn("reply-markers".into()))
+                (Task::Reply | Task::Stance, [TaskModel::Head(_), TaskModel::Head(h), TaskModel::CrossEncoder(_)]) => {
+                    assert_eq!(h.source, HeadSource::BuiltIn(format!("{task}-markers")))
                 }
-                (Task::Stance | Task::Toxicity, [TaskModel::Head(_), TaskModel::CrossEncoder(_)]) => {}
+                (Task::Toxicity, [TaskModel::Head(_), TaskModel::CrossEncoder(_)]) => {}
                 (task, members) => panic!("the default {task} blend has {} members of other kinds", members.len()),
             }
             assert_eq!(built_in.members.last().unwrap().reads(), reads, "{task}");

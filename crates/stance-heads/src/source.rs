@@ -186,11 +186,15 @@ fn from_static(meta: &str, weights: &'static [u8], sha256: &str, origin: &Path) 
     Ok((head, sha256.to_string()))
 }
 
-/// The heads compiled in besides each task's default: the reply head that also learnt replies
-/// that say they agree or disagree in so many words, a member of the default reply blend
-/// (models/EVAL.md, "replies that say they agree or disagree").
-const EXTRA_HEADS: &[ExtraHead] =
-    &[ExtraHead { name: "reply-markers", task: Task::Reply, files: head_files!("reply-markers") }];
+/// The heads compiled in besides each task's default, each a member of its task's default blend:
+/// the reply head that also learnt replies that say they agree or disagree in so many words
+/// (models/EVAL.md, "replies that say they agree or disagree"), and the stance head that also
+/// learnt comments that praise or damn the article itself ("comments that say where they stand
+/// toward the article").
+const EXTRA_HEADS: &[ExtraHead] = &[
+    ExtraHead { name: "reply-markers", task: Task::Reply, files: head_files!("reply-markers") },
+    ExtraHead { name: "stance-markers", task: Task::Stance, files: head_files!("stance-markers") },
+];
 
 /// Whether `models/heads/NAME` is compiled in as a head of `task` besides its default, so that
 /// a built-in blend can name it ([`HeadSource::BuiltIn`]).
@@ -225,7 +229,8 @@ mod tests {
     #[test]
     fn the_extra_built_in_heads_load_with_the_digests_of_their_folders() {
         for &ExtraHead { name, task, files: (_, weights, sha256) } in EXTRA_HEADS {
-            assert!(is_built_in(name, task) && !is_built_in(name, Task::Stance), "{name}");
+            assert!(is_built_in(name, task), "{name}");
+            assert!(Task::ALL.into_iter().filter(|&t| t != task).all(|t| !is_built_in(name, t)), "{name}");
             assert_eq!(sha256, sha256_hex(weights), "{name}");
             let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../models/heads/{name}"));
             let folder = HeadSource::Folder(dir).load(task).unwrap();

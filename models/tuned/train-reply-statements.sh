@@ -5,12 +5,17 @@
 # read together: the encoder's top layers fine-tuned over the frozen bottom layers' states.
 #   models/tuned/train-reply-statements.sh [statements]  # models/tuned/reply-statements
 #   models/tuned/train-reply-statements.sh top6          # models/tuned/reply-top6
+#   models/tuned/train-reply-statements.sh markers       # models/tuned/reply-statements-markers
 # statements: the cross-encoder of the default reply blend (models/blends/reply), top 3 layers,
 # 3 epochs: 406 s of bottom-layer states and 3,352 s of training on 2 cores.
 # top6: 6 layers started from the stance cross-encoder models/tuned/stance-threads (`--init`:
 # its favor/against/none read as agree/disagree/none), at most 4,000 rows per file, 2 epochs
 # (124 s of states, 2,992 s of training on 2 cores). Measured, not shipped: models/EVAL.md, "a
 # reply cross-encoder of 6 layers".
+# markers: reply-statements trained further (`--init`) with the replies that say they agree or
+# disagree (examples/markers, the training list) added to its files, 2 epochs (best: 2; 237 s of
+# states, 3,625 s of training on 2 cores beside other work). Measured, not shipped: models/EVAL.md,
+# "the reply cross-encoder with the reply markers".
 # Other arguments go to `stance tune` as they are. Rerunning resumes from the last checkpoint in
 # $WORK. Then `models/blends/build.sh reply [reply-top6]` chooses the blend's weights and offsets.
 # Run from the repository root with ../shared beside it.
@@ -18,7 +23,7 @@ set -e
 B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
 D=../shared/data
 mode=statements
-case ${1:-} in statements | top6) mode=$1; shift ;; esac
+case ${1:-} in statements | top6 | markers) mode=$1; shift ;; esac
 tune() {
   "$B" tune --offline --task reply \
     --train $D/reply-stance/rumoureval2019/train.jsonl "$D/reply-stance/dast/all.jsonl#by=thread_id,part=0-70" \
@@ -37,4 +42,11 @@ case $mode in
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-reply-top6}
     tune --init models/tuned/stance-threads --max-per-source 4000 --top-layers 6 --epochs 2 --lr 3e-5 \
       --head-lr 1e-4 --work "$WORK" --out models/tuned/reply-top6 "$@" ;;
+  markers)
+    WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-reply-statements-markers}
+    MARKERS=${TMPDIR:-/tmp}/markers
+    mkdir -p "$MARKERS"
+    python3 examples/markers/make_markers.py reply train > "$MARKERS/train.jsonl"
+    tune --init models/tuned/reply-statements --max-per-source 0 --top-layers 3 --epochs 2 --lr 3e-5 \
+      --head-lr 1e-4 --work "$WORK" --out models/tuned/reply-statements-markers --train "$MARKERS/train.jsonl" "$@" ;;
 esac

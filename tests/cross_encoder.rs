@@ -480,11 +480,15 @@ fn the_shipped_stance_cross_encoder_reads_answers_against_their_question() {
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tuned/stance");
     let target = ["--target", "Faut-il interdire la chasse ?"];
     let table = classify_with("stance", &model, &input, &tmp.path().join("out"), &target);
-    let ids = strs(&table, "comment_id");
-    let labels = strs(&table, "stance");
-    for (id, _, want) in answers {
-        let row = ids.iter().position(|i| i.as_deref() == Some(id)).unwrap();
-        assert_eq!(labels[row].as_deref(), Some(want), "{id}");
+    assert_labels(&table, "stance", &answers);
+}
+
+/// Each `(comment_id, text, label)` of `expected` has that label in `column` of `table`.
+fn assert_labels(table: &polars::prelude::DataFrame, column: &str, expected: &[(&str, &str, &str)]) {
+    let (ids, labels) = (strs(table, "comment_id"), strs(table, column));
+    for (id, text, want) in expected {
+        let row = ids.iter().position(|i| i.as_deref() == Some(*id)).unwrap();
+        assert_eq!(labels[row].as_deref(), Some(*want), "{text}");
     }
 }
 
@@ -511,12 +515,7 @@ fn the_default_reply_model_reads_replies_that_say_where_they_stand() {
     write_thread(&input, &thread);
     let out = tmp.path().join("out");
     stance().args(["classify", "--offline", "--tasks", "reply", "--out"]).arg(&out).arg(&input).assert().success();
-    let table = read_parquet(&out.join("comments.parquet"));
-    let (ids, labels) = (strs(&table, "comment_id"), strs(&table, "reply"));
-    for (id, text, want) in replies {
-        let row = ids.iter().position(|i| i.as_deref() == Some(id)).unwrap();
-        assert_eq!(labels[row].as_deref(), Some(want), "{text}");
-    }
+    assert_labels(&read_parquet(&out.join("comments.parquet")), "reply", &replies);
 }
 
 /// The default stance model reads comments that praise or damn the article itself: the blend
@@ -547,12 +546,7 @@ fn the_default_stance_model_reads_comments_that_say_where_they_stand_toward_the_
         .arg(&input)
         .assert()
         .success();
-    let table = read_parquet(&out.join("comments.parquet"));
-    let (ids, labels) = (strs(&table, "comment_id"), strs(&table, "stance"));
-    for (id, text, want) in comments {
-        let row = ids.iter().position(|i| i.as_deref() == Some(id)).unwrap();
-        assert_eq!(labels[row].as_deref(), Some(want), "{text}");
-    }
+    assert_labels(&read_parquet(&out.join("comments.parquet")), "stance", &comments);
 }
 
 /// A blend of the default stance head and a cross-encoder gives each comment the normalised

@@ -40,28 +40,18 @@ scores() { # echoes each command before its output
 }
 case $task in
   stance)
-    VALID=($D/stance/cic/valid.jsonl#part=0-25 $D/stance/semeval2016/valid.jsonl
-           $D/stance/efra-macron/train.jsonl#part=85-100 $D/stance/rit-referendum/train.jsonl#part=85-100
-           $D/stance/xstance/valid.jsonl#lang=de,by=target_id,part=85-100
-           $D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85 $D/reply-stance/rumoureval2019/valid.jsonl)
-    "$B" calibrate --offline --task stance --blend-weights --head "$OUT" --out "$OUT" --valid "${VALID[@]}"
+    "$B" calibrate --offline --task stance --blend-weights --head "$OUT" --out "$OUT" --valid "${STANCE_HEAD_VALID[@]}"
     scores --data $D/stance/semeval2016/test.jsonl $D/stance/cic/test.jsonl \
       $D/stance/efra-macron/test.jsonl $D/stance/rit-referendum/test.jsonl \
       "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100" $D/reply-stance/rumoureval2019/test.jsonl
     scores --labels favor,against --data "$D/stance/xstance/valid.jsonl#lang=fr"
-    MARKERS=${TMPDIR:-/tmp}/markers
-    mkdir -p "$MARKERS"
-    python3 examples/markers/make_markers.py article test > "$MARKERS/article-test.jsonl"
-    scores --data "$MARKERS/article-test.jsonl" ;;
+    ARTICLE_MARKERS_TEST=$(markers article test)
+    scores --data "$ARTICLE_MARKERS_TEST" ;;
   reply)
-    "$B" calibrate --offline --task reply --blend-weights --head "$OUT" --out "$OUT" \
-      --valid $D/reply-stance/rumoureval2019/valid.jsonl "$D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85" \
-              "$D/stance/wahlomat-de/valid.jsonl#by=target_id,part=0-30"
-    MARKERS=${TMPDIR:-/tmp}/markers
-    mkdir -p "$MARKERS"
-    python3 examples/markers/make_markers.py reply test > "$MARKERS/test.jsonl"
+    "$B" calibrate --offline --task reply --blend-weights --head "$OUT" --out "$OUT" --valid "${REPLY_VALID[@]}"
+    REPLY_MARKERS_TEST=$(markers reply test)
     scores --data $D/reply-stance/rumoureval2019/test.jsonl \
-      "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100" $D/stance/wahlomat-de/test.jsonl "$MARKERS/test.jsonl"
+      "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100" $D/stance/wahlomat-de/test.jsonl "$REPLY_MARKERS_TEST"
     scores --labels agree,disagree --data "$D/stance/xstance/valid.jsonl#lang=fr" ;;
   sentiment)
     "$B" calibrate --offline --task sentiment --blend-weights --head "$OUT" --out "$OUT" \

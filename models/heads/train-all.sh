@@ -19,10 +19,13 @@ calibrate() { # skipped with EVAL_ONLY=1
   if [[ ${EVAL_ONLY:-0} == 1 ]]; then return; fi
   stance calibrate "$@"
 }
-eval_head() { # task, then data specs and extra flags; echoes the command before its output
-  local task=$1; shift
-  echo "\$ stance eval --offline --task $task --head models/heads/$task --by lang $*"
-  stance eval --offline --task "$task" --head "models/heads/$task" --by lang "$@"
+eval_model() { # head folder, task, then data specs and flags; echoes the command before its output
+  local dir=$1 task=$2; shift 2
+  echo "\$ stance eval --offline --task $task --head $dir $*"
+  stance eval --offline --task "$task" --head "$dir" "$@"
+}
+eval_head() { # task, then data specs and extra flags: the task's head in models/heads, by language
+  eval_model "models/heads/$1" "$1" --by lang "${@:2}"
 }
 for task in ${tasks[*]}; do
   case $task in
@@ -42,10 +45,7 @@ for task in ${tasks[*]}; do
     # RumourEval: a claim), each post labelled for its stance toward the source. Without them
     # the head called 236 of DAST's 239 validation posts that take no side `favor` or `against`.
     # Classes are balanced within each file: the thread files are 80 % `none`.
-    VALID=($D/stance/cic/valid.jsonl#part=0-25 $D/stance/semeval2016/valid.jsonl
-           $D/stance/efra-macron/train.jsonl#part=85-100 $D/stance/rit-referendum/train.jsonl#part=85-100
-           $D/stance/xstance/valid.jsonl#lang=de,by=target_id,part=85-100
-           $D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85 $D/reply-stance/rumoureval2019/valid.jsonl)
+    VALID=("${STANCE_HEAD_VALID[@]}")
     STANCE_TRAIN=($D/stance/cic/train.jsonl#part=0-40 $D/stance/semeval2016/train.jsonl
                   $D/stance/efra-macron/train.jsonl#part=0-85 $D/stance/rit-referendum/train.jsonl#part=0-85
                   $D/stance/xstance/valid.jsonl#lang=de,by=target_id,part=0-85
@@ -58,25 +58,20 @@ for task in ${tasks[*]}; do
     # The second head of the default stance blend (since 2026-12-07): the same recipe and
     # comments that praise or damn the article itself, in six languages (examples/markers,
     # generated from hand-written markers and headlines); the head above calls them `none`.
-    MARKERS=${TMPDIR:-/tmp}/markers
-    mkdir -p "$MARKERS"
-    python3 examples/markers/make_markers.py article train > "$MARKERS/article-train.jsonl"
-    python3 examples/markers/make_markers.py article test > "$MARKERS/article-test.jsonl"
+    ARTICLE_MARKERS_TRAIN=$(markers article train)
+    ARTICLE_MARKERS_TEST=$(markers article test)
     train --offline --task stance --members 5 --out models/heads/stance-markers --hidden 512 --dropout 0.5 \
-      --balance per-source --train "${STANCE_TRAIN[@]}" "$MARKERS/article-train.jsonl" --valid "${VALID[@]}"
+      --balance per-source --train "${STANCE_TRAIN[@]}" "$ARTICLE_MARKERS_TRAIN" --valid "${VALID[@]}"
     calibrate --offline --task stance --head models/heads/stance-markers --out models/heads/stance-markers \
       --valid "${VALID[@]}"
     STANCE_TEST=($D/stance/semeval2016/test.jsonl $D/stance/cic/test.jsonl
                  $D/stance/efra-macron/test.jsonl $D/stance/rit-referendum/test.jsonl
                  $D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100 $D/reply-stance/rumoureval2019/test.jsonl
-                 "$MARKERS/article-test.jsonl")
+                 "$ARTICLE_MARKERS_TEST")
     eval_head stance --data "${STANCE_TEST[@]}"
     eval_head stance --data $D/stance/xstance/valid.jsonl#lang=fr --labels favor,against
-    echo "\$ stance eval --offline --task stance --head models/heads/stance-markers --by lang --data ${STANCE_TEST[*]}"
-    stance eval --offline --task stance --head models/heads/stance-markers --by lang --data "${STANCE_TEST[@]}"
-    echo "\$ stance eval --offline --task stance --head models/heads/stance-markers --data $D/stance/xstance/valid.jsonl#lang=fr --labels favor,against"
-    stance eval --offline --task stance --head models/heads/stance-markers --data $D/stance/xstance/valid.jsonl#lang=fr \
-      --labels favor,against ;;
+    eval_model models/heads/stance-markers stance --by lang --data "${STANCE_TEST[@]}"
+    eval_model models/heads/stance-markers stance --data $D/stance/xstance/valid.jsonl#lang=fr --labels favor,against ;;
   irony)
     train --offline --task irony --out models/heads/irony \
       --train $D/irony/tweeteval-irony/train.jsonl $D/irony/isarcasmeval/train.jsonl#part=0-85 \
@@ -119,8 +114,6 @@ for task in ${tasks[*]}; do
     # validation answers `none` and found 2 of 428 disagreements.
     REPLY_TRAIN=($D/reply-stance/rumoureval2019/train.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=0-70
                  $D/stance/wahlomat-de/train.jsonl#by=target_id,part=0-25 $D/stance/xstance/valid.jsonl#lang=de)
-    REPLY_VALID=($D/reply-stance/rumoureval2019/valid.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85
-                 $D/stance/wahlomat-de/valid.jsonl#by=target_id,part=0-30)
     train --offline --task reply --out models/heads/reply --balance per-source \
       --train "${REPLY_TRAIN[@]}" --valid "${REPLY_VALID[@]}"
     # The second head of the default reply blend (since 2026-12-06): the same data and replies
@@ -128,18 +121,15 @@ for task in ${tasks[*]}; do
     # generated from hand-written markers); the head above calls French and Italian dismissals
     # `agree`. Patience 20: this head's validation curve moves by 2-3 points from one epoch to
     # the next, and with 6 it stopped at epoch 6.
-    MARKERS=${TMPDIR:-/tmp}/markers
-    mkdir -p "$MARKERS"
-    python3 examples/markers/make_markers.py reply train > "$MARKERS/train.jsonl"
-    python3 examples/markers/make_markers.py reply test > "$MARKERS/test.jsonl"
+    REPLY_MARKERS_TRAIN=$(markers reply train)
+    REPLY_MARKERS_TEST=$(markers reply test)
     train --offline --task reply --out models/heads/reply-markers --balance per-source --patience 20 \
-      --train "${REPLY_TRAIN[@]}" "$MARKERS/train.jsonl" --valid "${REPLY_VALID[@]}"
+      --train "${REPLY_TRAIN[@]}" "$REPLY_MARKERS_TRAIN" --valid "${REPLY_VALID[@]}"
     REPLY_TEST=($D/reply-stance/rumoureval2019/test.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100
-                $D/stance/wahlomat-de/test.jsonl "$MARKERS/test.jsonl")
+                $D/stance/wahlomat-de/test.jsonl "$REPLY_MARKERS_TEST")
     eval_head reply --data "${REPLY_TEST[@]}"
     eval_head reply --data $D/stance/xstance/valid.jsonl#lang=fr --labels agree,disagree
-    echo "\$ stance eval --offline --task reply --head models/heads/reply-markers --data ${REPLY_TEST[*]}"
-    stance eval --offline --task reply --head models/heads/reply-markers --data "${REPLY_TEST[@]}" ;;
+    eval_model models/heads/reply-markers reply --data "${REPLY_TEST[@]}" ;;
   *) echo "unknown task $task" >&2; exit 2 ;;
   esac
 done

@@ -22,15 +22,14 @@
 set -e
 B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
 D=../shared/data
+source models/valid-sets.sh
 mode=statements
 case ${1:-} in statements | top6 | markers) mode=$1; shift ;; esac
 tune() {
   "$B" tune --offline --task reply \
     --train $D/reply-stance/rumoureval2019/train.jsonl "$D/reply-stance/dast/all.jsonl#by=thread_id,part=0-70" \
             "$D/stance/wahlomat-de/train.jsonl#by=target_id,part=0-25" "$D/stance/xstance/valid.jsonl#lang=de" \
-    --valid $D/reply-stance/rumoureval2019/valid.jsonl "$D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85" \
-            "$D/stance/wahlomat-de/valid.jsonl#by=target_id,part=0-30" \
-    --max-valid-per-source 0 --context-tokens 96 --comment-tokens 160 --patience 2 \
+    --valid "${REPLY_VALID[@]}" --max-valid-per-source 0 --context-tokens 96 --comment-tokens 160 --patience 2 \
     --train-batch-tokens 2048 --seed 13 --checkpoint-every 50 "$@"
 }
 case $mode in
@@ -44,9 +43,7 @@ case $mode in
       --head-lr 1e-4 --work "$WORK" --out models/tuned/reply-top6 "$@" ;;
   markers)
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-reply-statements-markers}
-    MARKERS=${TMPDIR:-/tmp}/markers
-    mkdir -p "$MARKERS"
-    python3 examples/markers/make_markers.py reply train > "$MARKERS/train.jsonl"
+    REPLY_MARKERS_TRAIN=$(markers reply train)
     tune --init models/tuned/reply-statements --max-per-source 0 --top-layers 3 --epochs 2 --lr 3e-5 \
-      --head-lr 1e-4 --work "$WORK" --out models/tuned/reply-statements-markers --train "$MARKERS/train.jsonl" "$@" ;;
+      --head-lr 1e-4 --work "$WORK" --out models/tuned/reply-statements-markers --train "$REPLY_MARKERS_TRAIN" "$@" ;;
 esac

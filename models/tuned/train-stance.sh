@@ -5,6 +5,8 @@
 #   models/tuned/train-stance.sh top6     # models/tuned/stance-top6: top 6 layers
 #   models/tuned/train-stance.sh threads  # models/tuned/stance-threads: top6 trained further
 #                                         # with comment threads (run top6 first)
+#   models/tuned/train-stance.sh markers  # models/tuned/stance-threads-markers: stance-threads
+#                                         # trained further with the article markers
 # Top 3: trained for 3 epochs, then the same command was rerun with --epochs 5: the rerun
 # resumes from the checkpoint and recomputes the learning-rate schedule for 5 epochs, which is
 # what this script does (two calls). Top 6 (the depth examples/gpu_ceiling measured best on
@@ -14,11 +16,16 @@
 # stance files joined by posts of comment threads labelled for their stance toward the thread's
 # source (DAST's first 70 % of threads, RumourEval train: the same thread rows the default head
 # trains on), so that it learns that most posts in a thread take no side; validation adds the
-# head's thread validation files. Run from the repository root with ../shared beside it.
+# head's thread validation files. Markers: stance-threads trained one more epoch on its own files
+# plus the generated comments that praise or damn the article itself (examples/markers, the
+# training list), which stance-threads calls `none`. Run from the repository root with ../shared
+# beside it.
 set -e
 B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
-D=../shared/data/stance
-R=../shared/data/reply-stance
+D=../shared/data
+source models/valid-sets.sh  # for its `markers` helper
+R=$D/reply-stance
+D=$D/stance
 STANCE_TRAIN=($D/wahlomat-de/train.jsonl "$D/xstance/valid.jsonl#lang=de" $D/cic/train.jsonl
               $D/semeval2016/train.jsonl $D/efra-macron/train.jsonl $D/rit-referendum/train.jsonl)
 STANCE_VALID=("$D/xstance/valid.jsonl#lang=fr" $D/cic/valid.jsonl $D/semeval2016/valid.jsonl $D/wahlomat-de/valid.jsonl)
@@ -39,11 +46,18 @@ case ${1:-top3} in
   top6)
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-stance-top6}
     fresh --top-layers 6 --work "$WORK" --out models/tuned/stance-top6 --epochs 4 --stop-after 3 ;;
-  threads)
-    WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-stance-threads}
-    tune --top-layers 6 --init models/tuned/stance-top6 --work "$WORK" --out models/tuned/stance-threads \
-      --train "${STANCE_TRAIN[@]}" "$R/dast/all.jsonl#by=thread_id,part=0-70" $R/rumoureval2019/train.jsonl \
-      --valid "${STANCE_VALID[@]}" "$R/dast/all.jsonl#by=thread_id,part=70-85" $R/rumoureval2019/valid.jsonl \
+  threads | markers)
+    THREADS_TRAIN=("${STANCE_TRAIN[@]}" "$R/dast/all.jsonl#by=thread_id,part=0-70" $R/rumoureval2019/train.jsonl)
+    THREADS_VALID=("${STANCE_VALID[@]}" "$R/dast/all.jsonl#by=thread_id,part=70-85" $R/rumoureval2019/valid.jsonl)
+    if [ "$1" = threads ]; then
+      init=stance-top6 out=stance-threads
+    else
+      init=stance-threads out=stance-threads-markers
+      THREADS_TRAIN+=("$(markers article train)")
+    fi
+    WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-$out}
+    tune --top-layers 6 --init models/tuned/$init --work "$WORK" --out models/tuned/$out \
+      --train "${THREADS_TRAIN[@]}" --valid "${THREADS_VALID[@]}" \
       --max-per-source 4000 --lr 3e-5 --head-lr 1e-4 --epochs 1 ;;
-  *) echo "usage: $0 [top3|top6|threads]" >&2; exit 2 ;;
+  *) echo "usage: $0 [top3|top6|threads|markers]" >&2; exit 2 ;;
 esac

@@ -549,6 +549,30 @@ fn the_default_stance_model_reads_comments_that_say_where_they_stand_toward_the_
     assert_labels(&read_parquet(&out.join("comments.parquet")), "stance", &comments);
 }
 
+/// The default stance blend's cross-encoder reads praise and blame of the article by itself:
+/// `stance-threads`, which it was trained from, called every one of these comments `none`, so
+/// only the blend's heads spoke for them (models/EVAL.md, "the stance cross-encoder learns
+/// comments that judge the article").
+#[test]
+fn the_stance_cross_encoder_reads_comments_that_judge_the_article() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("comments.jsonl");
+    let comments = [
+        ("fr-favor", "Merci pour cet article très éclairant.", "favor"),
+        ("fr-favor-2", "Superbe article, merci. Je le partage.", "favor"),
+        ("it-favor", "Ottimo articolo, complimenti.", "favor"),
+        ("en-favor", "Superb article, thank you.", "favor"),
+        ("en-against", "What a biased, dishonest article.", "against"),
+        ("fr-none", "Quelqu'un sait à quelle heure est le débat ?", "none"),
+    ];
+    let rows: Vec<_> = comments.iter().map(|(id, text, _)| (*id, None, *text)).collect();
+    write_thread(&input, &rows);
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tuned/stance-threads-markers");
+    let target = ["--target", "La taxe sur les grandes fortunes doit revenir"];
+    let table = classify_with("stance", &model, &input, &tmp.path().join("out"), &target);
+    assert_labels(&table, "stance", &comments);
+}
+
 /// A blend of the default stance head and a cross-encoder gives each comment the normalised
 /// weighted geometric mean of the two models' probabilities, as each alone gives them in the
 /// same pass, and run.json names the blend with its members.

@@ -278,11 +278,13 @@ fn built_in(task: Task) -> Result<TaskModel> {
     let (file, build, cross_encoder): (&str, BuildFrom, _) = match task {
         // The six-layer stance cross-encoder reads target and comment together: better on
         // consultation comments, question → answer stance and French comments on a politician
-        // ("2026-12-05: the stance blend becomes the default").
+        // ("2026-12-05: the stance blend becomes the default"), and since it also learnt
+        // comments that judge the article itself, on those ("2026-12-07: the stance
+        // cross-encoder learns comments that judge the article").
         Task::Stance => (
             include_str!("../../../models/blends/stance/blend.json"),
             blend_from,
-            cross_encoder!("stance-threads"),
+            cross_encoder!("stance-threads-markers"),
         ),
         // The reply cross-encoder also learnt from statements and answers; better on every
         // reply test split ("2026-12-03: the reply blend").

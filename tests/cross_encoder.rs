@@ -518,35 +518,43 @@ fn the_default_reply_model_reads_replies_that_say_where_they_stand() {
     assert_labels(&read_parquet(&out.join("comments.parquet")), "reply", &replies);
 }
 
+/// Classifies `comments` (id, text, expected label) under one French headline, with the default
+/// stance model or the one in `head`, and asserts each comment's stance.
+fn assert_stance_toward_a_headline(head: Option<&std::path::Path>, comments: &[(&str, &str, &str)]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("comments.jsonl");
+    let rows: Vec<_> = comments.iter().map(|(id, text, _)| (*id, None, *text)).collect();
+    write_thread(&input, &rows);
+    let out = tmp.path().join("out");
+    let target = "La taxe sur les grandes fortunes doit revenir";
+    let mut classify = stance();
+    classify.args(["classify", "--offline", "--tasks", "stance", "--target", target, "--out"]).arg(&out);
+    if let Some(head) = head {
+        classify.arg("--head").arg(format!("stance={}", head.display()));
+    }
+    classify.arg(&input).assert().success();
+    assert_labels(&read_parquet(&out.join("comments.parquet")), "stance", comments);
+}
+
 /// The default stance model reads comments that praise or damn the article itself: the blend
 /// before 2026-12-07 called 12 of 14 such comments `none` ("Je suis tout à fait d'accord avec
 /// cet article.", "Articolo vergognoso e fazioso.") (models/EVAL.md, "comments that say where
 /// they stand toward the article").
 #[test]
 fn the_default_stance_model_reads_comments_that_say_where_they_stand_toward_the_article() {
-    let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("comments.jsonl");
-    let comments = [
-        ("fr-favor", "Merci pour cet article très éclairant.", "favor"),
-        ("fr-favor-2", "Je suis tout à fait d'accord avec cet article.", "favor"),
-        ("fr-against", "Article ridicule et mensonger.", "against"),
-        ("fr-against-2", "Je ne suis pas du tout d'accord avec cet article.", "against"),
-        ("fr-none", "Quelqu'un sait à quelle heure est le débat ?", "none"),
-        ("it-favor", "Ottimo articolo, complimenti.", "favor"),
-        ("it-against", "Articolo vergognoso e fazioso.", "against"),
-        ("en-against", "What a biased, dishonest article.", "against"),
-    ];
-    let rows: Vec<_> = comments.iter().map(|(id, text, _)| (*id, None, *text)).collect();
-    write_thread(&input, &rows);
-    let out = tmp.path().join("out");
-    let target = "La taxe sur les grandes fortunes doit revenir";
-    stance()
-        .args(["classify", "--offline", "--tasks", "stance", "--target", target, "--out"])
-        .arg(&out)
-        .arg(&input)
-        .assert()
-        .success();
-    assert_labels(&read_parquet(&out.join("comments.parquet")), "stance", &comments);
+    assert_stance_toward_a_headline(
+        None,
+        &[
+            ("fr-favor", "Merci pour cet article très éclairant.", "favor"),
+            ("fr-favor-2", "Je suis tout à fait d'accord avec cet article.", "favor"),
+            ("fr-against", "Article ridicule et mensonger.", "against"),
+            ("fr-against-2", "Je ne suis pas du tout d'accord avec cet article.", "against"),
+            ("fr-none", "Quelqu'un sait à quelle heure est le débat ?", "none"),
+            ("it-favor", "Ottimo articolo, complimenti.", "favor"),
+            ("it-against", "Articolo vergognoso e fazioso.", "against"),
+            ("en-against", "What a biased, dishonest article.", "against"),
+        ],
+    );
 }
 
 /// The default stance blend's cross-encoder reads praise and blame of the article by itself:
@@ -555,22 +563,18 @@ fn the_default_stance_model_reads_comments_that_say_where_they_stand_toward_the_
 /// comments that judge the article").
 #[test]
 fn the_stance_cross_encoder_reads_comments_that_judge_the_article() {
-    let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("comments.jsonl");
-    let comments = [
-        ("fr-favor", "Merci pour cet article très éclairant.", "favor"),
-        ("fr-favor-2", "Superbe article, merci. Je le partage.", "favor"),
-        ("it-favor", "Ottimo articolo, complimenti.", "favor"),
-        ("en-favor", "Superb article, thank you.", "favor"),
-        ("en-against", "What a biased, dishonest article.", "against"),
-        ("fr-none", "Quelqu'un sait à quelle heure est le débat ?", "none"),
-    ];
-    let rows: Vec<_> = comments.iter().map(|(id, text, _)| (*id, None, *text)).collect();
-    write_thread(&input, &rows);
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tuned/stance-threads-markers");
-    let target = ["--target", "La taxe sur les grandes fortunes doit revenir"];
-    let table = classify_with("stance", &model, &input, &tmp.path().join("out"), &target);
-    assert_labels(&table, "stance", &comments);
+    assert_stance_toward_a_headline(
+        Some(&model),
+        &[
+            ("fr-favor", "Merci pour cet article très éclairant.", "favor"),
+            ("fr-favor-2", "Superbe article, merci. Je le partage.", "favor"),
+            ("it-favor", "Ottimo articolo, complimenti.", "favor"),
+            ("en-favor", "Superb article, thank you.", "favor"),
+            ("en-against", "What a biased, dishonest article.", "against"),
+            ("fr-none", "Quelqu'un sait à quelle heure est le débat ?", "none"),
+        ],
+    );
 }
 
 /// A blend of the default stance head and a cross-encoder gives each comment the normalised

@@ -23,7 +23,7 @@ STANCE_HEAD_VALID=($D/stance/cic/valid.jsonl#part=0-25 $D/stance/semeval2016/val
 REPLY_VALID=($D/reply-stance/rumoureval2019/valid.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=70-85
              $D/stance/wahlomat-de/valid.jsonl#by=target_id,part=0-30)
 
-# markers KIND SPLIT: writes the generated rows of examples/markers/make_markers.py (KIND reply or
+# markers KIND SPLIT: writes the generated rows of examples/markers/make_markers.py (KIND reply, argued or
 # article, SPLIT train or test) to ${TMPDIR:-/tmp}/markers/KIND-SPLIT.jsonl and prints that path.
 markers() {
   local dir=${TMPDIR:-/tmp}/markers

@@ -7,12 +7,20 @@ as stance rows (`target`, `text`, `label` favor / against / none, `lang`). Two k
   ../shared has no such replies outside English and Danish threads, where most replies take no
   side; the default reply model called French and Italian dismissals ("N'importe quoi, …")
   `agree`. Parents are UMSAB's positive and negative tweets.
+- `argued`: replies that say they agree or disagree and then argue ("N'importe quoi, les riches
+  paient déjà assez."), which the default reply model called `agree`: it reads two texts on the
+  same subject as agreement. The parent is a comment of a stance file that takes a side on its
+  target; the reply is a `reply` marker and another comment on that target, of the same side
+  under an agreeing marker and of the other side under a disagreeing one (E-FRA Macron in
+  French, R-ITA in Italian, CIC in Spanish, SemEval-2016 in English, Wahl-O-Mat party answers
+  in German; their train splits for `train`, their test splits for `test`). Agree and disagree
+  rows only: whether the reply follows its marker, not whether it takes a side.
 - `article` (models/EVAL.md, "comments that say where they stand toward the article"): comments
   on a news article that praise or damn the article itself ("Excellent article, merci.", "Quel
   torchon.", "Articolo vergognoso e fazioso."), under hand-written headlines. No stance file in
   ../shared has such comments; the default stance model called 12 of 14 of them `none`.
 
-    python3 examples/markers/make_markers.py reply|article train|test > OUT.jsonl
+    python3 examples/markers/make_markers.py reply|argued|article train|test > OUT.jsonl
 
 The markers and follow-ups of each language are split in two by hand: `train` rows use the
 first list, `test` rows the held-out one (no phrase of a test row is in any training row), and
@@ -27,7 +35,8 @@ import random
 import sys
 from pathlib import Path
 
-UMSAB = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sentiment" / "umsab"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+UMSAB = DATA / "sentiment" / "umsab"
 
 # Per language and label: (training phrases, held-out phrases). Agree and disagree replies are a
 # marker alone or a marker and a follow-up of the same side; none replies are questions and
@@ -303,6 +312,61 @@ def umsab_parents(lang, split):
             if r["lang"] == lang and r["label"] != "neutral" and len(r["text"]) > 40 and "?" not in r["text"]]
 
 
+# The stance file whose comments argue the `argued` replies, per language: (train, test). Their
+# validation rows (the last 15 % of E-FRA's and R-ITA's train files) are left out.
+ARGUED_SOURCES = {
+    "en": ("stance/semeval2016/train.jsonl", "stance/semeval2016/test.jsonl"),
+    "fr": ("stance/efra-macron/train.jsonl", "stance/efra-macron/test.jsonl"),
+    "it": ("stance/rit-referendum/train.jsonl", "stance/rit-referendum/test.jsonl"),
+    "es": ("stance/cic/train.jsonl", "stance/cic/test.jsonl"),
+    "de": ("stance/wahlomat-de/train.jsonl", "stance/wahlomat-de/test.jsonl"),
+}
+ARGUED_ROWS_PER_PHRASE = {"train": 6, "test": 3}
+MAX_ARGUMENT_CHARS = 280
+
+
+def sided_comments(lang, split):
+    """The comments of the language's stance file that take a side, grouped by target and side."""
+    path = DATA / ARGUED_SOURCES[lang][split != "train"]
+    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    if split == "train" and lang in ("fr", "it"):
+        rows = rows[: len(rows) * 85 // 100]
+    by_target = {}
+    for r in rows:
+        if r["lang"] == lang and r["label"] in ("favor", "against") and len(r["text"]) <= MAX_ARGUMENT_CHARS:
+            sides = by_target.setdefault(r.get("target_id", r["target"]), {"favor": [], "against": []})
+            sides[r["label"]].append(r["text"])
+    return [sides for sides in by_target.values() if sides["favor"] and sides["against"]]
+
+
+def reply_with_argument(marker, argument, joined, lang):
+    """The marker, then the argument: as two sentences, or joined by a comma ("C'est faux, ça …";
+    German nouns keep their capital)."""
+    if joined and marker.endswith("."):
+        first = argument[:1] if lang == "de" else argument[:1].lower()
+        return f"{marker[:-1]}, {first}{argument[1:]}"
+    return f"{marker} {argument}"
+
+
+def argued(split):
+    side = 0 if split == "train" else 1
+    rng = random.Random(213 + side)
+    for lang in sorted(ARGUED_SOURCES):
+        targets = sided_comments(lang, split)
+        for label in ("agree", "disagree"):
+            for i, marker in enumerate(REPLY_PHRASES[lang][label][side]):
+                for j in range(ARGUED_ROWS_PER_PHRASE[split]):
+                    sides = rng.choice(targets)
+                    parent_side = rng.choice(("favor", "against"))
+                    reply_side = parent_side if label == "agree" else {"favor": "against", "against": "favor"}[parent_side]
+                    parent = rng.choice(sides[parent_side])
+                    argument = rng.choice([t for t in sides[reply_side] if t != parent] or sides[reply_side])
+                    row = {"id": f"argued-{split}-{lang}-{label}-{i}-{j}", "target": parent,
+                           "text": reply_with_argument(marker, argument, j % 2 == 1, lang), "label": LABELS[label],
+                           "lang": lang}
+                    print(json.dumps(row, ensure_ascii=False))
+
+
 # Per kind: its phrase table, its targets per language and split, the prefix of its row ids and
 # the seed of its draws (the reply rows are those of the first version of this script).
 KINDS = {
@@ -330,6 +394,9 @@ def main(kind, split):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in KINDS or sys.argv[2] not in ("train", "test"):
+    if len(sys.argv) != 3 or sys.argv[1] not in (*KINDS, "argued") or sys.argv[2] not in ("train", "test"):
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    if sys.argv[1] == "argued":
+        argued(sys.argv[2])
+    else:
+        main(sys.argv[1], sys.argv[2])

@@ -6,6 +6,7 @@
 #   models/tuned/train-reply-statements.sh [statements]  # models/tuned/reply-statements
 #   models/tuned/train-reply-statements.sh top6          # models/tuned/reply-top6
 #   models/tuned/train-reply-statements.sh markers       # models/tuned/reply-statements-markers
+#   models/tuned/train-reply-statements.sh argued        # models/tuned/reply-statements-argued
 # statements: the cross-encoder of the default reply blend (models/blends/reply), top 3 layers,
 # 3 epochs: 406 s of bottom-layer states and 3,352 s of training on 2 cores.
 # top6: 6 layers started from the stance cross-encoder models/tuned/stance-threads (`--init`:
@@ -16,6 +17,9 @@
 # disagree (examples/markers, the training list) added to its files, 2 epochs (best: 2; 237 s of
 # states, 3,625 s of training on 2 cores beside other work). Measured, not shipped: models/EVAL.md,
 # "the reply cross-encoder with the reply markers".
+# argued: as markers, with the replies that say they agree or disagree and then argue added too
+# (examples/markers `argued`: a marker and another comment on the parent's target, of the same or
+# the other side).
 # Other arguments go to `stance tune` as they are. Rerunning resumes from the last checkpoint in
 # $WORK. Then `models/blends/build.sh reply [reply-top6]` chooses the blend's weights and offsets.
 # Run from the repository root with ../shared beside it.
@@ -24,7 +28,7 @@ B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
 D=../shared/data
 source models/valid-sets.sh
 mode=statements
-case ${1:-} in statements | top6 | markers) mode=$1; shift ;; esac
+case ${1:-} in statements | top6 | markers | argued) mode=$1; shift ;; esac
 tune() {
   "$B" tune --offline --task reply \
     --train $D/reply-stance/rumoureval2019/train.jsonl "$D/reply-stance/dast/all.jsonl#by=thread_id,part=0-70" \
@@ -46,4 +50,11 @@ case $mode in
     REPLY_MARKERS_TRAIN=$(markers reply train)
     tune --init models/tuned/reply-statements --max-per-source 0 --top-layers 3 --epochs 2 --lr 3e-5 \
       --head-lr 1e-4 --work "$WORK" --out models/tuned/reply-statements-markers --train "$REPLY_MARKERS_TRAIN" "$@" ;;
+  argued)
+    WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-reply-statements-argued}
+    REPLY_MARKERS_TRAIN=$(markers reply train)
+    ARGUED_MARKERS_TRAIN=$(markers argued train)
+    tune --init models/tuned/reply-statements --max-per-source 0 --top-layers 3 --epochs 2 --lr 3e-5 \
+      --head-lr 1e-4 --work "$WORK" --out models/tuned/reply-statements-argued \
+      --train "$REPLY_MARKERS_TRAIN" "$ARGUED_MARKERS_TRAIN" "$@" ;;
 esac

@@ -494,7 +494,9 @@ fn assert_labels(table: &polars::prelude::DataFrame, column: &str, expected: &[(
 
 /// The default reply model reads French and Italian replies that say where they stand: the
 /// blend before 2026-12-06 called "Vous vous trompez complètement." `agree`, and an aside about
-/// the weather too (models/EVAL.md, "replies that say they agree or disagree").
+/// the weather too (models/EVAL.md, "replies that say they agree or disagree"); the blend before
+/// 2026-12-07 also called the two that dismiss and then argue `agree` ("the reply
+/// cross-encoder learns replies that argue").
 #[test]
 fn the_default_reply_model_reads_replies_that_say_where_they_stand() {
     let tmp = tempfile::tempdir().unwrap();
@@ -505,6 +507,8 @@ fn the_default_reply_model_reads_replies_that_say_where_they_stand() {
         ("fr-agree-2", "Exactement, c'est ce que je pense aussi.", "agree"),
         ("fr-disagree", "Vous vous trompez complètement.", "disagree"),
         ("fr-disagree-2", "Je ne suis pas du tout d'accord avec vous.", "disagree"),
+        ("fr-argued", "C'est faux. Les grandes fortunes partiront en Suisse et l'État perdra des recettes.", "disagree"),
+        ("fr-argued-2", "Quelle bêtise, on a déjà essayé et ça a été un fiasco.", "disagree"),
         ("fr-aside", "Il pleut encore à Paris aujourd'hui.", "none"),
         ("fr-question", "Quelqu'un a le lien vers l'article original ?", "none"),
         ("it-agree", "Sono completamente d'accordo.", "agree"),

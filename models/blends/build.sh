@@ -17,7 +17,7 @@ source models/valid-sets.sh
 task=${1:?usage: models/blends/build.sh stance|reply|sentiment|toxicity [TUNED]}
 case $task in
   stance)    tuned=stance-threads-markers ;; # reads target and comment; stance files, threads, markers
-  reply)     tuned=reply-statements ;; # reads parent and reply together; threads and statements
+  reply)     tuned=reply-statements-argued ;; # reads parent and reply together; threads, statements, markers
   sentiment) tuned=sentiment-top6 ;;   # reads the comment; UMSAB tweets
   toxicity)  tuned=tone6-toxicity ;;   # reads the comment; every toxicity source and UMSAB
   *) echo "no blend is built for $task" >&2; exit 2 ;;
@@ -50,8 +50,10 @@ case $task in
   reply)
     "$B" calibrate --offline --task reply --blend-weights --head "$OUT" --out "$OUT" --valid "${REPLY_VALID[@]}"
     REPLY_MARKERS_TEST=$(markers reply test)
+    ARGUED_MARKERS_TEST=$(markers argued test)
     scores --data $D/reply-stance/rumoureval2019/test.jsonl \
-      "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100" $D/stance/wahlomat-de/test.jsonl "$REPLY_MARKERS_TEST"
+      "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100" $D/stance/wahlomat-de/test.jsonl "$REPLY_MARKERS_TEST" \
+      "$ARGUED_MARKERS_TEST"
     scores --labels agree,disagree --data "$D/stance/xstance/valid.jsonl#lang=fr" ;;
   sentiment)
     "$B" calibrate --offline --task sentiment --blend-weights --head "$OUT" --out "$OUT" \

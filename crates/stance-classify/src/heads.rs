@@ -286,12 +286,14 @@ fn built_in(task: Task) -> Result<TaskModel> {
             blend_from,
             cross_encoder!("stance-threads-markers"),
         ),
-        // The reply cross-encoder also learnt from statements and answers; better on every
-        // reply test split ("2026-12-03: the reply blend").
+        // The reply cross-encoder also learnt from statements and answers ("2026-12-03: the
+        // reply blend"), and since 2026-12-07 replies that say they agree or disagree and then
+        // argue, which the one before read as agreement ("the reply cross-encoder learns
+        // replies that argue").
         Task::Reply => (
             include_str!("../../../models/blends/reply/blend.json"),
             blend_from,
-            cross_encoder!("reply-statements"),
+            cross_encoder!("reply-statements-argued"),
         ),
         // Replies to the irony cross-encoder, read with their parent; other comments to the head.
         // Fewer non-ironic replies flagged at a higher macro-F1 ("2026-12-04: irony read with

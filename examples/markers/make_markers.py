@@ -1,5 +1,5 @@
 """Comments that say where they stand in so many words, in six languages (en, fr, it, es, pt, de),
-as stance rows (`target`, `text`, `label` favor / against / none, `lang`). Two kinds:
+as stance rows (`target`, `text`, `label` favor / against / none, `lang`). Three kinds:
 
 - `reply` (models/EVAL.md, "replies that say they agree or disagree"): replies to a parent
   ("C'est faux", "Tout à fait d'accord", "Sciocchezze"), which the reply task reads as parent →
@@ -25,11 +25,13 @@ as stance rows (`target`, `text`, `label` favor / against / none, `lang`). Two k
 The markers and follow-ups of each language are split in two by hand: `train` rows use the
 first list, `test` rows the held-out one (no phrase of a test row is in any training row), and
 so are their targets: UMSAB's training tweets against its validation tweets for `reply`, the
-first six headlines of each language against the other four for `article`. A test row shares
+stance files' train splits against their test splits for `argued`, the first six headlines of
+each language against the other four for `article`. A test row shares
 neither its wording nor its target with training. Seeded: the same split gives the same rows.
 A functional test in the manner of HateCheck: it measures whether explicit markers are read,
 not how often comments take a side.
 """
+import functools
 import json
 import random
 import sys
@@ -323,6 +325,7 @@ ARGUED_SOURCES = {
 }
 ARGUED_ROWS_PER_PHRASE = {"train": 6, "test": 3}
 MAX_ARGUMENT_CHARS = 280
+OTHER_SIDE = {"favor": "against", "against": "favor"}
 
 
 def sided_comments(lang, split):
@@ -349,6 +352,7 @@ def reply_with_argument(marker, argument, joined, lang):
 
 
 def argued(split):
+    """Prints the `argued` rows of the split."""
     side = 0 if split == "train" else 1
     rng = random.Random(213 + side)
     for lang in sorted(ARGUED_SOURCES):
@@ -358,7 +362,7 @@ def argued(split):
                 for j in range(ARGUED_ROWS_PER_PHRASE[split]):
                     sides = rng.choice(targets)
                     parent_side = rng.choice(("favor", "against"))
-                    reply_side = parent_side if label == "agree" else {"favor": "against", "against": "favor"}[parent_side]
+                    reply_side = parent_side if label == "agree" else OTHER_SIDE[parent_side]
                     parent = rng.choice(sides[parent_side])
                     argument = rng.choice([t for t in sides[reply_side] if t != parent] or sides[reply_side])
                     row = {"id": f"argued-{split}-{lang}-{label}-{i}-{j}", "target": parent,
@@ -375,7 +379,8 @@ KINDS = {
 }
 
 
-def main(kind, split):
+def markers(kind, split):
+    """Prints the rows of a kind of KINDS for the split."""
     table, targets, prefix, seed = KINDS[kind]
     side = 0 if split == "train" else 1
     rng = random.Random(seed + side)
@@ -393,10 +398,9 @@ def main(kind, split):
                     print(json.dumps(row, ensure_ascii=False))
 
 
+WRITERS = {**{kind: functools.partial(markers, kind) for kind in KINDS}, "argued": argued}
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in (*KINDS, "argued") or sys.argv[2] not in ("train", "test"):
+    if len(sys.argv) != 3 or sys.argv[1] not in WRITERS or sys.argv[2] not in ("train", "test"):
         sys.exit(__doc__)
-    if sys.argv[1] == "argued":
-        argued(sys.argv[2])
-    else:
-        main(sys.argv[1], sys.argv[2])
+    WRITERS[sys.argv[1]](sys.argv[2])

@@ -7,6 +7,8 @@
 #                                         # with comment threads (run top6 first)
 #   models/tuned/train-stance.sh markers  # models/tuned/stance-threads-markers: stance-threads
 #                                         # trained further with the article markers
+#   models/tuned/train-stance.sh markers2 # models/tuned/stance-threads-markers2: one more such
+#                                         # epoch (run markers first)
 # Top 3: trained for 3 epochs, then the same command was rerun with --epochs 5: the rerun
 # resumes from the checkpoint and recomputes the learning-rate schedule for 5 epochs, which is
 # what this script does (two calls). Top 6 (the depth examples/gpu_ceiling measured best on
@@ -46,18 +48,18 @@ case ${1:-top3} in
   top6)
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-stance-top6}
     fresh --top-layers 6 --work "$WORK" --out models/tuned/stance-top6 --epochs 4 --stop-after 3 ;;
-  threads | markers)
+  threads | markers | markers2)
     THREADS_TRAIN=("${STANCE_TRAIN[@]}" "$R/dast/all.jsonl#by=thread_id,part=0-70" $R/rumoureval2019/train.jsonl)
     THREADS_VALID=("${STANCE_VALID[@]}" "$R/dast/all.jsonl#by=thread_id,part=70-85" $R/rumoureval2019/valid.jsonl)
-    if [ "$1" = threads ]; then
-      init=stance-top6 out=stance-threads
-    else
-      init=stance-threads out=stance-threads-markers
-      THREADS_TRAIN+=("$(markers article train)")
-    fi
+    case $1 in
+      threads) init=stance-top6 out=stance-threads ;;
+      markers) init=stance-threads out=stance-threads-markers ;;
+      markers2) init=stance-threads-markers out=stance-threads-markers2 ;;
+    esac
+    if [ "$1" != threads ]; then THREADS_TRAIN+=("$(markers article train)"); fi
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-$out}
     tune --top-layers 6 --init models/tuned/$init --work "$WORK" --out models/tuned/$out \
       --train "${THREADS_TRAIN[@]}" --valid "${THREADS_VALID[@]}" \
       --max-per-source 4000 --lr 3e-5 --head-lr 1e-4 --epochs 1 ;;
-  *) echo "usage: $0 [top3|top6|threads|markers]" >&2; exit 2 ;;
+  *) echo "usage: $0 [top3|top6|threads|markers|markers2]" >&2; exit 2 ;;
 esac

@@ -20,8 +20,9 @@
 # trains on), so that it learns that most posts in a thread take no side; validation adds the
 # head's thread validation files. Markers: stance-threads trained one more epoch on its own files
 # plus the generated comments that praise or damn the article itself (examples/markers, the
-# training list), which stance-threads calls `none`. Run from the repository root with ../shared
-# beside it.
+# training list), which stance-threads calls `none`. Markers2: the markers model trained one more
+# epoch on the same files (1,850 s on 2 cores; the default stance blend's cross-encoder since
+# 2026-12-07, evening). Run from the repository root with ../shared beside it.
 set -e
 B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
 D=../shared/data

@@ -280,11 +280,12 @@ fn built_in(task: Task) -> Result<TaskModel> {
         // consultation comments, question → answer stance and French comments on a politician
         // ("2026-12-05: the stance blend becomes the default"), and since it also learnt
         // comments that judge the article itself, on those ("2026-12-07: the stance
-        // cross-encoder learns comments that judge the article").
+        // cross-encoder learns comments that judge the article"; two epochs of them since that
+        // evening: "a second epoch with the article markers").
         Task::Stance => (
             include_str!("../../../models/blends/stance/blend.json"),
             blend_from,
-            cross_encoder!("stance-threads-markers"),
+            cross_encoder!("stance-threads-markers2"),
         ),
         // The reply cross-encoder also learnt from statements and answers ("2026-12-03: the
         // reply blend"), and since 2026-12-07 replies that say they agree or disagree and then

@@ -30,3 +30,9 @@ markers() {
   mkdir -p "$dir"
   python3 examples/markers/make_markers.py "$1" "$2" > "$dir/$1-$2.jsonl" && echo "$dir/$1-$2.jsonl"
 }
+# reply_test_files: sets REPLY_TEST, the test files every reply model is scored on
+# (models/heads/train-all.sh, models/blends/build.sh), generating the marker rows among them.
+reply_test_files() {
+  REPLY_TEST=($D/reply-stance/rumoureval2019/test.jsonl "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100"
+              $D/stance/wahlomat-de/test.jsonl "$(markers reply test)" "$(markers argued test)")
+}

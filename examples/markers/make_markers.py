@@ -305,9 +305,12 @@ LABELS = {"agree": "favor", "disagree": "against", "none": "none"}
 TARGETS_PER_PHRASE = {"train": 6, "test": 3}
 
 
+def read_rows(path):
+    return [json.loads(line) for line in open(path, encoding="utf-8")]
+
+
 def umsab_parents(lang, split):
-    path = UMSAB / ("train.jsonl" if split == "train" else "valid.jsonl")
-    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    rows = read_rows(UMSAB / ("train.jsonl" if split == "train" else "valid.jsonl"))
     # Tweets that say something with feeling (positive or negative, not questions), as a
     # comment a reply can take a side on.
     return [r["text"] for r in rows
@@ -330,8 +333,7 @@ OTHER_SIDE = {"favor": "against", "against": "favor"}
 
 def sided_comments(lang, split):
     """The comments of the language's stance file that take a side, grouped by target and side."""
-    path = DATA / ARGUED_SOURCES[lang][split != "train"]
-    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    rows = read_rows(DATA / ARGUED_SOURCES[lang][split != "train"])
     if split == "train" and lang in ("fr", "it"):
         rows = rows[: len(rows) * 85 // 100]
     by_target = {}

@@ -49,11 +49,8 @@ case $task in
     scores --data "$ARTICLE_MARKERS_TEST" ;;
   reply)
     "$B" calibrate --offline --task reply --blend-weights --head "$OUT" --out "$OUT" --valid "${REPLY_VALID[@]}"
-    REPLY_MARKERS_TEST=$(markers reply test)
-    ARGUED_MARKERS_TEST=$(markers argued test)
-    scores --data $D/reply-stance/rumoureval2019/test.jsonl \
-      "$D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100" $D/stance/wahlomat-de/test.jsonl "$REPLY_MARKERS_TEST" \
-      "$ARGUED_MARKERS_TEST"
+    reply_test_files
+    scores --data "${REPLY_TEST[@]}"
     scores --labels agree,disagree --data "$D/stance/xstance/valid.jsonl#lang=fr" ;;
   sentiment)
     "$B" calibrate --offline --task sentiment --blend-weights --head "$OUT" --out "$OUT" \

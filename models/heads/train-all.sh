@@ -122,12 +122,9 @@ for task in ${tasks[*]}; do
     # `agree`. Patience 20: this head's validation curve moves by 2-3 points from one epoch to
     # the next, and with 6 it stopped at epoch 6.
     REPLY_MARKERS_TRAIN=$(markers reply train)
-    REPLY_MARKERS_TEST=$(markers reply test)
-    ARGUED_MARKERS_TEST=$(markers argued test)
     train --offline --task reply --out models/heads/reply-markers --balance per-source --patience 20 \
       --train "${REPLY_TRAIN[@]}" "$REPLY_MARKERS_TRAIN" --valid "${REPLY_VALID[@]}"
-    REPLY_TEST=($D/reply-stance/rumoureval2019/test.jsonl $D/reply-stance/dast/all.jsonl#by=thread_id,part=85-100
-                $D/stance/wahlomat-de/test.jsonl "$REPLY_MARKERS_TEST" "$ARGUED_MARKERS_TEST")
+    reply_test_files
     eval_head reply --data "${REPLY_TEST[@]}"
     eval_head reply --data $D/stance/xstance/valid.jsonl#lang=fr --labels agree,disagree
     eval_model models/heads/reply-markers reply --data "${REPLY_TEST[@]}" ;;

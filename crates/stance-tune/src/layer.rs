@@ -1,14 +1,13 @@
-//! The trainable transformer layer, written with differentiable primitive ops only.
+//! The trainable transformer layer: candle's matmuls, and the LayerNorm, softmax and GELU of
+//! [`crate::ops`], which carry their own backward passes.
 //!
 //! candle 0.11's `candle_nn::LayerNorm` / `ops::layer_norm` and `softmax_last_dim` run fused
 //! kernels that have no backward pass: gradients stop at them without an error (candle issues
 //! #2168, #3011), and `stance-model`'s fast CPU kernels are `apply_op1_no_bwd` for the same
-//! reason. Here LayerNorm is mean/sub/sqr/sqrt/div, softmax is exp/sum/div after subtracting a
-//! detached row maximum (a constant shift: the softmax and its gradient are unchanged), and the
-//! erf GELU is candle's `gelu_erf`, whose backward exists in 0.11 (`backprop.rs`,
-//! `UnaryOp::GeluErf`). The forward equals `stance_model`'s `PostLnLayer` on the same weights
-//! (a test checks it to 1e-5).
+//! reason. The forward equals `stance_model`'s `PostLnLayer` on the same weights (a test checks
+//! it to 1e-5), and the gradients match finite differences (tests/layer.rs).
 
+use crate::ops;
 use candle_core::{Result, Tensor, D};
 use stance_model::arch::layers::PostLnWeights;
 
@@ -21,26 +20,10 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let last = *dims.last().expect("rank ≥ 1");
     let rows = x.elem_count() / last;
-    let y = x.reshape((rows, last))?.matmul(&w.t()?)?.broadcast_add(b)?;
+    let y = ops::add_bias(&x.reshape((rows, last))?.matmul(&w.t()?)?, b)?;
     let mut out = dims;
     *out.last_mut().expect("rank ≥ 1") = w.dim(0)?;
     y.reshape(out)
-}
-
-/// LayerNorm over the last axis (biased variance, as torch), from primitive ops.
-pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let centred = x.broadcast_sub(&mean)?;
-    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
-    normed.broadcast_mul(w)?.broadcast_add(b)
-}
-
-/// Softmax over the last axis, from primitive ops.
-pub fn softmax(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
 }
 
 /// Log-softmax over the last axis, from primitive ops.
@@ -145,25 +128,21 @@ pub fn layer_forward(
     let q = split(linear(x, &p.query_w, &p.query_b)?)?;
     let k = split(linear(x, &p.key_w, &p.key_b)?)?;
     let v = split(linear(x, &p.value_w, &p.value_b)?)?;
-    let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (head_dim as f64).sqrt()))?;
-    let scores = match mask_bias {
-        Some(bias) => scores.broadcast_add(bias)?,
-        None => scores,
-    };
-    let probs = softmax(&scores)?;
+    let scores = q.matmul(&k.t()?.contiguous()?)?;
+    let probs = ops::masked_softmax(&scores, mask_bias, 1.0 / (head_dim as f64).sqrt())?;
     let context = probs
         .matmul(&v)?
         .transpose(1, 2)?
         .contiguous()?
         .reshape((batch, seq, hidden))?;
-    let attended = layer_norm(
+    let attended = ops::layer_norm(
         &(linear(&context, &p.attn_out_w, &p.attn_out_b)? + x)?,
         &p.attn_norm_w,
         &p.attn_norm_b,
         eps,
     )?;
-    let inner = linear(&attended, &p.ffn_in_w, &p.ffn_in_b)?.gelu_erf()?;
-    layer_norm(
+    let inner = ops::gelu_erf(&linear(&attended, &p.ffn_in_w, &p.ffn_in_b)?)?;
+    ops::layer_norm(
         &(linear(&inner, &p.ffn_out_w, &p.ffn_out_b)? + attended)?,
         &p.ffn_norm_w,
         &p.ffn_norm_b,

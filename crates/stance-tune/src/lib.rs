@@ -42,12 +42,14 @@
 //! row's loss under its own task's classifier ([`CrossEncoder::sibling`]), and saves one model
 //! per task; the two share `shared_layers` in their metadata.
 //!
-//! The trainable layer ([`layer`]) uses differentiable primitive ops only: candle 0.11's fused
-//! LayerNorm and softmax have no backward pass.
+//! The trainable layer ([`layer`]) runs candle's matmuls and its own LayerNorm, attention
+//! softmax and GELU ([`ops`]), custom ops with their own backward passes: candle 0.11's fused
+//! LayerNorm and softmax have none.
 
 pub mod error;
 pub mod layer;
 pub mod model;
+pub mod ops;
 pub mod optim;
 pub mod states;
 pub mod train;

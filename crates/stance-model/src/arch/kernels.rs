@@ -879,8 +879,10 @@ fn reduce_lanes(mut lanes: [f32; SUM_LANES], f: impl Fn(f32, f32) -> f32) -> f32
 ///
 /// Why not `f32::exp`: libm's is a call per element, so the loops around it stay scalar; this is
 /// plain arithmetic that vectorizes, and it gives the same bits on every CPU and libc.
+///
+/// Public for the trainable layer's kernels (`stance-tune`), which inline it the same way.
 #[inline(always)]
-fn exp<const FUSED: bool>(x: f32) -> f32 {
+pub fn exp<const FUSED: bool>(x: f32) -> f32 {
     let mad = multiply_add::<FUSED>;
     // Adding 1.5 · 2²³ rounds to an integer, which then sits in the low mantissa bits.
     const ROUND: f32 = 12_582_912.0;
@@ -917,21 +919,30 @@ impl InplaceOp1 for GeluErf {
 }
 
 simd_kernel! {
-    /// `x · ½(1 + erf(x/√2))` for each value, with erf from Abramowitz & Stegun 7.1.26 (absolute
-    /// error under 1.5e-7, the size of f32 rounding near 1). Branch-free, so that it vectorizes.
+    /// `x · ½(1 + erf(x/√2))` for each value.
     fn gelu_erf_slice<const FUSED: bool>(values: &mut [f32]) {
-        let mad = multiply_add::<FUSED>;
         for v in values.iter_mut() {
             let x = *v;
-            let z = x * std::f32::consts::FRAC_1_SQRT_2;
-            let a = z.abs();
-            let t = 1.0 / mad(0.327_591_1, a, 1.0);
-            let poly = t * mad(t, mad(t, mad(t, mad(t, 1.061_405_4, -1.453_152_1), 1.421_413_7), -0.284_496_74), 0.254_829_6);
-            // erf(a) = 1 to f32 precision beyond 4.
-            let erf_abs = if a > 4.0 { 1.0 } else { mad(-poly, exp::<FUSED>(-a * a), 1.0) };
-            let erf = if z < 0.0 { -erf_abs } else { erf_abs };
-            *v = 0.5 * x * (1.0 + erf);
+            *v = 0.5 * x * (1.0 + erf::<FUSED>(x * std::f32::consts::FRAC_1_SQRT_2));
         }
+    }
+}
+
+/// `erf(z)` from Abramowitz & Stegun 7.1.26 (absolute error under 1.5e-7, the size of f32
+/// rounding near 1). Branch-free, so that the loops around it vectorize. Public for the
+/// trainable layer's GELU and its derivative (`stance-tune`).
+#[inline(always)]
+pub fn erf<const FUSED: bool>(z: f32) -> f32 {
+    let mad = multiply_add::<FUSED>;
+    let a = z.abs();
+    let t = 1.0 / mad(0.327_591_1, a, 1.0);
+    let poly = t * mad(t, mad(t, mad(t, mad(t, 1.061_405_4, -1.453_152_1), 1.421_413_7), -0.284_496_74), 0.254_829_6);
+    // erf(a) = 1 to f32 precision beyond 4.
+    let erf_abs = if a > 4.0 { 1.0 } else { mad(-poly, exp::<FUSED>(-a * a), 1.0) };
+    if z < 0.0 {
+        -erf_abs
+    } else {
+        erf_abs
     }
 }
 

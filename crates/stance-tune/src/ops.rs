@@ -206,7 +206,15 @@ impl CustomOp3 for LayerNorm {
         b: &CpuStorage,
         lb: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(eps: f64, x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout, b: &CpuStorage, lb: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: Real>(
+            eps: f64,
+            x: &CpuStorage,
+            lx: &Layout,
+            w: &CpuStorage,
+            lw: &Layout,
+            b: &CpuStorage,
+            lb: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
             let (x, w, b) = (values::<T>(x, lx)?, values::<T>(w, lw)?, values::<T>(b, lb)?);
             let width = width_of(lx)?;
             let mut out = vec![T::zero(); x.len()];
@@ -271,7 +279,15 @@ impl CustomOp3 for LayerNormGrad {
         w: &CpuStorage,
         lw: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(eps: f64, x: &CpuStorage, lx: &Layout, g: &CpuStorage, lg: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: Real>(
+            eps: f64,
+            x: &CpuStorage,
+            lx: &Layout,
+            g: &CpuStorage,
+            lg: &Layout,
+            w: &CpuStorage,
+            lw: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
             let (x, g, w) = (values::<T>(x, lx)?, values::<T>(g, lg)?, values::<T>(w, lw)?);
             let width = w.len();
             let rows = x.len() / width;
@@ -285,7 +301,8 @@ impl CustomOp3 for LayerNormGrad {
                     let mut partial = vec![T::zero(); 2 * width];
                     let (dw, db) = partial.split_at_mut(width);
                     let mut normed = vec![T::zero(); width];
-                    for ((dx, x), g) in dx.chunks_exact_mut(width).zip(x.chunks_exact(width)).zip(g.chunks_exact(width)) {
+                    for ((dx, x), g) in dx.chunks_exact_mut(width).zip(x.chunks_exact(width)).zip(g.chunks_exact(width))
+                    {
                         let (mean, inv_std) = moments(x, eps);
                         for (h, &v) in normed.iter_mut().zip(x) {
                             *h = (v - mean) * inv_std;
@@ -320,7 +337,13 @@ impl CustomOp2 for MaskedSoftmax {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, ls: &Layout, bias: &CpuStorage, lb: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(scale: f64, s: &CpuStorage, ls: &Layout, bias: &CpuStorage, lb: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: Real>(
+            scale: f64,
+            s: &CpuStorage,
+            ls: &Layout,
+            bias: &CpuStorage,
+            lb: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
             let (s, bias) = (values::<T>(s, ls)?, values::<T>(bias, lb)?);
             let keys = width_of(ls)?;
             let batch = bias.len() / keys;
@@ -331,8 +354,10 @@ impl CustomOp2 for MaskedSoftmax {
             let rows_per_batch = s.len() / (batch * keys);
             let (scale, underflow) = (real::<T>(scale), real::<T>(EXP_UNDERFLOW));
             let mut out = vec![T::zero(); s.len()];
-            out.par_chunks_mut(keys * rows_per_batch).zip(s.par_chunks(keys * rows_per_batch)).zip(bias.par_chunks(keys)).for_each(
-                |((out, s), bias)| {
+            out.par_chunks_mut(keys * rows_per_batch)
+                .zip(s.par_chunks(keys * rows_per_batch))
+                .zip(bias.par_chunks(keys))
+                .for_each(|((out, s), bias)| {
                     for (out, s) in out.chunks_exact_mut(keys).zip(s.chunks_exact(keys)) {
                         for ((o, &v), &b) in out.iter_mut().zip(s).zip(bias) {
                             *o = v * scale + b;
@@ -347,14 +372,19 @@ impl CustomOp2 for MaskedSoftmax {
                             *o = *o / total;
                         }
                     }
-                },
-            );
+                });
             Ok((T::to_cpu_storage_owned(out), ls.shape().clone()))
         }
         by_dtype!(s, run(self.scale, s, ls, bias, lb))
     }
 
-    fn bwd(&self, _s: &Tensor, _bias: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        _s: &Tensor,
+        _bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let ds = res.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad { scale: self.scale })?;
         Ok((Some(ds), None))
     }
@@ -372,7 +402,13 @@ impl CustomOp2 for SoftmaxGrad {
     }
 
     fn cpu_fwd(&self, y: &CpuStorage, ly: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(scale: f64, y: &CpuStorage, ly: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: Real>(
+            scale: f64,
+            y: &CpuStorage,
+            ly: &Layout,
+            g: &CpuStorage,
+            lg: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
             let (y, g) = (values::<T>(y, ly)?, values::<T>(g, lg)?);
             let width = width_of(ly)?;
             let scale = real::<T>(scale);
@@ -437,12 +473,14 @@ impl CustomOp2 for GeluErfGrad {
             // 1/√(2π), the standard normal density at 0.
             let density = real::<T>(0.398_942_280_401_432_7);
             let mut out = vec![T::zero(); x.len()];
-            out.par_chunks_mut(1 << 14).zip(x.par_chunks(1 << 14).zip(g.par_chunks(1 << 14))).for_each(|(out, (x, g))| {
-                for ((o, &v), &g) in out.iter_mut().zip(x).zip(g) {
-                    let phi = density * (real::<T>(-0.5) * v * v).exp();
-                    *o = g * (normal_cdf(v) + v * phi);
-                }
-            });
+            out.par_chunks_mut(1 << 14).zip(x.par_chunks(1 << 14).zip(g.par_chunks(1 << 14))).for_each(
+                |(out, (x, g))| {
+                    for ((o, &v), &g) in out.iter_mut().zip(x).zip(g) {
+                        let phi = density * (real::<T>(-0.5) * v * v).exp();
+                        *o = g * (normal_cdf(v) + v * phi);
+                    }
+                },
+            );
             Ok((T::to_cpu_storage_owned(out), lx.shape().clone()))
         }
         by_dtype!(x, run(x, lx, g, lg))

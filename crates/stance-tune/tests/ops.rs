@@ -42,7 +42,13 @@ fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
 }
 
 /// Values and the gradients of `Σ f(inputs) · probe` for the fused op and its reference.
-fn compare(op: &str, inputs: &[Tensor], fused: impl Fn(&[Tensor]) -> Tensor, reference: impl Fn(&[Tensor]) -> Tensor, tol: f64) {
+fn compare(
+    op: &str,
+    inputs: &[Tensor],
+    fused: impl Fn(&[Tensor]) -> Tensor,
+    reference: impl Fn(&[Tensor]) -> Tensor,
+    tol: f64,
+) {
     let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
     let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
     let (got, want) = (fused(&tensors), reference(&tensors));
@@ -95,7 +101,13 @@ fn fused_ops_equal_their_primitive_definitions_in_value_and_gradient() {
         );
 
         let bias = random(&[24], &mut rng, 1.0, dtype);
-        compare("add bias", &[x.clone(), bias], |t| ops::add_bias(&t[0], &t[1]).unwrap(), |t| t[0].broadcast_add(&t[1]).unwrap(), tol);
+        compare(
+            "add bias",
+            &[x.clone(), bias],
+            |t| ops::add_bias(&t[0], &t[1]).unwrap(),
+            |t| t[0].broadcast_add(&t[1]).unwrap(),
+            tol,
+        );
         compare("gelu", &[x], |t| ops::gelu_erf(&t[0]).unwrap(), |t| gelu_reference(&t[0]), tol);
     }
 }

@@ -880,7 +880,7 @@ fn reduce_lanes(mut lanes: [f32; SUM_LANES], f: impl Fn(f32, f32) -> f32) -> f32
 /// Why not `f32::exp`: libm's is a call per element, so the loops around it stay scalar; this is
 /// plain arithmetic that vectorizes, and it gives the same bits on every CPU and libc.
 ///
-/// Public for the trainable layer's kernels (`stance-tune`), which inline it the same way.
+/// Public for the trainable layer's ops (`stance-tune`), which inline it the same way.
 #[inline(always)]
 pub fn exp<const FUSED: bool>(x: f32) -> f32 {
     let mad = multiply_add::<FUSED>;

@@ -9,6 +9,8 @@
 #                                         # trained further with the article markers
 #   models/tuned/train-stance.sh markers2 # models/tuned/stance-threads-markers2: one more such
 #                                         # epoch (run markers first)
+#   models/tuned/train-stance.sh markers3 # a third such epoch (run markers2 first; measured,
+#                                         # not shipped: models/EVAL.md)
 # Top 3: trained for 3 epochs, then the same command was rerun with --epochs 5: the rerun
 # resumes from the checkpoint and recomputes the learning-rate schedule for 5 epochs, which is
 # what this script does (two calls). Top 6 (the depth examples/gpu_ceiling measured best on
@@ -49,18 +51,19 @@ case ${1:-top3} in
   top6)
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-stance-top6}
     fresh --top-layers 6 --work "$WORK" --out models/tuned/stance-top6 --epochs 4 --stop-after 3 ;;
-  threads | markers | markers2)
+  threads | markers | markers2 | markers3)
     THREADS_TRAIN=("${STANCE_TRAIN[@]}" "$R/dast/all.jsonl#by=thread_id,part=0-70" $R/rumoureval2019/train.jsonl)
     THREADS_VALID=("${STANCE_VALID[@]}" "$R/dast/all.jsonl#by=thread_id,part=70-85" $R/rumoureval2019/valid.jsonl)
     case $1 in
       threads) init=stance-top6 out=stance-threads ;;
       markers) init=stance-threads out=stance-threads-markers ;;
       markers2) init=stance-threads-markers out=stance-threads-markers2 ;;
+      markers3) init=stance-threads-markers2 out=stance-threads-markers3 ;;
     esac
     if [ "$1" != threads ]; then THREADS_TRAIN+=("$(markers article train)"); fi
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-$out}
     tune --top-layers 6 --init models/tuned/$init --work "$WORK" --out models/tuned/$out \
       --train "${THREADS_TRAIN[@]}" --valid "${THREADS_VALID[@]}" \
       --max-per-source 4000 --lr 3e-5 --head-lr 1e-4 --epochs 1 ;;
-  *) echo "usage: $0 [top3|top6|threads|markers|markers2]" >&2; exit 2 ;;
+  *) echo "usage: $0 [top3|top6|threads|markers|markers2|markers3]" >&2; exit 2 ;;
 esac

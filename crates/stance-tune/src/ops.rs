@@ -91,15 +91,34 @@ fn real<T: Real>(x: f64) -> T {
     T::from_f64(x)
 }
 
-/// Runs `f` on the f32 or f64 values of a storage.
-macro_rules! by_dtype {
-    ($storage:expr, $f:ident ( $($arg:expr),* )) => {
-        match $storage {
-            CpuStorage::F32(_) => $f::<f32>($($arg),*),
-            CpuStorage::F64(_) => $f::<f64>($($arg),*),
-            other => bail!("the trainable layer's ops take f32 or f64, not {:?}", other.dtype()),
+/// An op's arithmetic, on the values of its `N` inputs (contiguous, one dtype; `width` is the
+/// length of the first one's last axis), written once for f32 and f64.
+trait RowOp<const N: usize> {
+    fn compute<T: Real>(&self, inputs: [&[T]; N], width: usize) -> Result<Vec<T>>;
+
+    /// The output's shape: the first input's unless the op says otherwise.
+    fn shape(&self, first: &Layout) -> Result<Shape> {
+        Ok(first.shape().clone())
+    }
+}
+
+/// A [`RowOp`] on candle's storages: the f32 or f64 values in, a storage of the same dtype out.
+fn run_op<const N: usize, K: RowOp<N>>(op: &K, inputs: [(&CpuStorage, &Layout); N]) -> Result<(CpuStorage, Shape)> {
+    fn slices<'a, const N: usize, T: Real>(inputs: &[(&'a CpuStorage, &Layout); N]) -> Result<[&'a [T]; N]> {
+        let mut out = [&[][..]; N];
+        for (slot, (storage, layout)) in out.iter_mut().zip(inputs) {
+            *slot = values(storage, layout)?;
         }
+        Ok(out)
+    }
+    let (first, layout) = inputs[0];
+    let width = width_of(layout)?;
+    let out = match first {
+        CpuStorage::F32(_) => f32::to_cpu_storage_owned(op.compute(slices::<N, f32>(&inputs)?, width)?),
+        CpuStorage::F64(_) => f64::to_cpu_storage_owned(op.compute(slices::<N, f64>(&inputs)?, width)?),
+        other => bail!("the trainable layer's ops take f32 or f64, not {:?}", other.dtype()),
     };
+    Ok((out, op.shape(layout)?))
 }
 
 /// The values of a contiguous tensor's storage.
@@ -129,21 +148,22 @@ impl CustomOp2 for AddBias {
     }
 
     fn cpu_fwd(&self, y: &CpuStorage, ly: &Layout, b: &CpuStorage, lb: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(y: &CpuStorage, ly: &Layout, b: &CpuStorage, lb: &Layout) -> Result<(CpuStorage, Shape)> {
-            let (y, b) = (values::<T>(y, ly)?, values::<T>(b, lb)?);
-            if width_of(ly)? != b.len() {
-                bail!("add_bias: a bias of {} values for rows of {}", b.len(), width_of(ly)?);
-            }
-            let out: Vec<T> = y.chunks_exact(b.len()).flat_map(|row| row.iter().zip(b).map(|(&v, &b)| v + b)).collect();
-            Ok((T::to_cpu_storage_owned(out), ly.shape().clone()))
-        }
-        by_dtype!(y, run(y, ly, b, lb))
+        run_op(self, [(y, ly), (b, lb)])
     }
 
     fn bwd(&self, _y: &Tensor, _b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let db = grad.apply_op1_no_bwd(&ColumnSums)?;
         Ok((Some(grad), Some(db)))
+    }
+}
+
+impl RowOp<2> for AddBias {
+    fn compute<T: Real>(&self, [y, b]: [&[T]; 2], width: usize) -> Result<Vec<T>> {
+        if width != b.len() {
+            bail!("add_bias: a bias of {} values for rows of {width}", b.len());
+        }
+        Ok(y.chunks_exact(width).flat_map(|row| row.iter().zip(b).map(|(&v, &b)| v + b)).collect())
     }
 }
 
@@ -156,24 +176,29 @@ impl CustomOp1 for ColumnSums {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(x: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
-            let x = values::<T>(x, lx)?;
-            let width = width_of(lx)?;
-            let partials: Vec<Vec<T>> = x
-                .par_chunks(width * ROWS_PER_TASK)
-                .map(|rows| {
-                    let mut partial = vec![T::zero(); width];
-                    for row in rows.chunks_exact(width) {
-                        for (p, &v) in partial.iter_mut().zip(row) {
-                            *p = *p + v;
-                        }
+        run_op(self, [(x, lx)])
+    }
+}
+
+impl RowOp<1> for ColumnSums {
+    fn compute<T: Real>(&self, [x]: [&[T]; 1], width: usize) -> Result<Vec<T>> {
+        let partials: Vec<Vec<T>> = x
+            .par_chunks(width * ROWS_PER_TASK)
+            .map(|rows| {
+                let mut partial = vec![T::zero(); width];
+                for row in rows.chunks_exact(width) {
+                    for (p, &v) in partial.iter_mut().zip(row) {
+                        *p = *p + v;
                     }
-                    partial
-                })
-                .collect();
-            Ok((T::to_cpu_storage_owned(add_in_order(partials, width)), Shape::from(width)))
-        }
-        by_dtype!(x, run(x, lx))
+                }
+                partial
+            })
+            .collect();
+        Ok(add_in_order(partials, width))
+    }
+
+    fn shape(&self, first: &Layout) -> Result<Shape> {
+        Ok(Shape::from(width_of(first)?))
     }
 }
 
@@ -206,29 +231,7 @@ impl CustomOp3 for LayerNorm {
         b: &CpuStorage,
         lb: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(
-            eps: f64,
-            x: &CpuStorage,
-            lx: &Layout,
-            w: &CpuStorage,
-            lw: &Layout,
-            b: &CpuStorage,
-            lb: &Layout,
-        ) -> Result<(CpuStorage, Shape)> {
-            let (x, w, b) = (values::<T>(x, lx)?, values::<T>(w, lw)?, values::<T>(b, lb)?);
-            let width = width_of(lx)?;
-            let mut out = vec![T::zero(); x.len()];
-            out.par_chunks_mut(width * ROWS_PER_TASK).zip(x.par_chunks(width * ROWS_PER_TASK)).for_each(|(out, x)| {
-                for (out, x) in out.chunks_exact_mut(width).zip(x.chunks_exact(width)) {
-                    let (mean, inv_std) = moments(x, eps);
-                    for (((o, &v), &w), &b) in out.iter_mut().zip(x).zip(w).zip(b) {
-                        *o = (v - mean) * inv_std * w + b;
-                    }
-                }
-            });
-            Ok((T::to_cpu_storage_owned(out), lx.shape().clone()))
-        }
-        by_dtype!(x, run(self.eps, x, lx, w, lw, b, lb))
+        run_op(self, [(x, lx), (w, lw), (b, lb)])
     }
 
     fn bwd(
@@ -247,6 +250,21 @@ impl CustomOp3 for LayerNorm {
         let dw = all.narrow(0, rows, 1)?.reshape(w.shape())?;
         let db = all.narrow(0, rows + 1, 1)?.reshape(w.shape())?;
         Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+impl RowOp<3> for LayerNorm {
+    fn compute<T: Real>(&self, [x, w, b]: [&[T]; 3], width: usize) -> Result<Vec<T>> {
+        let mut out = vec![T::zero(); x.len()];
+        out.par_chunks_mut(width * ROWS_PER_TASK).zip(x.par_chunks(width * ROWS_PER_TASK)).for_each(|(out, x)| {
+            for (out, x) in out.chunks_exact_mut(width).zip(x.chunks_exact(width)) {
+                let (mean, inv_std) = moments(x, self.eps);
+                for (((o, &v), &w), &b) in out.iter_mut().zip(x).zip(w).zip(b) {
+                    *o = (v - mean) * inv_std * w + b;
+                }
+            }
+        });
+        Ok(out)
     }
 }
 
@@ -279,51 +297,47 @@ impl CustomOp3 for LayerNormGrad {
         w: &CpuStorage,
         lw: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(
-            eps: f64,
-            x: &CpuStorage,
-            lx: &Layout,
-            g: &CpuStorage,
-            lg: &Layout,
-            w: &CpuStorage,
-            lw: &Layout,
-        ) -> Result<(CpuStorage, Shape)> {
-            let (x, g, w) = (values::<T>(x, lx)?, values::<T>(g, lg)?, values::<T>(w, lw)?);
-            let width = w.len();
-            let rows = x.len() / width;
-            let n: T = real(width as f64);
-            let mut out = vec![T::zero(); x.len()];
-            let block = width * ROWS_PER_TASK;
-            let partials: Vec<Vec<T>> = out
-                .par_chunks_mut(block)
-                .zip(x.par_chunks(block).zip(g.par_chunks(block)))
-                .map(|(dx, (x, g))| {
-                    let mut partial = vec![T::zero(); 2 * width];
-                    let (dw, db) = partial.split_at_mut(width);
-                    let mut normed = vec![T::zero(); width];
-                    for ((dx, x), g) in dx.chunks_exact_mut(width).zip(x.chunks_exact(width)).zip(g.chunks_exact(width))
-                    {
-                        let (mean, inv_std) = moments(x, eps);
-                        for (h, &v) in normed.iter_mut().zip(x) {
-                            *h = (v - mean) * inv_std;
-                        }
-                        let m1 = sum(g.iter().zip(w).map(|(&g, &w)| g * w)) / n;
-                        let m2 = sum(g.iter().zip(w).zip(&normed).map(|((&g, &w), &h)| g * w * h)) / n;
-                        for (((d, &g), &w), &h) in dx.iter_mut().zip(g).zip(w).zip(&normed) {
-                            *d = inv_std * (g * w - m1 - h * m2);
-                        }
-                        for (((dw, db), &g), &h) in dw.iter_mut().zip(db.iter_mut()).zip(g).zip(&normed) {
-                            *dw = *dw + g * h;
-                            *db = *db + g;
-                        }
+        run_op(self, [(x, lx), (g, lg), (w, lw)])
+    }
+}
+
+impl RowOp<3> for LayerNormGrad {
+    fn compute<T: Real>(&self, [x, g, w]: [&[T]; 3], width: usize) -> Result<Vec<T>> {
+        let n: T = real(width as f64);
+        let mut out = vec![T::zero(); x.len()];
+        let block = width * ROWS_PER_TASK;
+        let partials: Vec<Vec<T>> = out
+            .par_chunks_mut(block)
+            .zip(x.par_chunks(block).zip(g.par_chunks(block)))
+            .map(|(dx, (x, g))| {
+                let mut partial = vec![T::zero(); 2 * width];
+                let (dw, db) = partial.split_at_mut(width);
+                let mut normed = vec![T::zero(); width];
+                for ((dx, x), g) in dx.chunks_exact_mut(width).zip(x.chunks_exact(width)).zip(g.chunks_exact(width)) {
+                    let (mean, inv_std) = moments(x, self.eps);
+                    for (h, &v) in normed.iter_mut().zip(x) {
+                        *h = (v - mean) * inv_std;
                     }
-                    partial
-                })
-                .collect();
-            out.extend(add_in_order(partials, 2 * width));
-            Ok((T::to_cpu_storage_owned(out), Shape::from((rows + 2, width))))
-        }
-        by_dtype!(x, run(self.eps, x, lx, g, lg, w, lw))
+                    let m1 = sum(g.iter().zip(w).map(|(&g, &w)| g * w)) / n;
+                    let m2 = sum(g.iter().zip(w).zip(&normed).map(|((&g, &w), &h)| g * w * h)) / n;
+                    for (((d, &g), &w), &h) in dx.iter_mut().zip(g).zip(w).zip(&normed) {
+                        *d = inv_std * (g * w - m1 - h * m2);
+                    }
+                    for (((dw, db), &g), &h) in dw.iter_mut().zip(db.iter_mut()).zip(g).zip(&normed) {
+                        *dw = *dw + g * h;
+                        *db = *db + g;
+                    }
+                }
+                partial
+            })
+            .collect();
+        out.extend(add_in_order(partials, 2 * width));
+        Ok(out)
+    }
+
+    fn shape(&self, first: &Layout) -> Result<Shape> {
+        let width = width_of(first)?;
+        Ok(Shape::from((first.shape().elem_count() / width + 2, width)))
     }
 }
 
@@ -337,56 +351,43 @@ impl CustomOp2 for MaskedSoftmax {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, ls: &Layout, bias: &CpuStorage, lb: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(
-            scale: f64,
-            s: &CpuStorage,
-            ls: &Layout,
-            bias: &CpuStorage,
-            lb: &Layout,
-        ) -> Result<(CpuStorage, Shape)> {
-            let (s, bias) = (values::<T>(s, ls)?, values::<T>(bias, lb)?);
-            let keys = width_of(ls)?;
-            let batch = bias.len() / keys;
-            if batch == 0 || bias.len() != batch * keys || s.len() % (batch * keys) != 0 {
-                bail!("softmax: {} scores do not match a mask bias of {batch} × {keys}", s.len());
-            }
-            // Rows (head × query) per batch row, all under that row's mask.
-            let rows_per_batch = s.len() / (batch * keys);
-            let (scale, underflow) = (real::<T>(scale), real::<T>(EXP_UNDERFLOW));
-            let mut out = vec![T::zero(); s.len()];
-            out.par_chunks_mut(keys * rows_per_batch)
-                .zip(s.par_chunks(keys * rows_per_batch))
-                .zip(bias.par_chunks(keys))
-                .for_each(|((out, s), bias)| {
-                    for (out, s) in out.chunks_exact_mut(keys).zip(s.chunks_exact(keys)) {
-                        for ((o, &v), &b) in out.iter_mut().zip(s).zip(bias) {
-                            *o = v * scale + b;
-                        }
-                        let max = out.iter().copied().fold(out[0], |m, v| if v > m { v } else { m });
-                        for o in out.iter_mut() {
-                            let d = *o - max;
-                            *o = if d < underflow { T::zero() } else { d.exp() };
-                        }
-                        let total = sum(out.iter().copied());
-                        for o in out.iter_mut() {
-                            *o = *o / total;
-                        }
-                    }
-                });
-            Ok((T::to_cpu_storage_owned(out), ls.shape().clone()))
-        }
-        by_dtype!(s, run(self.scale, s, ls, bias, lb))
+        run_op(self, [(s, ls), (bias, lb)])
     }
 
-    fn bwd(
-        &self,
-        _s: &Tensor,
-        _bias: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, _: &Tensor, _: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let ds = res.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad { scale: self.scale })?;
         Ok((Some(ds), None))
+    }
+}
+
+impl RowOp<2> for MaskedSoftmax {
+    fn compute<T: Real>(&self, [s, bias]: [&[T]; 2], keys: usize) -> Result<Vec<T>> {
+        let batch = bias.len() / keys;
+        if batch == 0 || bias.len() != batch * keys || s.len() % (batch * keys) != 0 {
+            bail!("softmax: {} scores do not match a mask bias of {batch} × {keys}", s.len());
+        }
+        // Rows (head × query) per batch row, all under that row's mask.
+        let rows_per_batch = s.len() / (batch * keys);
+        let (scale, underflow) = (real::<T>(self.scale), real::<T>(EXP_UNDERFLOW));
+        let mut out = vec![T::zero(); s.len()];
+        let block = keys * rows_per_batch;
+        out.par_chunks_mut(block).zip(s.par_chunks(block)).zip(bias.par_chunks(keys)).for_each(|((out, s), bias)| {
+            for (out, s) in out.chunks_exact_mut(keys).zip(s.chunks_exact(keys)) {
+                for ((o, &v), &b) in out.iter_mut().zip(s).zip(bias) {
+                    *o = v * scale + b;
+                }
+                let max = out.iter().copied().fold(out[0], |m, v| if v > m { v } else { m });
+                for o in out.iter_mut() {
+                    let d = *o - max;
+                    *o = if d < underflow { T::zero() } else { d.exp() };
+                }
+                let total = sum(out.iter().copied());
+                for o in out.iter_mut() {
+                    *o = *o / total;
+                }
+            }
+        });
+        Ok(out)
     }
 }
 
@@ -402,31 +403,29 @@ impl CustomOp2 for SoftmaxGrad {
     }
 
     fn cpu_fwd(&self, y: &CpuStorage, ly: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(
-            scale: f64,
-            y: &CpuStorage,
-            ly: &Layout,
-            g: &CpuStorage,
-            lg: &Layout,
-        ) -> Result<(CpuStorage, Shape)> {
-            let (y, g) = (values::<T>(y, ly)?, values::<T>(g, lg)?);
-            let width = width_of(ly)?;
-            let scale = real::<T>(scale);
-            let mut out = vec![T::zero(); y.len()];
-            let block = width * ROWS_PER_TASK;
-            out.par_chunks_mut(block).zip(y.par_chunks(block).zip(g.par_chunks(block))).for_each(|(out, (y, g))| {
-                for ((out, y), g) in out.chunks_exact_mut(width).zip(y.chunks_exact(width)).zip(g.chunks_exact(width)) {
-                    let dot = sum(y.iter().zip(g).map(|(&y, &g)| y * g));
-                    for ((o, &y), &g) in out.iter_mut().zip(y).zip(g) {
-                        *o = scale * y * (g - dot);
-                    }
-                }
-            });
-            Ok((T::to_cpu_storage_owned(out), ly.shape().clone()))
-        }
-        by_dtype!(y, run(self.scale, y, ly, g, lg))
+        run_op(self, [(y, ly), (g, lg)])
     }
 }
+
+impl RowOp<2> for SoftmaxGrad {
+    fn compute<T: Real>(&self, [y, g]: [&[T]; 2], width: usize) -> Result<Vec<T>> {
+        let scale = real::<T>(self.scale);
+        let mut out = vec![T::zero(); y.len()];
+        let block = width * ROWS_PER_TASK;
+        out.par_chunks_mut(block).zip(y.par_chunks(block).zip(g.par_chunks(block))).for_each(|(out, (y, g))| {
+            for ((out, y), g) in out.chunks_exact_mut(width).zip(y.chunks_exact(width)).zip(g.chunks_exact(width)) {
+                let dot = sum(y.iter().zip(g).map(|(&y, &g)| y * g));
+                for ((o, &y), &g) in out.iter_mut().zip(y).zip(g) {
+                    *o = scale * y * (g - dot);
+                }
+            }
+        });
+        Ok(out)
+    }
+}
+
+/// Values handed to one rayon task by the element-wise GELU and its gradient.
+const VALUES_PER_TASK: usize = 1 << 14;
 
 struct GeluErf;
 
@@ -441,21 +440,23 @@ impl CustomOp1 for GeluErf {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(x: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
-            let x = values::<T>(x, lx)?;
-            let mut out = vec![T::zero(); x.len()];
-            out.par_chunks_mut(1 << 14).zip(x.par_chunks(1 << 14)).for_each(|(out, x)| {
-                for (o, &v) in out.iter_mut().zip(x) {
-                    *o = v * normal_cdf(v);
-                }
-            });
-            Ok((T::to_cpu_storage_owned(out), lx.shape().clone()))
-        }
-        by_dtype!(x, run(x, lx))
+        run_op(self, [(x, lx)])
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &GeluErfGrad)?))
+    }
+}
+
+impl RowOp<1> for GeluErf {
+    fn compute<T: Real>(&self, [x]: [&[T]; 1], _width: usize) -> Result<Vec<T>> {
+        let mut out = vec![T::zero(); x.len()];
+        out.par_chunks_mut(VALUES_PER_TASK).zip(x.par_chunks(VALUES_PER_TASK)).for_each(|(out, x)| {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = v * normal_cdf(v);
+            }
+        });
+        Ok(out)
     }
 }
 
@@ -468,21 +469,22 @@ impl CustomOp2 for GeluErfGrad {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(x: &CpuStorage, lx: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
-            let (x, g) = (values::<T>(x, lx)?, values::<T>(g, lg)?);
-            // 1/√(2π), the standard normal density at 0.
-            let density = real::<T>(0.398_942_280_401_432_7);
-            let mut out = vec![T::zero(); x.len()];
-            out.par_chunks_mut(1 << 14).zip(x.par_chunks(1 << 14).zip(g.par_chunks(1 << 14))).for_each(
-                |(out, (x, g))| {
-                    for ((o, &v), &g) in out.iter_mut().zip(x).zip(g) {
-                        let phi = density * (real::<T>(-0.5) * v * v).exp();
-                        *o = g * (normal_cdf(v) + v * phi);
-                    }
-                },
-            );
-            Ok((T::to_cpu_storage_owned(out), lx.shape().clone()))
-        }
-        by_dtype!(x, run(x, lx, g, lg))
+        run_op(self, [(x, lx), (g, lg)])
+    }
+}
+
+impl RowOp<2> for GeluErfGrad {
+    fn compute<T: Real>(&self, [x, g]: [&[T]; 2], _width: usize) -> Result<Vec<T>> {
+        // 1/√(2π), the standard normal density at 0.
+        let density = real::<T>(0.398_942_280_401_432_7);
+        let mut out = vec![T::zero(); x.len()];
+        let chunks = x.par_chunks(VALUES_PER_TASK).zip(g.par_chunks(VALUES_PER_TASK));
+        out.par_chunks_mut(VALUES_PER_TASK).zip(chunks).for_each(|(out, (x, g))| {
+            for ((o, &v), &g) in out.iter_mut().zip(x).zip(g) {
+                let phi = density * (real::<T>(-0.5) * v * v).exp();
+                *o = g * (normal_cdf(v) + v * phi);
+            }
+        });
+        Ok(out)
     }
 }

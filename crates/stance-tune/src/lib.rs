@@ -43,8 +43,8 @@
 //! per task; the two share `shared_layers` in their metadata.
 //!
 //! The trainable layer ([`layer`]) runs candle's matmuls and its own LayerNorm, attention
-//! softmax and GELU ([`ops`]), custom ops with their own backward passes: candle 0.11's fused
-//! LayerNorm and softmax have none.
+//! softmax, GELU and linear bias ([`ops`]), custom ops with their own backward passes: candle
+//! 0.11's fused LayerNorm and softmax have none.
 
 pub mod error;
 pub mod layer;

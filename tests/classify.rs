@@ -86,6 +86,66 @@ fn the_seed_thread_gets_every_head_and_consistent_tables() {
 }
 
 #[test]
+fn each_speed_runs_its_models_and_a_head_flag_overrides_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let page = shared("data/threads/les-crises-durov/page.txt");
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let run = |name: &str, flags: &[&str]| {
+        let out = tmp.path().join(name);
+        stance()
+            .args(["classify", "--offline", "--format", "jsonl", "--out"])
+            .arg(&out)
+            .args(flags)
+            .arg(&page)
+            .assert()
+            .success();
+        let run: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+        let sources: Vec<String> =
+            run["heads"].as_array().unwrap().iter().map(|h| h["source"].as_str().unwrap().to_string()).collect();
+        (std::fs::read_to_string(out.join("comments.jsonl")).unwrap(), sources, run["extra"]["speed"].clone())
+    };
+    // Tasks in output order: sentiment, stance, irony, toxicity, reply.
+    let is_head = |source: &str, task: &str| source.starts_with(&format!("default {task} head (sha256 "));
+    let (fast, sources, speed) = run("fast", &["--speed", "fast"]);
+    assert_eq!(speed, "fast");
+    for (source, task) in sources.iter().zip(["sentiment", "stance", "irony", "toxicity", "reply"]) {
+        assert!(is_head(source, task), "{source}");
+    }
+    // The built-in heads are the folders of models/heads: the same predictions.
+    let folders: Vec<String> = ["sentiment", "stance", "irony", "toxicity", "reply"]
+        .iter()
+        .map(|t| format!("{t}={}", models.join("heads").join(t).display()))
+        .flat_map(|spec| ["--head".to_string(), spec])
+        .collect();
+    let (from_folders, ..) = run("folders", &folders.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(fast, from_folders);
+
+    // Balanced: the heads for sentiment and toxicity, the built-in models for the rest.
+    let (balanced, sources, speed) = run("balanced", &["--speed", "balanced"]);
+    assert_eq!(speed, "balanced");
+    assert!(is_head(&sources[0], "sentiment") && is_head(&sources[3], "toxicity"), "{sources:?}");
+    assert!(sources[1].starts_with("default stance blend"), "{}", sources[1]);
+    assert!(sources[2].starts_with("default irony route"), "{}", sources[2]);
+    assert!(sources[4].starts_with("default reply blend"), "{}", sources[4]);
+    let column = |table: &str, name: &str| -> Vec<serde_json::Value> {
+        table.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()[name].clone()).collect()
+    };
+    assert_eq!(column(&balanced, "p_toxic"), column(&fast, "p_toxic"));
+    assert_ne!(column(&balanced, "p_favor"), column(&fast, "p_favor"));
+
+    // A --head names a task's model whatever the speed: here the built-in stance blend, and a
+    // head alone (`TASK=head`) at the default speed.
+    let (_, sources, _) =
+        run("fast-blend", &["--speed", "fast", "--head", "stance=default", "--tasks", "sentiment,stance"]);
+    assert!(is_head(&sources[0], "sentiment") && sources[1].starts_with("default stance blend"), "{sources:?}");
+    let (stance_head, sources, speed) = run("head", &["--head", "stance=head", "--tasks", "stance"]);
+    assert_eq!(speed, "accurate");
+    assert!(is_head(&sources[0], "stance"), "{sources:?}");
+    assert_eq!(column(&stance_head, "p_favor"), column(&fast, "p_favor"));
+}
+
+#[test]
 fn predictions_do_not_depend_on_batch_size_or_threads() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("comments.jsonl");

@@ -102,11 +102,12 @@ impl TaskModel {
     /// Loads `task`'s model from `source`: a folder holding `blend.json` is a blend, one holding
     /// `route.json` a route, one holding `cross_encoder.json` a cross-encoder, anything else a
     /// head. The built-in default is a blend or route compiled in ([`built_in`]): the blends of
-    /// `models/blends/{stance,reply,sentiment,toxicity}` and the route of `models/routes/irony`.
+    /// `models/blends/{stance,reply,sentiment,toxicity}` and the route of `models/routes/irony`;
+    /// `head` is the task's built-in head alone, without that model's fine-tuned layers.
     pub fn load(task: Task, source: &HeadSource) -> Result<Self> {
         let dir = match source {
             HeadSource::Default => return built_in(task),
-            HeadSource::BuiltIn(_) => return Ok(TaskModel::Head(source.load(task)?)),
+            HeadSource::DefaultHead | HeadSource::BuiltIn(_) => return Ok(TaskModel::Head(source.load(task)?)),
             HeadSource::Folder(dir) => dir,
         };
         let dir = match FolderKind::of(dir) {

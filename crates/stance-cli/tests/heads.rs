@@ -115,6 +115,15 @@ fn train_eval_and_fine_tune_a_sentiment_head() {
         .assert()
         .code(2);
 
+    // `--head head` is the built-in head alone, without the shipped model's fine-tuned layers:
+    // the folder of models/heads it was built from, and not the shipped sentiment model.
+    let test = d.join("test.jsonl");
+    let scores = |head: &Path| eval_json(&cache, &["--task", "sentiment"], head, &[test.as_path()])["results"].clone();
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/heads/sentiment");
+    assert_eq!(scores(Path::new("head")), scores(&folder));
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tuned/sentiment-top9");
+    assert_ne!(scores(Path::new("head")), scores(&shipped));
+
     // `stance calibrate` gives the multi-class head class offsets chosen on the validation rows:
     // there, it scores at least as well as the argmax (which `--argmax` still reproduces).
     stance(&cache)

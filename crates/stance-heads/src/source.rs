@@ -15,6 +15,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeadSource {
     Default,
+    /// `head`: the task's built-in head alone. Here the same as [`HeadSource::Default`]; where
+    /// `default` names a task's built-in model (a blend or route with fine-tuned layers, see
+    /// `stance-classify`), this names only the head, which reads the vectors of the one encoder
+    /// pass every head shares.
+    DefaultHead,
     Folder(PathBuf),
     /// Another head compiled in, by its folder's name under `models/heads` ([`is_built_in`]):
     /// a member of a built-in blend beside the task's default head. Blends name it, users never.
@@ -30,10 +35,11 @@ struct ExtraHead {
 }
 
 impl HeadSource {
-    /// `default`, or else a folder path.
+    /// `default`, `head`, or else a folder path.
     pub fn parse(name: &str) -> HeadSource {
         match name {
             "default" => HeadSource::Default,
+            "head" => HeadSource::DefaultHead,
             path => HeadSource::Folder(PathBuf::from(path)),
         }
     }
@@ -41,7 +47,7 @@ impl HeadSource {
     /// Loads the head of `task` from here, refusing a head trained for another task.
     pub fn load(&self, task: Task) -> Result<SourcedHead> {
         let (head, sha256) = match self {
-            HeadSource::Default => {
+            HeadSource::Default | HeadSource::DefaultHead => {
                 let (meta, weights, sha256) = built_in(task);
                 from_static(meta, weights, sha256, &self.path_for_errors(task))?
             }
@@ -73,7 +79,7 @@ impl HeadSource {
 
     fn path_for_errors(&self, task: Task) -> PathBuf {
         match self {
-            HeadSource::Default => PathBuf::from(format!("<built-in {task} head>")),
+            HeadSource::Default | HeadSource::DefaultHead => PathBuf::from(format!("<built-in {task} head>")),
             HeadSource::Folder(dir) => dir.clone(),
             HeadSource::BuiltIn(name) => PathBuf::from(format!("<built-in head {name}>")),
         }
@@ -84,6 +90,7 @@ impl fmt::Display for HeadSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HeadSource::Default => f.write_str("default"),
+            HeadSource::DefaultHead => f.write_str("head"),
             HeadSource::Folder(dir) => write!(f, "{}", dir.display()),
             HeadSource::BuiltIn(name) => write!(f, "built-in {name}"),
         }
@@ -108,7 +115,9 @@ impl SourcedHead {
     pub fn describe(&self) -> String {
         let digest = &self.sha256[..16.min(self.sha256.len())];
         match &self.source {
-            HeadSource::Default => format!("default {} head (sha256 {digest})", self.head.task()),
+            HeadSource::Default | HeadSource::DefaultHead => {
+                format!("default {} head (sha256 {digest})", self.head.task())
+            }
             HeadSource::Folder(dir) => format!("{} (sha256 {digest})", dir.display()),
             HeadSource::BuiltIn(name) => format!("built-in {} head {name} (sha256 {digest})", self.head.task()),
         }

@@ -4,6 +4,7 @@
 use crate::cmd::texts;
 use crate::flags::{Global, InputFlags, ModelFlags, STRICT_FAILURE};
 use anyhow::{Context, Result};
+use clap::ValueEnum;
 use stance_classify::{ClassifyRequest, Destination, Event, Outcome, ZeroShotRequest};
 use stance_core::Task;
 use stance_heads::HeadSource;
@@ -37,9 +38,14 @@ pub struct Args {
     /// Tasks to run, comma-separated [default: all].
     #[arg(long, value_delimiter = ',', value_name = "TASK")]
     pub tasks: Option<Vec<Task>>,
-    /// Use another head for a task: `TASK=DIR` (e.g. one made with `stance train --from default`).
+    /// Use another head for a task: `TASK=DIR` (e.g. one made with `stance train --from default`),
+    /// or `TASK=head` for the task's built-in head alone.
     #[arg(long = "head", value_name = "TASK=DIR")]
     pub heads: Vec<String>,
+    /// Which built-in models score the tasks that no --head names: the most accurate, or fewer
+    /// fine-tuned layers for more comments per second (BENCH.md and models/EVAL.md, "three speeds").
+    #[arg(long, value_enum, default_value_t = Speed::Accurate)]
+    pub speed: Speed,
     /// Score stance zero-shot with this NLI model (a DeBERTa-v2 or XLM-R `…ForSequenceClassification`
     /// checkpoint with an entailment label; folder or hub id) instead of the stance head.
     #[arg(long, value_name = "MODEL")]
@@ -126,10 +132,38 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How much fine-tuned work the built-in models do: the speed of a run against its accuracy
+/// (models/EVAL.md and BENCH.md, "three speeds").
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speed {
+    /// Every task's most accurate built-in model: the blends, route and cross-encoders, which run
+    /// fine-tuned layers beside the encoder (sentiment nine, toxicity and stance six).
+    Accurate,
+    /// Stance, reply and irony as `accurate`; sentiment and toxicity from their built-in heads,
+    /// which read the encoder pass every head shares.
+    Balanced,
+    /// Every task from its built-in head: one encoder pass per distinct text and nothing else.
+    Fast,
+}
+
+impl Speed {
+    /// Whether `task` is scored by its built-in head alone at this speed.
+    fn head_alone(self, task: Task) -> bool {
+        match self {
+            Speed::Accurate => false,
+            Speed::Balanced => matches!(task, Task::Sentiment | Task::Toxicity),
+            Speed::Fast => true,
+        }
+    }
+}
+
 /// The request the flags describe. Threads are bounded here, before anything runs in parallel.
 pub fn request(mut args: Args, global: &Global) -> Result<ClassifyRequest> {
     args.model.bound_threads()?;
-    let mut heads = Vec::with_capacity(args.heads.len());
+    let tasks = args.tasks.unwrap_or_else(|| Task::ALL.to_vec());
+    // The speed's heads first: a --head given for the same task comes later and wins.
+    let mut heads: Vec<(Task, HeadSource)> =
+        tasks.iter().filter(|&&t| args.speed.head_alone(t)).map(|&t| (t, HeadSource::DefaultHead)).collect();
     for spec in &args.heads {
         let (task, source) = spec.split_once('=').with_context(|| format!("--head `{spec}`: expected TASK=DIR"))?;
         let task: Task = task.parse().with_context(|| format!("--head `{spec}`"))?;
@@ -138,11 +172,12 @@ pub fn request(mut args: Args, global: &Global) -> Result<ClassifyRequest> {
     args.input.inputs.extend(args.articles.iter().cloned());
     let mut extra = serde_json::Map::new();
     extra.insert("command".into(), serde_json::json!(std::env::args().collect::<Vec<_>>()));
+    extra.insert("speed".into(), serde_json::json!(args.speed.to_possible_value().map(|v| v.get_name().to_string())));
     Ok(ClassifyRequest {
         inputs: args.input.specs(args.input_format),
         ingest: args.input.options()?,
         model: args.model.choice(global),
-        tasks: args.tasks.unwrap_or_else(|| Task::ALL.to_vec()),
+        tasks,
         heads,
         zero_shot: args.stance_model.as_deref().map(|name| ZeroShotRequest {
             model: ModelRef::parse(name),

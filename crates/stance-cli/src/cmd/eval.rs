@@ -27,7 +27,8 @@ pub struct Args {
     #[arg(long, num_args = 1.., required = true)]
     pub data: Vec<DataSpec>,
     /// The head to score [default: the shipped model of the task, on the encoder --model opens
-    /// when that is the one it was trained on].
+    /// when that is the one it was trained on]; `head` is the task's built-in head alone,
+    /// without the fine-tuned layers of the shipped model (what `classify --speed fast` runs).
     #[arg(long)]
     pub head: Option<PathBuf>,
     /// Also score each language (`lang` field) separately.
@@ -77,7 +78,7 @@ struct DataResult {
 /// a built-in model already says both ("default sentiment cross-encoder (sha256 …)").
 pub fn heading(data: &str, task: Task, kind: &str, name: &str, source: &HeadSource) -> String {
     match source {
-        HeadSource::Default => format!("== {data} — {name}"),
+        HeadSource::Default | HeadSource::DefaultHead => format!("== {data} — {name}"),
         HeadSource::Folder(_) | HeadSource::BuiltIn(_) => format!("== {data} — {task} {kind} {name}"),
     }
 }
@@ -92,7 +93,10 @@ pub fn run(mut args: Args, global: &Global) -> Result<ExitCode> {
     // Without --head, the shipped model of the task, on whichever encoder --model opens: as in
     // `stance classify`, it runs on any copy of the encoder it was trained on (the hub's
     // weights, a folder) and refuses another encoder, naming what differs.
-    let source = args.head.clone().map_or(HeadSource::Default, HeadSource::Folder);
+    let source = match args.head.as_deref() {
+        None => HeadSource::Default,
+        Some(head) => head.to_str().map_or_else(|| HeadSource::Folder(head.to_path_buf()), HeadSource::parse),
+    };
     let (kind, name, encoder_id, results) = match TaskModel::load(args.task, &source)? {
         TaskModel::CrossEncoder(c) => return crate::cmd::tune::eval(&args, &c, global),
         model => {

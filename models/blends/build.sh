@@ -7,8 +7,11 @@
 # texts go through the encoder (10 to 15 minutes on 2 cores). Run from the repository root with
 # ../shared beside it:
 #   models/blends/build.sh stance|reply|sentiment|toxicity [TUNED]
-# TUNED names another folder of models/tuned to blend with the head (to compare one).
-# The stance, reply, sentiment and toxicity blends are compiled into the binary: rebuild it afterwards.
+# TUNED names another folder of models/tuned to blend with the head (to compare one); `heads`
+# builds models/blends/TASK-heads instead (stance and reply): the two heads without a fine-tuned
+# member, what `stance classify --speed fast` runs for those tasks.
+# The stance, reply, sentiment and toxicity blends and the two heads-only blends are compiled into
+# the binary: rebuild it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${STANCE:-${CARGO_TARGET_DIR:-target}/release/stance}
@@ -24,15 +27,21 @@ case $task in
 esac
 tuned=${2:-$tuned}
 OUT=models/blends/$task
-mkdir -p "$OUT"
 # The reply and stance blends have a second head beside the default one, built in too: the head
 # that also learnt comments that say where they stand in so many words (examples/markers;
 # models/heads/reply-markers, models/heads/stance-markers).
 extra=""
-case $task in reply | stance) extra="{\"model\": \"../../heads/$task-markers\", \"weight\": 0.33}, " ;; esac
+case $task in reply | stance) extra="{\"model\": \"../../heads/$task-markers\", \"weight\": 0.33}" ;; esac
+if [[ $tuned == heads ]]; then
+  [[ -n $extra ]] || { echo "no second head to blend for $task" >&2; exit 2; }
+  OUT=models/blends/$task-heads
+  members="{\"model\": \"default\", \"weight\": 0.5}, $extra"
+else
+  members="{\"model\": \"default\", \"weight\": 0.5}, ${extra:+$extra, }{\"model\": \"../../tuned/$tuned\", \"weight\": 0.5}"
+fi
+mkdir -p "$OUT"
 cat > "$OUT/blend.json" <<JSON
-{"format": "stance-blend/1", "task": "$task",
- "members": [{"model": "default", "weight": 0.5}, $extra{"model": "../../tuned/$tuned", "weight": 0.5}]}
+{"format": "stance-blend/1", "task": "$task", "members": [$members]}
 JSON
 scores() { # echoes each command before its output
   echo "\$ stance eval --offline --task $task --head $OUT $*"

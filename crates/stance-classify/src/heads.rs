@@ -103,11 +103,12 @@ impl TaskModel {
     /// `route.json` a route, one holding `cross_encoder.json` a cross-encoder, anything else a
     /// head. The built-in default is a blend or route compiled in ([`built_in`]): the blends of
     /// `models/blends/{stance,reply,sentiment,toxicity}` and the route of `models/routes/irony`;
-    /// `head` is the task's built-in head alone, without that model's fine-tuned layers.
+    /// `head` is the built-in model without fine-tuned layers ([`built_in_heads`]).
     pub fn load(task: Task, source: &HeadSource) -> Result<Self> {
         let dir = match source {
             HeadSource::Default => return built_in(task),
-            HeadSource::DefaultHead | HeadSource::BuiltIn(_) => return Ok(TaskModel::Head(source.load(task)?)),
+            HeadSource::DefaultHead => return built_in_heads(task),
+            HeadSource::BuiltIn(_) => return Ok(TaskModel::Head(source.load(task)?)),
             HeadSource::Folder(dir) => dir,
         };
         let dir = match FolderKind::of(dir) {
@@ -177,6 +178,7 @@ impl TaskModel {
                     b.members.iter().zip(&b.weights).map(|(m, w)| format!("{w:.2} × {}", m.describe())).collect();
                 let name = match &b.source {
                     HeadSource::Default => format!("default {} blend", b.task),
+                    HeadSource::DefaultHead => format!("default {} heads blend", b.task),
                     _ => b.source.to_string(),
                 };
                 format!("{name} (sha256 {}): blend of {}", &b.sha256[..16], members.join(" + "))
@@ -315,7 +317,22 @@ fn built_in(task: Task) -> Result<TaskModel> {
         // layers beside its own six ("2026-12-06: nine fine-tuned sentiment layers alone").
         Task::Sentiment => return cross_encoder!("sentiment-top9").load(task),
     };
-    built_in_combined(task, file, build, cross_encoder)
+    built_in_combined(task, HeadSource::Default, file, build, Some(cross_encoder))
+}
+
+/// The built-in model of `task` without fine-tuned layers (`head`, what `--speed fast` runs):
+/// for stance and reply the task's head blended with its markers head (`models/blends/*-heads`,
+/// chosen on the validation files of the full blends), for the other tasks the head alone. It
+/// reads nothing but the vectors of the encoder pass every head shares.
+fn built_in_heads(task: Task) -> Result<TaskModel> {
+    let file = match task {
+        Task::Stance => include_str!("../../../models/blends/stance-heads/blend.json"),
+        Task::Reply => include_str!("../../../models/blends/reply-heads/blend.json"),
+        Task::Sentiment | Task::Irony | Task::Toxicity => {
+            return Ok(TaskModel::Head(HeadSource::DefaultHead.load(task)?));
+        }
+    };
+    built_in_combined(task, HeadSource::DefaultHead, file, blend_from, None)
 }
 
 /// A cross-encoder compiled into the binary: its folder as a built-in blend or route names it,
@@ -338,22 +355,29 @@ impl BuiltInCrossEncoder {
     }
 }
 
-/// A blend or route compiled into the binary from its `file`, built by `build`: the models it
-/// names are the task's built-in head (`default`), `cross_encoder`, and heads of
-/// `models/heads` compiled in beside the default ([`stance_heads::source::is_built_in`]).
-fn built_in_combined(task: Task, file: &str, build: BuildFrom, cross_encoder: &BuiltInCrossEncoder) -> Result<TaskModel> {
+/// A blend or route compiled into the binary from its `file` (named by `source` in run
+/// records), built by `build`: the models it names are the task's built-in head (`default`),
+/// `cross_encoder` if any, and heads of `models/heads` compiled in beside the default
+/// ([`stance_heads::source::is_built_in`]).
+fn built_in_combined(
+    task: Task,
+    source: HeadSource,
+    file: &str,
+    build: BuildFrom,
+    cross_encoder: Option<&BuiltInCrossEncoder>,
+) -> Result<TaskModel> {
     let extra_head = |name: &str| {
         name.strip_prefix("../../heads/").filter(|folder| is_built_in(folder, task)).map(str::to_string)
     };
-    let resolve = |model: &str| match (model, extra_head(model)) {
-        ("default", _) => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
-        (name, _) if name == cross_encoder.name => cross_encoder.load(task),
-        (_, Some(folder)) => TaskModel::load(task, &HeadSource::BuiltIn(folder)),
-        (other, None) => {
+    let resolve = |model: &str| match (model, extra_head(model), cross_encoder) {
+        ("default", ..) => Ok(TaskModel::Head(HeadSource::Default.load(task)?)),
+        (name, _, Some(cross_encoder)) if name == cross_encoder.name => cross_encoder.load(task),
+        (_, Some(folder), _) => TaskModel::load(task, &HeadSource::BuiltIn(folder)),
+        (other, None, _) => {
             Err(head_error(task, &HeadSource::Default, format!("the built-in model names `{other}`, which is not built in")))
         }
     };
-    build(task, HeadSource::Default, file.as_bytes().to_vec(), &resolve)
+    build(task, source, file.as_bytes().to_vec(), &resolve)
 }
 
 /// What builds a blend or route from its file's bytes, each model it names loaded by the resolver.

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeadSource {
     Default,
-    /// `head`: the task's built-in head alone. Here the same as [`HeadSource::Default`]; where
-    /// `default` names a task's built-in model (a blend or route with fine-tuned layers, see
-    /// `stance-classify`), this names only the head, which reads the vectors of the one encoder
-    /// pass every head shares.
+    /// `head`: the task's built-in model without fine-tuned layers. Here, where heads load, the
+    /// same as [`HeadSource::Default`]; where `default` names a task's built-in model (a blend or
+    /// route with fine-tuned layers, see `stance-classify`), this names its heads alone, which
+    /// read the vectors of the one encoder pass every head shares.
     DefaultHead,
     Folder(PathBuf),
     /// Another head compiled in, by its folder's name under `models/heads` ([`is_built_in`]):

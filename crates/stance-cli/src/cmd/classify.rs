@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_name = "TASK")]
     pub tasks: Option<Vec<Task>>,
     /// Use another head for a task: `TASK=DIR` (e.g. one made with `stance train --from default`),
-    /// or `TASK=head` for the task's built-in head alone.
+    /// or `TASK=head` for the task's built-in heads alone (stance and reply: two heads blended).
     #[arg(long = "head", value_name = "TASK=DIR")]
     pub heads: Vec<String>,
     /// Which built-in models score the tasks that no --head names: the most accurate, or fewer
@@ -142,7 +142,8 @@ pub enum Speed {
     /// Stance, reply and irony as `accurate`; sentiment and toxicity from their built-in heads,
     /// which read the encoder pass every head shares.
     Balanced,
-    /// Every task from its built-in head: one encoder pass per distinct text and nothing else.
+    /// Every task from its built-in heads (`--head TASK=head`; stance and reply blend two): one
+    /// encoder pass per distinct text and nothing else.
     Fast,
 }
 

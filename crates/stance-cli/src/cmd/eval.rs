@@ -27,8 +27,8 @@ pub struct Args {
     #[arg(long, num_args = 1.., required = true)]
     pub data: Vec<DataSpec>,
     /// The head to score [default: the shipped model of the task, on the encoder --model opens
-    /// when that is the one it was trained on]; `head` is the task's built-in head alone,
-    /// without the fine-tuned layers of the shipped model (what `classify --speed fast` runs).
+    /// when that is the one it was trained on]; `head` is the task's built-in heads alone, without
+    /// the shipped model's fine-tuned layers (what `classify --speed fast` runs).
     #[arg(long)]
     pub head: Option<PathBuf>,
     /// Also score each language (`lang` field) separately.

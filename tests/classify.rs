@@ -103,7 +103,14 @@ fn each_speed_runs_its_models_and_a_head_flag_overrides_it() {
             serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
         let sources: Vec<String> =
             run["heads"].as_array().unwrap().iter().map(|h| h["source"].as_str().unwrap().to_string()).collect();
-        (std::fs::read_to_string(out.join("comments.jsonl")).unwrap(), sources, run["extra"]["speed"].clone())
+        // The summary says which speed ran.
+        let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+        let speed = run["extra"]["speed"].as_str().unwrap().to_string();
+        assert!(
+            summary.lines().any(|l| l.starts_with("Tasks") && l.ends_with(&format!("(--speed {speed})"))),
+            "{summary}"
+        );
+        (std::fs::read_to_string(out.join("comments.jsonl")).unwrap(), sources, speed)
     };
     // Tasks in output order: sentiment, stance, irony, toxicity, reply.
     let is_head = |source: &str, task: &str| source.starts_with(&format!("default {task} head (sha256 "));

@@ -145,14 +145,17 @@ fn overview(model: &ReportModel) -> Vec<(&'static str, String)> {
     }
     lines.push(("Model", model_line));
     let tasks: Vec<&str> = model.tasks.iter().map(|t| t.name()).collect();
-    lines.push((
-        "Tasks",
-        if tasks.is_empty() {
-            "none".into()
-        } else {
-            tasks.join(", ")
-        },
-    ));
+    let mut tasks_line = if tasks.is_empty() {
+        "none".into()
+    } else {
+        tasks.join(", ")
+    };
+    // `stance classify --speed` records which built-in models ran (`extra.speed` in run.json):
+    // runs at different speeds give different numbers, so the summary says which it is.
+    if let Some(speed) = model.run.extra.get("speed").and_then(|s| s.as_str()) {
+        tasks_line.push_str(&format!(" (--speed {speed})"));
+    }
+    lines.push(("Tasks", tasks_line));
     lines
 }
 

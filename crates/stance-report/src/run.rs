@@ -85,6 +85,15 @@ impl From<&AggregateOptions> for AggregationInfo {
 }
 
 impl RunInfo {
+    /// The key of [`RunInfo::extra`] under which `stance classify` records its `--speed`: which
+    /// built-in models ran, so the summaries can say it.
+    pub const SPEED_KEY: &'static str = "speed";
+
+    /// The `--speed` the run recorded, if any.
+    pub fn speed(&self) -> Option<&str> {
+        self.extra.get(Self::SPEED_KEY).and_then(|s| s.as_str())
+    }
+
     /// The label set of each head, by task.
     pub fn label_sets(&self) -> BTreeMap<&str, &[String]> {
         self.heads

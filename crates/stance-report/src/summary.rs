@@ -150,9 +150,8 @@ fn overview(model: &ReportModel) -> Vec<(&'static str, String)> {
     } else {
         tasks.join(", ")
     };
-    // `stance classify --speed` records which built-in models ran (`extra.speed` in run.json):
-    // runs at different speeds give different numbers, so the summary says which it is.
-    if let Some(speed) = model.run.extra.get("speed").and_then(|s| s.as_str()) {
+    // Runs at different speeds give different numbers, so the summary says which it is.
+    if let Some(speed) = model.run.speed() {
         tasks_line.push_str(&format!(" (--speed {speed})"));
     }
     lines.push(("Tasks", tasks_line));

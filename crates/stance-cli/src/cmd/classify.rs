@@ -173,7 +173,8 @@ pub fn request(mut args: Args, global: &Global) -> Result<ClassifyRequest> {
     args.input.inputs.extend(args.articles.iter().cloned());
     let mut extra = serde_json::Map::new();
     extra.insert("command".into(), serde_json::json!(std::env::args().collect::<Vec<_>>()));
-    extra.insert("speed".into(), serde_json::json!(args.speed.to_possible_value().map(|v| v.get_name().to_string())));
+    let speed = args.speed.to_possible_value().map(|v| v.get_name().to_string());
+    extra.insert(stance_report::RunInfo::SPEED_KEY.into(), serde_json::json!(speed));
     Ok(ClassifyRequest {
         inputs: args.input.specs(args.input_format),
         ingest: args.input.options()?,

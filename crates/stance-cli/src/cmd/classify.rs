@@ -148,8 +148,8 @@ pub enum Speed {
 }
 
 impl Speed {
-    /// Whether `task` is scored by its built-in head alone at this speed.
-    fn head_alone(self, task: Task) -> bool {
+    /// Whether `task` is scored by its built-in heads alone at this speed (`--head TASK=head`).
+    fn heads_only(self, task: Task) -> bool {
         match self {
             Speed::Accurate => false,
             Speed::Balanced => matches!(task, Task::Sentiment | Task::Toxicity),
@@ -164,7 +164,7 @@ pub fn request(mut args: Args, global: &Global) -> Result<ClassifyRequest> {
     let tasks = args.tasks.unwrap_or_else(|| Task::ALL.to_vec());
     // The speed's heads first: a --head given for the same task comes later and wins.
     let mut heads: Vec<(Task, HeadSource)> =
-        tasks.iter().filter(|&&t| args.speed.head_alone(t)).map(|&t| (t, HeadSource::DefaultHead)).collect();
+        tasks.iter().filter(|&&t| args.speed.heads_only(t)).map(|&t| (t, HeadSource::DefaultHead)).collect();
     for spec in &args.heads {
         let (task, source) = spec.split_once('=').with_context(|| format!("--head `{spec}`: expected TASK=DIR"))?;
         let task: Task = task.parse().with_context(|| format!("--head `{spec}`"))?;

@@ -11,6 +11,8 @@
 #                                         # epoch (run markers first)
 #   models/tuned/train-stance.sh markers3 # a third such epoch (run markers2 first; measured,
 #                                         # not shipped: models/EVAL.md)
+#   models/tuned/train-stance.sh allrows  # markers2 trained one more epoch on every row of its
+#                                         # files (no cap per file: all of Wahl-O-Mat and CIC)
 # Top 3: trained for 3 epochs, then the same command was rerun with --epochs 5: the rerun
 # resumes from the checkpoint and recomputes the learning-rate schedule for 5 epochs, which is
 # what this script does (two calls). Top 6 (the depth examples/gpu_ceiling measured best on
@@ -51,7 +53,7 @@ case ${1:-top3} in
   top6)
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-stance-top6}
     fresh --top-layers 6 --work "$WORK" --out models/tuned/stance-top6 --epochs 4 --stop-after 3 ;;
-  threads | markers | markers2 | markers3)
+  threads | markers | markers2 | markers3 | allrows)
     THREADS_TRAIN=("${STANCE_TRAIN[@]}" "$R/dast/all.jsonl#by=thread_id,part=0-70" $R/rumoureval2019/train.jsonl)
     THREADS_VALID=("${STANCE_VALID[@]}" "$R/dast/all.jsonl#by=thread_id,part=70-85" $R/rumoureval2019/valid.jsonl)
     case $1 in
@@ -59,11 +61,14 @@ case ${1:-top3} in
       markers) init=stance-threads out=stance-threads-markers ;;
       markers2) init=stance-threads-markers out=stance-threads-markers2 ;;
       markers3) init=stance-threads-markers2 out=stance-threads-markers3 ;;
+      allrows) init=stance-threads-markers2 out=stance-allrows ;;
     esac
+    # Every file's rows at most 4,000 (each source weighs alike), or all of them for allrows.
+    cap=4000; if [ "$1" = allrows ]; then cap=31000; fi
     if [ "$1" != threads ]; then THREADS_TRAIN+=("$(markers article train)"); fi
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-$out}
     tune --top-layers 6 --init models/tuned/$init --work "$WORK" --out models/tuned/$out \
       --train "${THREADS_TRAIN[@]}" --valid "${THREADS_VALID[@]}" \
-      --max-per-source 4000 --lr 3e-5 --head-lr 1e-4 --epochs 1 ;;
-  *) echo "usage: $0 [top3|top6|threads|markers|markers2|markers3]" >&2; exit 2 ;;
+      --max-per-source $cap --lr 3e-5 --head-lr 1e-4 --epochs 1 ;;
+  *) echo "usage: $0 [top3|top6|threads|markers|markers2|markers3|allrows]" >&2; exit 2 ;;
 esac

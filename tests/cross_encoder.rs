@@ -562,12 +562,13 @@ fn the_default_stance_model_reads_comments_that_say_where_they_stand_toward_the_
 }
 
 /// The default stance blend's cross-encoder reads praise and blame of the article by itself:
-/// `stance-threads`, which it was trained from (two epochs with the article markers), called
-/// every one of these comments `none`, so only the blend's heads spoke for them (models/EVAL.md,
-/// "the stance cross-encoder learns comments that judge the article").
+/// `stance-threads`, which it was trained from (two epochs with the article markers, then one on
+/// every row of the stance files), called every one of these comments `none`, so only the
+/// blend's heads spoke for them (models/EVAL.md, "the stance cross-encoder learns comments that
+/// judge the article").
 #[test]
 fn the_stance_cross_encoder_reads_comments_that_judge_the_article() {
-    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tuned/stance-threads-markers2");
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tuned/stance-allrows");
     assert_stance_toward_a_headline(
         Some(&model),
         &[

@@ -19,7 +19,7 @@ D=../shared/data
 source models/valid-sets.sh
 task=${1:?usage: models/blends/build.sh stance|reply|sentiment|toxicity [TUNED]}
 case $task in
-  stance)    tuned=stance-threads-markers2 ;; # reads target and comment; stance files, threads, markers
+  stance)    tuned=stance-allrows ;; # reads target and comment; stance files (every row), threads, markers
   reply)     tuned=reply-statements-argued ;; # reads parent and reply together; threads, statements, markers
   sentiment) tuned=sentiment-top6 ;;   # reads the comment; UMSAB tweets
   toxicity)  tuned=tone6-toxicity ;;   # reads the comment; every toxicity source and UMSAB

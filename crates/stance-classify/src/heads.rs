@@ -284,11 +284,12 @@ fn built_in(task: Task) -> Result<TaskModel> {
         // ("2026-12-05: the stance blend becomes the default"), and since it also learnt
         // comments that judge the article itself, on those ("2026-12-07: the stance
         // cross-encoder learns comments that judge the article"; two epochs of them since that
-        // evening: "a second epoch with the article markers").
+        // evening: "a second epoch with the article markers"); since a third epoch on every row
+        // of its files, better on consultation comments ("every row of the stance files").
         Task::Stance => (
             include_str!("../../../models/blends/stance/blend.json"),
             blend_from,
-            cross_encoder!("stance-threads-markers2"),
+            cross_encoder!("stance-allrows"),
         ),
         // The reply cross-encoder also learnt from statements and answers ("2026-12-03: the
         // reply blend"), and since 2026-12-07 replies that say they agree or disagree and then

@@ -498,7 +498,7 @@ fn models_info_describes_a_task_models_folder() {
     for expected in [
         "task          stance: against, favor, none\n",
         "reads         the article's target (its claim, question or title) with the comment\n",
-        "offsets       against -0, favor -0.05, none 0.05\n",
+        "offsets       against 0, favor -0.05, none 0.05\n",
         "blend of 0.20 × default stance head",
         "heads/stance-markers (sha256 9c2f9bd24005828e)",
         "tuned/stance-allrows (sha256 c1df8df0f2856e59): top 6 of 12 layers fine-tuned over the bottom 6; \

@@ -97,8 +97,10 @@ impl std::fmt::Display for ClassOffsets {
     }
 }
 
+/// `x` to three decimals; a zero is +0, never -0 (an offset a hair under zero after the mean is
+/// taken away rounds to -0, which the files and `stance models info` would show as "-0").
 fn round(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
+    (x * 1000.0).round() / 1000.0 + 0.0
 }
 
 fn ln(p: f32) -> f64 {
@@ -122,6 +124,14 @@ mod tests {
 
     fn labels() -> Vec<String> {
         vec!["agree".into(), "disagree".into(), "none".into()]
+    }
+
+    #[test]
+    fn a_rounded_offset_is_never_negative_zero() {
+        assert!(round(-1e-17).is_sign_positive());
+        assert_eq!(round(-0.0004), 0.0);
+        assert!(round(-0.0004).is_sign_positive());
+        assert_eq!(round(-0.0126), -0.013);
     }
 
     #[test]

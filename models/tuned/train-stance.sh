@@ -63,9 +63,8 @@ case ${1:-top3} in
       markers3) init=stance-threads-markers2 out=stance-threads-markers3 ;;
       allrows) init=stance-threads-markers2 out=stance-allrows ;;
     esac
-    # At most 4,000 rows of each file, or for allrows every row: 31,000 is above the largest
-    # file (Wahl-O-Mat, 30,396 rows).
-    cap=4000; if [ "$1" = allrows ]; then cap=31000; fi
+    # At most 4,000 rows of each file, or for allrows every row (0: no cap).
+    cap=4000; if [ "$1" = allrows ]; then cap=0; fi
     if [ "$1" != threads ]; then THREADS_TRAIN+=("$(markers article train)"); fi
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-$out}
     tune --top-layers 6 --init models/tuned/$init --work "$WORK" --out models/tuned/$out \

@@ -56,15 +56,15 @@ case ${1:-top3} in
   threads | markers | markers2 | markers3 | allrows)
     THREADS_TRAIN=("${STANCE_TRAIN[@]}" "$R/dast/all.jsonl#by=thread_id,part=0-70" $R/rumoureval2019/train.jsonl)
     THREADS_VALID=("${STANCE_VALID[@]}" "$R/dast/all.jsonl#by=thread_id,part=70-85" $R/rumoureval2019/valid.jsonl)
+    # At most 4,000 rows of each file, or for allrows every row (0: no cap).
+    cap=4000
     case $1 in
       threads) init=stance-top6 out=stance-threads ;;
       markers) init=stance-threads out=stance-threads-markers ;;
       markers2) init=stance-threads-markers out=stance-threads-markers2 ;;
       markers3) init=stance-threads-markers2 out=stance-threads-markers3 ;;
-      allrows) init=stance-threads-markers2 out=stance-allrows ;;
+      allrows) init=stance-threads-markers2 out=stance-allrows cap=0 ;;
     esac
-    # At most 4,000 rows of each file, or for allrows every row (0: no cap).
-    cap=4000; if [ "$1" = allrows ]; then cap=0; fi
     if [ "$1" != threads ]; then THREADS_TRAIN+=("$(markers article train)"); fi
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-$out}
     tune --top-layers 6 --init models/tuned/$init --work "$WORK" --out models/tuned/$out \

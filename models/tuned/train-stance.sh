@@ -13,6 +13,7 @@
 #                                         # not shipped: models/EVAL.md)
 #   models/tuned/train-stance.sh allrows  # markers2 trained one more epoch on every row of its
 #                                         # files (no cap per file: all of Wahl-O-Mat and CIC)
+#   models/tuned/train-stance.sh allrows2 # allrows trained a second such epoch (run allrows first)
 # Top 3: trained for 3 epochs, then the same command was rerun with --epochs 5: the rerun
 # resumes from the checkpoint and recomputes the learning-rate schedule for 5 epochs, which is
 # what this script does (two calls). Top 6 (the depth examples/gpu_ceiling measured best on
@@ -53,10 +54,10 @@ case ${1:-top3} in
   top6)
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-stance-top6}
     fresh --top-layers 6 --work "$WORK" --out models/tuned/stance-top6 --epochs 4 --stop-after 3 ;;
-  threads | markers | markers2 | markers3 | allrows)
+  threads | markers | markers2 | markers3 | allrows | allrows2)
     THREADS_TRAIN=("${STANCE_TRAIN[@]}" "$R/dast/all.jsonl#by=thread_id,part=0-70" $R/rumoureval2019/train.jsonl)
     THREADS_VALID=("${STANCE_VALID[@]}" "$R/dast/all.jsonl#by=thread_id,part=70-85" $R/rumoureval2019/valid.jsonl)
-    # At most 4,000 rows of each file, or for allrows every row (0: no cap).
+    # At most 4,000 rows of each file, or for allrows and allrows2 every row (0: no cap).
     cap=4000
     case $1 in
       threads) init=stance-top6 out=stance-threads ;;
@@ -64,11 +65,12 @@ case ${1:-top3} in
       markers2) init=stance-threads-markers out=stance-threads-markers2 ;;
       markers3) init=stance-threads-markers2 out=stance-threads-markers3 ;;
       allrows) init=stance-threads-markers2 out=stance-allrows cap=0 ;;
+      allrows2) init=stance-allrows out=stance-allrows2 cap=0 ;;
     esac
     if [ "$1" != threads ]; then THREADS_TRAIN+=("$(markers article train)"); fi
     WORK=${WORK:-${TMPDIR:-/tmp}/stance-tune-$out}
     tune --top-layers 6 --init models/tuned/$init --work "$WORK" --out models/tuned/$out \
       --train "${THREADS_TRAIN[@]}" --valid "${THREADS_VALID[@]}" \
       --max-per-source $cap --lr 3e-5 --head-lr 1e-4 --epochs 1 ;;
-  *) echo "usage: $0 [top3|top6|threads|markers|markers2|markers3|allrows]" >&2; exit 2 ;;
+  *) echo "usage: $0 [top3|top6|threads|markers|markers2|markers3|allrows|allrows2]" >&2; exit 2 ;;
 esac

@@ -13,7 +13,8 @@
 #                                         # not shipped: models/EVAL.md)
 #   models/tuned/train-stance.sh allrows  # markers2 trained one more epoch on every row of its
 #                                         # files (no cap per file: all of Wahl-O-Mat and CIC)
-#   models/tuned/train-stance.sh allrows2 # allrows trained a second such epoch (run allrows first)
+#   models/tuned/train-stance.sh allrows2 # allrows trained a second such epoch (run allrows first;
+#                                         # measured, not shipped: models/EVAL.md)
 # Top 3: trained for 3 epochs, then the same command was rerun with --epochs 5: the rerun
 # resumes from the checkpoint and recomputes the learning-rate schedule for 5 epochs, which is
 # what this script does (two calls). Top 6 (the depth examples/gpu_ceiling measured best on

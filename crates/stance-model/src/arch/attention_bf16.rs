@@ -77,7 +77,7 @@ pub unsafe fn attend_head(qkv: &[f32], head: Head, bias: Option<&[f32]>, scale: 
     let (key_rows, value_rows) = rest.split_at_mut(width * d);
     // The rows lie a whole projection row apart (`stride`, 4.5 kB for e5), each on a page of
     // its own, where the hardware prefetcher does not follow: the loads of this loop waited
-    // on memory (a quarter of this function's samples). Every 64-byte line of a row's query,
+    // on memory (38 % of this function's samples). Every 64-byte line of a row's query,
     // key and value is requested `PREFETCH_AHEAD` positions before it is read (the first
     // rows' all at once, before the loop).
     let lines = (d * std::mem::size_of::<f32>()).div_ceil(64);

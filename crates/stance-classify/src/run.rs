@@ -92,6 +92,9 @@ pub struct ClassifyRequest {
 pub enum Event<'a> {
     /// The inputs are read and validated.
     Ingested(&'a Summary),
+    /// The models are loaded and scoring begins: what loading freed (its parse and conversion
+    /// buffers) is not needed again.
+    Loaded,
     /// A chunk's predictions are committed (or were found committed by an earlier run).
     Chunk(crate::ChunkProgress),
     /// Every comment is scored and the models are dropped: the memory they held is free (an
@@ -216,6 +219,7 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
         batch: request.model.batch,
     });
     let load = clock.elapsed();
+    progress(Event::Loaded);
 
     let key = RunKey {
         stance_version: env!("CARGO_PKG_VERSION").to_string(),

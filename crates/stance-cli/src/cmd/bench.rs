@@ -184,15 +184,9 @@ fn one_run(args: &Args) -> Result<RunRecord> {
     argv.extend(args.classify_args.iter().cloned());
     let quiet = Global { quiet: true };
     let request = classify::request(ClassifyCommand::try_parse_from(&argv)?.args, &quiet)?;
-    // Memory is managed as in `stance classify`: freed pages kept while scoring, handed back
-    // once the models are dropped.
-    crate::keep_freed_pages();
+    // Memory is managed as in `stance classify`.
     let started = Instant::now();
-    let outcome = stance_classify::run(&request, &mut |event| {
-        if let stance_classify::Event::Scored = event {
-            crate::return_freed_pages();
-        }
-    })?;
+    let outcome = stance_classify::run(&request, &mut |event| crate::manage_freed_pages(&event))?;
     let total = started.elapsed();
     let s = |d: Duration| d.as_secs_f64();
     Ok(RunRecord {

@@ -202,20 +202,23 @@ pub fn request(mut args: Args, global: &Global) -> Result<ClassifyRequest> {
 /// Runs `request` with a progress bar and the ingest summary on stderr (unless quiet).
 pub fn pipeline(request: &ClassifyRequest, global: &Global) -> Result<Outcome> {
     let mut bar: Option<indicatif::ProgressBar> = None;
-    let outcome = stance_classify::run(request, &mut |event| match event {
-        Event::Ingested(summary) => {
-            if !global.quiet {
-                eprintln!("{summary}");
+    let outcome = stance_classify::run(request, &mut |event| {
+        crate::manage_freed_pages(&event);
+        match event {
+            Event::Ingested(summary) => {
+                if !global.quiet {
+                    eprintln!("{summary}");
+                }
             }
-        }
-        Event::Chunk(p) => {
-            let bar = bar.get_or_insert_with(|| texts::progress(p.total, "classify", global.quiet));
-            if p.resumed {
-                bar.reset_eta();
+            Event::Chunk(p) => {
+                let bar = bar.get_or_insert_with(|| texts::progress(p.total, "classify", global.quiet));
+                if p.resumed {
+                    bar.reset_eta();
+                }
+                bar.set_position(p.done as u64);
             }
-            bar.set_position(p.done as u64);
+            Event::Loaded | Event::Scored => {}
         }
-        Event::Scored => crate::return_freed_pages(),
     });
     if let Some(bar) = bar {
         bar.finish_and_clear();

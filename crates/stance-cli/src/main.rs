@@ -186,6 +186,38 @@ mod tests {
         }
     }
 
+    /// [`super::manage_freed_pages`] relies on the order of a run's events: loading between
+    /// the ingest and the first chunk, scoring over before the aggregates.
+    #[test]
+    fn a_run_reports_its_stages_in_order() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Command {
+            #[command(flatten)]
+            args: crate::cmd::classify::Args,
+        }
+        let out = tempfile::tempdir().unwrap();
+        let page = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/threads/les-crises-durov/page.txt");
+        let argv = ["classify", "--offline", "--speed", "fast", "--tasks", "sentiment", "--chunk-size", "4", "--out"];
+        let argv: Vec<String> =
+            argv.iter().map(|a| a.to_string()).chain([out.path().display().to_string(), page.into()]).collect();
+        let quiet = crate::flags::Global { quiet: true };
+        let request = crate::cmd::classify::request(Command::try_parse_from(&argv).unwrap().args, &quiet).unwrap();
+        let mut events = Vec::new();
+        stance_classify::run(&request, &mut |event| {
+            super::manage_freed_pages(&event);
+            events.push(match event {
+                stance_classify::Event::Ingested(_) => "ingested",
+                stance_classify::Event::Loaded => "loaded",
+                stance_classify::Event::Chunk(_) => "chunk",
+                stance_classify::Event::Scored => "scored",
+            });
+        })
+        .unwrap();
+        // The page's 7 comments in chunks of 4.
+        assert_eq!(events, ["ingested", "loaded", "chunk", "chunk", "scored"]);
+    }
+
     #[test]
     fn a_cause_already_in_the_message_is_printed_once() {
         let inner = std::io::Error::new(std::io::ErrorKind::NotFound, "config.json not found");

@@ -37,6 +37,18 @@ impl SourcedCrossEncoder {
             _ => format!("{} (sha256 {sha})", self.source),
         }
     }
+
+    /// Moves the layers onto the encoder's kernels in `compute`; nothing to do if they are
+    /// there already (moved as they loaded, [`HeadSet::load`]).
+    fn run_in(&mut self, compute: stance_model::Compute) -> Result<()> {
+        if self.model.inference_compute() == Some(compute) {
+            return Ok(());
+        }
+        let described = self.describe();
+        self.model
+            .run_inference_in(compute)
+            .map_err(|e| ClassifyError::Invalid(format!("{described}: cannot run in {compute}: {e}")))
+    }
 }
 
 /// Several models of one task whose probabilities are combined ([`crate::blend`]).
@@ -512,14 +524,26 @@ impl HeadSet {
     /// Loads each `(task, source)`, refusing a model of another task or whose labels are not
     /// its task's output labels. Which encoder each was trained on is checked apart
     /// ([`Self::check_encoder`]), so that they can load while the encoder does.
-    pub fn load(sources: &[(Task, HeadSource)]) -> Result<Self> {
-        let mut models = Vec::with_capacity(sources.len());
+    ///
+    /// With `encoder_compute` (the arithmetic the encoder will run in), each cross-encoder that
+    /// shares no layers moves to the encoder's kernels as soon as it is loaded, as
+    /// [`Self::run_cross_encoders_in`] would move it, and its f32 copy of the layers is
+    /// dropped: held for every model until the end of loading, those copies (190 MB for the
+    /// default models) set the peak of a short run.
+    pub fn load(sources: &[(Task, HeadSource)], encoder_compute: Option<stance_model::Compute>) -> Result<Self> {
+        let mut set = HeadSet { models: Vec::with_capacity(sources.len()) };
         for (task, source) in sources {
-            let loaded = TaskModel::load(*task, source)?;
+            let mut loaded = TaskModel::load(*task, source)?;
             check_labels(*task, loaded.labels()).map_err(|message| head_error(*task, source, message))?;
-            models.push(loaded);
+            if let Some(compute) = encoder_compute {
+                for c in loaded.cross_encoders_mut().into_iter().filter(|c| c.model.meta.shared_layers.is_none()) {
+                    let int8_layers = c.model.meta.int8_layers;
+                    c.run_in(compute.for_fine_tuned_layers(int8_layers))?;
+                }
+            }
+            set.models.push(loaded);
         }
-        Ok(HeadSet { models })
+        Ok(set)
     }
 
     /// Refuses a model trained on another encoder than `encoder_id`'s.
@@ -545,11 +569,7 @@ impl HeadSet {
         for c in self.models.iter_mut().flat_map(TaskModel::cross_encoders_mut) {
             let meta = &c.model.meta;
             let int8_layers = meta.int8_layers && meta.shared_layers.as_ref().is_none_or(|id| !unmarked.contains(id));
-            let compute = compute.for_fine_tuned_layers(int8_layers);
-            let described = c.describe();
-            c.model
-                .run_inference_in(compute)
-                .map_err(|e| ClassifyError::Invalid(format!("{described}: cannot run in {compute}: {e}")))?;
+            c.run_in(compute.for_fine_tuned_layers(int8_layers))?;
         }
         Ok(())
     }
@@ -814,6 +834,25 @@ mod tests {
         assert!(load_error(Task::Irony, &nested).contains("is itself a route"));
         let blend = blend_dir(tmp.path(), "blend", "irony", &[("default", 1.0), (dir.to_str().unwrap(), 1.0)]);
         assert!(load_error(Task::Irony, &blend).contains("is itself a blend or a route"));
+    }
+
+    #[test]
+    fn cross_encoders_moved_as_they_load_run_as_those_moved_after() {
+        let sources: Vec<(Task, HeadSource)> = Task::ALL.iter().map(|&t| (t, HeadSource::Default)).collect();
+        // int8: the stance model is marked to keep int8 layers, the others are not, and the
+        // toxicity model shares its layers (its arithmetic waits for every model).
+        let compute = stance_model::Compute::Int8;
+        let mut early = HeadSet::load(&sources, Some(compute)).unwrap();
+        let cross_encoders: Vec<_> = early.models.iter().flat_map(TaskModel::cross_encoders).collect();
+        assert!(cross_encoders.iter().any(|c| c.model.meta.shared_layers.is_some()));
+        for c in cross_encoders {
+            assert_eq!(c.model.inference_compute().is_some(), c.model.meta.shared_layers.is_none(), "{}", c.describe());
+        }
+        early.run_cross_encoders_in(compute).unwrap();
+        let mut late = HeadSet::load(&sources, None).unwrap();
+        assert!(late.models.iter().flat_map(TaskModel::cross_encoders).all(|c| c.model.inference_compute().is_none()));
+        late.run_cross_encoders_in(compute).unwrap();
+        assert_eq!(early.fine_tuned_computes(), late.fine_tuned_computes());
     }
 
     #[test]

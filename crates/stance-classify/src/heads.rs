@@ -839,8 +839,8 @@ mod tests {
     #[test]
     fn cross_encoders_moved_as_they_load_run_as_those_moved_after() {
         let sources: Vec<(Task, HeadSource)> = Task::ALL.iter().map(|&t| (t, HeadSource::Default)).collect();
-        // int8: the stance model is marked to keep int8 layers, the others are not, and the
-        // toxicity model shares its layers (its arithmetic waits for every model).
+        // int8: the stance and toxicity models are marked to keep int8 layers, the others are
+        // not, and the toxicity model shares its layers (its arithmetic waits for every model).
         let compute = stance_model::Compute::Int8;
         let mut early = HeadSet::load(&sources, Some(compute)).unwrap();
         let cross_encoders: Vec<_> = early.models.iter().flat_map(TaskModel::cross_encoders).collect();

@@ -192,9 +192,9 @@ pub fn run(request: &ClassifyRequest, progress: &mut dyn FnMut(Event<'_>)) -> Re
     // was serial work while a core stood idle (0.67 s of a 9.6 s run of 1,000 comments). The
     // peak memory of one run is unchanged. (A second run in the same process would load onto
     // memory the allocator still holds from the first: `stance bench` gives each run its own.)
-    // The cross-encoders move to their arithmetic as they load, which takes the arithmetic
-    // asked for the encoder: the one it runs in unless its weights say otherwise (float
-    // weights take int16 for int8), and then the models load again.
+    // The cross-encoders move to their arithmetic as they load (`HeadSet::load`), taking the
+    // one asked for the encoder. The encoder runs in it unless its weights say otherwise (float
+    // weights take int16 for int8); then the models load again.
     let asked = request.model.load.compute;
     let (opened, heads) = std::thread::scope(|scope| {
         let heads = scope.spawn(|| HeadSet::load(&head_sources, Some(asked)));
